@@ -1,0 +1,1 @@
+"""Source connectors: each module crawls one public source into Pages and Records (never imports tracer)."""

@@ -1,0 +1,195 @@
+"""The connector interface: a stream is ``extract`` (async I/O only) plus ``transform`` (pure).
+
+Connectors never import ``tracer``: they yield :class:`Page` objects (the raw bytes they fetched,
+with where they came from and the stream state *after* the page) and turn each page into
+:class:`Record` rows.  The application writes a page's records, its raw-payload provenance and the
+new state in one transaction, so a crash replays at most one page and upserts make it harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from connectors.http import HttpClient
+
+
+class ConnectorError(Exception):
+    """A user-facing failure of a connector: printed as one line, never as a traceback."""
+
+
+class ConfigError(ConnectorError):
+    """Bad configuration or input (exit code 2 at the CLI when raised before any work)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a connector-owned table. ``type`` is an SQLite affinity: TEXT, INTEGER, REAL."""
+
+    name: str
+    type: str = "TEXT"
+
+
+@dataclass(frozen=True)
+class Table:
+    """Schema of a table a stream writes. Amount columns are TEXT (uint256 as decimal), never REAL.
+
+    ``keep_first_seen`` columns are not overwritten by an upsert (first-seen style facts).
+    """
+
+    name: str
+    columns: tuple[Column, ...]
+    pk: tuple[str, ...]
+    keep_first_seen: tuple[str, ...] = ()
+    indexes: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One row for ``table``. Provenance columns (raw_sha256, run_id) are added by the pipeline."""
+
+    table: str
+    row: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Delete rows of ``table`` where every column in ``where`` equals its value (reorg rewinds)."""
+
+    table: str
+    where: Mapping[str, Any]
+
+
+@dataclass
+class Page:
+    """One fetched unit of raw data and the stream state to commit once its records are stored.
+
+    ``body`` is the exact bytes received (its sha256 is the provenance key); ``data`` is the parsed
+    form handed to ``transform``; ``state`` replaces the stream's stored state after this page.
+    """
+
+    body: bytes
+    url: str
+    method: str
+    data: Any
+    state: dict[str, Any] | None
+    meta: dict[str, Any] = field(default_factory=dict)
+    fetched_at: str = ""
+    deletes: list[Delete] = field(default_factory=list)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.body).hexdigest()
+
+
+@dataclass
+class RunContext:
+    """What a stream may use while extracting: the run's HTTP client, its config and the clock."""
+
+    http: HttpClient
+    config: dict[str, Any]
+    now: str
+    run_id: str
+    state_of: Any = None  # callable(stream_name) -> state dict, for streams that read sibling state
+    progress: Any = None  # callable(advance: int, total: int | None, note: str) or None
+    read: Any = None  # callable(sql, params) -> list[dict]: read-only access to stored rows
+
+    def report(self, advance: int = 1, total: int | None = None, note: str = "") -> None:
+        if self.progress is not None:
+            self.progress(advance, total, note)
+
+
+class Stream(Protocol):
+    """A named, incremental source of pages. ``transform`` must be pure and deterministic."""
+
+    name: ClassVar[str]
+    primary_key: ClassVar[tuple[str, ...]]
+    cursor_field: ClassVar[str | None]
+    is_sorted: ClassVar[bool]
+    tables: ClassVar[tuple[Table, ...]]
+
+    def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]: ...
+
+    def transform(self, page: Page) -> Iterator[Record]: ...
+
+
+@dataclass(frozen=True)
+class Probe:
+    """An endpoint ``tracer doctor`` checks: a GET (or JSON-RPC POST when ``rpc_method`` is set)."""
+
+    name: str
+    url: str
+    rpc_method: str | None = None
+    local_path: str | None = None
+
+
+class Connector(Protocol):
+    """A source: its default configuration, its streams, and the endpoints ``doctor`` probes."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    def default_config(self) -> dict[str, Any]: ...
+
+    def streams(self, config: dict[str, Any]) -> list[Stream]: ...
+
+    def probes(self, config: dict[str, Any]) -> list[Probe]: ...
+
+    def secrets(self, config: dict[str, Any]) -> list[str]: ...
+
+
+def all_tables(streams: list[Stream]) -> dict[str, Table]:
+    """The tables a set of streams writes, by name (a table shared by streams must agree)."""
+    out: dict[str, Table] = {}
+    for s in streams:
+        for t in s.tables:
+            prev = out.get(t.name)
+            if prev is not None and prev != t:
+                raise ConnectorError(f"table {t.name} declared twice with different schemas")
+            out[t.name] = t
+    return out
+
+
+# The three core tables every connector may write; the store creates them in its first migration.
+_PROV = (Column("source"), Column("first_seen"), Column("last_seen"))
+ENTITIES = Table(
+    "entities",
+    (Column("id"), Column("kind"), Column("chain"), Column("address"), Column("label"), Column("attrs"))
+    + _PROV,
+    pk=("id",),
+    keep_first_seen=("first_seen",),
+    indexes=(("kind",), ("address",), ("label",)),
+)
+EDGES = Table(
+    "edges",
+    (Column("id"), Column("kind"), Column("src"), Column("dst"), Column("chain"), Column("asset"),
+     Column("amount"), Column("decimals", "INTEGER"), Column("time"), Column("block", "INTEGER"),
+     Column("tx"), Column("attrs")) + _PROV,
+    pk=("id",),
+    keep_first_seen=("first_seen",),
+    indexes=(("src", "kind"), ("dst", "kind"), ("kind", "chain", "block")),
+)
+OBSERVATIONS = Table(
+    "observations",
+    (Column("id"), Column("subject"), Column("predicate"), Column("value"), Column("confidence", "REAL"),
+     Column("observed_at"), Column("valid_to"), Column("attrs")) + _PROV,
+    pk=("id",),
+    keep_first_seen=("first_seen",),
+    indexes=(("subject", "predicate"), ("predicate", "value")),
+)
+CORE_TABLES = (ENTITIES, EDGES, OBSERVATIONS)
+
+
+def check_uint256(value: int | str) -> str:
+    """uint256 amounts travel as decimal text: validate range and return the canonical string."""
+    n = int(value) if not isinstance(value, int) else value
+    if isinstance(value, bool) or not 0 <= n < 2**256:
+        raise ValueError(f"{value!r} is not a uint256")
+    return str(n)

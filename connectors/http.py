@@ -1,0 +1,335 @@
+"""One HTTP client per run: per-host concurrency and rate limits, bounded retries, redaction.
+
+Why not retry everything: a 4xx other than 408/425/429 is the caller's mistake (a bad key, a wrong
+path) and retrying it only burns the rate budget, so it fails fast with one clear line.  429, 5xx,
+timeouts, dropped connections and truncated JSON bodies are transient and retried with exponential
+backoff and full jitter, honouring ``Retry-After`` for the whole host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiolimiter import AsyncLimiter
+
+from connectors.base import ConnectorError
+
+log = logging.getLogger("tracer.http")
+
+RETRIABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
+_SECRET_PARAM = re.compile(
+    r"(?i)([?&](?:api[-_]?key|apikey|key|token|access[-_]?token|auth|secret|password|jwt)=)[^&#\s]+"
+)
+_USERINFO = re.compile(r"(?i)(https?|wss?)://[^/@\s:]+(?::[^/@\s]*)?@")
+# Hosted RPC URLs carry the key as a path segment (Infura /v3/<32 hex>, Alchemy /v2/<key>, ...).
+_PATH_KEY = re.compile(r"(?i)(/v[0-9]+/)([A-Za-z0-9_-]{20,})(?=$|[/?#\s])")
+
+
+class Redactor:
+    """Removes secrets (registered values and well-known URL patterns) from any text."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+
+    def add(self, *secrets: str | None) -> None:
+        for s in secrets:
+            if s and len(s) >= 4:
+                self._secrets.add(s)
+
+    def __call__(self, text: str) -> str:
+        for s in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(s, "***")
+        text = _USERINFO.sub(lambda m: f"{m.group(1)}://***@", text)
+        text = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}***", text)
+        return _PATH_KEY.sub(lambda m: f"{m.group(1)}***", text)
+
+
+REDACT = Redactor()
+
+
+class HttpError(ConnectorError):
+    """A request that failed for good: the message is one line naming endpoint and status."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class PaginationLoop(ConnectorError):
+    """A paginator received a page token it had already followed (the source is looping)."""
+
+
+class JsonRpcError(ConnectorError):
+    """A JSON-RPC error object returned by a node."""
+
+    def __init__(self, code: int | None, message: str, data: Any = None) -> None:
+        super().__init__(f"JSON-RPC error {code}: {message}")
+        self.code = code
+        self.rpc_message = message
+        self.data = data
+
+
+@dataclass(frozen=True)
+class HostLimits:
+    """Limits for one host. ``rate`` is requests per second (0 = unlimited)."""
+
+    concurrency: int = 4
+    rate: float = 0.0
+    max_retries: int = 6
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    timeout: float = 30.0
+    retry_after_max: float = 300.0
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any] | None) -> HostLimits:
+        if not cfg:
+            return cls()
+        known = {k: cfg[k] for k in cls.__dataclass_fields__ if k in cfg}
+        return cls(**known)
+
+
+@dataclass
+class Response:
+    """What a request returned: the exact body bytes (for hashing) and the parsed JSON."""
+
+    status: int
+    body: bytes
+    data: Any
+    url: str  # redacted
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Host:
+    limits: HostLimits
+    sem: asyncio.Semaphore
+    limiter: AsyncLimiter | None
+    not_before: float = 0.0
+
+
+class _Transient(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        dt = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, dt.timestamp() - (now if now is not None else time.time()))
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Full-jitter exponential backoff (AWS architecture blog): uniform(0, min(cap, base*2^n))."""
+    r = rng or random
+    return r.uniform(0, min(cap, base * (2**attempt)))
+
+
+class HttpClient:
+    """The run's HTTP client. Create with :func:`open_client`; one per run, shared by all streams."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        host_limits: Mapping[str, HostLimits] | None = None,
+        default_limits: HostLimits | None = None,
+        redactor: Redactor = REDACT,
+    ) -> None:
+        self.session = session
+        self._configured = dict(host_limits or {})
+        self._default = default_limits or HostLimits()
+        self._hosts: dict[str, _Host] = {}
+        self.redact = redactor
+        self.stats: dict[str, int] = {"requests": 0, "retries": 0, "status_429": 0}
+
+    def set_limits(self, url_or_host: str, limits: HostLimits) -> None:
+        """Configure limits for the host of ``url_or_host`` (before its first request)."""
+        host = urlsplit(url_or_host).netloc or url_or_host
+        self._configured[host] = limits
+        self._hosts.pop(host, None)
+
+    def _host(self, url: str) -> _Host:
+        host = urlsplit(url).netloc
+        h = self._hosts.get(host)
+        if h is None:
+            lim = self._configured.get(host, self._default)
+            h = _Host(lim, asyncio.Semaphore(lim.concurrency), AsyncLimiter(lim.rate, 1.0) if lim.rate else None)
+            self._hosts[host] = h
+        return h
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        parse_json: bool = True,
+        ok_status: frozenset[int] = frozenset({200}),
+    ) -> Response:
+        """Send one request with retries; returns the body and, if asked, the parsed JSON."""
+        if not url.startswith(("http://", "https://")):
+            return await read_local(url, parse_json)
+        host = self._host(url)
+        lim = host.limits
+        shown = self.redact(url)
+        last = ""
+        for attempt in range(lim.max_retries + 1):
+            wait = host.not_before - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                async with host.sem:
+                    if host.limiter is not None:
+                        await host.limiter.acquire()
+                    return await self._once(method, url, shown, json_body, params, headers, parse_json,
+                                            ok_status, lim)
+            except _Transient as t:
+                last = t.reason
+                if attempt >= lim.max_retries:
+                    break
+                self.stats["retries"] += 1
+                delay = backoff_delay(attempt, lim.backoff_base, lim.backoff_max)
+                if t.retry_after is not None:
+                    delay = max(delay, min(t.retry_after, lim.retry_after_max))
+                    host.not_before = max(host.not_before, time.monotonic() + delay)
+                log.info("retry %d/%d %s %s in %.2fs: %s", attempt + 1, lim.max_retries, method, shown,
+                         delay, self.redact(last))
+                await asyncio.sleep(delay)
+        raise HttpError(f"{method} {shown} failed after {lim.max_retries + 1} attempts: {self.redact(last)}")
+
+    async def _once(self, method: str, url: str, shown: str, json_body: Any, params: Any, headers: Any,
+                    parse_json: bool, ok_status: frozenset[int], lim: HostLimits) -> Response:
+        self.stats["requests"] += 1
+        timeout = aiohttp.ClientTimeout(total=lim.timeout)
+        try:
+            async with self.session.request(method, url, json=json_body, params=params, headers=headers,
+                                            timeout=timeout) as resp:
+                body = await resp.read()
+                status = resp.status
+                hdrs = {k: v for k, v in resp.headers.items()}
+        except (TimeoutError, asyncio.TimeoutError) as e:
+            raise _Transient(f"timeout after {lim.timeout:g}s") from e
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as e:
+            raise _Transient(f"connection error: {type(e).__name__}: {e}") from e
+        if status == 429:
+            self.stats["status_429"] += 1
+        if status in RETRIABLE_STATUS:
+            raise _Transient(f"HTTP {status}", parse_retry_after(hdrs.get("Retry-After")))
+        if status not in ok_status:
+            snippet = body[:200].decode("utf-8", "replace").replace("\n", " ").strip()
+            raise HttpError(f"{method} {shown} -> HTTP {status}: {self.redact(snippet) or 'no body'}", status)
+        data: Any = None
+        if parse_json:
+            try:
+                data = json.loads(body)
+            except ValueError as e:
+                raise _Transient(f"invalid or truncated JSON ({len(body)} bytes): {e}") from e
+        return Response(status, body, data, shown, hdrs)
+
+    async def get_json(self, url: str, params: Mapping[str, Any] | None = None,
+                       headers: Mapping[str, str] | None = None) -> Response:
+        return await self.request("GET", url, params=params, headers=headers)
+
+    async def get_bytes(self, url: str, headers: Mapping[str, str] | None = None) -> Response:
+        return await self.request("GET", url, headers=headers, parse_json=False)
+
+    async def post_json(self, url: str, body: Any, headers: Mapping[str, str] | None = None) -> Response:
+        return await self.request("POST", url, json_body=body, headers=headers)
+
+    async def rpc(self, url: str, method: str, params: list[Any]) -> tuple[Any, Response]:
+        """One JSON-RPC 2.0 call; raises JsonRpcError on an error object."""
+        resp = await self.post_json(url, {"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        d = resp.data
+        if not isinstance(d, dict):
+            raise HttpError(f"POST {resp.url} {method}: not a JSON-RPC response")
+        if d.get("error"):
+            err = d["error"]
+            raise JsonRpcError(err.get("code"), str(err.get("message")), err.get("data"))
+        return d.get("result"), resp
+
+    async def rpc_batch(self, url: str, calls: list[tuple[str, list[Any]]]) -> tuple[list[Any], Response]:
+        """A JSON-RPC batch array; returns results in call order (JsonRpcError instances for errors)."""
+        payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
+        resp = await self.post_json(url, payload)
+        d = resp.data
+        if isinstance(d, dict) and d.get("error"):  # some nodes answer a whole batch with one error
+            err = d["error"]
+            raise JsonRpcError(err.get("code"), str(err.get("message")), err.get("data"))
+        if not isinstance(d, list) or len(d) != len(calls):
+            raise HttpError(f"POST {resp.url}: batch of {len(calls)} answered with "
+                            f"{len(d) if isinstance(d, list) else type(d).__name__}")
+        out: list[Any] = [None] * len(calls)
+        for item in d:
+            i = item.get("id")
+            if not isinstance(i, int) or not 0 <= i < len(calls):
+                raise HttpError(f"POST {resp.url}: batch answer with unknown id {i!r}")
+            err = item.get("error")
+            out[i] = JsonRpcError(err.get("code"), str(err.get("message")), err.get("data")) if err \
+                else item.get("result")
+        return out, resp
+
+
+async def read_local(path: str, parse_json: bool = True) -> Response:
+    """Read a local file (``file://`` URL or path) as if it had been fetched."""
+    p = Path(path[7:] if path.startswith("file://") else path)
+    try:
+        body = await asyncio.to_thread(p.read_bytes)
+    except OSError as e:
+        raise HttpError(f"cannot read {p}: {e.strerror or e}") from e
+    data: Any = None
+    if parse_json:
+        try:
+            data = json.loads(body)
+        except ValueError as e:
+            raise HttpError(f"{p} is not valid JSON: {e}") from e
+    return Response(200, body, data, str(p))
+
+
+class TokenGuard:
+    """Remembers pagination tokens; raises :class:`PaginationLoop` when one comes back."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._seen: set[str] = set()
+
+    def check(self, token: str | None) -> None:
+        if token is None or token == "":
+            return
+        if token in self._seen:
+            raise PaginationLoop(f"{self.what}: page token {token[:40]!r} seen twice; the source is looping")
+        self._seen.add(token)
+
+
+def open_session(user_agent: str = "tracer/0.1 (+https://github.com/tracer)", limit_per_host: int = 16,
+                 ) -> aiohttp.ClientSession:
+    """The one aiohttp session of a run (must be created inside the running event loop)."""
+    connector = aiohttp.TCPConnector(limit=64, limit_per_host=limit_per_host)
+    return aiohttp.ClientSession(connector=connector, headers={"User-Agent": user_agent})

@@ -1,0 +1,141 @@
+"""OFAC SDN digital-currency addresses in the per-asset list format (0xB10C nightly lists).
+
+Each list load is a dated snapshot: an address keeps ``first_seen`` from the load that first saw
+it and gets ``last_seen`` from every load that still has it; when a complete load no longer has it,
+its ``sanctioned`` observation gets ``valid_to`` (delisted), so Tornado Cash's 2025 delisting shows.
+Addresses are normalised per chain; inputs that fail (a lower-cased base58 string) are kept in
+``rejected_inputs`` with the reason instead of being matched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, ClassVar
+
+from connectors.addresses import AddressError, chain_for_asset, normalize, wallet_id
+from connectors.base import (
+    ENTITIES,
+    OBSERVATIONS,
+    Column,
+    Page,
+    Probe,
+    Record,
+    RunContext,
+    Table,
+)
+
+DEFAULT_BASE_URL = "https://raw.githubusercontent.com/0xB10C/ofac-sanctioned-digital-currency-addresses/lists/"
+ASSETS = ("XBT", "ETH", "XMR", "LTC", "ZEC", "DASH", "BTG", "ETC", "BSV", "BCH", "XVG", "USDC", "USDT",
+          "XRP", "TRX", "ARB", "BSC")
+SOURCE = "ofac-sdn-0xb10c"
+
+REJECTED = Table(
+    "rejected_inputs",
+    (Column("stream"), Column("value"), Column("context"), Column("reason"), Column("first_seen"),
+     Column("last_seen")),
+    pk=("stream", "value", "context"),
+    keep_first_seen=("first_seen",),
+)
+
+
+def list_url(base: str, asset: str, fmt: str = "txt") -> str:
+    sep = "" if base.endswith("/") else "/"
+    return f"{base}{sep}sanctioned_addresses_{asset}.{fmt}"
+
+
+def parse_list(body: bytes, fmt: str) -> list[str]:
+    """Addresses of one per-asset list (TXT: one per line; JSON: an array of strings)."""
+    if fmt == "json":
+        data = json.loads(body)
+        if not isinstance(data, list):
+            raise ValueError("JSON list file is not an array")
+        return [str(a).strip() for a in data if str(a).strip()]
+    return [line.strip() for line in body.decode("utf-8").splitlines() if line.strip()]
+
+
+class AddressesStream:
+    """Every address of every configured asset list, one page per asset, then the delisting page."""
+
+    name: ClassVar[str] = "ofac_addresses.addresses"
+    primary_key: ClassVar[tuple[str, ...]] = ("id",)
+    cursor_field: ClassVar[str | None] = None
+    is_sorted: ClassVar[bool] = False
+    tables: ClassVar[tuple[Table, ...]] = (ENTITIES, OBSERVATIONS, REJECTED)
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.base = str(config["base_url"])
+        self.assets = [a.upper() for a in config["assets"]]
+        self.fmt = config.get("format", "txt")
+        self.as_of = config.get("as_of")
+
+    async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
+        # Resume an unfinished load (same snapshot time, skip the assets it already stored).
+        if state.get("complete") is False and state.get("base") == self.base:
+            load_at, done = state["load_at"], list(state["done"])
+        else:
+            load_at, done = self.as_of or ctx.now, []
+        todo = [a for a in self.assets if a not in done]
+        for asset in todo:
+            resp = await ctx.http.get_bytes(list_url(self.base, asset, self.fmt))
+            done.append(asset)
+            ctx.report(1, len(self.assets), asset)
+            yield Page(
+                body=resp.body, url=resp.url, method="GET",
+                data={"asset": asset, "fmt": self.fmt, "load_at": load_at},
+                state={"base": self.base, "load_at": load_at, "done": done, "complete": False},
+            )
+        # Delisting: listed by this source for these assets, not seen in this (complete) load.
+        stale = ctx.read(
+            "SELECT id, subject, attrs FROM observations WHERE source = ? AND predicate = 'sanctioned' "
+            "AND valid_to IS NULL AND last_seen < ?", [SOURCE, load_at]) if ctx.read else []
+        stale = [r for r in stale if json.loads(r["attrs"] or "{}").get("asset") in self.assets]
+        body = json.dumps({"delisted": sorted(r["id"] for r in stale), "load_at": load_at}).encode()
+        yield Page(body=body, url=self.base, method="derive:delisting",
+                   data={"delisted": stale, "load_at": load_at},
+                   state={"base": self.base, "load_at": load_at, "done": done, "complete": True})
+
+    def transform(self, page: Page) -> Iterator[Record]:
+        if page.method == "derive:delisting":
+            for r in page.data["delisted"]:
+                yield Record("observations", {"id": r["id"], "valid_to": page.data["load_at"]})
+            return
+        asset, load_at = page.data["asset"], page.data["load_at"]
+        for raw in parse_list(page.body, page.data["fmt"]):
+            try:
+                chain = chain_for_asset(asset, raw)
+                addr = normalize(chain, raw)
+            except AddressError as e:
+                yield Record("rejected_inputs", {"stream": self.name, "value": raw, "context": asset,
+                                                  "reason": str(e), "first_seen": load_at,
+                                                  "last_seen": load_at})
+                continue
+            wid = wallet_id(chain, addr)
+            yield Record("entities", {"id": wid, "kind": "wallet", "chain": wid.split(":")[1],
+                                      "address": addr, "source": SOURCE, "first_seen": load_at,
+                                      "last_seen": load_at})
+            yield Record("observations", {
+                "id": f"obs:{SOURCE}:{wid}:{asset}", "subject": wid, "predicate": "sanctioned",
+                "value": "OFAC SDN", "confidence": 1.0, "observed_at": load_at, "valid_to": None,
+                "attrs": {"asset": asset, "as_published": raw}, "source": SOURCE,
+                "first_seen": load_at, "last_seen": load_at})
+
+
+class OfacAddressesConnector:
+    """OFAC sanctioned digital-currency addresses (per-asset lists, from a URL or a local folder)."""
+
+    name: ClassVar[str] = "ofac_addresses"
+    description: ClassVar[str] = "OFAC SDN digital-currency addresses, per-asset lists (0xB10C format)"
+
+    def default_config(self) -> dict[str, Any]:
+        return {"base_url": DEFAULT_BASE_URL, "assets": list(ASSETS), "format": "txt",
+                "limits": {"concurrency": 2, "rate": 2}}
+
+    def streams(self, config: dict[str, Any]) -> list[Any]:
+        return [AddressesStream(config)]
+
+    def probes(self, config: dict[str, Any]) -> list[Probe]:
+        return [Probe("ETH list", list_url(str(config["base_url"]), "ETH", config.get("format", "txt")))]
+
+    def secrets(self, config: dict[str, Any]) -> list[str]:
+        return []

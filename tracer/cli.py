@@ -1,0 +1,261 @@
+"""The ``tracer`` command line: thin commands over library functions.
+
+Exit codes: 0 ok, 1 failure (a sync stream failed, an endpoint answered an error), 2 usage
+(bad option, bad config, bad input).  User errors print one line, never a traceback; set
+``TRACER_DEBUG=1`` to see tracebacks of unexpected errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from connectors.base import ConfigError, ConnectorError
+from tracer import config as cfgmod
+from tracer.output import emit, output_options
+from tracer.store import LockedError, Store, StoreError
+
+# Commands living in other modules, loaded only when used (fast --help, independent modules).
+LAZY_COMMANDS: dict[str, str] = {
+    "demo": "tracer.demo:demo_command",
+}
+
+
+class TracerGroup(click.Group):
+    """A click group that loads listed commands lazily and turns user errors into one line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            mod, _, attr = LAZY_COMMANDS[cmd_name].partition(":")
+            return getattr(importlib.import_module(mod), attr)  # type: ignore[no-any-return]
+        return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, LockedError) as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2 if isinstance(e, ConfigError) else 1)
+        except (ConnectorError, StoreError) as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted: work stored so far is kept; run again to resume", err=True)
+            sys.exit(130)
+
+
+class Env:
+    """What every command gets: the merged config and a lazily opened store."""
+
+    def __init__(self, config_path: str | None, db: str | None, quiet: bool) -> None:
+        self.cfg = cfgmod.load(config_path)
+        if db:
+            self.cfg["db"] = db
+        self.quiet = quiet
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.cfg["db"], int(self.cfg.get("store", {}).get("keep_raw_max_bytes",
+                                                                                   2_000_000)))
+        return self._store
+
+
+pass_env = click.make_pass_decorator(Env)
+
+
+@click.group(cls=TracerGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="TRACER_CONFIG",
+              help="TOML config file (also TRACER_CONFIG). Values can be overridden with TRACER_* variables.")
+@click.option("--db", type=click.Path(dir_okay=False), envvar="TRACER_DB",
+              help="SQLite database file (also TRACER_DB; default ./tracer.db).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars (automatic when not on a terminal, e.g. cron).")
+@click.option("-v", "--verbose", count=True, help="Log retries and requests to stderr (-vv for debug).")
+@click.version_option(package_name="tracer")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, db: str | None, quiet: bool, verbose: int) -> None:
+    """tracer: follow rented GPU compute and its crypto payments to restricted parties.
+
+    \b
+    Typical session:
+      tracer demo                      # offline world on loopback -> ./tracer-demo/
+      tracer doctor                    # can every configured endpoint be reached?
+      tracer sync                      # crawl every enabled connector, resumable
+      tracer sync ofac_addresses       # one connector (or CONNECTOR.STREAM)
+      tracer runs                      # history: duration, records, errors
+      tracer state show                # where each stream will resume
+
+    Configuration: --config FILE (TOML) and TRACER_* variables, e.g.
+    TRACER_CONNECTORS__OFAC_ADDRESSES__BASE_URL=/data/lists. Secrets in URLs are never logged.
+    """
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        ctx.obj = Env(config_path, db, quiet)
+    except ConfigError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+
+
+def _progress_factory(quiet: bool) -> Any:
+    """A rich progress bar per stream on a terminal; nothing in cron or when piped."""
+    if quiet or not sys.stderr.isatty():
+        return None, None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    prog = Progress(TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[note]}"), TimeElapsedColumn(), transient=False)
+    tasks: dict[str, Any] = {}
+
+    def factory(stream: str) -> Any:
+        tasks[stream] = prog.add_task(stream, total=None, note="")
+
+        def update(advance: int, total: int | None, note: str) -> None:
+            kw: dict[str, Any] = {"advance": advance}
+            if total is not None:
+                kw["total"] = total
+            if note:
+                kw["note"] = note
+            prog.update(tasks[stream], **kw)
+
+        return update
+
+    return prog, factory
+
+
+@main.command()
+@click.argument("selectors", nargs=-1, metavar="[CONNECTOR[.STREAM]]...")
+@output_options
+@pass_env
+def sync(env: Env, selectors: tuple[str, ...], fmt: str | None) -> None:
+    """Crawl sources into the store, resuming each stream where it stopped.
+
+    \b
+    Examples:
+      tracer sync                          # every enabled connector
+      tracer sync ofac_addresses           # one connector
+      tracer sync evm.ethereum_transfers   # one stream
+    Safe in cron: a lock refuses overlapping runs, each page is committed with its cursor,
+    and the exit code is 1 (with one line per failed stream) when anything failed.
+    """
+    from tracer.pipeline import sync as run_sync
+
+    prog, factory = _progress_factory(env.quiet)
+    if prog is not None:
+        prog.start()
+    try:
+        res = asyncio.run(run_sync(env.store, env.cfg, list(selectors), factory))
+    finally:
+        if prog is not None:
+            prog.stop()
+    rows = [{"stream": s.stream, "status": s.status, "pages": s.pages, "records": s.records,
+             "error": s.error} for s in res.streams]
+    if fmt or not env.quiet:
+        emit(rows, fmt, title=f"run {res.run_id}: {res.status} in {res.duration_s:.1f}s")
+    for err in res.errors:
+        click.echo(f"error: {err}", err=True)
+    if res.status != "ok":
+        sys.exit(1)
+
+
+@main.group()
+def state() -> None:
+    """Show or reset where each stream resumes (its cursor)."""
+
+
+@state.command("show")
+@output_options
+@pass_env
+def state_show(env: Env, fmt: str | None) -> None:
+    """List every stream's stored cursor and when it was written."""
+    emit(env.store.states(), fmt, columns=["stream", "state", "updated_at", "run_id"])
+
+
+@state.command("reset")
+@click.argument("streams", nargs=-1, metavar="[CONNECTOR[.STREAM]]...")
+@click.option("--all", "all_", is_flag=True, help="Reset every stream.")
+@pass_env
+def state_reset(env: Env, streams: tuple[str, ...], all_: bool) -> None:
+    """Forget cursors so the next sync starts over; stored data is kept (upserts dedupe).
+
+    Example: tracer state reset ofac_addresses
+    """
+    if not streams and not all_:
+        raise click.UsageError("name the streams to reset, or pass --all")
+    with env.store.lock("state reset"):
+        n = env.store.reset_state(None if all_ else list(streams))
+    click.echo(f"reset {n} stream state(s)")
+
+
+@main.command()
+@click.option("--limit", default=20, show_default=True, help="How many runs to show.")
+@click.option("--streams", "show_streams", is_flag=True, help="One row per stream of each run.")
+@output_options
+@pass_env
+def runs(env: Env, limit: int, show_streams: bool, fmt: str | None) -> None:
+    """Run history: status, duration, records and the first error of each run."""
+    if show_streams:
+        rows = env.store.query(
+            "SELECT s.* FROM run_streams s JOIN (SELECT run_id FROM runs ORDER BY started_at DESC LIMIT ?) r "
+            "USING (run_id) ORDER BY s.started_at DESC, s.stream", [limit])
+        emit(rows, fmt)
+    else:
+        emit(env.store.runs(limit), fmt,
+             columns=["run_id", "command", "started_at", "status", "duration_s", "records", "error"])
+
+
+@main.command()
+@output_options
+@click.option("--timeout", default=10.0, show_default=True, help="Seconds per probe.")
+@pass_env
+def doctor(env: Env, fmt: str | None, timeout: float) -> None:
+    """Probe every configured endpoint and list source before the first run.
+
+    Prints one row per probe (ok, HTTP status or the error); exits 1 if any failed.
+    """
+    from tracer.doctor import run_doctor
+
+    rows = asyncio.run(run_doctor(env.cfg, timeout))
+    emit(rows, fmt, columns=["connector", "probe", "url", "ok", "detail"])
+    if not all(r["ok"] for r in rows):
+        sys.exit(1)
+
+
+@main.command("connectors")
+@output_options
+@pass_env
+def connectors_cmd(env: Env, fmt: str | None) -> None:
+    """List registered connectors, their streams and whether they are enabled."""
+    from tracer.pipeline import effective_configs
+    from tracer.registry import connectors
+
+    configs = effective_configs(env.cfg)
+    rows = []
+    for name, conn in connectors().items():
+        c = configs[name]
+        rows.append({"connector": name, "enabled": c.get("enabled", True),
+                     "streams": ", ".join(s.name for s in conn.streams(c)), "description": conn.description})
+    emit(rows, fmt)
+
+
+def run() -> None:
+    """Entry point wrapper that hides tracebacks of unexpected errors unless TRACER_DEBUG is set."""
+    try:
+        main(standalone_mode=True)
+    except SystemExit:
+        raise
+    except Exception as e:  # pragma: no cover - last resort
+        if os.environ.get("TRACER_DEBUG"):
+            raise
+        click.echo(f"internal error: {type(e).__name__}: {e} (TRACER_DEBUG=1 shows the traceback)", err=True)
+        sys.exit(1)

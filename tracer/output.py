@@ -1,0 +1,53 @@
+"""Shared output options: ``--json`` (JSON Lines-friendly array), ``--csv`` and ``--table``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+import click
+
+
+def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the three mutually exclusive output flags; the command receives ``fmt``."""
+    f = click.option("--table", "fmt", flag_value="table", help="Aligned table (default on a terminal).")(f)
+    f = click.option("--csv", "fmt", flag_value="csv", help="CSV with a header row.")(f)
+    f = click.option("--json", "fmt", flag_value="json", help="A JSON array of objects.")(f)
+    return f
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, dict | list):
+        return json.dumps(v, sort_keys=True)
+    return str(v)
+
+
+def emit(rows: Sequence[dict[str, Any]], fmt: str | None, columns: Sequence[str] | None = None,
+         out: TextIO | None = None, title: str | None = None) -> None:
+    """Print rows in the chosen format (table on a terminal, JSON when piped, unless told)."""
+    out = out or sys.stdout
+    cols = list(columns) if columns else (list(rows[0].keys()) if rows else [])
+    if fmt is None:
+        fmt = "table" if out.isatty() else "json"
+    if fmt == "json":
+        out.write(json.dumps([{c: r.get(c) for c in cols} for r in rows], indent=2, default=str) + "\n")
+    elif fmt == "csv":
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(cols)
+        for r in rows:
+            w.writerow([_cell(r.get(c)) for c in cols])
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(title=title, show_lines=False)
+        for c in cols:
+            t.add_column(c, overflow="fold")
+        for r in rows:
+            t.add_row(*[_cell(r.get(c)) for c in cols])
+        Console(file=out, width=None if out.isatty() else 200).print(t)

@@ -1,0 +1,326 @@
+"""The store: one SQLite file (sqlite-utils) holding every fact with its provenance.
+
+All database access of the application goes through :class:`Store`, so a PostgreSQL store can
+replace it without touching connectors, graph code or rules.  Writes happen per page: the page's
+records, its raw-payload row and the stream's new state are committed in ONE transaction, and
+records are primary-key upserts, so replaying a page after a crash changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+import uuid
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from connectors.base import CORE_TABLES, Delete, Page, Record, Table
+
+SCHEMA_VERSION = 2
+
+
+class StoreError(Exception):
+    """A store problem the user can act on (locked, unreadable, newer schema)."""
+
+
+class LockedError(StoreError):
+    """Another run holds the write lock."""
+
+
+def _create_table_sql(t: Table) -> str:
+    cols = ", ".join(f'"{c.name}" {c.type}' for c in t.columns)
+    prov = ', "raw_sha256" TEXT, "run_id" TEXT'
+    pk = ", ".join(f'"{c}"' for c in t.pk)
+    return f'CREATE TABLE IF NOT EXISTS "{t.name}" ({cols}{prov}, PRIMARY KEY ({pk}))'
+
+
+def _m1_core(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS runs (
+            run_id TEXT PRIMARY KEY, command TEXT, started_at TEXT, ended_at TEXT,
+            status TEXT, duration_s REAL, records INTEGER, error TEXT);
+        CREATE TABLE IF NOT EXISTS run_streams (
+            run_id TEXT, stream TEXT, started_at TEXT, ended_at TEXT, status TEXT,
+            pages INTEGER, records INTEGER, error TEXT, PRIMARY KEY (run_id, stream));
+        CREATE TABLE IF NOT EXISTS raw_payloads (
+            sha256 TEXT PRIMARY KEY, stream TEXT, url TEXT, method TEXT, fetched_at TEXT,
+            run_id TEXT, bytes INTEGER, body BLOB);
+        CREATE TABLE IF NOT EXISTS stream_state (
+            stream TEXT PRIMARY KEY, state TEXT, updated_at TEXT, run_id TEXT);
+        """
+    )
+    for t in CORE_TABLES:
+        _ensure(db, t)
+
+
+def _m2_indexes(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE INDEX IF NOT EXISTS idx_raw_payloads_stream ON raw_payloads(stream, fetched_at);
+        CREATE INDEX IF NOT EXISTS idx_run_streams_stream ON run_streams(stream);
+        """
+    )
+
+
+MIGRATIONS: list[tuple[int, str, Any]] = [
+    (1, "core tables: runs, raw payloads, stream state, entities, edges, observations", _m1_core),
+    (2, "indexes for provenance and run history", _m2_indexes),
+]
+
+
+def _ensure(db: sqlite_utils.Database, t: Table) -> None:
+    db.execute(_create_table_sql(t))
+    have = {c.name for c in db[t.name].columns}  # type: ignore[union-attr]
+    for c in (*t.columns,):
+        if c.name not in have:
+            db.execute(f'ALTER TABLE "{t.name}" ADD COLUMN "{c.name}" {c.type}')
+    for cols in t.indexes:
+        name = f"idx_{t.name}_{'_'.join(cols)}"
+        db.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{t.name}" ({", ".join(cols)})')
+    db.execute(f'CREATE INDEX IF NOT EXISTS "idx_{t.name}_raw" ON "{t.name}" (raw_sha256)')
+
+
+@dataclass
+class _Upsert:
+    sql: str
+    cols: tuple[str, ...]
+
+
+class Store:
+    """The tracer database. ``Store(path)`` opens (and migrates) it; ``Store(":memory:")`` for tests."""
+
+    def __init__(self, path: str | os.PathLike[str], keep_raw_max_bytes: int = 2_000_000) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite_utils.Database(self.path)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=30000")
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot open {self.path} as a tracer database: {e}") from e
+        self.keep_raw_max_bytes = keep_raw_max_bytes
+        self._tables: dict[str, Table] = {t.name: t for t in CORE_TABLES}
+        self._upserts: dict[tuple[str, tuple[str, ...]], _Upsert] = {}
+        self._lock_fd: int | None = None
+        self.migrate()
+
+    # -- schema -------------------------------------------------------------------------------
+    def migrate(self) -> list[int]:
+        """Apply missing migrations; refuse a database written by a newer tracer."""
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"
+        )
+        done = {r[0] for r in self.db.execute("SELECT version FROM migrations").fetchall()}
+        if done and max(done) > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has schema version {max(done)}, newer than this tracer "
+                             f"({SCHEMA_VERSION}); upgrade tracer")
+        applied = []
+        for version, name, fn in MIGRATIONS:
+            if version in done:
+                continue
+            with self.db.conn:
+                fn(self.db)
+                self.db.execute("INSERT INTO migrations VALUES (?, ?, datetime('now'))", [version, name])
+            applied.append(version)
+        return applied
+
+    def ensure_tables(self, tables: Iterable[Table]) -> None:
+        """Create or extend the tables a stream declares (added columns only, never dropped)."""
+        with self.db.conn:
+            for t in tables:
+                if self._tables.get(t.name) == t and t.name in self.db.table_names():
+                    continue
+                _ensure(self.db, t)
+                self._tables[t.name] = t
+                self._upserts = {k: v for k, v in self._upserts.items() if k[0] != t.name}
+
+    # -- writes -------------------------------------------------------------------------------
+    def _upsert(self, table: str, cols: tuple[str, ...]) -> _Upsert:
+        key = (table, cols)
+        u = self._upserts.get(key)
+        if u is None:
+            t = self._tables.get(table)
+            if t is None:
+                raise StoreError(f"stream wrote to undeclared table {table!r}")
+            unknown = set(cols) - set(t.column_names) - {"raw_sha256", "run_id"}
+            if unknown:
+                raise StoreError(f"table {table}: unknown columns {sorted(unknown)}")
+            keep = set(t.pk) | set(t.keep_first_seen)
+            sets = ", ".join(f'"{c}"=excluded."{c}"' for c in cols if c not in keep)
+            qcols = ", ".join(f'"{c}"' for c in cols)
+            marks = ", ".join("?" for _ in cols)
+            conflict = ", ".join(f'"{c}"' for c in t.pk)
+            action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
+            sql = f'INSERT INTO "{table}" ({qcols}) VALUES ({marks}) ON CONFLICT ({conflict}) {action}'
+            u = self._upserts[key] = _Upsert(sql, cols)
+        return u
+
+    def write_page(self, stream: str, page: Page, records: Sequence[Record], run_id: str) -> int:
+        """Store one page atomically: deletes, records, raw-payload provenance and the new state."""
+        sha = page.sha256
+        groups: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
+        for r in records:
+            cols = tuple(r.row) + ("raw_sha256", "run_id")
+            groups.setdefault((r.table, cols), []).append(tuple(_cell(v) for v in r.row.values()) + (sha, run_id))
+        body = page.body if len(page.body) <= self.keep_raw_max_bytes else None
+        conn = self.db.conn
+        with conn:
+            for d in page.deletes:
+                self._delete(d)
+            for (table, cols), rows in groups.items():
+                conn.executemany(self._upsert(table, cols).sql, rows)
+            conn.execute(
+                "INSERT INTO raw_payloads (sha256, stream, url, method, fetched_at, run_id, bytes, body) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sha256) DO NOTHING",
+                [sha, stream, page.url, page.method, page.fetched_at, run_id, len(page.body),
+                 zlib.compress(body, 1) if body is not None else None],
+            )
+            if page.state is not None:
+                self._put_state(stream, page.state, page.fetched_at, run_id)
+        return len(records)
+
+    def _delete(self, d: Delete) -> None:
+        if d.table not in self._tables:
+            raise StoreError(f"delete from undeclared table {d.table!r}")
+        where = " AND ".join(f'"{k}" = ?' for k in d.where)
+        self.db.conn.execute(f'DELETE FROM "{d.table}" WHERE {where}', list(d.where.values()))
+
+    def _put_state(self, stream: str, state: Mapping[str, Any], at: str, run_id: str) -> None:
+        self.db.conn.execute(
+            "INSERT INTO stream_state (stream, state, updated_at, run_id) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(stream) DO UPDATE SET state=excluded.state, updated_at=excluded.updated_at, "
+            "run_id=excluded.run_id",
+            [stream, json.dumps(state, sort_keys=True), at, run_id],
+        )
+
+    # -- state --------------------------------------------------------------------------------
+    def get_state(self, stream: str) -> dict[str, Any]:
+        row = self.db.execute("SELECT state FROM stream_state WHERE stream = ?", [stream]).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def states(self) -> list[dict[str, Any]]:
+        return self.query("SELECT stream, state, updated_at, run_id FROM stream_state ORDER BY stream")
+
+    def reset_state(self, streams: Sequence[str] | None = None) -> int:
+        """Forget cursors (all, or the named streams / ``connector.`` prefixes); data stays."""
+        with self.db.conn:
+            if not streams:
+                return self.db.conn.execute("DELETE FROM stream_state").rowcount
+            n = 0
+            for s in streams:
+                n += self.db.conn.execute(
+                    "DELETE FROM stream_state WHERE stream = ? OR stream LIKE ?", [s, f"{s}.%"]
+                ).rowcount
+            return n
+
+    # -- runs ---------------------------------------------------------------------------------
+    def start_run(self, command: str, now: str) -> str:
+        run_id = f"{now.replace(':', '').replace('-', '')[:15]}-{uuid.uuid4().hex[:8]}"
+        with self.db.conn:
+            self.db.conn.execute("INSERT INTO runs (run_id, command, started_at, status) VALUES (?, ?, ?, ?)",
+                                 [run_id, command, now, "running"])
+        return run_id
+
+    def end_run(self, run_id: str, status: str, now: str, duration_s: float, records: int,
+                error: str | None = None) -> None:
+        with self.db.conn:
+            self.db.conn.execute(
+                "UPDATE runs SET ended_at=?, status=?, duration_s=?, records=?, error=? WHERE run_id=?",
+                [now, status, round(duration_s, 3), records, error, run_id],
+            )
+
+    def log_stream(self, run_id: str, stream: str, started_at: str, ended_at: str, status: str,
+                   pages: int, records: int, error: str | None) -> None:
+        with self.db.conn:
+            self.db.conn.execute(
+                "INSERT OR REPLACE INTO run_streams VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [run_id, stream, started_at, ended_at, status, pages, records, error],
+            )
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM runs ORDER BY started_at DESC, run_id DESC LIMIT ?", [limit])
+
+    # -- lock ---------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, what: str = "sync") -> Iterator[None]:
+        """Exclusive write lock (a flock beside the database): two scheduled runs never overlap."""
+        if self.path == ":memory:":
+            yield
+            return
+        lock_path = self.path + ".lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+            os.close(fd)
+            raise LockedError(f"another tracer run holds {lock_path} ({holder or 'unknown'}); "
+                              "it will be refused until that run ends") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} {what}".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    # -- reads (the only way tracer/ reads the database) ---------------------------------------
+    def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[dict[str, Any]]:
+        cur = self.db.execute(sql, params)
+        cols = [d[0] for d in cur.description] if cur.description else []
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+    def iter_rows(self, sql: str, params: Sequence[Any] = (), size: int = 50_000) -> Iterator[tuple[Any, ...]]:
+        """Stream rows as tuples without materialising the result (large graph builds)."""
+        cur = self.db.conn.execute(sql, params)
+        while True:
+            chunk = cur.fetchmany(size)
+            if not chunk:
+                return
+            yield from chunk
+
+    def dataframe(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        import pandas as pd
+
+        return pd.read_sql_query(sql, self.db.conn, params=list(params))
+
+    def table_names(self) -> list[str]:
+        return list(self.db.table_names())
+
+    def count(self, table: str) -> int:
+        return int(self.db.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0])
+
+    def raw_payload(self, sha256: str) -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM raw_payloads WHERE sha256 = ?", [sha256])
+        if not rows:
+            return None
+        r = rows[0]
+        if r.get("body") is not None:
+            r["body"] = zlib.decompress(r["body"])
+        return r
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _cell(v: Any) -> Any:
+    """SQLite cell for a record value: dicts/lists as sorted JSON, big ints refused (use text)."""
+    if isinstance(v, dict | list | tuple):
+        return json.dumps(v, sort_keys=True, separators=(",", ":"))
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, int) and not -(2**63) <= v < 2**63:
+        raise StoreError(f"integer {v} does not fit SQLite INTEGER; amounts are stored as decimal text")
+    return v
