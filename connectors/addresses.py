@@ -58,15 +58,17 @@ _ALIASES: dict[str, str] = {
 }  # fmt: skip
 _OTHER_CHAINS = frozenset({"bitcoin-cash", "monero", "solana"})
 
-#: OFAC SDN "Digital Currency Address - <ASSET>" code -> chain. ``"evm|tron"`` means the chain
-#: depends on the address: use :func:`chain_for_asset`.
+#: OFAC SDN "Digital Currency Address - <ASSET>" code -> chain. A ``|`` means the chain depends on the
+#: address (USDT: 0x… EVM, T… Tron, 1…/3…/bc1… bitcoin Omni Layer): use :func:`chain_for_asset`.
 ASSET_CHAINS: dict[str, str] = {
     "XBT": "bitcoin", "ETH": "evm", "XMR": "monero", "LTC": "litecoin", "ZEC": "zcash", "DASH": "dash",
     "BTG": "bitcoin-gold", "ETC": "evm", "BSV": "bitcoin-sv", "BCH": "bitcoin-cash", "XVG": "verge",
-    "USDC": "evm", "USDT": "evm|tron", "XRP": "ripple", "TRX": "tron", "ARB": "evm", "BSC": "evm",
+    "USDC": "evm", "USDT": "evm|tron|bitcoin", "XRP": "ripple", "TRX": "tron", "ARB": "evm", "BSC": "evm",
     "SOL": "solana",
 }  # fmt: skip
-_CHAIN_PREFIXES: dict[str, tuple[str, ...]] = {"evm": ("0x", "0X"), "tron": ("T",)}
+_CHAIN_PREFIXES: dict[str, tuple[str, ...]] = {
+    "evm": ("0x", "0X"), "tron": ("T",), "bitcoin": ("1", "3", "bc1", "BC1"),
+}  # fmt: skip
 
 _LOWERCASED = (
     "base58 addresses are case-sensitive and this one looks lower-cased; use the address exactly as published"
@@ -432,7 +434,7 @@ def wallet_id(chain: str, address: str) -> str:
 
 
 def chain_for_asset(asset: str, address: str) -> str:
-    """The chain of an OFAC digital-currency asset code; USDT is decided by the address (0x… or T…).
+    """The chain of an OFAC digital-currency asset code; USDT is decided by the address's prefix.
 
     Does not validate the address: pass the result to :func:`normalize`.
     """
@@ -446,4 +448,4 @@ def chain_for_asset(asset: str, address: str) -> str:
     for chain in candidates:
         if a.startswith(_CHAIN_PREFIXES.get(chain, ())):
             return chain
-    raise AddressError(f"cannot tell the chain of {code} address {_quote(a)}: expected a 0x… (EVM) or T… (Tron) address")
+    raise AddressError(f"cannot tell the chain of {code} address {_quote(a)}: expected a 0x… (EVM), T… (Tron) or 1…/3…/bc1… (bitcoin Omni) address")

@@ -83,10 +83,19 @@ async def sync(
     selectors: list[str] | None = None,
     progress: ProgressFactory | None = None,
     command: str = "sync",
+    plan: list[tuple[Connector, list[Stream]]] | None = None,
 ) -> SyncResult:
-    """Sync the selected connectors/streams into ``store`` under the write lock."""
+    """Sync the selected connectors/streams into ``store`` under the write lock.
+
+    ``plan`` (library use, benchmarks) gives connector instances and streams directly instead of
+    resolving registered connectors from ``selectors``.
+    """
     configs = effective_configs(cfg)
-    plan = registry.select(selectors or [], configs)
+    if plan is None:
+        plan = registry.select(selectors or [], configs)
+    for conn, _ in plan:
+        if conn.name not in configs:
+            configs[conn.name] = cfgmod.connector_config(cfg, conn.name, conn.default_config())
     with store.lock(command):
         started = time.monotonic()
         run_id = store.start_run(command, cfgmod.now())
