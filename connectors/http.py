@@ -235,7 +235,7 @@ class HttpClient:
                 body = await resp.read()
                 status = resp.status
                 hdrs = {k: v for k, v in resp.headers.items()}
-        except (TimeoutError, asyncio.TimeoutError) as e:
+        except TimeoutError as e:
             raise _Transient(f"timeout after {lim.timeout:g}s") from e
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as e:
             raise _Transient(f"connection error: {type(e).__name__}: {e}") from e

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from connectors.base import ConnectorError, Connector, RunContext, Stream, all_tables
+from connectors.base import Connector, ConnectorError, RunContext, Stream, all_tables
 from connectors.http import REDACT, HostLimits, HttpClient, open_session
 from tracer import config as cfgmod
 from tracer import registry
