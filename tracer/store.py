@@ -277,7 +277,7 @@ class Store:
             os.close(fd)
 
     # -- reads (the only way tracer/ reads the database) ---------------------------------------
-    def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[dict[str, Any]]:
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         cur = self.db.execute(sql, params)
         cols = [d[0] for d in cur.description] if cur.description else []
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
