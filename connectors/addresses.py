@@ -20,6 +20,10 @@ class AddressError(ValueError):
     """An address (or chain) that cannot be used as given; the message is one line saying what to do."""
 
 
+class _DecodeError(AddressError):
+    """Bad character or checksum: the symptom a case-folded base58 address shows."""
+
+
 BITCOIN_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 RIPPLE_ALPHABET = "rpshnaf39wBUDNEGHJKLM4PQRST7VWXYZ2bcdeCg65jkm8oFqi1tuvAxyz"
 
@@ -101,7 +105,7 @@ def _b58decode(s: str, alphabet: str) -> bytes:
     for ch in s:
         i = alphabet.find(ch)
         if i < 0:
-            raise AddressError(f"character {ch!r} is not in the base58 alphabet; {_TYPO}")
+            raise _DecodeError(f"character {ch!r} is not in the base58 alphabet; {_TYPO}")
         n = n * 58 + i
     zeros = len(s) - len(s.lstrip(alphabet[0]))
     return b"\x00" * zeros + n.to_bytes((n.bit_length() + 7) // 8, "big")
@@ -129,15 +133,14 @@ def base58check_decode(s: str, alphabet: str = BITCOIN_ALPHABET) -> bytes:
     """Decode and verify a base58check string; returns the payload. Raises AddressError."""
     raw = _b58decode(s, alphabet)
     if len(raw) < 5:
-        raise AddressError(f"too short for base58check; {_TYPO}")
+        raise _DecodeError(f"too short for base58check; {_TYPO}")
     payload, checksum = raw[:-4], raw[-4:]
     if _sha256d(payload)[:4] != checksum:
-        raise AddressError(f"base58check checksum does not match; {_TYPO}")
+        raise _DecodeError(f"base58check checksum does not match; {_TYPO}")
     return payload
 
 
 # -- bech32 / bech32m (BIP-173, BIP-350) --------------------------------------------------------
-
 _BECH32_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 _BECH32M_CONST = 0x2BC830A3
 
@@ -149,8 +152,7 @@ def _bech32_polymod(values: Sequence[int]) -> int:
         top = chk >> 25
         chk = ((chk & 0x1FFFFFF) << 5) ^ v
         for i in range(5):
-            if (top >> i) & 1:
-                chk ^= gen[i]
+            chk ^= gen[i] if (top >> i) & 1 else 0
     return chk
 
 
@@ -168,10 +170,9 @@ def _convertbits(data: Sequence[int], frombits: int, tobits: int, pad: bool) -> 
         while bits >= tobits:
             bits -= tobits
             out.append((acc >> bits) & maxv)
-    if pad:
-        if bits:
-            out.append((acc << (tobits - bits)) & maxv)
-    elif bits >= frombits or (acc << (tobits - bits)) & maxv:
+    if pad and bits:
+        out.append((acc << (tobits - bits)) & maxv)
+    elif not pad and bits >= frombits or (acc << (tobits - bits)) & maxv:
         raise AddressError(f"invalid padding in the data part; {_TYPO}")
     return out
 
@@ -232,7 +233,6 @@ def segwit_decode(hrp: str, address: str) -> tuple[int, bytes]:
 
 
 # -- CashAddr (Bitcoin Cash) ---------------------------------------------------------------------
-
 _CASHADDR_GEN = (0x98F2BC8E61, 0x79B76D99E2, 0xF33E5FB3C4, 0xAE2EABE2A8, 0x1E4F43E470)
 _CASHADDR_SIZES = (20, 24, 28, 32, 40, 48, 56, 64)
 
@@ -243,8 +243,7 @@ def _cashaddr_polymod(values: Sequence[int]) -> int:
         top = c >> 35
         c = ((c & 0x07FFFFFFFF) << 5) ^ d
         for i in range(5):
-            if (top >> i) & 1:
-                c ^= _CASHADDR_GEN[i]
+            c ^= _CASHADDR_GEN[i] if (top >> i) & 1 else 0
     return c ^ 1
 
 
@@ -265,7 +264,7 @@ def cashaddr_decode(address: str, prefix: str = "bitcoincash") -> tuple[int, byt
         raise AddressError(f"prefix is {got!r}, expected {prefix!r}; is this an address for another chain?")
     bad = [c for c in body if c not in _BECH32_CHARSET]
     if bad or len(body) < 10:
-        raise AddressError(f"not a CashAddr string (character {bad[0]!r})" if bad else "too short; " + _TYPO)
+        raise AddressError((f"character {bad[0]!r} is not CashAddr" if bad else "too short") + "; " + _TYPO)
     data = [_BECH32_CHARSET.index(c) for c in body]
     if _cashaddr_polymod([ord(c) & 31 for c in prefix] + [0] + data) != 0:
         raise AddressError(f"CashAddr checksum does not match; {_TYPO}")
@@ -280,41 +279,30 @@ def cashaddr_decode(address: str, prefix: str = "bitcoincash") -> tuple[int, byt
 
 
 # -- Monero --------------------------------------------------------------------------------------
-
 _XMR_BLOCK_SIZES = (0, 2, 3, 5, 6, 7, 9, 10, 11)  # encoded chars for 0..8 bytes
 _XMR_PREFIXES = {95: (18, 42), 106: (19,)}  # mainnet standard/subaddress; integrated
 
 
-def _monero_b58decode(s: str) -> bytes:
-    out = bytearray()
-    for start in range(0, len(s), 11):
-        block = s[start : start + 11]
-        nbytes = _XMR_BLOCK_SIZES.index(len(block))
-        value = int.from_bytes(_b58decode(block, BITCOIN_ALPHABET), "big")
-        if value >> (8 * nbytes):
-            raise AddressError(f"a base58 block overflows; {_TYPO}")
-        out += value.to_bytes(nbytes, "big")
-    return bytes(out)
-
-
-def _check_monero_length(a: str) -> None:
+def _normalize_monero(a: str) -> str:
     if len(a) not in _XMR_PREFIXES:
         hint = " (64 hex digits is a key or transaction id)" if re.fullmatch(r"[0-9a-fA-F]{64}", a) else ""
         raise AddressError(f"must be 95 or 106 characters, got {len(a)}{hint}; use the full address")
-
-
-def _normalize_monero(a: str) -> str:
-    _check_monero_length(a)
-    raw = _monero_b58decode(a)
+    raw = b""  # Monero base58: 8-byte blocks of 11 characters each, then one shorter block
+    for start in range(0, len(a), 11):
+        block = a[start : start + 11]
+        nbytes = _XMR_BLOCK_SIZES.index(len(block))
+        value = int.from_bytes(_b58decode(block, BITCOIN_ALPHABET), "big")
+        if value >> (8 * nbytes):
+            raise _DecodeError(f"a base58 block overflows; {_TYPO}")
+        raw += value.to_bytes(nbytes, "big")
     if keccak(raw[:-4])[:4] != raw[-4:]:
-        raise AddressError(f"keccak checksum does not match; {_TYPO}")
+        raise _DecodeError(f"keccak checksum does not match; {_TYPO}")
     if raw[0] not in _XMR_PREFIXES[len(a)]:
         raise AddressError(f"network prefix {raw[0]} is not a mainnet address; use a mainnet address")
     return a
 
 
 # -- per-chain dispatch --------------------------------------------------------------------------
-
 _HEX40 = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
@@ -333,12 +321,9 @@ def _normalize_base58check(chain: str, a: str) -> str:
     versions = _BASE58_VERSIONS[chain]
     version = next((v for v in versions if payload.startswith(v)), None)
     if version is None:
-        owners = [
-            c
-            for c, vs in _BASE58_VERSIONS.items()
-            if c not in (chain, "ripple") and any(payload.startswith(v) for v in vs)
-        ]
-        hint = f"; it looks like a {' or '.join(owners)} address" if owners and chain != "ripple" else ""
+        owners = [c for c, vs in _BASE58_VERSIONS.items() if any(map(payload.startswith, vs))]
+        owners = [c for c in owners if c not in (chain, "ripple") and chain != "ripple"]
+        hint = f"; it looks like a {' or '.join(owners)} address" if owners else ""
         expected = ", ".join("0x" + v.hex() for v in versions)
         got = payload[: len(versions[0])].hex()
         raise AddressError(f"version 0x{got} is not {expected}{hint}; use a {chain} address")
@@ -347,26 +332,15 @@ def _normalize_base58check(chain: str, a: str) -> str:
     return a
 
 
-def _is_cashaddr(a: str) -> bool:
-    return a.lower().startswith("bitcoincash:") or a[:1] in "qpQP"
-
-
 def _normalize_bitcoin_cash(a: str) -> str:
-    if _is_cashaddr(a):
+    if ":" in a or a[:1] in "qpQP":
         kind, hash_ = cashaddr_decode(a)
-    else:
+    else:  # legacy base58: same wallet as its CashAddr, so one canonical (CashAddr) form
         payload = base58check_decode(a)
         if payload[:1] not in (b"\x00", b"\x05") or len(payload) != 21:
             raise AddressError("legacy version is not 0x00/0x05; use a bitcoin-cash address")
         kind, hash_ = (0 if payload[0] == 0 else 1), payload[1:]
     return cashaddr_encode("bitcoincash", kind, hash_)
-
-
-def _normalize_solana(a: str) -> str:
-    raw = _b58decode(a, BITCOIN_ALPHABET)
-    if len(raw) != 32:
-        raise AddressError(f"decodes to {len(raw)} bytes, expected 32; copy the full address")
-    return a
 
 
 def _normalize_cosmos(chain: str, a: str) -> str:
@@ -384,26 +358,35 @@ def _dispatch(chain: str, a: str) -> str:
     if chain in COSMOS_HRPS:
         return _normalize_cosmos(chain, a)
     hrp = _SEGWIT_HRPS.get(chain)
-    if hrp and a.lower().startswith(hrp + "1"):
+    if hrp and a.startswith((hrp + "1", hrp.upper() + "1")):  # "Ltc1..." may be legacy base58
         segwit_decode(hrp, a)
         return a.lower()
-    if chain == "bitcoin-cash" and _is_cashaddr(a):
-        return _normalize_bitcoin_cash(a)
-    if chain == "monero":
-        _check_monero_length(a)
-    # Everything below is case-sensitive base58.
     try:
         if chain == "monero":
             return _normalize_monero(a)
         if chain == "bitcoin-cash":
             return _normalize_bitcoin_cash(a)
-        if chain == "solana":
-            return _normalize_solana(a)
+        if chain == "solana":  # no checksum: the decoded length is all there is to check
+            n = len(_b58decode(a, BITCOIN_ALPHABET))
+            if n != 32:
+                raise _DecodeError(f"decodes to {n} bytes, expected 32; {_TYPO}")
+            return a
         return _normalize_base58check(chain, a)
-    except AddressError:
-        if a.islower():  # all letters lower-case: most likely a case-folded base58 address
-            raise AddressError(_LOWERCASED) from None
+    except _DecodeError:
+        if a.islower():  # a base58 failure on an all-lower-case string: case-folded, or another format
+            raise AddressError(_foreign_format(chain, a) or _LOWERCASED) from None
         raise
+
+
+def _foreign_format(chain: str, a: str) -> str | None:
+    if re.fullmatch(r"(0x)?[0-9a-f]+", a):
+        kind = "an EVM (0x) address" if _HEX40.fullmatch(a) else "a hex string"
+    else:
+        try:
+            kind = f"a bech32 address with prefix {bech32_decode(a)[0]!r}"
+        except AddressError:
+            return None
+    return f"this is {kind}, not a {chain} address; use a {chain} address"
 
 
 def _quote(s: str) -> str:
@@ -448,4 +431,6 @@ def chain_for_asset(asset: str, address: str) -> str:
     for chain in candidates:
         if a.startswith(_CHAIN_PREFIXES.get(chain, ())):
             return chain
-    raise AddressError(f"cannot tell the chain of {code} address {_quote(a)}: expected a 0x… (EVM), T… (Tron) or 1…/3…/bc1… (bitcoin Omni) address")
+    raise AddressError(
+        f"cannot tell the chain of {code} address {_quote(a)}; use a 0x…, T… or 1…/3…/bc1… one"
+    )
