@@ -24,6 +24,13 @@ from tracer.store import LockedError, Store, StoreError
 # Commands living in other modules, loaded only when used (fast --help, independent modules).
 LAZY_COMMANDS: dict[str, str] = {
     "demo": "tracer.demo:demo_command",
+    "find": "tracer.investigate_cli:find_command",
+    "neighbours": "tracer.investigate_cli:neighbours_command",
+    "path": "tracer.investigate_cli:path_command",
+    "funding": "tracer.investigate_cli:funding_command",
+    "exposure": "tracer.investigate_cli:exposure_command",
+    "cluster": "tracer.investigate_cli:cluster_command",
+    "timeline": "tracer.investigate_cli:timeline_command",
 }
 
 

@@ -1,0 +1,176 @@
+"""Investigator queries: the pure walks (graphs.queries) and the store-backed functions (tracer.queries)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from investigate_support import IDS, TX, build_world
+
+from graphs import queries as gq
+from tracer import queries as q
+from tracer.cli import main
+
+
+def E(eid: str, src: str, dst: str, kind: str = "paid", amount: str = "1", t: str = "2026-01-01") -> dict:
+    return {"id": eid, "src": src, "dst": dst, "kind": kind, "amount": amount, "decimals": 0, "asset": "ETH",
+            "time": t}
+
+
+CHAIN = [E("1", "a", "b"), E("2", "b", "c"), E("3", "c", "d"), E("4", "d", "e"), E("5", "x", "b", "rented"),
+         E("6", "hub", "c"), E("7", "hub", "z"), E("8", "z", "e")]
+
+
+def test_neighbourhood_depth_and_kinds() -> None:
+    f = gq.rows_fetch(CHAIN)
+    g1 = gq.neighbourhood(f, "b", depth=1)
+    assert g1.nodes == {"b": 0, "a": 1, "c": 1, "x": 1}
+    assert gq.neighbourhood(f, "b", depth=1, kinds=["paid"]).nodes.keys() == {"b", "a", "c"}
+    assert gq.neighbourhood(f, "b", depth=2, direction="out").nodes == {"b": 0, "c": 1, "d": 2}
+    capped = gq.neighbourhood(f, "b", depth=3, max_nodes=3)
+    assert len(capped.nodes) == 3 and capped.truncated
+    with pytest.raises(ValueError):
+        gq.neighbourhood(f, "b", direction="sideways")
+
+
+def test_hubs_are_reached_not_expanded() -> None:
+    f = gq.rows_fetch(CHAIN)
+    def is_hub(ns):
+        return {n: "exchange" for n in ns if n == "hub"}
+    g = gq.neighbourhood(f, "c", depth=3, is_hub=is_hub)
+    assert "hub" in g.nodes and g.hubs == {"hub": "exchange"}
+    assert g.nodes["z"] == 3  # reached only the long way round (c-d-e-z), not through the hub
+    assert gq.neighbourhood(f, "c", depth=2, is_hub=is_hub).nodes.get("z") is None
+
+
+def test_shortest_path_avoids_hubs() -> None:
+    f = gq.rows_fetch(CHAIN)
+    p = gq.shortest_path(f, "a", "e")
+    assert [e["id"] for e in p] == ["1", "2", "3", "4"]
+    via_hub = gq.shortest_path(f, "c", "z")
+    assert [e["id"] for e in via_hub] == ["6", "7"]
+    def is_hub(ns):
+        return {n: "x" for n in ns if n == "hub"}
+    assert [e["id"] for e in gq.shortest_path(f, "c", "z", is_hub=is_hub)] == ["3", "4", "8"]
+    assert gq.shortest_path(f, "a", "e", max_depth=3) is None
+    assert gq.shortest_path(f, "a", "a") == []
+
+
+def test_funding_sums_exact_amounts_per_hop() -> None:
+    big = str(2**200)
+    rows = [E("1", "f", "s", amount=big), E("2", "f", "s", amount="5", t="2025-12-01"), E("3", "g", "f", amount="7")]
+    out = gq.funding_sources(gq.rows_fetch(rows), "s", hops=2)
+    assert [(x.id, x.hop, x.amount, x.payments) for x in out] == [("f", 1, 2**200 + 5, 2), ("g", 2, 7, 1)]
+    assert out[0].first_time == "2025-12-01"
+
+
+def test_amount_text_is_exact() -> None:
+    assert gq.amount_text("1500000", 6) == "1.5"
+    assert gq.amount_text(str(10**30 + 1), 18) == "1000000000000.000000000000000001"
+    assert gq.amount_text("0", 18) == "0"
+    assert gq.amount_text(None, 6) is None
+
+
+@pytest.fixture()
+def store(tmp_path):
+    s = build_world(tmp_path / "case.db")
+    yield s
+    s.close()
+
+
+def test_find_by_name_address_and_id(store) -> None:
+    by_name = q.find(store, "kowloon")
+    assert by_name[0]["id"] == IDS["E"] and by_name[0]["match"] == "label"
+    addr = IDS["A"].split(":")[2]
+    hit = q.find(store, addr.upper().replace("0X", "0x"))
+    assert hit[0]["id"] == IDS["A"] and hit[0]["level"] == "severe"
+    assert q.find(store, IDS["L"])[0]["id"] == IDS["L"]  # an id known only from edges
+    assert q.find(store, "'; DROP TABLE edges; --") == []
+    assert store.count("edges") > 0
+    assert q.find(store, "100%") == [] and q.find(store, "_") == []  # LIKE wildcards are literal
+    with pytest.raises(q.QueryError):
+        q.find(store, "  ")
+
+
+def test_neighbours_draws_flags_and_stops_at_exchange(store) -> None:
+    r = q.neighbours(store, IDS["F"], depth=2)
+    ids = {n["id"]: n for n in r["nodes"]}
+    assert ids[IDS["A"]]["level"] == "severe" and ids[IDS["A"]]["hop"] == 1
+    assert ids[IDS["X"]]["hub"] == "exchange: BigExchange"
+    assert IDS["B1"] not in ids  # the exchange is not expanded
+    assert IDS["L"] in ids and ids[IDS["L"]]["hop"] == 2
+    paid = next(e for e in r["edges"] if e["id"] == "e:fa")
+    assert paid["value"] == "2500" and paid["amount"] == "2500000000"
+    only_paid = q.neighbours(store, IDS["A"], kinds=["paid"])
+    assert {e["kind"] for e in only_paid["edges"]} == {"paid"}
+
+
+def test_bad_arguments_are_query_errors(store) -> None:
+    for bad in ("", "nocolon", "wallet:evm:0x1' OR 1=1 --", "x" * 400, "wallet:evm:\x00"):
+        with pytest.raises(q.QueryError) as ei:
+            q.neighbours(store, bad)
+        assert ei.value.status == 400
+    with pytest.raises(q.QueryError) as ei:
+        q.neighbours(store, "wallet:evm:0x" + "0" * 40)
+    assert ei.value.status == 404
+    for depth in (0, 99, "two", None, True):
+        with pytest.raises(q.QueryError):
+            q.neighbours(store, IDS["A"], depth=depth)
+    with pytest.raises(q.QueryError):
+        q.neighbours(store, IDS["A"], kinds=["paid; DROP"])
+
+
+def test_path_funding_exposure_cluster_timeline(store) -> None:
+    p = q.path(store, IDS["F2"], IDS["W"])
+    assert [e["id"] for e in p] == ["e:f2f", "e:fa", "e:aw"]
+    assert q.path(store, IDS["B1"], IDS["A"]) == []  # only through the exchange: not a path
+    fund = q.funding(store, IDS["A"], hops=2)
+    assert [(f["hop"], f["funder"], f["amount"]) for f in fund] == [
+        (1, IDS["F"], "2500"), (2, IDS["F2"], "7000"), (2, IDS["X"], "5000")]
+    assert fund[2]["hub"] == "exchange: BigExchange"
+    exp = q.exposure(store, IDS["F2"], hops=3)
+    hit = exp["hits"][0]
+    assert (hit["id"], hit["hop"], hit["direction"], hit["path"]) == (IDS["A"], 2, "outflow", ["e:f2f", "e:fa"])
+    assert hit["reason"].startswith("sanctioned")
+    direct = q.exposure(store, IDS["F"], hops=1)["hits"]
+    assert [(h["id"], h["share"]) for h in direct] == [(IDS["A"], "USDC 100%")]
+    cl = q.cluster(store, IDS["A3"])
+    assert {m["id"] for m in cl["members"]} == {IDS["A"], IDS["A2"], IDS["A3"]}
+    assert {json.loads(x["why"])["heuristic"] for x in cl["links"]} == {"common_funder", "manifest_hash"}
+    tl = q.timeline(store, IDS["A"])
+    times = [ev["time"] for ev in tl]
+    assert times == sorted(times)
+    assert [ev["ref"] for ev in tl] == ["e:fa", "e:listed", "e:sa1", "obs:ofac:A", "e:rent", "e:aw", "e:aw-fee"]
+    assert tl[3]["event"] == "sanctioned" and tl[0]["direction"] == "in" and tl[5]["amount"] == "1234.5"
+
+
+def test_node_and_edge_details(store) -> None:
+    n = q.node(store, IDS["A"])
+    assert n["flag"]["level"] == "severe" and n["flag"]["reasons"][0]["rule"] == "listed_wallet"
+    assert [e["rule"] for e in n["evidence"]] == ["listed_wallet", "gpu_class"]
+    e = q.edge(store, "e:aw")
+    assert e["edge"]["tx"] == TX and e["edge"]["value"] == "1234.5"
+    assert e["provenance"]["url"] == "http://127.0.0.1/test/case.json"
+    assert [s["id"] for s in e["same_tx"]] == ["e:aw-fee"]
+    with pytest.raises(q.QueryError):
+        q.edge(store, "e:none")
+
+
+def test_cli_commands(tmp_path) -> None:
+    db = tmp_path / "cli.db"
+    build_world(db).close()
+    r = CliRunner().invoke(main, ["--db", str(db), "find", "kowloon", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)[0]["id"] == IDS["E"]
+    r = CliRunner().invoke(main, ["--db", str(db), "neighbours", IDS["A"], "--kind", "paid", "--csv"])
+    assert r.exit_code == 0 and "e:aw" in r.output and r.output.startswith("hop,")
+    r = CliRunner().invoke(main, ["--db", str(db), "funding", IDS["A"], "--hops", "2", "--json"])
+    assert [x["funder"] for x in json.loads(r.output)][0] == IDS["F"]
+    for cmd in (["path", IDS["F"], IDS["W"]], ["exposure", IDS["F2"]], ["cluster", IDS["A"]], ["timeline", IDS["A"]]):
+        r = CliRunner().invoke(main, ["--db", str(db), *cmd, "--table"])
+        assert r.exit_code == 0, (cmd, r.output)
+    r = CliRunner().invoke(main, ["--db", str(db), "neighbours", "bogus"])
+    assert r.exit_code == 2 and "not a tracer id" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["--db", str(db), "neighbours", "wallet:evm:0xdead", "--depth", "9"])
+    assert r.exit_code == 2 and "depth" in r.output

@@ -1,0 +1,170 @@
+"""Investigator commands: find, neighbours, path, funding, exposure, cluster, timeline.
+
+Thin shells over ``tracer.queries`` (the same functions the HTTP API serves), each with
+``--json --csv --table`` output.  A bad id or parameter is one line and exit code 2; an id the
+store does not know is one line and exit code 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from tracer import queries as q
+from tracer.output import emit, output_options
+
+EDGE_COLUMNS = ["hop", "kind", "src", "dst", "value", "asset", "time", "tx", "id"]
+
+
+def _run(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except q.QueryError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2 if e.status == 400 else 1)
+
+
+def _pass_env(f: Callable[..., Any]) -> Callable[..., Any]:
+    from tracer.cli import pass_env
+
+    return pass_env(f)
+
+
+@click.command("find")
+@click.argument("text")
+@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
+@output_options
+@_pass_env
+def find_command(env: Any, text: str, limit: int, fmt: str | None) -> None:
+    """Find nodes by address, name or id: the usual first step of a case.
+
+    \b
+    Examples:
+      tracer find "Kowloon"                       # label or observed organisation name
+      tracer find 0x8589427373d6d84e98730d7795d8f6f8731fda16
+      tracer find akash1...                       # provider or tenant address
+    """
+    rows = _run(lambda: q.find(env.store, text, limit))
+    emit(rows, fmt, columns=["id", "kind", "label", "level", "score", "match"])
+
+
+@click.command("neighbours")
+@click.argument("node_id", metavar="ID")
+@click.option("--depth", type=click.IntRange(1, q.MAX_DEPTH), default=1, show_default=True,
+              help="Hops to expand (hubs such as exchanges are shown but never expanded).")
+@click.option("--kind", "kinds", multiple=True, help="Follow only these edge kinds (repeatable): paid, rented...")
+@click.option("--direction", type=click.Choice(["both", "out", "in"]), default="both", show_default=True)
+@click.option("--max-nodes", type=click.IntRange(1, q.MAX_NODES), default=300, show_default=True)
+@output_options
+@_pass_env
+def neighbours_command(env: Any, node_id: str, depth: int, kinds: tuple[str, ...], direction: str,
+                       max_nodes: int, fmt: str | None) -> None:
+    """Edges around a node, hop by hop, with exact amounts.
+
+    \b
+    Examples:
+      tracer neighbours wallet:evm:0xabc... --depth 2
+      tracer neighbours wallet:evm:0xabc... --kind paid --direction in --csv
+    """
+    r = _run(lambda: q.neighbours(env.store, node_id, depth, list(kinds), direction, max_nodes))
+    hubs = [n for n in r["nodes"] if n.get("hub")]
+    title = f"{len(r['nodes'])} nodes, {len(r['edges'])} edges" + (" (truncated)" if r["truncated"] else "")
+    if hubs:
+        title += "; hubs not expanded: " + ", ".join(f"{n['id']} ({n['hub']})" for n in hubs)
+    emit(r["edges"], fmt, columns=EDGE_COLUMNS, title=title)
+
+
+@click.command("path")
+@click.argument("a", metavar="FROM")
+@click.argument("b", metavar="TO")
+@click.option("--max-depth", type=click.IntRange(1, q.MAX_HOPS), default=6, show_default=True)
+@click.option("--kind", "kinds", multiple=True, help="Follow only these edge kinds (repeatable).")
+@output_options
+@_pass_env
+def path_command(env: Any, a: str, b: str, max_depth: int, kinds: tuple[str, ...], fmt: str | None) -> None:
+    """The shortest chain of edges between two nodes, not through exchanges or bridges.
+
+    \b
+    Example:
+      tracer path wallet:evm:0xfunder... provider:akash:akash1...
+    Exits 1 when no path exists within --max-depth.
+    """
+    rows = _run(lambda: q.path(env.store, a, b, max_depth, list(kinds)))
+    emit(rows, fmt, columns=EDGE_COLUMNS, title=f"path {a} -> {b}: {len(rows)} hops")
+    if not rows:
+        click.echo(f"no path within {max_depth} hops (hubs are not crossed)", err=True)
+        sys.exit(1)
+
+
+@click.command("funding")
+@click.argument("node_id", metavar="ID")
+@click.option("--hops", type=click.IntRange(1, q.MAX_HOPS), default=3, show_default=True)
+@output_options
+@_pass_env
+def funding_command(env: Any, node_id: str, hops: int, fmt: str | None) -> None:
+    """Who funded a wallet, hop by hop back, with exact summed amounts per asset.
+
+    \b
+    Example:
+      tracer funding wallet:evm:0xabc... --hops 3 --table
+    Hubs (exchanges, bridges) are listed with their tag but not walked through.
+    """
+    rows = _run(lambda: q.funding(env.store, node_id, hops))
+    emit(rows, fmt, columns=["hop", "funder", "label", "via", "asset", "amount", "payments", "first_time", "hub",
+                             "level"])
+
+
+@click.command("exposure")
+@click.argument("node_id", metavar="ID")
+@click.option("--hops", type=click.IntRange(1, q.MAX_HOPS), default=3, show_default=True)
+@output_options
+@_pass_env
+def exposure_command(env: Any, node_id: str, hops: int, fmt: str | None) -> None:
+    """Sanctioned, listed or high-flagged wallets within N payments (in and out), with the path.
+
+    \b
+    Example:
+      tracer exposure wallet:evm:0xabc... --hops 3
+    Direct counterparties show their share of the subject's volume per asset.
+    """
+    r = _run(lambda: q.exposure(env.store, node_id, hops))
+    title = f"exposure of {r['subject']} within {hops} hops"
+    if r["hubs"]:
+        title += "; stopped at: " + ", ".join(f"{h['id']} ({h['why']})" for h in r["hubs"])
+    emit(r["hits"], fmt, columns=["hop", "id", "direction", "reason", "share", "path"], title=title)
+
+
+@click.command("cluster")
+@click.argument("node_id", metavar="ID")
+@click.option("--max-size", type=click.IntRange(1, q.MAX_NODES), default=500, show_default=True)
+@output_options
+@_pass_env
+def cluster_command(env: Any, node_id: str, max_size: int, fmt: str | None) -> None:
+    """Wallets linked to this one as the same actor (same_actor links from clustering).
+
+    \b
+    Example:
+      tracer cluster wallet:evm:0xabc... --json
+    """
+    r = _run(lambda: q.cluster(env.store, node_id, max_size))
+    emit(r["members"], fmt, columns=["hop", "id", "label", "level", "score"],
+         title=f"cluster of {r['subject']}: {len(r['members'])} members")
+
+
+@click.command("timeline")
+@click.argument("node_id", metavar="ID")
+@click.option("--limit", type=click.IntRange(1, 5000), default=500, show_default=True)
+@output_options
+@_pass_env
+def timeline_command(env: Any, node_id: str, limit: int, fmt: str | None) -> None:
+    """Payments, leases and facts about a node in time order.
+
+    \b
+    Example:
+      tracer timeline wallet:evm:0xabc... --csv > case-timeline.csv
+    """
+    rows = _run(lambda: q.timeline(env.store, node_id, limit))
+    emit(rows, fmt, columns=["time", "event", "direction", "other", "amount", "asset", "tx", "ref"])

@@ -1,0 +1,384 @@
+"""Investigator queries over the store: find, neighbours, path, funding, exposure, cluster, timeline.
+
+Each function reads through ``Store.query`` (any object with that method, e.g. the server's
+read-only store) with indexed, parameterised SQL and hands edges to the pure walks in
+``graphs.queries``.  Everything is bounded — depth, nodes, edges — so a query on a 1M-edge store
+costs the neighbourhood it touches, not the store, and a hub cannot turn a click into a scan.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, Protocol
+
+from graphs import queries as gq
+
+HUB_CATEGORIES = ("exchange", "bridge", "mixer", "service")
+RISK_PREDICATES = ("sanctioned", "listed")
+RISK_LEVELS = ("high", "severe")
+MAX_DEPTH = 4
+MAX_HOPS = 6
+MAX_NODES = 2_000
+MAX_EDGES = 20_000
+HUB_DEGREE = 1_000
+EDGE_COLS = "id, kind, src, dst, chain, asset, amount, decimals, time, block, tx"
+_ID = re.compile(r"[a-z][a-z0-9_]*:[A-Za-z0-9:._/\-@+#~=,() ]{1,300}")
+_KIND = re.compile(r"[a-z_]{1,40}")
+_CHUNK = 500
+
+
+class Reader(Protocol):
+    """What the queries need from a store: parameterised reads returning dict rows."""
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]: ...
+
+
+class QueryError(ValueError):
+    """A bad or unknown query argument; ``status`` is the HTTP code the API answers with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def check_id(value: Any, what: str = "id") -> str:
+    """A graph id as the store spells it (``wallet:evm:0x...``), or QueryError saying what is wrong."""
+    if not isinstance(value, str) or not value:
+        raise QueryError(f"{what} is required, e.g. wallet:evm:0x00000000000000000000000000000000000000aa")
+    if len(value) > 300:
+        raise QueryError(f"{what} is {len(value)} characters long; ids are at most 300")
+    if not _ID.fullmatch(value):
+        raise QueryError(f"{what} {value[:80]!r} is not a tracer id (kind:rest, e.g. wallet:evm:0x..., "
+                         "provider:akash:akash1...); use find to look up a name or address")
+    return value
+
+
+def check_kinds(kinds: Sequence[str] | None) -> list[str] | None:
+    """Edge kinds to follow (``paid``, ``rented``...), validated."""
+    if not kinds:
+        return None
+    out = []
+    for k in kinds:
+        if not isinstance(k, str) or not _KIND.fullmatch(k):
+            raise QueryError(f"edge kind {str(k)[:40]!r} is not valid (lower-case letters and _, e.g. paid)")
+        out.append(k)
+    return out
+
+
+def check_int(value: Any, what: str, lo: int, hi: int) -> int:
+    """An integer parameter inside [lo, hi]; bounds are what keeps every query cheap."""
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise QueryError(f"{what} must be an integer between {lo} and {hi}, not {str(value)[:40]!r}") from None
+    if isinstance(value, bool) or not lo <= n <= hi:
+        raise QueryError(f"{what} must be between {lo} and {hi}, not {n}")
+    return n
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" for _ in range(n))
+
+
+def _chunks(ids: Sequence[str]) -> list[list[str]]:
+    return [list(ids[i:i + _CHUNK]) for i in range(0, len(ids), _CHUNK)]
+
+
+def has_table(store: Reader, name: str) -> bool:
+    return bool(store.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", [name]))
+
+
+class SqlGraph:
+    """``fetch`` and classifiers for the pure walks, backed by indexed SQL on one store."""
+
+    def __init__(self, store: Reader, start: str, max_edges: int = MAX_EDGES, hub_degree: int = HUB_DEGREE) -> None:
+        self.store, self.start = store, start
+        self.max_edges, self.hub_degree = max_edges, hub_degree
+        self.budget = max_edges
+        self.degree_hubs: dict[str, str] = {}
+        self.truncated = False
+        self._flags = has_table(store, "flags")
+
+    def fetch(self, nodes: Sequence[str], direction: str, kinds: Sequence[str] | None) -> list[dict[str, Any]]:
+        col = "src" if direction == "out" else "dst"
+        out: list[dict[str, Any]] = []
+        for chunk in _chunks([n for n in nodes if n not in self.degree_hubs]):
+            if self.budget <= 0:
+                self.truncated = True
+                break
+            sql = f"SELECT {EDGE_COLS} FROM edges WHERE {col} IN ({_marks(len(chunk))})"
+            params: list[Any] = list(chunk)
+            if kinds:
+                sql += f" AND kind IN ({_marks(len(kinds))})"
+                params += list(kinds)
+            rows = self.store.query(sql + " LIMIT ?", params + [self.budget + 1])
+            if len(rows) > self.budget:
+                self.truncated = True
+                rows = rows[: self.budget]
+            self.budget -= len(rows)
+            out.extend(rows)
+        per: dict[str, int] = {}
+        for e in out:
+            per[e[col]] = per.get(e[col], 0) + 1
+        heavy = {n for n, c in per.items() if c > self.hub_degree and n != self.start}
+        for n in heavy:
+            self.degree_hubs[n] = f"high degree (over {self.hub_degree} {direction} edges)"
+        return [e for e in out if e[col] not in heavy] if heavy else out
+
+    def hubs(self, nodes: Collection[str]) -> dict[str, str]:
+        found: dict[str, str] = {n: r for n, r in self.degree_hubs.items() if n in nodes}
+        for chunk in _chunks(sorted(nodes)):
+            rows = self.store.query(
+                f"SELECT subject, value, json_extract(attrs, '$.category') AS cat FROM observations "
+                f"WHERE subject IN ({_marks(len(chunk))}) AND predicate = 'tag'", chunk)
+            for r in rows:
+                if r["cat"] in HUB_CATEGORIES:
+                    found[r["subject"]] = f"{r['cat']}: {r['value']}"
+        return found
+
+    def risky(self, nodes: Collection[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for chunk in _chunks(sorted(nodes)):
+            m = _marks(len(chunk))
+            for r in self.store.query(
+                    f"SELECT subject, predicate, value FROM observations WHERE subject IN ({m}) "
+                    f"AND predicate IN ('sanctioned', 'listed') AND valid_to IS NULL", chunk):
+                found.setdefault(r["subject"], f"{r['predicate']}: {r['value']}")
+            for r in self.store.query(
+                    f"SELECT src, dst FROM edges WHERE src IN ({m}) AND kind = 'listed_as'", chunk):
+                found.setdefault(r["src"], f"listed as {r['dst']}")
+            if self._flags:
+                for r in self.store.query(
+                        f"SELECT subject, level, score FROM flags WHERE subject IN ({m}) "
+                        f"AND level IN ('high', 'severe')", chunk):
+                    found.setdefault(r["subject"], f"flag {r['level']} ({r['score']})")
+        return found
+
+
+def exists(store: Reader, node: str) -> bool:
+    """Whether any entity, edge or observation mentions ``node`` (each check uses an index)."""
+    return bool(
+        store.query("SELECT 1 FROM entities WHERE id = ?", [node])
+        or store.query("SELECT 1 FROM edges WHERE src = ? LIMIT 1", [node])
+        or store.query("SELECT 1 FROM edges WHERE dst = ? LIMIT 1", [node])
+        or store.query("SELECT 1 FROM observations WHERE subject = ? LIMIT 1", [node]))
+
+
+def require(store: Reader, node: Any, what: str = "id") -> str:
+    """A valid id that the store knows; QueryError 404 otherwise (a typo should not look like 'no risk')."""
+    node = check_id(node, what)
+    if not exists(store, node):
+        raise QueryError(f"{what} {node} is not in the store; try find with part of its address or name", 404)
+    return node
+
+
+def describe(store: Reader, ids: Collection[str]) -> dict[str, dict[str, Any]]:
+    """Kind, label, address and flag of many nodes at once (for drawing and listing)."""
+    out: dict[str, dict[str, Any]] = {i: {"id": i, "kind": i.split(":", 1)[0], "label": None, "chain": None,
+                                          "address": None, "score": None, "level": None} for i in ids}
+    flags = has_table(store, "flags")
+    for chunk in _chunks(sorted(ids)):
+        m = _marks(len(chunk))
+        for r in store.query(f"SELECT id, kind, label, chain, address FROM entities WHERE id IN ({m})", chunk):
+            out[r["id"]].update({k: v for k, v in r.items() if v is not None})
+        if flags:
+            for r in store.query(f"SELECT subject, score, level FROM flags WHERE subject IN ({m})", chunk):
+                out[r["subject"]].update(score=r["score"], level=r["level"])
+    return out
+
+
+def find(store: Reader, text: str, limit: int = 50) -> list[dict[str, Any]]:
+    """Nodes whose id, address or label matches ``text``, then subjects of matching observations.
+
+    Exact id / address hits come first (indexed); label and observation values match by substring
+    (case-insensitive), so a company name, an akash1 address or a 0x address all work.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise QueryError("search text is required (a name, an address or an id)")
+    q = text.strip()
+    if len(q) > 200:
+        raise QueryError("search text is longer than 200 characters")
+    if any(ord(c) < 32 for c in q):
+        raise QueryError("search text contains control characters")
+    limit = check_int(limit, "limit", 1, 500)
+    hits: dict[str, str] = {}
+
+    def add(rows: list[dict[str, Any]], how: str) -> None:
+        for r in rows:
+            if len(hits) < limit:
+                hits.setdefault(r["id"], how)
+
+    lowered = q.lower()
+    add(store.query("SELECT id FROM entities WHERE id IN (?, ?)", [q, lowered]), "id")
+    add(store.query("SELECT id FROM entities WHERE address IN (?, ?) LIMIT ?", [q, lowered, limit]), "address")
+    if not hits and exists(store, q) and _ID.fullmatch(q):
+        hits[q] = "id"
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    if len(hits) < limit:
+        add(store.query("SELECT id FROM entities WHERE label LIKE ? ESCAPE '\\' LIMIT ?", [pattern, limit]), "label")
+    if len(hits) < limit:
+        add(store.query("SELECT DISTINCT subject AS id FROM observations WHERE value LIKE ? ESCAPE '\\' LIMIT ?",
+                        [pattern, limit]), "observation")
+    if len(hits) < limit and len(q) >= 6:
+        add(store.query("SELECT id FROM entities WHERE id LIKE ? ESCAPE '\\' LIMIT ?", [pattern, limit]), "id")
+    info = describe(store, list(hits))
+    return [{**info[i], "match": how} for i, how in hits.items()]
+
+
+def _edge_out(e: Mapping[str, Any], hop: int | None = None) -> dict[str, Any]:
+    d = dict(e)
+    d["value"] = gq.amount_text(e.get("amount"), e.get("decimals"))
+    if hop is not None:
+        d["hop"] = hop
+    return d
+
+
+def neighbours(store: Reader, node: str, depth: int = 1, kinds: Sequence[str] | None = None,
+               direction: str = "both", max_nodes: int = 300) -> dict[str, Any]:
+    """The neighbourhood of a node for drawing: nodes (with kind, label, flag), edges, hubs."""
+    node = require(store, node)
+    depth = check_int(depth, "depth", 1, MAX_DEPTH)
+    max_nodes = check_int(max_nodes, "max_nodes", 1, MAX_NODES)
+    kinds = check_kinds(kinds)
+    if direction not in gq.DIRECTIONS:
+        raise QueryError(f"direction must be one of {', '.join(gq.DIRECTIONS)}")
+    g = SqlGraph(store, node)
+    sub = gq.neighbourhood(g.fetch, node, depth, kinds, direction, max_nodes, g.hubs)
+    info = describe(store, list(sub.nodes))
+    nodes = [{**info[n], "hop": h, "hub": sub.hubs.get(n) or g.degree_hubs.get(n)} for n, h in sub.nodes.items()]
+    edges = [_edge_out(e, max(sub.nodes.get(e["src"], 0), sub.nodes.get(e["dst"], 0)))
+             for e in sub.edges.values()]
+    edges.sort(key=lambda e: (e["hop"], str(e.get("time") or ""), e["id"]))
+    return {"start": node, "depth": depth, "nodes": nodes, "edges": edges,
+            "truncated": sub.truncated or g.truncated}
+
+
+def path(store: Reader, a: str, b: str, max_depth: int = 6, kinds: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The fewest-hops chain of edges linking two nodes (not through hubs); empty list if none."""
+    a, b = require(store, a, "from"), require(store, b, "to")
+    max_depth = check_int(max_depth, "max_depth", 1, MAX_HOPS)
+    g = SqlGraph(store, a)
+    found = gq.shortest_path(g.fetch, a, b, max_depth, check_kinds(kinds), 20_000, g.hubs)
+    return [_edge_out(e, i + 1) for i, e in enumerate(found or [])]
+
+
+def funding(store: Reader, node: str, hops: int = 3) -> list[dict[str, Any]]:
+    """Who paid this wallet, and who paid them, ``hops`` back, with exact amounts per asset."""
+    node = require(store, node)
+    hops = check_int(hops, "hops", 1, MAX_HOPS)
+    g = SqlGraph(store, node)
+    funders = gq.funding_sources(g.fetch, node, hops, MAX_NODES, g.hubs)
+    info = describe(store, [f.id for f in funders])
+    return [{"hop": f.hop, "funder": f.id, "label": info[f.id]["label"], "via": f.via, "asset": f.asset,
+             "amount": gq.amount_text(f.amount, f.decimals), "payments": f.payments,
+             "first_time": f.first_time, "hub": f.hub, "level": info[f.id]["level"],
+             "edges": f.edges[:20]} for f in funders]
+
+
+def _direct_share(store: Reader, node: str, hit: gq.Hit) -> str | None:
+    """For a direct counterparty: its share of the subject's paid volume that way (exact ratio)."""
+    col, other = ("dst", "src") if hit.direction == "inflow" else ("src", "dst")
+    rows = store.query(f"SELECT {other} AS o, asset, amount FROM edges WHERE {col} = ? AND kind = 'paid' "
+                       "LIMIT 100000", [node])
+    tot: dict[str, int] = {}
+    part: dict[str, int] = {}
+    for r in rows:
+        a = str(r["asset"] or "")
+        tot[a] = tot.get(a, 0) + int(r["amount"] or 0)
+        if r["o"] == hit.id:
+            part[a] = part.get(a, 0) + int(r["amount"] or 0)
+    shares = [f"{a or '?'} {part[a] * 100 // tot[a] if tot[a] else 0}%" for a in sorted(part)]
+    return ", ".join(shares) or None
+
+
+def exposure(store: Reader, node: str, hops: int = 3) -> dict[str, Any]:
+    """Listed, sanctioned or high-flagged nodes within ``hops`` payments, with path and hubs hit."""
+    node = require(store, node)
+    hops = check_int(hops, "hops", 1, MAX_HOPS)
+    g = SqlGraph(store, node)
+    hits, hubs = gq.exposure_walk(g.fetch, node, g.risky, hops, MAX_NODES, g.hubs)
+    hubs.update(g.degree_hubs)
+    rows = [{"hop": h.hop, "id": h.id, "direction": h.direction, "reason": h.reason,
+             "share": _direct_share(store, node, h) if h.hop == 1 else None, "path": h.path} for h in hits]
+    return {"subject": node, "hops": hops, "hits": rows,
+            "hubs": [{"id": k, "why": v} for k, v in sorted(hubs.items())], "truncated": g.truncated}
+
+
+def cluster(store: Reader, node: str, max_size: int = 500) -> dict[str, Any]:
+    """The actor cluster of a node: the component over ``same_actor`` links, with what linked them."""
+    node = require(store, node)
+    max_size = check_int(max_size, "max_size", 1, MAX_NODES)
+    g = SqlGraph(store, node)
+    sub = gq.component(g.fetch, node, ("same_actor",), max_size)
+    info = describe(store, list(sub.nodes))
+    members = [{**info[n], "hop": h} for n, h in sorted(sub.nodes.items(), key=lambda x: (x[1], x[0]))]
+    why: dict[str, Any] = {}
+    for chunk in _chunks(sorted(sub.edges)):
+        for r in store.query(f"SELECT id, attrs FROM edges WHERE id IN ({_marks(len(chunk))})", chunk):
+            why[r["id"]] = r["attrs"]
+    links = [{"src": e["src"], "dst": e["dst"], "id": e["id"], "why": why.get(str(e["id"]))}
+             for e in sub.edges.values()]
+    return {"subject": node, "members": members, "links": links, "truncated": sub.truncated}
+
+
+def timeline(store: Reader, node: str, limit: int = 500) -> list[dict[str, Any]]:
+    """Payments, leases and facts about a node in time order (the story of a case)."""
+    node = require(store, node)
+    limit = check_int(limit, "limit", 1, 5_000)
+    edges = store.query(f"SELECT {EDGE_COLS}, first_seen FROM edges WHERE src = ? LIMIT ?", [node, limit])
+    edges += store.query(f"SELECT {EDGE_COLS}, first_seen FROM edges WHERE dst = ? AND src <> ? LIMIT ?",
+                         [node, node, limit])
+    obs = store.query("SELECT id, predicate, value, observed_at, first_seen FROM observations "
+                      "WHERE subject = ? LIMIT ?", [node, limit])
+    return gq.timeline(edges, obs, node)[:limit]
+
+
+def node(store: Reader, node_id: str) -> dict[str, Any]:
+    """Everything the page shows beside a node: entity, observations, flag and evidence."""
+    node_id = require(store, node_id)
+    ent = store.query("SELECT * FROM entities WHERE id = ?", [node_id])
+    obs = store.query("SELECT id, predicate, value, confidence, observed_at, valid_to, attrs, source "
+                      "FROM observations WHERE subject = ? ORDER BY predicate, id LIMIT 200", [node_id])
+    flag = store.query("SELECT * FROM flags WHERE subject = ?", [node_id]) if has_table(store, "flags") else []
+    ev = (store.query("SELECT id, rule, score, detail, refs, path, computed_at FROM evidence WHERE subject = ? "
+                      "ORDER BY score DESC, id LIMIT 100", [node_id]) if has_table(store, "evidence") else [])
+    for r in [*ent, *obs, *flag, *ev]:
+        for k in ("attrs", "reasons", "refs", "path"):
+            if isinstance(r.get(k), str):
+                with contextlib.suppress(ValueError):
+                    r[k] = json.loads(r[k])
+    info = describe(store, [node_id])[node_id]
+    return {"id": node_id, "entity": ent[0] if ent else info, "observations": obs,
+            "flag": flag[0] if flag else None, "evidence": ev}
+
+
+def edge(store: Reader, edge_id: str) -> dict[str, Any]:
+    """One edge (a payment, a lease...) with its transaction, sibling edges and raw-payload provenance."""
+    edge_id = check_id(edge_id, "edge id") if ":" in str(edge_id) else _plain_edge_id(edge_id)
+    rows = store.query("SELECT * FROM edges WHERE id = ?", [edge_id])
+    if not rows:
+        raise QueryError(f"edge {edge_id} is not in the store", 404)
+    e = _edge_out(rows[0])
+    if isinstance(e.get("attrs"), str):
+        with contextlib.suppress(ValueError):
+            e["attrs"] = json.loads(e["attrs"])
+    prov = None
+    if e.get("raw_sha256"):
+        p = store.query("SELECT sha256, stream, url, method, fetched_at, run_id, bytes FROM raw_payloads "
+                        "WHERE sha256 = ?", [e["raw_sha256"]])
+        prov = p[0] if p else None
+    same_tx: list[dict[str, Any]] = []
+    if e.get("tx") and e.get("block") is not None:  # (kind, chain, block) is indexed, tx alone is not
+        same_tx = [_edge_out(r) for r in store.query(
+            f"SELECT {EDGE_COLS} FROM edges WHERE kind = ? AND chain IS ? AND block = ? AND tx = ? AND id <> ? "
+            "LIMIT 100", [e["kind"], e["chain"], e["block"], e["tx"], edge_id])]
+    return {"edge": e, "provenance": prov, "same_tx": same_tx}
+
+
+def _plain_edge_id(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9:._/\-@+#~=,]{1,300}", value):
+        raise QueryError(f"edge id {str(value)[:80]!r} is not valid")
+    return value
