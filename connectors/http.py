@@ -22,7 +22,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from aiolimiter import AsyncLimiter
 
 from connectors.base import ConnectorError
 
@@ -35,6 +34,20 @@ _SECRET_PARAM = re.compile(
 _USERINFO = re.compile(r"(?i)(https?|wss?)://[^/@\s:]+(?::[^/@\s]*)?@")
 # Hosted RPC URLs carry the key as a path segment (Infura /v3/<32 hex>, Alchemy /v2/<key>, ...).
 _PATH_KEY = re.compile(r"(?i)(/v[0-9]+/)([A-Za-z0-9_-]{20,})(?=$|[/?#\s])")
+
+
+def url_secrets(url: str) -> list[str]:
+    """Secret values carried by a URL (query keys, userinfo, a hosted-RPC path key) to register.
+
+    Registering the bare values lets the redactor also hide them where a server echoes them back
+    outside URL syntax (an error body saying "invalid key 0123...").
+    """
+    found = [m.group(0).split("=", 1)[1] for m in _SECRET_PARAM.finditer(url)]
+    m = re.match(r"(?i)(?:https?|wss?)://([^/@\s]+)@", url)
+    if m:
+        found += [p for p in m.group(1).split(":") if p]
+    found += [m.group(2) for m in _PATH_KEY.finditer(url)]
+    return found
 
 
 class Redactor:
@@ -112,12 +125,42 @@ class Response:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+class Pacer:
+    """Strict request pacing: at most ``rate`` request starts in any one-second window.
+
+    Why not a token bucket: aiolimiter's ``AsyncLimiter(rate, 1)`` starts full, so it lets ``rate``
+    requests through at once and then ``rate`` more in the same second; a server that enforces
+    its limit over a sliding window answers that burst with 429s.  Spacing starts ``1/rate``
+    apart never exceeds the window, and still reaches the full rate when enough requests are in
+    flight (concurrency >= rate * latency).
+    """
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            wait = self._next - now
+            if wait > 0:
+                await asyncio.sleep(wait)
+                now = time.monotonic()
+            self._next = max(now, self._next) + self.interval
+
+
 @dataclass
 class _Host:
     limits: HostLimits
     sem: asyncio.Semaphore
-    limiter: AsyncLimiter | None
+    limiter: Pacer | None
     not_before: float = 0.0
+
+    async def wait_pause(self) -> None:
+        """Sleep while the host asked everyone to back off (Retry-After applies to the host)."""
+        while (wait := self.not_before - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
 
 
 class _Transient(Exception):
@@ -179,7 +222,7 @@ class HttpClient:
         h = self._hosts.get(host)
         if h is None:
             lim = self._configured.get(host, self._default)
-            h = _Host(lim, asyncio.Semaphore(lim.concurrency), AsyncLimiter(lim.rate, 1.0) if lim.rate else None)
+            h = _Host(lim, asyncio.Semaphore(lim.concurrency), Pacer(lim.rate) if lim.rate else None)
             self._hosts[host] = h
         return h
 
@@ -202,13 +245,14 @@ class HttpClient:
         shown = self.redact(url)
         last = ""
         for attempt in range(lim.max_retries + 1):
-            wait = host.not_before - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            await host.wait_pause()
             try:
                 async with host.sem:
+                    # A pause set while this request queued for a slot applies to it too.
+                    await host.wait_pause()
                     if host.limiter is not None:
                         await host.limiter.acquire()
+                    await host.wait_pause()
                     return await self._once(method, url, shown, json_body, params, headers, parse_json,
                                             ok_status, lim)
             except _Transient as t:

@@ -9,6 +9,7 @@ Addresses are normalised per chain; inputs that fail (a lower-cased base58 strin
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
@@ -40,8 +41,15 @@ REJECTED = Table(
 
 
 def list_url(base: str, asset: str, fmt: str = "txt") -> str:
-    sep = "" if base.endswith("/") else "/"
-    return f"{base}{sep}sanctioned_addresses_{asset}.{fmt}"
+    """The URL (or path) of one per-asset list; a query string on ``base`` (an API key) is kept."""
+    path, q, query = base.partition("?")
+    sep = "" if path.endswith("/") or not path else "/"
+    return f"{path}{sep}sanctioned_addresses_{asset}.{fmt}" + (f"?{query}" if q else "")
+
+
+def base_fingerprint(base: str) -> str:
+    """Identifies the list source in stream state without storing its URL (which may hold a key)."""
+    return hashlib.sha256(base.encode()).hexdigest()[:16]
 
 
 def parse_list(body: bytes, fmt: str) -> list[str]:
@@ -71,19 +79,22 @@ class AddressesStream:
 
     async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
         # Resume an unfinished load (same snapshot time, skip the assets it already stored).
-        if state.get("complete") is False and state.get("base") == self.base:
+        src = base_fingerprint(self.base)
+        if state.get("complete") is False and state.get("source") == src:
             load_at, done = state["load_at"], list(state["done"])
         else:
             load_at, done = self.as_of or ctx.now, []
         todo = [a for a in self.assets if a not in done]
         for asset in todo:
-            resp = await ctx.http.get_bytes(list_url(self.base, asset, self.fmt))
+            # JSON lists are parsed by the client, so a truncated document is retried, not stored.
+            resp = await ctx.http.request("GET", list_url(self.base, asset, self.fmt),
+                                          parse_json=self.fmt == "json")
             done.append(asset)
             ctx.report(1, len(self.assets), asset)
             yield Page(
                 body=resp.body, url=resp.url, method="GET",
                 data={"asset": asset, "fmt": self.fmt, "load_at": load_at},
-                state={"base": self.base, "load_at": load_at, "done": done, "complete": False},
+                state={"source": src, "load_at": load_at, "done": list(done), "complete": False},
             )
         # Delisting: listed by this source for these assets, not seen in this (complete) load.
         stale = ctx.read(
@@ -91,9 +102,9 @@ class AddressesStream:
             "AND valid_to IS NULL AND last_seen < ?", [SOURCE, load_at]) if ctx.read else []
         stale = [r for r in stale if json.loads(r["attrs"] or "{}").get("asset") in self.assets]
         body = json.dumps({"delisted": sorted(r["id"] for r in stale), "load_at": load_at}).encode()
-        yield Page(body=body, url=self.base, method="derive:delisting",
+        yield Page(body=body, url=f"derive:{SOURCE}:delisting", method="derive:delisting",
                    data={"delisted": stale, "load_at": load_at},
-                   state={"base": self.base, "load_at": load_at, "done": done, "complete": True})
+                   state={"source": src, "load_at": load_at, "done": list(done), "complete": True})
 
     def transform(self, page: Page) -> Iterator[Record]:
         if page.method == "derive:delisting":
@@ -135,7 +146,9 @@ class OfacAddressesConnector:
         return [AddressesStream(config)]
 
     def probes(self, config: dict[str, Any]) -> list[Probe]:
-        return [Probe("ETH list", list_url(str(config["base_url"]), "ETH", config.get("format", "txt")))]
+        fmt = config.get("format", "txt")
+        return [Probe(f"{a.upper()} list", list_url(str(config["base_url"]), a.upper(), fmt))
+                for a in config["assets"]]
 
     def secrets(self, config: dict[str, Any]) -> list[str]:
         return []

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.base import Connector, ConnectorError, RunContext, Stream, all_tables
-from connectors.http import REDACT, HostLimits, HttpClient, open_session
+from connectors.http import REDACT, HostLimits, HttpClient, open_session, url_secrets
 from tracer import config as cfgmod
 from tracer import registry
 from tracer.store import Store
@@ -51,12 +51,33 @@ class SyncResult:
         return [f"{s.stream}: {s.error}" for s in self.streams if s.error]
 
 
+def _config_urls(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if "://" in value else []
+    if isinstance(value, dict):
+        return [u for v in value.values() for u in _config_urls(v)]
+    if isinstance(value, list | tuple):
+        return [u for v in value for u in _config_urls(v)]
+    return []
+
+
+def register_secrets(conn: Connector, c: dict[str, Any]) -> None:
+    """Hide a connector's secrets everywhere: the ones it names, and keys found in its URLs.
+
+    Why scan URLs too: a user pastes an Infura/Alchemy URL or ``?apikey=`` into any base_url;
+    the connector author may not have listed it, and a server may echo it in an error body.
+    """
+    REDACT.add(*conn.secrets(c))
+    for url in _config_urls(c):
+        REDACT.add(*url_secrets(url))
+
+
 def effective_configs(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each registered connector's configuration (defaults + file + env); registers its secrets."""
     out = {}
     for name, conn in registry.connectors().items():
         c = cfgmod.connector_config(cfg, name, conn.default_config())
-        REDACT.add(*conn.secrets(c))
+        register_secrets(conn, c)
         out[name] = c
     return out
 
@@ -71,6 +92,7 @@ async def _run_stream(store: Store, stream: Stream, ctx: RunContext, res: Stream
     async for page in stream.extract(ctx, state):
         if not page.fetched_at:
             page.fetched_at = cfgmod.now()
+        page.url = REDACT(page.url)  # provenance must never carry a key
         records = list(stream.transform(page))
         res.records += store.write_page(stream.name, page, records, ctx.run_id)
         res.pages += 1
@@ -96,9 +118,13 @@ async def sync(
     for conn, _ in plan:
         if conn.name not in configs:
             configs[conn.name] = cfgmod.connector_config(cfg, conn.name, conn.default_config())
+            register_secrets(conn, configs[conn.name])
     with store.lock(command):
         started = time.monotonic()
-        run_id = store.start_run(command, cfgmod.now())
+        # Under the lock no other run is alive: a "running" row is one that was killed (SIGKILL,
+        # power loss) and never ended; say so instead of leaving it running forever.
+        store.abandon_stale_runs(cfgmod.now())
+        run_id = store.start_run(REDACT(command), cfgmod.now())
         results: list[StreamResult] = []
         try:
             async with open_session(cfg.get("http", {}).get("user_agent", "tracer/0.1")) as session:

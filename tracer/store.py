@@ -232,6 +232,13 @@ class Store:
                                  [run_id, command, now, "running"])
         return run_id
 
+    def abandon_stale_runs(self, now: str) -> int:
+        """Mark runs still ``running`` as ``abandoned`` (call only while holding the lock)."""
+        with self.db.conn:
+            return self.db.conn.execute(
+                "UPDATE runs SET status='abandoned', ended_at=?, error=coalesce(error, "
+                "'process ended without closing the run (killed?)') WHERE status='running'", [now]).rowcount
+
     def end_run(self, run_id: str, status: str, now: str, duration_s: float, records: int,
                 error: str | None = None) -> None:
         with self.db.conn:

@@ -1,0 +1,130 @@
+"""The sync engine under injected faults: every transient failure is retried and the database
+ends identical, row for row, to a clean run; a fatal 4xx fails the stream with one clear line."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import demo_assets, ofac_cfg
+from faultserver import FaultServer, snapshot
+
+from tracer.pipeline import sync
+from tracer.store import Store
+
+
+def _sync(db: Path, cfg: dict[str, Any], selectors: list[str] | None = None) -> Any:
+    store = Store(db)
+    try:
+        return asyncio.run(sync(store, cfg, selectors or ["ofac_addresses"]))
+    finally:
+        store.close()
+
+
+def _clean(tmp_path: Path, srv: FaultServer, fmt: str) -> dict[str, Any]:
+    db = tmp_path / f"clean-{fmt}.db"
+    res = _sync(db, ofac_cfg(db, srv.base + "/lists/", fmt))
+    assert res.status == "ok", res.errors
+    snap = snapshot(db)
+    assert len(snap["entities"]) > 0 and len(snap["observations"]) > 0
+    return snap
+
+
+# (file, faults) per scenario; "truncate" is a 200 with half a JSON document (format=json).
+SCENARIOS = {
+    "429-retry-after": ("json", {"ETH": ["429"]}),
+    "500": ("json", {"ETH": ["500", "500"]}),
+    "connection-reset": ("json", {"ETH": ["reset"]}),
+    "timeout": ("json", {"ETH": ["timeout"]}),
+    "truncated-json": ("json", {"ETH": ["truncate", "truncate"]}),
+    "txt-reset-and-500": ("txt", {"ETH": ["reset", "500"]}),
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_transient_faults_end_with_the_clean_rows(tmp_path: Path, fault_server: FaultServer,
+                                                  pinned_now: str, scenario: str) -> None:
+    fmt, faults = SCENARIOS[scenario]
+    clean = _clean(tmp_path, fault_server, fmt)
+    fault_server.log.clear()
+    injected = 0
+    for asset, fs in faults.items():
+        fault_server.inject(f"sanctioned_addresses_{asset}.{fmt}", *fs)
+        injected += len(fs)
+    db = tmp_path / "faulty.db"
+    res = _sync(db, ofac_cfg(db, fault_server.base + "/lists/", fmt, timeout=0.4))
+    assert res.status == "ok", res.errors
+    served_faults = sum(1 for _, _, o in fault_server.log if o not in ("ok",))
+    assert served_faults == injected, fault_server.log  # every fault was really hit
+    assert snapshot(db) == clean
+
+
+def test_all_faults_at_once_across_assets(tmp_path: Path, fault_server: FaultServer, pinned_now: str) -> None:
+    clean = _clean(tmp_path, fault_server, "json")
+    assets = demo_assets()
+    kinds = ["429", "500", "reset", "timeout", "truncate"]
+    for i, kind in enumerate(kinds):
+        fault_server.inject(f"sanctioned_addresses_{assets[i % len(assets)]}.json", kind)
+    db = tmp_path / "faulty.db"
+    res = _sync(db, ofac_cfg(db, fault_server.base + "/lists/", "json", timeout=0.4))
+    assert res.status == "ok", res.errors
+    for kind in kinds:
+        assert fault_server.served(kind) == 1
+    assert snapshot(db) == clean
+
+
+def test_fatal_404_fails_the_stream_with_one_line(tmp_path: Path, fault_server: FaultServer) -> None:
+    fault_server.inject("sanctioned_addresses_ETH.txt", "404")
+    db = tmp_path / "t.db"
+    res = _sync(db, ofac_cfg(db, fault_server.base + "/lists/"))
+    assert res.status == "failed"
+    [err] = res.errors
+    assert "HTTP 404" in err and "\n" not in err
+    assert fault_server.served("404") == 1  # fatal: not retried
+    store = Store(db)
+    [run] = store.runs()
+    [rs] = store.query("SELECT * FROM run_streams")
+    store.close()
+    assert run["status"] == "failed" and "HTTP 404" in run["error"]
+    assert rs["status"] == "failed" and rs["error"] == err.split(": ", 1)[1]
+
+
+def test_resume_after_fatal_error_completes_identically(tmp_path: Path, fault_server: FaultServer,
+                                                        pinned_now: str) -> None:
+    clean = _clean(tmp_path, fault_server, "txt")
+    last = demo_assets()[-1]
+    fault_server.inject(f"sanctioned_addresses_{last}.txt", "403")
+    db = tmp_path / "t.db"
+    cfg = ofac_cfg(db, fault_server.base + "/lists/")
+    assert _sync(db, cfg).status == "failed"
+    assert _sync(db, cfg).status == "ok"
+    assert snapshot(db) == clean
+
+
+def test_killed_run_is_marked_abandoned_by_the_next(tmp_path: Path, fault_server: FaultServer) -> None:
+    db = tmp_path / "t.db"
+    store = Store(db)
+    store.start_run("sync", "2026-01-01T00:00:00Z")  # a run whose process died without ending it
+    store.close()
+    assert _sync(db, ofac_cfg(db, fault_server.base + "/lists/")).status == "ok"
+    store = Store(db)
+    statuses = sorted(r["status"] for r in store.runs())
+    store.close()
+    assert statuses == ["abandoned", "ok"]
+
+
+def test_pagination_state_and_records_commit_together(tmp_path: Path, fault_server: FaultServer) -> None:
+    """After each page the stored cursor names exactly the assets whose rows are stored."""
+    db = tmp_path / "t.db"
+    last = demo_assets()[-1]
+    fault_server.inject(f"sanctioned_addresses_{last}.txt", "403")
+    _sync(db, ofac_cfg(db, fault_server.base + "/lists/"))
+    store = Store(db)
+    st = store.get_state("ofac_addresses.addresses")
+    stored = {r["a"] for r in store.query(
+        "SELECT DISTINCT json_extract(attrs, '$.asset') AS a FROM observations")}
+    store.close()
+    assert st["complete"] is False and last not in st["done"]
+    assert stored <= set(st["done"]) and stored
