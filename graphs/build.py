@@ -1,0 +1,202 @@
+"""The investigation graph: a networkx MultiDiGraph over integer node ids, built from store rows.
+
+Graph code never opens a database: ``tracer`` reads rows (tuples, dicts or a DataFrame) and hands
+them over.  To keep a million-edge graph in memory, nodes are small ints (``TracerGraph.ids`` maps
+them back to store ids) and each edge keeps only what the walks need: kind, amount (int), time
+(epoch seconds), asset key and the id of the stored fact behind it.  Everything else stays in the
+store and is looked up by that fact id when a flag is explained.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import networkx as nx
+
+# Column order of the tuples ``add_edges`` / ``add_observations`` accept (dicts use these keys).
+EDGE_COLUMNS = ("id", "kind", "src", "dst", "amount", "decimals", "asset", "time", "attrs")
+OBS_COLUMNS = ("id", "subject", "predicate", "value", "attrs")
+
+NODE_KINDS = {
+    "wallet": "wallet", "provider": "provider", "lease": "lease", "job": "lease",
+    "deployment": "deployment", "gpu": "gpu_model", "entity": "entity", "jurisdiction": "jurisdiction",
+    "machine": "machine", "offer": "offer", "token": "token", "cluster": "cluster",
+}
+# Edges whose attrs carry a GPU count the compute accounting needs.
+_UNIT_KINDS = {"uses_gpu", "offers_gpu"}
+
+
+def node_kind(node_id: str) -> str:
+    """The node type from a store id prefix (``wallet:evm:0x..`` -> ``wallet``)."""
+    return NODE_KINDS.get(node_id.split(":", 1)[0], "other")
+
+
+def to_epoch(t: Any) -> int:
+    """Seconds since 1970 for an ISO-8601 text, an int or None (0); naive times are UTC."""
+    if t is None or t == "":
+        return 0
+    if isinstance(t, int | float):
+        return int(t)
+    s = str(t)
+    if s.isdigit():
+        return int(s)
+    d = datetime.fromisoformat(s.replace("Z", "+00:00"))
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=UTC)
+    return int(d.timestamp())
+
+
+def _rows(rows: Any, cols: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+    """Tuples in ``cols`` order from tuples, dicts or a pandas DataFrame."""
+    if hasattr(rows, "itertuples") and hasattr(rows, "columns"):
+        have = list(rows.columns)
+        idx = [have.index(c) if c in have else None for c in cols]
+        for t in rows.itertuples(index=False, name=None):
+            yield tuple(t[i] if i is not None else None for i in idx)
+        return
+    for r in rows:
+        if isinstance(r, Mapping):
+            yield tuple(r.get(c) for c in cols)
+        else:
+            t = tuple(r)
+            yield t + (None,) * (len(cols) - len(t)) if len(t) < len(cols) else t
+
+
+@dataclass
+class FirstFunding:
+    """The first ``paid`` edge into a wallet: who funded it, when, how much, which fact."""
+
+    src: int
+    time: int
+    amount: int
+    asset: str
+    fact: str
+
+
+@dataclass
+class TracerGraph:
+    """A MultiDiGraph over int nodes plus the int <-> store-id side table and the first fundings."""
+
+    g: nx.MultiDiGraph = field(default_factory=nx.MultiDiGraph)
+    ids: list[str] = field(default_factory=list)
+    index: dict[str, int] = field(default_factory=dict)
+    first_in: dict[int, FirstFunding] = field(default_factory=dict)
+    _assets: dict[str, str] = field(default_factory=dict)
+
+    # -- nodes ---------------------------------------------------------------------------------
+    def node(self, node_id: str) -> int:
+        """The int id of a store id, adding the node (typed by its prefix) if new."""
+        n = self.index.get(node_id)
+        if n is None:
+            n = len(self.ids)
+            node_id = sys.intern(node_id)
+            self.ids.append(node_id)
+            self.index[node_id] = n
+            self.g.add_node(n, k=node_kind(node_id))
+        return n
+
+    def id_of(self, n: int) -> str:
+        return self.ids[n]
+
+    def get(self, node_id: str) -> int | None:
+        return self.index.get(node_id)
+
+    def kind(self, n: int) -> str:
+        return str(self.g.nodes[n]["k"])
+
+    def nodes_of_kind(self, kind: str) -> list[str]:
+        return [self.ids[n] for n, k in self.g.nodes(data="k") if k == kind]
+
+    def asset_key(self, asset: Any, decimals: Any) -> str:
+        """One interned ``asset/decimals`` string per asset, shared by all its edges."""
+        raw = f"{asset or ''}/{'' if decimals is None else int(decimals)}"
+        key = self._assets.get(raw)
+        if key is None:
+            key = self._assets[raw] = sys.intern(raw)
+        return key
+
+    # -- edges ---------------------------------------------------------------------------------
+    def add_edges(self, rows: Any) -> int:
+        """Add ``edges`` rows (EDGE_COLUMNS); incremental: call again with new rows. Returns count."""
+        g, node, n_added = self.g, self.node, 0
+        for fid, kind, src, dst, amount, decimals, asset, time, attrs in _rows(rows, EDGE_COLUMNS):
+            u, v = node(src), node(dst)
+            a = int(amount) if amount not in (None, "") else 0
+            t = to_epoch(time)
+            data: dict[str, Any] = {"k": sys.intern(kind), "a": a, "t": t, "f": fid}
+            if kind == "paid":
+                data["s"] = self.asset_key(asset, decimals)
+                prev = self.first_in.get(v)
+                if prev is None or (t, fid) < (prev.time, prev.fact):
+                    self.first_in[v] = FirstFunding(u, t, a, data["s"], fid)
+            elif kind in _UNIT_KINDS and attrs:
+                at = json.loads(attrs) if isinstance(attrs, str) else attrs
+                units = at.get("units", at.get("count"))
+                if units is not None:
+                    data["u"] = int(units)
+                if at.get("hours") is not None:
+                    data["h"] = float(at["hours"])
+            g.add_edge(u, v, **data)
+            n_added += 1
+        return n_added
+
+    def add_observations(self, rows: Any) -> int:
+        """Turn ``location`` observations into ``located_in`` edges to ``jurisdiction:<ISO2>``."""
+        n_added = 0
+        for oid, subject, predicate, value, attrs in _rows(rows, OBS_COLUMNS):
+            if predicate != "location" or not value:
+                continue
+            at = json.loads(attrs) if isinstance(attrs, str) else (attrs or {})
+            self.g.add_edge(self.node(subject), self.node(f"jurisdiction:{str(value).upper()}"),
+                            k="located_in", a=0, t=0, f=oid, layer=at.get("layer", "declared"))
+            n_added += 1
+        return n_added
+
+    def derive_funded_by(self) -> int:
+        """Add ``funded_by`` edges (wallet -> its first funder), the reverse of each first ``paid``."""
+        for v, ff in self.first_in.items():
+            self.g.add_edge(v, ff.src, k="funded_by", a=ff.amount, t=ff.time, f=ff.fact)
+        return len(self.first_in)
+
+    def add_links(self, links: Iterable[Any]) -> int:
+        """Add ``same_actor`` edges from clustering links (graphs.clusters.Link)."""
+        n = 0
+        for lk in links:
+            self.g.add_edge(self.node(lk.a), self.node(lk.b), k="same_actor", a=0, t=0,
+                            f=lk.refs[0] if lk.refs else "", h=lk.heuristic, w=lk.strength)
+            n += 1
+        return n
+
+    # -- walks ---------------------------------------------------------------------------------
+    def out_edges(self, n: int, kind: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+        for _, v, d in self.g.out_edges(n, data=True):
+            if kind is None or d["k"] == kind:
+                yield v, d
+
+    def in_edges(self, n: int, kind: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+        for u, _, d in self.g.in_edges(n, data=True):
+            if kind is None or d["k"] == kind:
+                yield u, d
+
+    def degree(self, n: int) -> int:
+        return int(self.g.degree(n))
+
+
+def build_graph(edges: Any, observations: Any = (), derive: bool = True,
+                graph: TracerGraph | None = None) -> TracerGraph:
+    """Build (or extend ``graph``) from edge and observation rows; ``derive`` adds ``funded_by``."""
+    tg = graph or TracerGraph()
+    tg.add_edges(edges)
+    tg.add_observations(observations)
+    if derive:
+        # Incremental builds: drop funded_by edges from a previous derive before re-deriving.
+        if graph is not None:
+            stale = [(u, v, key) for u, v, key, k in tg.g.edges(keys=True, data="k") if k == "funded_by"]
+            tg.g.remove_edges_from(stale)
+        tg.derive_funded_by()
+    return tg

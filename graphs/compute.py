@@ -1,0 +1,85 @@
+"""Compute accounting: GPU-hours per lease or job -> FLOP, summed per actor cluster.
+
+FLOP = GPU-hours x 3600 x dense FP16/BF16 peak (from the GPU catalog) x utilisation.  The
+utilisation is an assumption, stated in every result (default 0.4, a typical model-FLOP
+utilisation of large training runs).  Totals are compared with the policy thresholds 10^24,
+10^25 (EU AI Act Art. 51 systemic-risk presumption) and 10^26 (EO 14110 reporting, AI Diffusion
+rule 4E091) operations.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from graphs.build import _rows
+
+DEFAULT_UTILISATION = 0.4
+THRESHOLDS = (1e24, 1e25, 1e26)
+LEASE_COLUMNS = ("lease", "renter", "gpu", "gpu_hours", "ref")
+
+
+def lease_flop(gpu_hours: float, fp16_dense_tflops: float, utilisation: float = DEFAULT_UTILISATION) -> float:
+    """Operations delivered by ``gpu_hours`` of a GPU with the given dense peak, at ``utilisation``."""
+    return float(gpu_hours) * 3600.0 * float(fp16_dense_tflops) * 1e12 * utilisation
+
+
+@dataclass
+class ComputeTotal:
+    """One actor's (cluster's) compute: FLOP, GPU-hours per GPU model, leases and their facts."""
+
+    actor: str
+    flop: float = 0.0
+    gpu_hours: dict[str, float] = field(default_factory=dict)
+    leases: list[str] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)
+    per_member: dict[str, float] = field(default_factory=dict)
+    unknown_gpus: set[str] = field(default_factory=set)
+    utilisation: float = DEFAULT_UTILISATION
+
+    @property
+    def crossed(self) -> list[float]:
+        """The thresholds this total reaches."""
+        return [t for t in THRESHOLDS if self.flop >= t]
+
+
+def cluster_compute(leases: object, peak_tflops: Mapping[str, float],
+                    actor_of: Callable[[str], str] | Mapping[str, str] | None = None,
+                    utilisation: float = DEFAULT_UTILISATION) -> dict[str, ComputeTotal]:
+    """Sum FLOP per actor from lease rows (lease, renter, gpu id, gpu_hours, fact id).
+
+    ``actor_of`` maps a renter to its cluster (default: each renter is its own actor); GPUs missing
+    from ``peak_tflops`` count GPU-hours but no FLOP, and are listed in ``unknown_gpus``.
+    """
+    if actor_of is None:
+        resolve: Callable[[str], str] = lambda r: r  # noqa: E731
+    elif isinstance(actor_of, Mapping):
+        m = actor_of
+        resolve = lambda r: m.get(r, r)  # noqa: E731
+    else:
+        resolve = actor_of
+    out: dict[str, ComputeTotal] = {}
+    member_flop: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for lease, renter, gpu, hours, ref in _rows(leases, LEASE_COLUMNS):
+        if not renter or hours is None:
+            continue
+        actor = resolve(str(renter))
+        tot = out.get(actor)
+        if tot is None:
+            tot = out[actor] = ComputeTotal(actor, utilisation=utilisation)
+        g = str(gpu or "").removeprefix("gpu:")
+        tot.gpu_hours[g] = tot.gpu_hours.get(g, 0.0) + float(hours)
+        tot.leases.append(str(lease))
+        if ref:
+            tot.refs.append(str(ref))
+        peak = peak_tflops.get(g)
+        if peak is None:
+            tot.unknown_gpus.add(g)
+            continue
+        f = lease_flop(float(hours), peak, utilisation)
+        tot.flop += f
+        member_flop[actor][str(renter)] += f
+    for actor, per in member_flop.items():
+        out[actor].per_member = dict(per)
+    return out

@@ -1,0 +1,1 @@
+"""Explainable flags: rules (pure functions) -> evidence -> combined score and level, per actor."""

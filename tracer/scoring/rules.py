@@ -1,0 +1,338 @@
+"""Scoring rules: each a pure function (subject, read-only context) -> Evidence or None.
+
+A rule's docstring is its user-facing description (``tracer rules`` prints them, docs are generated
+from them).  Rules never touch the store: :mod:`tracer.scoring.run` reads the rows, builds the graph,
+clusters and exposure once, and hands every rule the same read-only :class:`Context`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from graphs.build import TracerGraph
+from graphs.clusters import Clusters, Hub, Link
+from graphs.compute import THRESHOLDS, ComputeTotal
+from graphs.exposure import ExposureResult
+from tracer.catalog import Catalog, CountryGroups
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One rule's finding about a subject: score in [0, 1], text, the facts (refs) and the path."""
+
+    rule: str
+    score: float
+    detail: str
+    refs: tuple[str, ...] = ()
+    path: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Params:
+    """Tunable thresholds (``[scoring]`` in the config file); defaults documented in docs/scoring.md."""
+
+    hops: int = 3
+    hop_decay: float = 0.8
+    name_match_min: float = 0.7
+    structuring_min_wallets: int = 5
+    funding_window_days: int = 7
+    cluster_threshold: float = 0.5
+    hub_degree: int = 1000
+    utilisation: float = 0.4
+    # Per-wallet funding thresholds for structuring, in base units, keyed "ASSET/decimals".
+    funding_thresholds: dict[str, int] = field(default_factory=lambda: {
+        "USDC/6": 10_000 * 10**6, "USDT/6": 10_000 * 10**6, "DAI/18": 10_000 * 10**18})
+    layer_weights: dict[str, float] = field(default_factory=lambda: {
+        "audited": 1.0, "ip": 0.9, "declared": 0.7})
+    activity_zones: dict[str, float] = field(default_factory=lambda: {
+        "UTC+8 (CN, HK, MO)": 8.0, "UTC+3 (RU, BY)": 3.0, "UTC+3:30 (IR)": 3.5, "UTC+9 (KP)": 9.0})
+    activity_min_events: int = 10
+    activity_min_share: float = 0.85
+
+
+@dataclass
+class Context:
+    """Everything rules may read, built once per scoring run (never mutated by rules)."""
+
+    tg: TracerGraph
+    hubs: dict[int, Hub]
+    listed: dict[str, list[str]]  # wallet id -> refs (observation / edge ids) that make it listed
+    listed_label: dict[str, str]
+    obs: dict[str, list[dict[str, Any]]]  # subject -> observation rows (attrs parsed)
+    exposure: ExposureResult
+    clusters: Clusters
+    compute: dict[str, ComputeTotal]  # actor (cluster id or subject) -> compute
+    gpus: dict[str, list[tuple[str, str, tuple[str, ...]]]]  # subject -> (gpu id, relation, fact ids)
+    payouts: dict[str, list[tuple[str, str]]]  # provider -> (wallet id, fact id)
+    catalog: Catalog
+    groups: CountryGroups
+    params: Params = field(default_factory=Params)
+
+    def actor(self, subject: str) -> str:
+        return self.clusters.cluster(subject) or subject
+
+    def wallets_of(self, subject: str) -> list[tuple[str, tuple[str, ...]]]:
+        """The subject's own wallets: itself, or a provider's payout wallets (with the payout fact)."""
+        if subject.startswith("provider:"):
+            return [(w, (f,)) for w, f in self.payouts.get(subject, [])]
+        return [(subject, ())]
+
+
+RuleFn = Callable[[str, Context], Evidence | None]
+RULES: list[tuple[RuleFn, str]] = []
+
+
+def rule(kind: str) -> Callable[[RuleFn], RuleFn]:
+    """Register a rule as ``main`` (can raise a score alone) or ``qualifier`` (only amplifies)."""
+    def deco(fn: RuleFn) -> RuleFn:
+        RULES.append((fn, kind))
+        return fn
+    return deco
+
+
+def link_path(ctx: Context, a: str, b: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Nodes and fact ids of the shortest chain of clustering links from ``a`` to ``b``."""
+    cid = ctx.clusters.cluster(a)
+    if cid is None or cid != ctx.clusters.cluster(b):
+        return (), ()
+    adj: dict[str, list[tuple[str, Link]]] = {}
+    for lk in ctx.clusters.links.get(cid, []):
+        adj.setdefault(lk.a, []).append((lk.b, lk))
+        adj.setdefault(lk.b, []).append((lk.a, lk))
+    prev: dict[str, tuple[str, Link] | None] = {a: None}
+    q = deque([a])
+    while q:
+        x = q.popleft()
+        if x == b:
+            break
+        for y, lk in adj.get(x, []):
+            if y not in prev:
+                prev[y] = (x, lk)
+                q.append(y)
+    if b not in prev:
+        return (), ()
+    nodes: list[str] = [b]
+    refs: list[str] = []
+    cur = b
+    while (p := prev[cur]) is not None:
+        cur, lk = p
+        nodes.append(cur)
+        refs.extend(lk.refs)
+    return tuple(reversed(nodes)), tuple(refs)
+
+
+# ---- main rules ------------------------------------------------------------------------------
+@rule("main")
+def listed_wallet(subject: str, ctx: Context) -> Evidence | None:
+    """The actor's own wallet is on a sanctions list (OFAC SDN digital-currency address, or a wallet
+    linked to a listed entity). Own wallet: 1.0; a provider's payout wallet: 0.95; another wallet of
+    the same actor cluster: 0.8, with the chain of clustering links as the path."""
+    for w, via in ctx.wallets_of(subject):
+        if w in ctx.listed:
+            own = w == subject
+            return Evidence("listed_wallet", 1.0 if own else 0.95,
+                            f"{'wallet' if own else 'payout wallet ' + w} is listed: {ctx.listed_label[w]}",
+                            via + tuple(ctx.listed[w]), (subject,) if own else (subject, w))
+    for peer in ctx.clusters.peers(subject):
+        if peer != subject and peer in ctx.listed:
+            path, refs = link_path(ctx, subject, peer)
+            return Evidence("listed_wallet", 0.8,
+                            f"same actor cluster as listed wallet {peer} ({ctx.listed_label[peer]})",
+                            refs + tuple(ctx.listed[peer]), path)
+    return None
+
+
+@rule("main")
+def exposure(subject: str, ctx: Context) -> Evidence | None:
+    """Funds came from a listed wallet within k hops (default 3). Score = 0.9 x share x 0.8^(hop-1),
+    where share is the exact fraction of the wallet's inflow (per asset) traceable to the listed
+    source (haircut). Paying a listed wallet directly scores 0.5 x share of outflow. Walks stop at
+    exchanges, bridges, mixers and very high-degree wallets."""
+    best: Evidence | None = None
+    p = ctx.params
+    for w, via in ctx.wallets_of(subject):
+        e = ctx.exposure.incoming.get(w)
+        if e is not None:
+            s = 0.9 * float(e.share) * p.hop_decay ** (e.hop - 1)
+            ev = Evidence("exposure", s, f"{float(e.share):.1%} of inflow in {e.asset.split('/')[0]} traces to "
+                          f"listed {e.source} ({ctx.listed_label.get(e.source, 'listed')}), {e.hop} hop(s)",
+                          via + e.refs + tuple(ctx.listed.get(e.source, [])), e.path)
+            if best is None or ev.score > best.score:
+                best = ev
+        o = ctx.exposure.outgoing.get(w)
+        if o is not None:
+            s = 0.5 * float(o.share)
+            ev = Evidence("exposure", s, f"paid {float(o.share):.1%} of its {o.asset.split('/')[0]} outflow "
+                          f"directly to listed {o.source}", via + o.refs + tuple(ctx.listed.get(o.source, [])),
+                          o.path)
+            if best is None or ev.score > best.score:
+                best = ev
+    return best
+
+
+@rule("main")
+def name_match(subject: str, ctx: Context) -> Evidence | None:
+    """The actor's organization/name matches a listed party (Entity List, SDN, CSL) in a screening
+    result (`name_match` observation) with match score >= 0.7. Score = 0.9 x match score."""
+    best: Evidence | None = None
+    for o in ctx.obs.get(subject, []):
+        if o["predicate"] != "name_match":
+            continue
+        at = o["attrs"]
+        m = float(at.get("score", o.get("confidence") or 0))
+        if m < ctx.params.name_match_min:
+            continue
+        ev = Evidence("name_match", 0.9 * m, f"name {at.get('name', '?')!r} matches {o['value']} entry "
+                      f"{at.get('entity', '?')} ({at.get('matched_name', '')}) at {m:.2f}",
+                      (o["id"],), (subject, str(at.get("entity", ""))))
+        if best is None or ev.score > best.score:
+            best = ev
+    return best
+
+
+def _controlled(subject: str, ctx: Context) -> list[tuple[str, str, tuple[str, ...]]]:
+    out = []
+    for gid, rel, fact in ctx.gpus.get(subject, []):
+        g = ctx.catalog.get(gid)
+        if g is not None and g.controlled:
+            out.append((gid, rel, fact))
+    return out
+
+
+@rule("main")
+def restricted_location(subject: str, ctx: Context) -> Evidence | None:
+    """Located in Country Group D:1, D:4, D:5 or Macau (EAR Supplement No. 1 to Part 740), weighted
+    by evidence layer (audited 1.0, IP geolocation 0.9, self-declared 0.7) and group (D:5/Macau 1.0,
+    D:1 0.7, D:4 0.6). Offering or renting 3A090.a GPUs there: 0.85 x weights; otherwise 0.35 x
+    weights (a location alone is low)."""
+    ctrl = _controlled(subject, ctx)
+    base = 0.85 if ctrl else 0.35
+    best: Evidence | None = None
+    for o in ctx.obs.get(subject, []):
+        if o["predicate"] != "location" or not o["value"]:
+            continue
+        gw, group = ctx.groups.weight(str(o["value"]))
+        if not group:
+            continue
+        layer = str(o["attrs"].get("layer", "declared"))
+        lw = ctx.params.layer_weights.get(layer, 0.5)
+        what = f", offers/rents 3A090.a {', '.join(sorted({g for g, _, _ in ctrl}))}" if ctrl else ""
+        ev = Evidence("restricted_location", base * gw * lw,
+                      f"{layer} location {o['value']} is in {group} ({ctx.groups.as_of} rule){what}",
+                      (o["id"],) + tuple(f for _, _, fs in ctrl[:5] for f in fs), (subject, f"jurisdiction:{o['value']}"))
+        if best is None or ev.score > best.score:
+            best = ev
+    return best
+
+
+@rule("main")
+def compute_volume(subject: str, ctx: Context) -> Evidence | None:
+    """The actor cluster rented enough GPU time to train a frontier-scale model: FLOP = GPU-hours x
+    dense FP16 peak x utilisation (0.4, stated) reaches 10^24 (0.2), 10^25 (0.35) or 10^26 (0.5)."""
+    actor = ctx.actor(subject)
+    tot = ctx.compute.get(actor)
+    if tot is None or not tot.crossed:
+        return None
+    score = {THRESHOLDS[0]: 0.2, THRESHOLDS[1]: 0.35, THRESHOLDS[2]: 0.5}[max(tot.crossed)]
+    hours = ", ".join(f"{g} {h:,.0f} h" for g, h in sorted(tot.gpu_hours.items()))
+    who = f"cluster of {len(ctx.clusters.peers(subject))}" if actor != subject else "actor"
+    return Evidence("compute_volume", score, f"{who} rented {tot.flop:.2e} FLOP (>= {max(tot.crossed):.0e}; "
+                    f"{hours}; utilisation {tot.utilisation})", tuple(tot.refs[:50]), (subject, actor))
+
+
+@rule("main")
+def structuring(subject: str, ctx: Context) -> Evidence | None:
+    """Many fresh wallets (>= 5) funded by one wallet within the funding window, each under every
+    single threshold (compute < 10^24 FLOP, stablecoin funding < 10,000) while together they cross
+    one: splitting to stay under thresholds. Score 0.6."""
+    cid = ctx.clusters.cluster(subject)
+    if cid is None:
+        return None
+    p = ctx.params
+    by_funder: dict[str, list[Link]] = {}
+    for lk in ctx.clusters.links.get(cid, []):
+        if lk.heuristic == "common_funder":
+            by_funder.setdefault(lk.b, []).append(lk)
+    tot = ctx.compute.get(cid)
+    per = tot.per_member if tot else {}
+    for funder, lks in sorted(by_funder.items()):
+        if len(lks) < p.structuring_min_wallets:
+            continue
+        wallets = [lk.a for lk in lks]
+        if any(per.get(w, 0.0) >= THRESHOLDS[0] for w in wallets):
+            continue
+        sums: dict[str, int] = {}
+        under = True
+        for w in wallets:
+            n = ctx.tg.get(w)
+            ff = ctx.tg.first_in.get(n) if n is not None else None
+            if ff is None:
+                continue
+            lim = p.funding_thresholds.get(ff.asset)
+            if lim is not None:
+                under &= ff.amount < lim
+                sums[ff.asset] = sums.get(ff.asset, 0) + ff.amount
+        crossed_funds = [a for a, s in sums.items() if s >= p.funding_thresholds[a]]
+        crossed_compute = sum(per.get(w, 0.0) for w in wallets) >= THRESHOLDS[0]
+        if under and (crossed_funds or crossed_compute):
+            what = ("compute >= 1e24 FLOP" if crossed_compute else "") + (
+                (" and " if crossed_compute and crossed_funds else "") +
+                ("funding >= threshold in " + ", ".join(crossed_funds) if crossed_funds else ""))
+            refs = tuple(r for lk in lks for r in lk.refs)
+            return Evidence("structuring", 0.6, f"{len(wallets)} fresh wallets funded by {funder}, each under "
+                            f"every single threshold, together {what}", refs, (funder, *sorted(wallets)[:20]))
+    return None
+
+
+# ---- qualifiers -------------------------------------------------------------------------------
+@rule("qualifier")
+def controlled_gpu(subject: str, ctx: Context) -> Evidence | None:
+    """Qualifier: the actor rents or offers GPUs classed 3A090.a (0.3) or 3A090.b (0.1) in the dated
+    GPU catalog (TPP and performance density). Alone it never flags: most such renters are lawful."""
+    best: Evidence | None = None
+    for gid, rel, fact in ctx.gpus.get(subject, []):
+        g = ctx.catalog.get(gid)
+        if g is None or g.eccn_3a090 == "none":
+            continue
+        s = 0.3 if g.eccn_3a090 == "a" else 0.1
+        ev = Evidence("controlled_gpu", s, f"{rel} {g.name}: TPP {g.tpp}, PD {g.pd}, 3A090.{g.eccn_3a090} "
+                      f"(catalog {ctx.catalog.as_of})", fact, (subject, f"gpu:{gid}"))
+        if best is None or ev.score > best.score:
+            best = ev
+    return best
+
+
+@rule("qualifier")
+def activity_time(subject: str, ctx: Context) -> Evidence | None:
+    """Weak qualifier (0.1): >= 85% of the actor cluster's payments and rentals (at least 10) fall in
+    09:00-18:00 local time of one restricted-region time zone. Circumstantial only."""
+    p = ctx.params
+    times: list[int] = []
+    for m in ctx.clusters.peers(subject):
+        n = ctx.tg.get(m)
+        if n is None:
+            continue
+        times.extend(d["t"] for _, d in ctx.tg.out_edges(n) if d["k"] in ("paid", "rented") and d["t"])
+    if len(times) < p.activity_min_events:
+        return None
+    for zone, off in p.activity_zones.items():
+        hours = [((t + off * 3600) % 86400) / 3600 for t in times]
+        share = sum(1 for h in hours if 9 <= h < 18) / len(hours)
+        if share >= p.activity_min_share:
+            first = datetime.fromtimestamp(min(times), UTC).date()
+            return Evidence("activity_time", 0.1, f"{share:.0%} of {len(times)} events since {first} in "
+                            f"office hours of {zone}", (), (subject,))
+    return None
+
+
+def rules_doc() -> list[dict[str, str]]:
+    """Name, kind and description of every rule (what ``tracer rules`` prints)."""
+    out = []
+    for fn, kind in RULES:
+        doc = " ".join((fn.__doc__ or "").split())
+        out.append({"rule": fn.__name__, "kind": kind, "description": doc})
+    return out

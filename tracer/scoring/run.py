@@ -1,0 +1,224 @@
+"""Read the store, build the graph, cluster, trace exposure, account compute, score, write flags.
+
+Each stage is a function over rows so another engine can replace one stage at a time:
+``load_context`` (store -> Context), ``subjects`` (who is scored), ``score_subject`` (rules +
+combine) and ``score_store`` (all of it, writing ``flags`` and ``evidence``).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from graphs.build import TracerGraph, build_graph
+from graphs.clusters import all_links, cluster_links, find_hubs
+from graphs.compute import cluster_compute
+from graphs.exposure import exposure
+from tracer.catalog import load_catalog, load_country_groups
+from tracer.scoring import tables
+from tracer.scoring.combine import RULES_VERSION, combine
+from tracer.scoring.rules import RULES, Context, Evidence, Params
+from tracer.store import Store
+
+
+@dataclass
+class ScoreResult:
+    flags: list[dict[str, Any]]
+    evidence: list[dict[str, Any]]
+    timings: dict[str, float] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+    context: Context | None = None
+
+
+def _now() -> str:
+    from tracer.config import now
+
+    return now()
+
+
+def params_from_config(cfg: dict[str, Any] | None) -> Params:
+    """``[scoring]`` keys of the config override Params defaults (unknown keys are a usage error)."""
+    sc = dict((cfg or {}).get("scoring", {}))
+    known = set(Params.__dataclass_fields__)
+    bad = set(sc) - known
+    if bad:
+        from connectors.base import ConfigError
+
+        raise ConfigError(f"unknown [scoring] keys: {', '.join(sorted(bad))} (known: {', '.join(sorted(known))})")
+    return Params(**sc)
+
+
+def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], deployment_rows: list[dict[str, Any]],
+                      params: Params | None = None, timings: dict[str, float] | None = None) -> Context:
+    """Build every derived structure rules read, from plain rows (no database access)."""
+    p = params or Params()
+    t = timings if timings is not None else {}
+    t0 = time.monotonic()
+    tg: TracerGraph = build_graph(edges, obs_rows)
+    t["build"] = time.monotonic() - t0
+
+    obs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    listed: dict[str, list[str]] = defaultdict(list)
+    label: dict[str, str] = {}
+    tags: list[tuple[str, str, str, str]] = []
+    gpu_hours: dict[str, list[tuple[float, str | None, str]]] = defaultdict(list)
+    listed_entities: dict[str, tuple[str, str]] = {}
+    for o in obs_rows:
+        at = o["attrs"]
+        o = {**o, "attrs": json.loads(at) if isinstance(at, str) else (at or {})}
+        pred = o["predicate"]
+        if pred == "sanctioned":
+            listed[o["subject"]].append(o["id"])
+            label.setdefault(o["subject"], str(o["value"]))
+        elif pred == "listed":
+            listed_entities[o["subject"]] = (o["id"], str(o["value"]))
+        elif pred == "tag":
+            tags.append((o["subject"], str(o["attrs"].get("category", "")), str(o["value"]), o["id"]))
+        elif pred == "gpu_hours":
+            gpu_hours[o["subject"]].append((float(o["value"]), o["attrs"].get("gpu"), o["id"]))
+        obs[o["subject"]].append(o)
+    # Wallets tied (listed_as) to a listed entity count as listed, with both facts as refs.
+    for u, v, d in tg.g.edges(data=True):
+        if d["k"] == "listed_as" and tg.ids[v] in listed_entities:
+            oid, lname = listed_entities[tg.ids[v]]
+            listed[tg.ids[u]] += [d["f"], oid]
+            label.setdefault(tg.ids[u], f"{lname} ({tg.ids[v]})")
+
+    t0 = time.monotonic()
+    hubs = find_hubs(tg, tags, p.hub_degree)
+    links = all_links(tg, hubs, deployment_rows, p.funding_window_days * 86400)
+    tg.add_links(links)
+    clusters = cluster_links(links, p.cluster_threshold)
+    t["cluster"] = time.monotonic() - t0
+
+    t0 = time.monotonic()
+    exp = exposure(tg, list(listed), hubs, p.hops)
+    t["exposure"] = time.monotonic() - t0
+
+    # GPUs per subject and GPU-hours per lease (gpu_hours observation, else uses_gpu units x hours).
+    catalog = load_catalog()
+    gpus: dict[str, list[tuple[str, str, tuple[str, ...]]]] = defaultdict(list)
+    payouts: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    lease_rows: list[tuple[str, str, str, float, str]] = []
+    for n, k in tg.g.nodes(data="k"):
+        if k == "provider":
+            for v, d in tg.out_edges(n):
+                if d["k"] == "offers_gpu":
+                    gpus[tg.ids[n]].append((tg.ids[v].removeprefix("gpu:"), "offers", (d["f"],)))
+                elif d["k"] == "payout_to":
+                    payouts[tg.ids[n]].append((tg.ids[v], d["f"]))
+        elif k == "lease":
+            lid = tg.ids[n]
+            renters = [(tg.ids[u], d["f"]) for u, d in tg.in_edges(n, "rented")]
+            uses = [(tg.ids[v].removeprefix("gpu:"), d) for v, d in tg.out_edges(n, "uses_gpu")]
+            providers = [tg.ids[v] for v, _ in tg.out_edges(n, "leased_from")]
+            for r, rf in renters:
+                for gid, d in uses:
+                    gpus[r].append((gid, "rents", (rf, d["f"])))
+                if lid in gpu_hours:
+                    for hours, hgid, oid in gpu_hours[lid]:
+                        g = hgid or (uses[0][0] if uses else "")
+                        lease_rows.append((lid, r, str(g).removeprefix("gpu:"), hours, oid))
+                else:
+                    for gid, d in uses:
+                        if "h" in d:
+                            lease_rows.append((lid, r, gid, d["h"] * d.get("u", 1), d["f"]))
+            for pv in providers:
+                for gid, d in uses:
+                    gpus[pv].append((gid, "leased out", (d["f"],)))
+    peaks = {g.id: g.fp16_dense_tflops for g in catalog.gpus.values()}
+    compute = cluster_compute(lease_rows, peaks, lambda r: clusters.cluster(r) or r, p.utilisation)
+    return Context(tg, hubs, dict(listed), label, dict(obs), exp, clusters, compute, dict(gpus), dict(payouts),
+                   catalog, load_country_groups(), p)
+
+
+def subjects(ctx: Context) -> list[str]:
+    """Who gets scored: renters (wallets with a rental or role=renter) and providers."""
+    tg = ctx.tg
+    out: set[str] = set()
+    for n, k in tg.g.nodes(data="k"):
+        if k == "provider" or (k == "wallet" and any(True for _ in tg.out_edges(n, "rented"))):
+            out.add(tg.ids[n])
+    for s, rows in ctx.obs.items():
+        if any(o["predicate"] == "role" and o["value"] in ("renter", "provider") for o in rows):
+            out.add(s)
+    return sorted(out)
+
+
+def score_subject(subject: str, ctx: Context) -> tuple[float, str, list[Evidence]]:
+    """Every rule on one subject, combined; evidence with score 0 is dropped."""
+    ev = []
+    for fn, _ in RULES:
+        e = fn(subject, ctx)
+        if e is not None and e.score > 0:
+            ev.append(Evidence(e.rule, round(min(1.0, e.score), 4), e.detail, e.refs, e.path))
+    score, level = combine(ev)
+    return score, level, ev
+
+
+def score_context(ctx: Context, computed_at: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Flags and evidence rows for every subject with non-zero evidence."""
+    flags: list[dict[str, Any]] = []
+    evidence: list[dict[str, Any]] = []
+    for s in subjects(ctx):
+        score, level, ev = score_subject(s, ctx)
+        if not ev:
+            continue
+        for e in ev:
+            eid = "ev:" + hashlib.sha256(f"{s}|{e.rule}|{e.detail}".encode()).hexdigest()[:16]
+            evidence.append({"id": eid, "subject": s, "rule": e.rule, "score": e.score, "detail": e.detail,
+                             "refs": list(dict.fromkeys(e.refs)), "path": list(e.path),
+                             "rules_version": RULES_VERSION, "computed_at": computed_at})
+        if score > 0:
+            top = sorted(ev, key=lambda e: -e.score)[:3]
+            flags.append({"subject": s, "score": score, "level": level, "rules_version": RULES_VERSION,
+                          "computed_at": computed_at, "cluster": ctx.clusters.cluster(s),
+                          "reasons": [{"rule": e.rule, "score": e.score, "detail": e.detail} for e in top]})
+    flags.sort(key=lambda f: (-f["score"], f["subject"]))
+    return flags, evidence
+
+
+def score_store(store: Store, params: Params | None = None, write: bool = True, now: str | None = None) -> ScoreResult:
+    """The whole scoring run over a store; writes ``flags``/``evidence`` unless ``write`` is False."""
+    now = now or _now()
+    timings: dict[str, float] = {}
+    t0 = time.monotonic()
+    obs_rows = tables.observations(store, now)
+    ctx = context_from_rows(tables.iter_edges(store), obs_rows, tables.deployments(store), params, timings)
+    t1 = time.monotonic()
+    flags, evidence = score_context(ctx, now)
+    timings["score"] = time.monotonic() - t1
+    if write:
+        t2 = time.monotonic()
+        tables.write_results(store, flags, evidence)
+        timings["write"] = time.monotonic() - t2
+    timings["total"] = time.monotonic() - t0
+    stats = {"nodes": ctx.tg.g.number_of_nodes(), "edges": ctx.tg.g.number_of_edges(),
+             "clusters": len(ctx.clusters.members), "hubs": len(ctx.hubs), "flags": len(flags),
+             "evidence": len(evidence), "hub_stops": len(ctx.exposure.stops)}
+    return ScoreResult(flags, evidence, timings, stats, ctx)
+
+
+def write_flags_csv(flags: list[dict[str, Any]], path: Path) -> None:
+    """Flags as CSV sorted by subject (diffable), top reasons as JSON in one column."""
+    with path.open("w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["subject", "score", "level", "cluster", "rules_version", "reasons"])
+        for fl in sorted(flags, key=lambda x: x["subject"]):
+            w.writerow([fl["subject"], fl["score"], fl["level"], fl.get("cluster") or "", fl["rules_version"],
+                        json.dumps(fl["reasons"], sort_keys=True)])
+
+
+def demo_step(store: Store, cfg: dict[str, Any], out_dir: Path) -> dict[str, str]:
+    """DEMO_STEPS entry: score the demo store and write ``flags.csv`` beside it."""
+    res = score_store(store, params_from_config(cfg))
+    path = Path(out_dir) / "flags.csv"
+    write_flags_csv(res.flags, path)
+    return {"flags": str(path)}
