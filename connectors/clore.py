@@ -1,0 +1,134 @@
+"""Clore.ai marketplace servers: GPU model and count, country, rented flag, price.
+
+``GET https://api.clore.ai/v1/marketplace`` (Clore API docs) answers ``{"servers": [...], "code": 0}``;
+each server has ``id``, ``owner``, ``specs{gpu: "1x NVIDIA GeForce RTX 3080", gpuram, cpu, ram,
+net{up, down, cc}}``, ``gpu_array``, ``price{on_demand, spot}``, ``rented``, ``reliability``.  The docs
+ask for an ``auth: <key>`` header (not ``Authorization``); several public clients call it without
+one, so the key is optional and redacted when set.  Every answer carries ``code`` (0 ok, 5 rate
+limit, ...); a non-zero code is an error.  ``specs.net.cc`` is the country Clore shows for the
+server (how it is derived is not documented: stored as ``layer = ip`` with a note).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, ClassVar
+
+from connectors.base import (
+    EDGES,
+    ENTITIES,
+    OBSERVATIONS,
+    Column,
+    ConnectorError,
+    Page,
+    Probe,
+    Record,
+    RunContext,
+    Table,
+)
+from connectors.gpu_names import gpu_count, gpu_id
+
+SOURCE = "clore"
+DEFAULT_BASE_URL = "https://api.clore.ai/v1"
+CODES = {1: "database error", 2: "invalid input data", 3: "invalid API token", 4: "invalid endpoint",
+         5: "rate limit (1 request/second) exceeded", 6: "application error"}
+
+SERVERS = Table(
+    "clore_servers",
+    (Column("snapshot"), Column("server_id", "INTEGER"), Column("owner"), Column("gpu"), Column("gpu_id"),
+     Column("gpu_count", "INTEGER"), Column("country"), Column("rented", "INTEGER"), Column("reliability"),
+     Column("price")),
+    pk=("snapshot", "server_id"),
+    indexes=(("server_id",), ("country",)),
+)
+
+
+class ServersStream:
+    """The whole marketplace, one page per sync (a dated snapshot)."""
+
+    name: ClassVar[str] = "clore.servers"
+    primary_key: ClassVar[tuple[str, ...]] = ("snapshot", "server_id")
+    cursor_field: ClassVar[str | None] = "snapshot"
+    is_sorted: ClassVar[bool] = True
+    tables: ClassVar[tuple[Table, ...]] = (SERVERS, ENTITIES, EDGES, OBSERVATIONS)
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.base = str(config["base_url"]).rstrip("/")
+        self.key = config.get("api_key") or None
+
+    def url(self) -> str:
+        return f"{self.base}/marketplace"
+
+    async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
+        resp = await ctx.http.request("GET", self.url(), headers={"auth": self.key} if self.key else None,
+                                      parse_json=False)
+        code = json.loads(resp.body).get("code") if resp.body.lstrip().startswith(b"{") else None
+        if code not in (0, None):
+            raise ConnectorError(f"GET {resp.url}: Clore answered code {code} ({CODES.get(code, 'unknown')})")
+        ctx.report(1, 1, "marketplace")
+        yield Page(body=resp.body, url=resp.url, method="GET", data={"snapshot": ctx.now},
+                   state={"last_snapshot": ctx.now})
+
+    def transform(self, page: Page) -> Iterator[Record]:
+        snap = page.data["snapshot"]
+        doc = json.loads(page.body, parse_float=str)
+        servers = doc.get("servers") if isinstance(doc, dict) else None
+        if not isinstance(servers, list):
+            raise ConnectorError("Clore marketplace answer has no servers list")
+        seen = {"source": SOURCE, "first_seen": snap, "last_seen": snap}
+        for s in servers:
+            if not isinstance(s, dict) or s.get("id") is None:
+                continue
+            sid, specs = s["id"], s.get("specs") or {}
+            raw = specs.get("gpu") if isinstance(specs.get("gpu"), str) else None
+            arr = [g for g in s.get("gpu_array") or [] if isinstance(g, str)]
+            gid = gpu_id("clore", raw) or (gpu_id("clore", arr[0]) if arr else None)
+            count = len(arr) or gpu_count("clore", raw) or (1 if raw else None)
+            cc = str((specs.get("net") or {}).get("cc") or "").upper() or None
+            mid = f"machine:clore:{sid}"
+            owner = s.get("owner")
+            yield Record("clore_servers", {"snapshot": snap, "server_id": sid, "owner": None if owner is None else str(owner),
+                                           "gpu": raw, "gpu_id": gid, "gpu_count": count, "country": cc,
+                                           "rented": None if s.get("rented") is None else int(bool(s["rented"])),
+                                           "reliability": None if s.get("reliability") is None else str(s["reliability"]),
+                                           "price": s.get("price")})
+            attrs: dict[str, Any] = {"market": "clore", "server_id": sid, "gpu": raw, "gpu_count": count,
+                                     "rented": s.get("rented")}
+            if owner is not None:
+                attrs["provider"] = f"provider:clore:{owner}"
+                yield Record("entities", {"id": f"provider:clore:{owner}", "kind": "provider", "chain": None,
+                                          "address": None, "label": f"Clore host {owner}",
+                                          "attrs": {"market": "clore", "owner": owner}, **seen})
+            yield Record("entities", {"id": mid, "kind": "machine", "chain": None, "address": None,
+                                      "label": f"Clore server {sid}", "attrs": attrs, **seen})
+            if gid:
+                yield Record("edges", {"id": f"edge:clore:offers_gpu:{sid}:{gid}", "kind": "offers_gpu", "src": mid,
+                                       "dst": f"gpu:{gid}", "chain": None, "asset": None, "amount": None,
+                                       "decimals": None, "time": snap, "block": None, "tx": None,
+                                       "attrs": {"count": count, "raw_name": raw}, **seen})
+            if cc and len(cc) == 2 and cc.isalpha():
+                yield Record("observations", {
+                    "id": f"obs:clore:location:{sid}", "subject": mid, "predicate": "location", "value": cc,
+                    "confidence": 0.6, "observed_at": snap, "valid_to": None,
+                    "attrs": {"layer": "ip", "derived_by": "clore",
+                              "note": "specs.net.cc as Clore publishes it; derivation not documented"}, **seen})
+
+
+class CloreConnector:
+    """Clore.ai GPU marketplace servers (optional ``auth`` key)."""
+
+    name: ClassVar[str] = "clore"
+    description: ClassVar[str] = "Clore.ai marketplace servers: GPU model/count, country, rented flag"
+
+    def default_config(self) -> dict[str, Any]:
+        return {"base_url": DEFAULT_BASE_URL, "api_key": None, "limits": {"concurrency": 1, "rate": 1, "timeout": 60}}
+
+    def streams(self, config: dict[str, Any]) -> list[Any]:
+        return [ServersStream(config)]
+
+    def probes(self, config: dict[str, Any]) -> list[Probe]:
+        return [Probe("marketplace", ServersStream(config).url())]
+
+    def secrets(self, config: dict[str, Any]) -> list[str]:
+        return [config["api_key"]] if config.get("api_key") else []

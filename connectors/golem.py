@@ -1,0 +1,205 @@
+"""Golem providers from the public stats API, and how GLM transfers become requestor -> provider.
+
+``GET https://api.stats.golem.network/v2/network/online`` lists the online provider nodes
+(golem-stats-backend ``api2`` ``NodeSerializer``): ``node_id`` (the yagna identity, an address),
+``wallet``, ``online``, ``version``, ``network`` and ``runtimes`` -- per runtime ("vm",
+"vm-nvidia") the offer ``properties``, flat dotted keys as yagna publishes them.  The provider's
+payee address per payment platform is ``golem.com.payment.platform.<platform>.address``
+(``erc20-polygon-glm`` is GLM on Polygon); the GPU model is the experimental
+``golem.!exp.gap-35.v1.inf.gpu.model``.
+
+Requestors pay providers in GLM (Polygon ``0x0B220b82...``), directly or batched through the Golem
+multi-transfer contract ``0x50100d4f...``.  The EVM connector stores those ERC-20 transfers as
+``paid`` edges; :func:`golem_payments` turns the ones into a known payee into requestor -> provider
+payments.  Offers carry no location.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from typing import Any, ClassVar
+
+from connectors.addresses import AddressError, normalize, wallet_id
+from connectors.base import (
+    EDGES,
+    ENTITIES,
+    OBSERVATIONS,
+    Column,
+    ConnectorError,
+    Page,
+    Probe,
+    Record,
+    RunContext,
+    Table,
+)
+from connectors.gpu_names import gpu_id
+
+SOURCE = "golem-stats"
+DEFAULT_BASE_URL = "https://api.stats.golem.network"
+GLM_POLYGON = "0x0b220b82f3ea3b7f6d9a1d8ab58930c064a2b5bf"
+GLM_ETHEREUM = "0x7dd9c5cba05e151c895fde1cf355c9a1d5da6429"
+MULTI_TRANSFER = "0x50100d4faf5f3b09987dea36dc2eddd57a3e561b"
+GLM_ASSETS = frozenset({f"token:polygon:{GLM_POLYGON}", f"token:ethereum:{GLM_ETHEREUM}"})
+NAME_KEY = "golem.node.id.name"
+GPU_KEY = re.compile(r"^golem\.!exp\.gap-35\.v1\.inf\.gpu(?:\.d(\d+))?\.model$")
+PAYEE_KEY = re.compile(r"^golem\.com\.payment\.platform\.([^.]+)\.address$")
+
+NODES = Table(
+    "golem_nodes",
+    (Column("snapshot"), Column("node_id"), Column("name"), Column("online", "INTEGER"), Column("version"),
+     Column("network"), Column("wallet"), Column("runtimes"), Column("gpus"), Column("payees")),
+    pk=("snapshot", "node_id"),
+    indexes=(("node_id",),),
+)
+
+
+def node_payees(node: Mapping[str, Any]) -> dict[str, set[str]]:
+    """Payee address -> payment platforms, from every runtime's offer (plus the node's ``wallet``)."""
+    out: dict[str, set[str]] = {}
+    for rt in (node.get("runtimes") or {}).values():
+        for k, v in ((rt or {}).get("properties") or {}).items():
+            m = PAYEE_KEY.match(k)
+            if m and isinstance(v, str):
+                out.setdefault(v, set()).add(m.group(1))
+    if isinstance(node.get("wallet"), str) and node["wallet"]:
+        out.setdefault(node["wallet"], set()).add("stats:wallet")
+    return out
+
+
+def node_gpus(node: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """GPUs a node offers: one entry per (runtime, model) with the number of GPU devices listed."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for rname, rt in (node.get("runtimes") or {}).items():
+        for k, v in ((rt or {}).get("properties") or {}).items():
+            if GPU_KEY.match(k) and isinstance(v, str) and v:
+                e = out.setdefault((rname, v), {"runtime": rname, "raw_name": v, "gpu_id": gpu_id("golem", v),
+                                                "count": 0})
+                e["count"] += 1
+    return list(out.values())
+
+
+def node_name(node: Mapping[str, Any]) -> str | None:
+    for rt in (node.get("runtimes") or {}).values():
+        n = ((rt or {}).get("properties") or {}).get(NAME_KEY)
+        if isinstance(n, str) and n:
+            return n
+    return None
+
+
+class ProvidersStream:
+    """The online provider list, one page per sync (a dated snapshot of ``golem_nodes``)."""
+
+    name: ClassVar[str] = "golem.providers"
+    primary_key: ClassVar[tuple[str, ...]] = ("snapshot", "node_id")
+    cursor_field: ClassVar[str | None] = "snapshot"
+    is_sorted: ClassVar[bool] = True
+    tables: ClassVar[tuple[Table, ...]] = (NODES, ENTITIES, EDGES, OBSERVATIONS)
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.base = str(config["base_url"]).rstrip("/")
+
+    def url(self) -> str:
+        return f"{self.base}/v2/network/online"
+
+    async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
+        resp = await ctx.http.get_bytes(self.url())
+        ctx.report(1, 1, "online providers")
+        yield Page(body=resp.body, url=resp.url, method="GET", data={"snapshot": ctx.now},
+                   state={"last_snapshot": ctx.now})
+
+    def transform(self, page: Page) -> Iterator[Record]:
+        snap = page.data["snapshot"]
+        nodes = json.loads(page.body)
+        if not isinstance(nodes, list):
+            raise ConnectorError("Golem stats network/online did not return a list of nodes")
+        seen = {"source": SOURCE, "first_seen": snap, "last_seen": snap}
+        for node in nodes:
+            nid = node.get("node_id") if isinstance(node, dict) else None
+            if not isinstance(nid, str) or not nid:
+                continue
+            nid = nid.lower()
+            pid = f"provider:golem:{nid}"
+            payees, gpus, name = node_payees(node), node_gpus(node), node_name(node)
+            yield Record("golem_nodes", {
+                "snapshot": snap, "node_id": nid, "name": name, "online": int(bool(node.get("online"))),
+                "version": node.get("version"), "network": node.get("network"), "wallet": node.get("wallet"),
+                "runtimes": sorted((node.get("runtimes") or {}).keys()), "gpus": gpus,
+                "payees": {a: sorted(p) for a, p in sorted(payees.items())}})
+            yield Record("entities", {"id": pid, "kind": "provider", "chain": None, "address": nid,
+                                      "label": name or f"Golem node {nid[:10]}",
+                                      "attrs": {"market": "golem", "node_id": nid, "name": name,
+                                                "version": node.get("version"), "network": node.get("network")},
+                                      **seen})
+            for raw, platforms in sorted(payees.items()):
+                try:
+                    wid = wallet_id("evm", raw)
+                except AddressError:
+                    continue
+                yield Record("entities", {"id": wid, "kind": "wallet", "chain": "evm", "address": normalize("evm", raw),
+                                          "label": None, "attrs": {}, **seen})
+                yield Record("edges", {"id": f"edge:golem:payout_to:{nid}:{wid}", "kind": "payout_to", "src": pid,
+                                       "dst": wid, "chain": "evm", "asset": None, "amount": None, "decimals": None,
+                                       "time": snap, "block": None, "tx": None,
+                                       "attrs": {"platforms": sorted(platforms)}, **seen})
+                yield Record("observations", {
+                    "id": f"obs:golem:role:{nid}:{wid}", "subject": wid, "predicate": "role", "value": "provider_payee",
+                    "confidence": 1.0, "observed_at": snap, "valid_to": None,
+                    "attrs": {"provider": pid, "platforms": sorted(platforms)}, **seen})
+            for g in gpus:
+                if not g["gpu_id"]:
+                    continue
+                yield Record("edges", {"id": f"edge:golem:offers_gpu:{nid}:{g['runtime']}:{g['gpu_id']}",
+                                       "kind": "offers_gpu", "src": pid, "dst": f"gpu:{g['gpu_id']}", "chain": None,
+                                       "asset": None, "amount": None, "decimals": None, "time": snap, "block": None,
+                                       "tx": None, "attrs": {"count": g["count"], "raw_name": g["raw_name"],
+                                                             "runtime": g["runtime"]}, **seen})
+
+
+def golem_payments(edges: Iterable[Mapping[str, Any]], payee_map: Mapping[str, str]) -> list[dict[str, Any]]:
+    """GLM ``paid`` edges into a known Golem payee, as requestor (renter) -> provider payments.
+
+    ``edges`` are edge rows (``kind, src, dst, asset, amount, decimals, tx, time, attrs``) as the EVM
+    connector stores ERC-20 transfers; ``payee_map`` maps payee wallet id (``wallet:evm:0x...``) to
+    provider id (from ``payout_to`` edges).  A batched payment through the multi-transfer contract
+    still emits a GLM Transfer from the requestor, so ``src`` is the requestor; when ``src`` is the
+    contract itself the requestor is unknown (``requestor`` None, ``batched`` True).
+    """
+    contract = f"wallet:evm:{MULTI_TRANSFER}"
+    out = []
+    for e in edges:
+        if e.get("kind") != "paid" or str(e.get("asset") or "").lower() not in GLM_ASSETS:
+            continue
+        provider = payee_map.get(str(e.get("dst")))
+        if provider is None:
+            continue
+        attrs = e.get("attrs") or {}
+        if isinstance(attrs, str):
+            attrs = json.loads(attrs or "{}")
+        via = {str(attrs.get(k) or "").lower() for k in ("tx_to", "via", "to_contract")}
+        src = str(e.get("src"))
+        batched = src == contract or MULTI_TRANSFER in via or contract in via
+        out.append({"requestor": None if src == contract else src, "provider": provider, "payee": e.get("dst"),
+                    "amount": e.get("amount"), "decimals": e.get("decimals"), "asset": e.get("asset"),
+                    "tx": e.get("tx"), "time": e.get("time"), "batched": batched, "edge": e.get("id")})
+    return out
+
+
+class GolemConnector:
+    """Golem Network providers (stats API): payee wallets per payment platform and offered GPUs."""
+
+    name: ClassVar[str] = "golem"
+    description: ClassVar[str] = "Golem providers online: node ids, GLM payee wallets, GPU models (stats API)"
+
+    def default_config(self) -> dict[str, Any]:
+        return {"base_url": DEFAULT_BASE_URL, "limits": {"concurrency": 1, "rate": 1, "timeout": 120}}
+
+    def streams(self, config: dict[str, Any]) -> list[Any]:
+        return [ProvidersStream(config)]
+
+    def probes(self, config: dict[str, Any]) -> list[Probe]:
+        return [Probe("network/online", ProvidersStream(config).url())]
+
+    def secrets(self, config: dict[str, Any]) -> list[str]:
+        return []

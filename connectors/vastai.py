@@ -1,0 +1,278 @@
+"""Vast.ai offers: which hosts offer which GPUs where, as dated snapshots.
+
+Vast is a centralised marketplace with off-chain billing, so it gives supply-side evidence only:
+which export-controlled GPUs are offered, by which ``host_id``, in which country.  Every sync is a
+snapshot (``vastai_offers`` keyed by ``snapshot, offer_id``), and a derived page compares it with
+the previous snapshot (``vastai_supply_changes``), so supply that appears or disappears is visible.
+
+Money: ``dph_total`` (USD per hour) is stored as the exact decimal text the API sent -- the body is
+re-parsed with ``parse_float=str`` -- never through a float.  Location: ``geolocation`` ("Ontario, CA")
+is Vast's own IP-derived label; its trailing ISO2 code becomes a ``location`` observation with
+``layer = ip`` and ``attrs.derived_by = vastai``.  Public IPs stay in the store (``vastai_offers``);
+they are the publisher's data and are never printed in docs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from typing import Any, ClassVar
+
+from connectors.base import (
+    EDGES,
+    ENTITIES,
+    OBSERVATIONS,
+    Column,
+    ConnectorError,
+    Page,
+    Probe,
+    Record,
+    RunContext,
+    Table,
+)
+from connectors.gpu_names import gpu_id
+
+SOURCE = "vastai"
+DEFAULT_BASE_URL = "https://console.vast.ai/api/v0"
+# All rentable offers, verified or not (the vast CLI adds verified=true by default; we do not).
+DEFAULT_QUERY: dict[str, Any] = {
+    "rentable": {"eq": True},
+    "external": {"eq": False},
+    "type": "on-demand",
+    "order": [["score", "desc"]],
+}
+
+OFFERS = Table(
+    "vastai_offers",
+    (Column("snapshot"), Column("offer_id", "INTEGER"), Column("host_id", "INTEGER"),
+     Column("machine_id", "INTEGER"), Column("ask_contract_id", "INTEGER"), Column("geolocation"),
+     Column("country"), Column("public_ipaddr"), Column("gpu_name"), Column("gpu_id"),
+     Column("num_gpus", "INTEGER"), Column("gpu_ram", "INTEGER"), Column("dph_total"), Column("dph_base"),
+     Column("verified", "INTEGER"), Column("verification"), Column("hosting_type", "INTEGER"),
+     Column("rentable", "INTEGER"), Column("rented", "INTEGER"), Column("reliability"),
+     Column("start_date"), Column("end_date")),
+    pk=("snapshot", "offer_id"),
+    indexes=(("machine_id",), ("host_id",), ("country",), ("gpu_id",)),
+)
+SNAPSHOTS = Table(
+    "vastai_snapshots",
+    (Column("snapshot"), Column("offers", "INTEGER"), Column("machines", "INTEGER"), Column("hosts", "INTEGER"),
+     Column("url"), Column("query")),
+    pk=("snapshot",),
+)
+CHANGES = Table(
+    "vastai_supply_changes",
+    (Column("snapshot"), Column("machine_id", "INTEGER"), Column("change"), Column("prev_snapshot"),
+     Column("host_id", "INTEGER"), Column("gpu_name"), Column("num_gpus", "INTEGER"), Column("country")),
+    pk=("snapshot", "machine_id"),
+)
+
+_CC = re.compile(r"^[A-Z]{2}$")
+
+
+def country_of(geolocation: str | None) -> str | None:
+    """ISO2 country from Vast's "Region, CC" label (the text after the last comma), else None.
+
+    ", RU" (empty region) gives RU; a label without a valid two-letter code gives None.
+    """
+    if not geolocation or not isinstance(geolocation, str):
+        return None
+    code = geolocation.rsplit(",", 1)[-1].strip().upper()
+    return code if _CC.match(code) else None
+
+
+def parse_offers(body: bytes) -> list[dict[str, Any]]:
+    """Offers of a bundles answer (``{"offers": [...]}``) or of ``vastai search offers --raw`` (a list),
+    with every JSON number that has a fraction kept as its exact text."""
+    data = json.loads(body, parse_float=str)
+    if isinstance(data, dict):
+        data = data.get("offers")
+    if not isinstance(data, list):
+        raise ConnectorError("Vast.ai answer has no offers list (expected {\"offers\": [...]})")
+    return [o for o in data if isinstance(o, dict)]
+
+
+def _text(v: Any) -> str | None:
+    """A decimal as exact text: strings (already exact) pass, ints are printed, None stays None."""
+    if v is None or isinstance(v, bool):
+        return None
+    return v if isinstance(v, str) else str(v)
+
+
+def _flag(v: Any) -> int | None:
+    return None if v is None else int(bool(v))
+
+
+def _verified(o: Mapping[str, Any]) -> int | None:
+    if o.get("verified") is not None:
+        return int(bool(o["verified"]))
+    v = o.get("verification")
+    return None if v is None else int(v == "verified")
+
+
+def offer_row(o: Mapping[str, Any], snapshot: str) -> dict[str, Any]:
+    """One ``vastai_offers`` row from one offer object."""
+    return {
+        "snapshot": snapshot, "offer_id": o.get("id"), "host_id": o.get("host_id"),
+        "machine_id": o.get("machine_id"), "ask_contract_id": o.get("ask_contract_id"),
+        "geolocation": o.get("geolocation"), "country": country_of(o.get("geolocation")),
+        "public_ipaddr": o.get("public_ipaddr"), "gpu_name": o.get("gpu_name"),
+        "gpu_id": gpu_id("vastai", o.get("gpu_name")), "num_gpus": o.get("num_gpus"),
+        "gpu_ram": o.get("gpu_ram") if isinstance(o.get("gpu_ram"), int) else None,
+        "dph_total": _text(o.get("dph_total")), "dph_base": _text(o.get("dph_base")),
+        "verified": _verified(o), "verification": o.get("verification"),
+        "hosting_type": o.get("hosting_type"), "rentable": _flag(o.get("rentable")),
+        "rented": _flag(o.get("rented")), "reliability": _text(o.get("reliability2", o.get("reliability"))),
+        "start_date": _text(o.get("start_date")), "end_date": _text(o.get("end_date")),
+    }
+
+
+def graph_records(rows: list[dict[str, Any]], snapshot: str) -> Iterator[Record]:
+    """Entities, ``offers_gpu`` edges and ``location`` observations of one snapshot's offer rows.
+
+    A machine appears in several offers (1, 2, 4... of its GPUs); its GPU count is the largest
+    ``num_gpus`` offered.  A host's count per GPU model is the sum over its machines.
+    """
+    machines: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        mid = r["machine_id"]
+        if mid is None or r["host_id"] is None:
+            continue
+        m = machines.setdefault(mid, {**r, "count": 0})
+        m["count"] = max(m["count"], r["num_gpus"] or 0)
+    hosts: dict[int, dict[str, Any]] = {}
+    seen = {"first_seen": snapshot, "last_seen": snapshot, "source": SOURCE}
+    for mid, m in sorted(machines.items()):
+        host, pid, mach = m["host_id"], f"provider:vastai:{m['host_id']}", f"machine:vastai:{mid}"
+        h = hosts.setdefault(host, {"gpus": {}, "countries": {}})
+        yield Record("entities", {"id": mach, "kind": "machine", "chain": None, "address": None,
+                                  "label": f"Vast.ai machine {mid}",
+                                  "attrs": {"market": "vastai", "machine_id": mid, "host_id": host, "provider": pid,
+                                            "gpu_name": m["gpu_name"], "num_gpus": m["count"],
+                                            "hosting_type": m["hosting_type"], "verification": m["verification"]},
+                                  **seen})
+        if m["gpu_id"]:
+            g = h["gpus"].setdefault(m["gpu_id"], {"count": 0, "machines": 0, "raw": m["gpu_name"]})
+            g["count"] += m["count"]
+            g["machines"] += 1
+            yield Record("edges", {"id": f"edge:vastai:offers_gpu:machine:{mid}:{m['gpu_id']}", "kind": "offers_gpu",
+                                   "src": mach, "dst": f"gpu:{m['gpu_id']}", "chain": None, "asset": None,
+                                   "amount": None, "decimals": None, "time": snapshot, "block": None, "tx": None,
+                                   "attrs": {"count": m["count"], "raw_name": m["gpu_name"], "host_id": host},
+                                   **seen})
+        cc = m["country"]
+        if cc:
+            h["countries"][cc] = m["geolocation"]
+            yield Record("observations", _location(f"obs:vastai:location:machine:{mid}", mach, cc, m["geolocation"],
+                                                   snapshot))
+    for host, h in sorted(hosts.items()):
+        pid = f"provider:vastai:{host}"
+        yield Record("entities", {"id": pid, "kind": "provider", "chain": None, "address": None,
+                                  "label": f"Vast.ai host {host}",
+                                  "attrs": {"market": "vastai", "host_id": host,
+                                            "countries": sorted(h["countries"])}, **seen})
+        for gid, g in sorted(h["gpus"].items()):
+            yield Record("edges", {"id": f"edge:vastai:offers_gpu:host:{host}:{gid}", "kind": "offers_gpu",
+                                   "src": pid, "dst": f"gpu:{gid}", "chain": None, "asset": None, "amount": None,
+                                   "decimals": None, "time": snapshot, "block": None, "tx": None,
+                                   "attrs": {"count": g["count"], "machines": g["machines"], "raw_name": g["raw"]},
+                                   **seen})
+        for cc, label in sorted(h["countries"].items()):
+            yield Record("observations", _location(f"obs:vastai:location:provider:{host}:{cc}", pid, cc, label,
+                                                   snapshot))
+
+
+def _location(oid: str, subject: str, cc: str, label: str | None, at: str) -> dict[str, Any]:
+    return {"id": oid, "subject": subject, "predicate": "location", "value": cc, "confidence": 0.6,
+            "observed_at": at, "valid_to": None,
+            "attrs": {"layer": "ip", "derived_by": "vastai", "label": label,
+                      "note": "Vast.ai's own IP-derived geolocation label, not declared or audited"},
+            "source": SOURCE, "first_seen": at, "last_seen": at}
+
+
+def supply_changes(prev: Iterable[Mapping[str, Any]], cur: Iterable[Mapping[str, Any]]) -> dict[str, list[int]]:
+    """Machines that appeared in ``cur`` and disappeared from ``prev`` (rows with ``machine_id``)."""
+    p = {r["machine_id"] for r in prev if r.get("machine_id") is not None}
+    c = {r["machine_id"] for r in cur if r.get("machine_id") is not None}
+    return {"appeared": sorted(c - p), "disappeared": sorted(p - c), "kept": sorted(c & p)}
+
+
+class OffersStream:
+    """One POST of the offer search per sync = one dated snapshot, then the supply-change page."""
+
+    name: ClassVar[str] = "vastai.offers"
+    primary_key: ClassVar[tuple[str, ...]] = ("snapshot", "offer_id")
+    cursor_field: ClassVar[str | None] = "snapshot"
+    is_sorted: ClassVar[bool] = True
+    tables: ClassVar[tuple[Table, ...]] = (OFFERS, SNAPSHOTS, CHANGES, ENTITIES, EDGES, OBSERVATIONS)
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.base = str(config["base_url"]).rstrip("/")
+        self.query = {**dict(config.get("query") or {}), "limit": int(config.get("limit", 5000))}
+        self.api_key = config.get("api_key") or None
+
+    def url(self) -> str:
+        return self.base if self.base.endswith(".json") or not self.base.startswith("http") else f"{self.base}/bundles/"
+
+    async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
+        snapshot = ctx.now
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else None
+        resp = await ctx.http.request("POST", self.url(), json_body=self.query, headers=headers, parse_json=False)
+        ctx.report(1, 2, "offers")
+        yield Page(body=resp.body, url=resp.url, method="POST", data={"snapshot": snapshot, "query": self.query},
+                   state={"last_snapshot": snapshot, "prev_snapshot": state.get("last_snapshot")})
+        prev_snap = state.get("last_snapshot")
+        changes: list[dict[str, Any]] = []
+        if ctx.read is not None and prev_snap and prev_snap != snapshot:
+            q = ("SELECT machine_id, MAX(host_id) AS host_id, MAX(gpu_name) AS gpu_name, MAX(num_gpus) AS num_gpus, "
+                 "MAX(country) AS country FROM vastai_offers WHERE snapshot = ? GROUP BY machine_id")
+            prev = {r["machine_id"]: r for r in ctx.read(q, [prev_snap])}
+            cur = {r["machine_id"]: r for r in ctx.read(q, [snapshot])}
+            diff = supply_changes(prev.values(), cur.values())
+            for kind, rows in (("appeared", cur), ("disappeared", prev)):
+                for mid in diff[kind]:
+                    changes.append({**rows[mid], "change": kind})
+        ctx.report(1, 2, "supply changes")
+        body = json.dumps({"snapshot": snapshot, "prev_snapshot": prev_snap, "changes": changes},
+                          sort_keys=True).encode()
+        yield Page(body=body, url=self.url(), method="derive:supply_changes",
+                   data={"snapshot": snapshot, "prev_snapshot": prev_snap, "changes": changes}, state=None)
+
+    def transform(self, page: Page) -> Iterator[Record]:
+        snap = page.data["snapshot"]
+        if page.method == "derive:supply_changes":
+            for c in page.data["changes"]:
+                yield Record("vastai_supply_changes", {
+                    "snapshot": snap, "machine_id": c["machine_id"], "change": c["change"],
+                    "prev_snapshot": page.data["prev_snapshot"], "host_id": c.get("host_id"),
+                    "gpu_name": c.get("gpu_name"), "num_gpus": c.get("num_gpus"), "country": c.get("country")})
+            return
+        rows = [offer_row(o, snap) for o in parse_offers(page.body)]
+        rows = [r for r in rows if r["offer_id"] is not None]
+        for r in rows:
+            yield Record("vastai_offers", r)
+        yield Record("vastai_snapshots", {
+            "snapshot": snap, "offers": len(rows), "machines": len({r["machine_id"] for r in rows}),
+            "hosts": len({r["host_id"] for r in rows}), "url": page.url, "query": page.data["query"]})
+        yield from graph_records(rows, snap)
+
+
+class VastaiConnector:
+    """Vast.ai marketplace offers (supply side: host, machine, GPU model and count, country, price)."""
+
+    name: ClassVar[str] = "vastai"
+    description: ClassVar[str] = "Vast.ai GPU offers as dated snapshots: hosts, machines, GPUs, IP-derived country"
+
+    def default_config(self) -> dict[str, Any]:
+        return {"base_url": DEFAULT_BASE_URL, "query": dict(DEFAULT_QUERY), "limit": 5000, "api_key": None,
+                "limits": {"concurrency": 1, "rate": 0.5, "timeout": 120}}
+
+    def streams(self, config: dict[str, Any]) -> list[Any]:
+        return [OffersStream(config)]
+
+    def probes(self, config: dict[str, Any]) -> list[Probe]:
+        return [Probe("offers", OffersStream(config).url())]
+
+    def secrets(self, config: dict[str, Any]) -> list[str]:
+        return [config["api_key"]] if config.get("api_key") else []
