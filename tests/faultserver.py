@@ -38,6 +38,7 @@ class FaultServer:
         self.faults: dict[str, list[str]] = {}
         self.always: str | None = None  # a fault every request gets (fatal-status tests)
         self.timeout_sleep = timeout_sleep
+        self.latency = 0.0  # added before every answer that is not a fault
         self.retry_after = retry_after
         self.log: list[tuple[float, str, str]] = []  # (monotonic time, path with query, outcome)
         self.kill_pid: int | None = None
@@ -54,6 +55,12 @@ class FaultServer:
         for f in faults:
             assert f in FAULTS, f
         self.faults.setdefault(name, []).extend(faults)
+
+    def reset(self) -> None:
+        """Forget faults, kill plans and the request log (a server shared by several tests)."""
+        self.faults.clear()
+        self.log.clear()
+        self.always, self.kill_pid, self.kill_at, self.kill_delay = None, None, None, None
 
     def served(self, outcome: str) -> int:
         return sum(1 for _, _, o in self.log if o == outcome)
@@ -108,6 +115,8 @@ class FaultServer:
         self.log.append((time.monotonic(), request.path_qs, fault or ("ok" if body is not None else "404")))
         if self.kill_at == n and self.kill_delay is not None:
             asyncio.get_running_loop().call_later(self.kill_delay, self._kill)
+        if fault is None and self.latency:
+            await asyncio.sleep(self.latency)
         if fault in ("403", "404") or (fault is None and body is None):
             status = int(fault or 404)
             # Like many APIs, echo the request back (a key in it must still never leak).
