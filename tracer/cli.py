@@ -31,6 +31,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "exposure": "tracer.investigate_cli:exposure_command",
     "cluster": "tracer.investigate_cli:cluster_command",
     "timeline": "tracer.investigate_cli:timeline_command",
+    "serve": "tracer.investigate_cli:serve_command",
     "score": "tracer.scoring_cli:score_command",
     "rules": "tracer.scoring_cli:rules_command",
     "explain": "tracer.scoring_cli:explain_command",

@@ -168,3 +168,40 @@ def timeline_command(env: Any, node_id: str, limit: int, fmt: str | None) -> Non
     """
     rows = _run(lambda: q.timeline(env.store, node_id, limit))
     emit(rows, fmt, columns=["time", "event", "direction", "other", "amount", "asset", "tx", "ref"])
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind. Anything but 127.0.0.1/localhost/::1 requires --token.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option("--token", envvar="TRACER_SERVE_TOKEN", default=None,
+              help="Bearer token required on /api (also TRACER_SERVE_TOKEN); at least 16 characters.")
+@click.pass_obj
+def serve_command(env: Any, host: str, port: int, token: str | None) -> None:
+    """Serve the queries as a read-only JSON API and the graph web page.
+
+    \b
+    Examples:
+      tracer serve                          # http://127.0.0.1:8765/  (page), /openapi.json (API)
+      tracer --db case.db serve --port 9000
+      TRACER_SERVE_TOKEN=$(openssl rand -hex 16) tracer serve --host 0.0.0.0
+    With a token, open the page as http://HOST:PORT/#token=<token>; API clients send
+    'Authorization: Bearer <token>'. The database is opened read-only.
+    """
+    import asyncio
+
+    from tracer.server import ServeError, serve_forever
+
+    def announce(base: str) -> None:
+        click.echo(f"serving {base}/ (API: {base}/openapi.json), read-only {env.cfg['db']}; Ctrl-C stops")
+
+    try:
+        asyncio.run(serve_forever(env.cfg["db"], host, port, token, announce))
+    except ServeError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except OSError as e:
+        click.echo(f"error: cannot listen on {host}:{port}: {e.strerror or e}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("stopped")

@@ -1,0 +1,313 @@
+"""``tracer serve``: the investigator queries as a read-only JSON API, plus the graph web page.
+
+The store is opened read-only (SQLite ``mode=ro`` URI with ``query_only``), so nothing a request
+does can change evidence.  The server binds 127.0.0.1 by default; bound anywhere else it refuses
+to start without a token, and then every ``/api`` request must carry ``Authorization: Bearer``.
+Parameters are validated by ``tracer.queries`` (ids, kinds, bounded depths): bad input is a 4xx
+with a JSON ``{"error": ...}`` that says what to send instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import sqlite3
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from aiohttp import web
+
+from tracer import queries as q
+from tracer.store import Store, StoreError
+
+log = logging.getLogger("tracer.server")
+WEB_DIR = Path(__file__).with_name("web")
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+STORE_KEY: web.AppKey[Store] = web.AppKey("store", Store)
+TOKEN_KEY: web.AppKey[str] = web.AppKey("token", str)
+HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+                               "object-src 'none'; frame-ancestors 'none'",
+}
+
+
+class ServeError(StoreError):
+    """A configuration the server refuses (public bind without a token, missing database)."""
+
+
+def check_bind(host: str, token: str | None) -> None:
+    """Refuse to expose the API beyond this machine without a token.
+
+    Only 127.0.0.1, localhost and ::1 count as private: anything else (0.0.0.0, a LAN address,
+    even another 127.x address someone might forward) needs ``--token``.
+    """
+    if host not in LOOPBACK_HOSTS and not token:
+        raise ServeError(f"refusing to serve on {host} without a token: pass --token (or TRACER_SERVE_TOKEN) "
+                         "or bind 127.0.0.1")
+    if token is not None and len(token) < 16:
+        raise ServeError("the token must be at least 16 characters (e.g. python -c 'import secrets; "
+                         "print(secrets.token_urlsafe(24))')")
+
+
+class ReadOnlyStore(Store):
+    """The store opened read-only: the same ``query`` API, no migrations, no writes possible."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:  # noqa: D107 - no super(): never migrate
+        p = Path(path)
+        if not p.is_file():
+            raise ServeError(f"database {p} does not exist; run tracer sync or tracer demo first")
+        self.path = str(p)
+        uri = "file:" + urllib.parse.quote(str(p.resolve())) + "?mode=ro"
+        try:
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("PRAGMA busy_timeout = 5000")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise ServeError(f"cannot open {p} read-only as a tracer database: {e}") from e
+        self.db = sqlite_utils.Database(conn)
+
+
+def _param(request: web.Request, name: str, default: Any = None, required: bool = False) -> Any:
+    values = request.query.getall(name, [])
+    if not values:
+        if required:
+            raise q.QueryError(f"query parameter {name!r} is required")
+        return default
+    if len(values) > 1:
+        raise q.QueryError(f"query parameter {name!r} given {len(values)} times; give it once")
+    v = values[0]
+    if "\ufffd" in v or any(0xD800 <= ord(c) <= 0xDFFF for c in v):
+        raise q.QueryError(f"query parameter {name!r} is not valid UTF-8")
+    if "\x00" in v:
+        raise q.QueryError(f"query parameter {name!r} contains a NUL byte")
+    return v
+
+
+def _kinds(request: web.Request) -> list[str] | None:
+    raw = _param(request, "kind")
+    return [k for k in raw.split(",") if k] if raw else None
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=_dumps)
+
+
+def _dumps(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj, default=str, ensure_ascii=False)
+
+
+@web.middleware
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Token check for the API, JSON errors for bad input, security headers on everything."""
+    token = request.app[TOKEN_KEY]
+    try:
+        if request.path.startswith("/api/") and token:
+            auth = request.headers.get("Authorization", "")
+            given = auth[7:] if auth.startswith("Bearer ") else ""
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                resp: web.StreamResponse = _json({"error": "missing or wrong token: send "
+                                                           "'Authorization: Bearer <token>'"}, 401)
+                resp.headers["WWW-Authenticate"] = "Bearer"
+            else:
+                resp = await handler(request)
+        else:
+            resp = await handler(request)
+    except q.QueryError as e:
+        resp = _json({"error": str(e)}, e.status)
+    except web.HTTPException as e:
+        if e.status >= 400:
+            resp = _json({"error": e.reason}, e.status)
+        else:
+            raise
+    except Exception:
+        log.exception("request %s failed", request.path_qs[:200])
+        resp = _json({"error": "internal error; the server log has the details"}, 500)
+    resp.headers.update(HEADERS)
+    return resp
+
+
+def _store(request: web.Request) -> Store:
+    return request.app[STORE_KEY]
+
+
+async def api_find(request: web.Request) -> web.Response:
+    return _json(q.find(_store(request), _param(request, "q", required=True), _param(request, "limit", 50)))
+
+
+async def api_node(request: web.Request) -> web.Response:
+    return _json(q.node(_store(request), _param(request, "id", required=True)))
+
+
+async def api_edge(request: web.Request) -> web.Response:
+    return _json(q.edge(_store(request), _param(request, "id", required=True)))
+
+
+async def api_neighbours(request: web.Request) -> web.Response:
+    return _json(q.neighbours(_store(request), _param(request, "id", required=True), _param(request, "depth", 1),
+                              _kinds(request), _param(request, "direction", "both"),
+                              _param(request, "max_nodes", 300)))
+
+
+async def api_path(request: web.Request) -> web.Response:
+    return _json(q.path(_store(request), _param(request, "from", required=True), _param(request, "to", required=True),
+                        _param(request, "max_depth", 6), _kinds(request)))
+
+
+async def api_funding(request: web.Request) -> web.Response:
+    return _json(q.funding(_store(request), _param(request, "id", required=True), _param(request, "hops", 3)))
+
+
+async def api_exposure(request: web.Request) -> web.Response:
+    return _json(q.exposure(_store(request), _param(request, "id", required=True), _param(request, "hops", 3)))
+
+
+async def api_cluster(request: web.Request) -> web.Response:
+    return _json(q.cluster(_store(request), _param(request, "id", required=True), _param(request, "max_size", 500)))
+
+
+async def api_timeline(request: web.Request) -> web.Response:
+    return _json(q.timeline(_store(request), _param(request, "id", required=True), _param(request, "limit", 500)))
+
+
+async def api_health(request: web.Request) -> web.Response:
+    return _json({"ok": True, "read_only": True, "flags": q.has_table(_store(request), "flags")})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return _json(openapi_document(f"{request.scheme}://{request.host}"))
+
+
+async def static(request: web.Request) -> web.StreamResponse:
+    """Files of tracer/web only: resolved inside that folder or 404 (no ``..``, no symlinks out)."""
+    name = request.match_info.get("name") or "index.html"
+    root = WEB_DIR.resolve()
+    try:
+        target = (root / name).resolve()
+    except (OSError, ValueError):
+        raise web.HTTPNotFound(reason="no such file") from None
+    if not target.is_relative_to(root) or not target.is_file() or target.name.startswith("."):
+        raise web.HTTPNotFound(reason="no such file")
+    return web.FileResponse(target)
+
+
+ROUTES: list[tuple[str, Handler]] = [
+    ("/api/find", api_find), ("/api/node", api_node), ("/api/edge", api_edge),
+    ("/api/neighbours", api_neighbours), ("/api/path", api_path), ("/api/funding", api_funding),
+    ("/api/exposure", api_exposure), ("/api/cluster", api_cluster), ("/api/timeline", api_timeline),
+    ("/api/health", api_health), ("/openapi.json", openapi),
+]
+
+
+def make_app(store: Store, token: str | None = None) -> web.Application:
+    """The aiohttp application over an (ideally read-only) store."""
+    app = web.Application(middlewares=[guard], client_max_size=64 * 1024)
+    app[STORE_KEY] = store
+    app[TOKEN_KEY] = token or ""
+    for path, handler in ROUTES:
+        app.router.add_get(path, handler)
+    app.router.add_get("/", static)
+    app.router.add_get("/static/{name:.+}", static)
+    return app
+
+
+async def start(db: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8765,
+                token: str | None = None) -> tuple[web.AppRunner, str]:
+    """Open the store read-only and start serving; returns the runner and the base URL."""
+    check_bind(host, token)
+    store = ReadOnlyStore(db)
+    runner = web.AppRunner(make_app(store, token), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    addr = runner.addresses[0]
+    shown = f"[{addr[0]}]" if ":" in str(addr[0]) else addr[0]
+    return runner, f"http://{shown}:{addr[1]}"
+
+
+async def serve_forever(db: str, host: str, port: int, token: str | None,
+                        announce: Callable[[str], None]) -> None:
+    runner, base = await start(db, host, port, token)
+    announce(base)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+_ID = {"type": "string", "maxLength": 300, "pattern": q._ID.pattern,
+       "example": "wallet:evm:0x8589427373d6d84e98730d7795d8f6f8731fda16"}
+_KIND = {"type": "string", "description": "comma-separated edge kinds, e.g. paid,rented", "example": "paid"}
+API: dict[str, tuple[str, list[tuple[str, dict[str, Any], bool, str]]]] = {
+    "/api/find": ("Find nodes by address, name or id", [
+        ("q", {"type": "string", "maxLength": 200}, True, "address, name or id (substring, case-insensitive)"),
+        ("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, False, "max results")]),
+    "/api/node": ("A node with its observations, flag and evidence", [("id", _ID, True, "node id")]),
+    "/api/edge": ("An edge (payment, lease...) with its transaction and raw-payload provenance",
+                  [("id", {"type": "string", "maxLength": 300}, True, "edge id")]),
+    "/api/neighbours": ("The neighbourhood of a node (hubs shown, not expanded)", [
+        ("id", _ID, True, "node id"),
+        ("depth", {"type": "integer", "minimum": 1, "maximum": q.MAX_DEPTH, "default": 1}, False, "hops"),
+        ("kind", _KIND, False, "follow only these edge kinds"),
+        ("direction", {"type": "string", "enum": ["both", "out", "in"], "default": "both"}, False, "edge direction"),
+        ("max_nodes", {"type": "integer", "minimum": 1, "maximum": q.MAX_NODES, "default": 300}, False, "cap")]),
+    "/api/path": ("Shortest path between two nodes, not through hubs", [
+        ("from", _ID, True, "start node"), ("to", _ID, True, "end node"),
+        ("max_depth", {"type": "integer", "minimum": 1, "maximum": q.MAX_HOPS, "default": 6}, False, "max hops"),
+        ("kind", _KIND, False, "follow only these edge kinds")]),
+    "/api/funding": ("Funding sources hop by hop back, exact amounts", [
+        ("id", _ID, True, "wallet id"),
+        ("hops", {"type": "integer", "minimum": 1, "maximum": q.MAX_HOPS, "default": 3}, False, "hops back")]),
+    "/api/exposure": ("Listed/sanctioned/high-flagged nodes within N payments", [
+        ("id", _ID, True, "wallet id"),
+        ("hops", {"type": "integer", "minimum": 1, "maximum": q.MAX_HOPS, "default": 3}, False, "hops")]),
+    "/api/cluster": ("The actor cluster (same_actor component) of a node", [
+        ("id", _ID, True, "node id"),
+        ("max_size", {"type": "integer", "minimum": 1, "maximum": q.MAX_NODES, "default": 500}, False, "cap")]),
+    "/api/timeline": ("Payments, leases and facts about a node in time order", [
+        ("id", _ID, True, "node id"),
+        ("limit", {"type": "integer", "minimum": 1, "maximum": 5000, "default": 500}, False, "max events")]),
+    "/api/health": ("Liveness and whether flags are present", []),
+}
+
+
+def openapi_document(base_url: str) -> dict[str, Any]:
+    """OpenAPI 3.0 description of the API, generated from the same table the docs use."""
+    error = {"description": "bad parameter (400), missing token (401) or unknown id (404)",
+             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    paths: dict[str, Any] = {}
+    for path, (summary, params) in API.items():
+        paths[path] = {"get": {
+            "summary": summary, "operationId": path.rsplit("/", 1)[1],
+            "parameters": [{"name": n, "in": "query", "required": req, "description": d, "schema": sch}
+                           for n, sch, req, d in params],
+            "responses": {"200": {"description": "JSON result", "content": {"application/json": {"schema": {}}}},
+                          "400": error, "401": error, "404": error},
+            "security": [{}, {"bearer": []}],
+        }}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "tracer investigator API", "version": "1",
+                 "description": "Read-only queries over a tracer store. Ids look like wallet:evm:0x..., "
+                                "provider:akash:akash1..., entity:<list>:<uid>. Amounts are exact decimal text."},
+        "servers": [{"url": base_url}],
+        "paths": paths,
+        "components": {
+            "schemas": {"Error": {"type": "object", "required": ["error"],
+                                  "properties": {"error": {"type": "string"}}}},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "required when the server is bound beyond loopback"}},
+        },
+    }

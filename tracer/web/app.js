@@ -1,0 +1,214 @@
+// tracer web page: search, draw a neighbourhood with cytoscape, show flags/evidence, follow payments.
+// Every text from the store is inserted with textContent (never innerHTML): labels are untrusted.
+"use strict";
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const token = new URLSearchParams(location.hash.slice(1)).get("token") || sessionStorage.getItem("tracerToken");
+  if (token) sessionStorage.setItem("tracerToken", token);
+  let current = null;   // selected node id
+  let currentEdge = null;
+
+  async function api(path, params) {
+    const url = new URL(path, location.origin);
+    for (const [k, v] of Object.entries(params || {})) url.searchParams.set(k, v);
+    const headers = token ? { Authorization: "Bearer " + token } : {};
+    const r = await fetch(url, { headers });
+    const body = await r.json();
+    if (!r.ok) throw new Error(body.error || ("HTTP " + r.status));
+    return body;
+  }
+
+  function status(text, isError) {
+    const s = $("status");
+    s.textContent = text;
+    s.className = isError ? "error" : "";
+  }
+
+  function el(tag, text, cls) {
+    const e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    if (cls) e.className = cls;
+    return e;
+  }
+
+  function short(id) {
+    const parts = String(id).split(":");
+    const tail = parts.slice(2).join(":") || parts[1] || id;
+    return parts[0] + ":" + (tail.length > 14 ? tail.slice(0, 8) + "…" + tail.slice(-4) : tail);
+  }
+
+  const cy = cytoscape({
+    container: $("cy"),
+    wheelSensitivity: 0.3,
+    style: [
+      { selector: "node", style: { "label": "data(caption)", "font-size": 9, "text-valign": "bottom",
+        "text-margin-y": 3, "background-color": "#9aa3b5", "width": 18, "height": 18 } },
+      { selector: "node[level = 'severe']", style: { "background-color": "#b3261e", "width": 26, "height": 26 } },
+      { selector: "node[level = 'high']", style: { "background-color": "#e8710a", "width": 23, "height": 23 } },
+      { selector: "node[level = 'medium']", style: { "background-color": "#d4a017" } },
+      { selector: "node[?hub]", style: { "shape": "diamond", "border-width": 2, "border-color": "#1d2330" } },
+      { selector: "node[kind = 'lease'], node[kind = 'job'], node[kind = 'deployment']", style: { "shape": "round-rectangle" } },
+      { selector: "node[kind = 'provider']", style: { "shape": "hexagon" } },
+      { selector: "node[kind = 'entity']", style: { "shape": "star" } },
+      { selector: "node[kind = 'gpu']", style: { "shape": "triangle" } },
+      { selector: "node:selected", style: { "border-width": 3, "border-color": "#1a56b0" } },
+      { selector: "edge", style: { "width": 1.5, "line-color": "#b5bccb", "target-arrow-color": "#b5bccb",
+        "target-arrow-shape": "triangle", "curve-style": "bezier", "label": "data(caption)", "font-size": 8,
+        "text-rotation": "autorotate", "color": "#4b5568" } },
+      { selector: "edge[kind = 'paid']", style: { "line-color": "#1a56b0", "target-arrow-color": "#1a56b0" } },
+      { selector: "edge[kind = 'same_actor']", style: { "line-style": "dashed", "target-arrow-shape": "none" } },
+      { selector: "edge:selected", style: { "width": 3.5, "line-color": "#e8710a", "target-arrow-color": "#e8710a" } },
+    ],
+  });
+
+  function addGraph(data, baseHop) {
+    const added = [];
+    for (const n of data.nodes) {
+      const hop = (baseHop || 0) + n.hop;
+      const existing = cy.getElementById(n.id);
+      if (existing.nonempty()) {
+        if (hop < existing.data("hop")) existing.data("hop", hop);
+        if (n.hub) existing.data("hub", n.hub);
+        continue;
+      }
+      added.push({ group: "nodes", data: { id: n.id, kind: n.kind, level: n.level || "", hub: n.hub || "",
+        hop: hop, caption: n.label || short(n.id) } });
+    }
+    for (const e of data.edges) {
+      if (cy.getElementById(e.id).nonempty()) continue;
+      const caption = e.kind === "paid" && e.value ? e.value + " " + (e.asset || "") : e.kind;
+      added.push({ group: "edges", data: { id: e.id, source: e.src, target: e.dst, kind: e.kind, caption } });
+    }
+    cy.add(added);
+    cy.layout({ name: "concentric", concentric: (n) => 100 - n.data("hop"), levelWidth: () => 1,
+      minNodeSpacing: 30, animate: false }).run();
+    return added.length;
+  }
+
+  async function load(id) {
+    status("loading " + id + " …");
+    try {
+      const data = await api("/api/neighbours", { id, depth: 1 });
+      cy.elements().remove();
+      addGraph(data, 0);
+      await select(id);
+      status(data.nodes.length + " nodes, " + data.edges.length + " edges" + (data.truncated ? " (truncated)" : ""));
+    } catch (err) { status(err.message, true); }
+  }
+
+  async function expand(id) {
+    status("expanding " + id + " …");
+    try {
+      const node = cy.getElementById(id);
+      const data = await api("/api/neighbours", { id, depth: 1 });
+      const n = addGraph(data, node.nonempty() ? node.data("hop") : 0);
+      status("expanded " + short(id) + ": " + n + " new elements; " + cy.nodes().length + " nodes shown");
+    } catch (err) { status(err.message, true); }
+  }
+
+  async function select(id) {
+    current = id;
+    cy.elements().unselect();
+    cy.getElementById(id).select();
+    const info = await api("/api/node", { id });
+    $("details").hidden = false;
+    $("node-title").textContent = id;
+    const meta = $("node-meta");
+    meta.replaceChildren();
+    const ent = info.entity || {};
+    meta.append(el("div", [ent.kind, ent.label, ent.chain].filter(Boolean).join(" · "), "muted"));
+    const flag = $("flag");
+    flag.replaceChildren();
+    if (info.flag) {
+      flag.append(el("span", info.flag.level, "badge " + info.flag.level),
+        el("span", " score " + info.flag.score + " · rules " + info.flag.rules_version));
+      const reasons = el("ul");
+      for (const r of info.flag.reasons || []) reasons.append(el("li", typeof r === "string" ? r : (r.rule + ": " + (r.detail || ""))));
+      flag.append(reasons);
+    } else {
+      flag.textContent = "not flagged";
+    }
+    const ev = $("evidence");
+    ev.replaceChildren();
+    for (const e of info.evidence) {
+      const li = el("li");
+      li.append(el("b", e.rule + " "), el("span", "(" + e.score + ") " + (e.detail || "")));
+      if (Array.isArray(e.refs) && e.refs.length) li.append(el("div", "facts: " + e.refs.join(", "), "muted"));
+      ev.append(li);
+    }
+    if (!info.evidence.length) ev.append(el("li", "none", "muted"));
+    const obs = $("observations");
+    obs.replaceChildren();
+    for (const o of info.observations) obs.append(el("li", o.predicate + " = " + o.value + (o.source ? "  [" + o.source + "]" : "")));
+    if (!info.observations.length) obs.append(el("li", "none", "muted"));
+  }
+
+  async function showEdge(id) {
+    currentEdge = id;
+    const info = await api("/api/edge", { id });
+    const e = info.edge;
+    $("edge-panel").hidden = false;
+    $("tx-panel").hidden = true;
+    const dl = $("edge-fields");
+    dl.replaceChildren();
+    for (const [k, v] of [["kind", e.kind], ["from", e.src], ["to", e.dst], ["amount", e.value ? e.value + " " + (e.asset || "") : null],
+      ["chain", e.chain], ["time", e.time], ["block", e.block], ["tx", e.tx], ["source", e.source]]) {
+      if (v === null || v === undefined || v === "") continue;
+      dl.append(el("dt", k), el("dd", v));
+    }
+    $("open-tx").hidden = !e.tx;
+    $("open-tx").dataset.edge = id;
+    return info;
+  }
+
+  async function openTx() {
+    const info = await api("/api/edge", { id: currentEdge });
+    const e = info.edge;
+    $("tx-panel").hidden = false;
+    $("tx").textContent = (e.chain || "") + " tx " + e.tx + (e.block !== null ? " in block " + e.block : "");
+    const list = $("tx-edges");
+    list.replaceChildren();
+    for (const x of [e, ...info.same_tx]) {
+      list.append(el("li", x.kind + " " + short(x.src) + " → " + short(x.dst) + (x.value ? ": " + x.value + " " + (x.asset || "") : "")));
+    }
+    const prov = $("provenance");
+    prov.replaceChildren();
+    const p = info.provenance || {};
+    for (const [k, v] of [["url", p.url], ["fetched", p.fetched_at], ["sha256", p.sha256], ["run", p.run_id]]) {
+      if (v) prov.append(el("dt", k), el("dd", v));
+    }
+  }
+
+  async function search(text) {
+    const list = $("results");
+    list.replaceChildren();
+    status("searching …");
+    try {
+      const hits = await api("/api/find", { q: text });
+      for (const h of hits) {
+        const li = el("li");
+        li.dataset.id = h.id;
+        li.append(el("span", (h.label ? h.label + " — " : "") + h.id));
+        if (h.level) li.append(el("span", " " + h.level, "badge " + h.level));
+        li.addEventListener("click", () => load(h.id));
+        list.append(li);
+      }
+      status(hits.length + " result(s)");
+      if (hits.length === 1) await load(hits[0].id);
+      if (!hits.length) list.append(el("li", "nothing found", "muted"));
+    } catch (err) { status(err.message, true); }
+  }
+
+  cy.on("tap", "node", (evt) => select(evt.target.id()).catch((err) => status(err.message, true)));
+  cy.on("dbltap", "node", (evt) => expand(evt.target.id()));
+  cy.on("tap", "edge", (evt) => showEdge(evt.target.id()).catch((err) => status(err.message, true)));
+  $("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); search($("search").value.trim()); });
+  $("expand").addEventListener("click", () => current && expand(current));
+  $("recenter").addEventListener("click", () => current && load(current));
+  $("open-tx").addEventListener("click", () => openTx().catch((err) => status(err.message, true)));
+
+  window.tracerApp = { cy, load, expand, select, showEdge, openTx, search };
+  const start = new URLSearchParams(location.search).get("q");
+  if (start) { $("search").value = start; search(start); }
+})();
