@@ -24,6 +24,8 @@ from tracer.store import LockedError, Store, StoreError
 # Commands living in other modules, loaded only when used (fast --help, independent modules).
 LAZY_COMMANDS: dict[str, str] = {
     "demo": "tracer.demo:demo_command",
+    "lists": "tracer.lists_cli:lists_command",
+    "screen": "tracer.lists_cli:screen_command",
     "find": "tracer.investigate_cli:find_command",
     "neighbours": "tracer.investigate_cli:neighbours_command",
     "path": "tracer.investigate_cli:path_command",

@@ -1,0 +1,215 @@
+"""``tracer lists`` (what each list source holds, by snapshot) and ``tracer screen`` (is this
+address or name on a list, and why). The store reading and writing lives here; the matching itself
+is in :mod:`tracer.screening`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from connectors.base import OBSERVATIONS, Page, Record
+from tracer import config as cfgmod
+from tracer.output import emit, output_options
+from tracer.screening import (
+    DEFAULT_THRESHOLD,
+    Match,
+    NameScreener,
+    candidate_wallet_ids,
+    candidates_from_entities,
+    looks_like_address,
+)
+from tracer.store import Store
+
+SCREEN_SOURCE = "screening"
+
+
+def _has(store: Store, table: str) -> bool:
+    return table in store.table_names()
+
+
+def list_summary(store: Store) -> list[dict[str, Any]]:
+    """One row per list source: newest snapshot, its counts, how many snapshots and delistings."""
+    if not _has(store, "list_snapshots"):
+        return []
+    rows = store.query(
+        "SELECT s.source, s.snapshot, s.loaded_at, s.entities, s.addresses, s.rejected, "
+        "(SELECT count(*) FROM list_snapshots x WHERE x.source = s.source) AS snapshots, "
+        "(SELECT count(*) FROM observations o WHERE o.source = s.source AND o.valid_to IS NOT NULL) AS delisted "
+        "FROM list_snapshots s WHERE s.snapshot = (SELECT max(snapshot) FROM list_snapshots y "
+        "WHERE y.source = s.source) ORDER BY s.source")
+    if _has(store, "tag_sources"):
+        rows += store.query("SELECT source, snapshot, loaded_at, tags AS entities, addresses, rejected, "
+                            "1 AS snapshots, 0 AS delisted FROM tag_sources ORDER BY source")
+    return rows
+
+
+def snapshot_diff(store: Store, source: str, older: str | None = None, newer: str | None = None) -> dict[str, Any]:
+    """What changed in ``source`` between two snapshots (default: the last two loaded)."""
+    snaps = [r["snapshot"] for r in store.query(
+        "SELECT snapshot FROM list_snapshots WHERE source = ? ORDER BY snapshot", [source])]
+    if not snaps:
+        raise click.UsageError(f"no snapshots of {source!r}; `tracer lists` shows the loaded sources")
+    newer = newer or snaps[-1]
+    older = older or (snaps[-2] if len(snaps) > 1 else None)
+
+    def members(snap: str | None) -> dict[tuple[str, str], dict[str, Any]]:
+        if snap is None:
+            return {}
+        return {(r["kind"], r["key"]): r for r in store.query(
+            "SELECT kind, key, label, list_type FROM list_members WHERE source = ? AND snapshot = ?", [source, snap])}
+
+    a, b = members(older), members(newer)
+    return {"source": source, "older": older, "newer": newer,
+            "added": [b[k] for k in sorted(set(b) - set(a))],
+            "removed": [a[k] for k in sorted(set(a) - set(b))]}
+
+
+def screener(store: Store, threshold: float) -> NameScreener:
+    rows = store.query("SELECT id, label, attrs, source FROM entities WHERE kind = 'listed_entity'")
+    return NameScreener(candidates_from_entities(rows), threshold)
+
+
+def _snapshots(store: Store) -> dict[str, str]:
+    if not _has(store, "list_snapshots"):
+        return {}
+    return {r["source"]: r["s"] for r in store.query(
+        "SELECT source, max(snapshot) AS s FROM list_snapshots GROUP BY source")}
+
+
+def screen_address(store: Store, query: str) -> list[dict[str, Any]]:
+    """Exact wallet matches: ``sanctioned`` facts, ``listed_as`` parties and attribution tags."""
+    wids = candidate_wallet_ids(query)
+    if not wids:
+        return []
+    marks = ",".join("?" * len(wids))
+    out = []
+    for r in store.query(
+            f"SELECT o.subject, o.predicate, o.value, o.confidence, o.observed_at, o.valid_to, o.attrs, o.source, "
+            f"o.raw_sha256 FROM observations o WHERE o.subject IN ({marks}) AND o.predicate IN ('sanctioned', 'tag') "
+            f"ORDER BY o.predicate, o.source", wids):
+        attrs = json.loads(r["attrs"] or "{}")
+        ent = attrs.get("entity")
+        label = ""
+        if ent:
+            e = store.query("SELECT label FROM entities WHERE id = ?", [ent])
+            label = e[0]["label"] if e else ""
+        out.append({"query": query, "match": r["subject"], "kind": r["predicate"], "list": r["value"],
+                    "entity": ent or "", "label": label or attrs.get("category", ""),
+                    "uid": attrs.get("uid", ""), "programme": attrs.get("programme", ""),
+                    "snapshot": attrs.get("snapshot") or r["observed_at"], "delisted": r["valid_to"] or "",
+                    "score": 100.0 if r["predicate"] == "sanctioned" else r["confidence"],
+                    "source": r["source"], "raw_sha256": r["raw_sha256"]})
+    return out
+
+
+def _match_row(m: Match, snaps: dict[str, str]) -> dict[str, Any]:
+    return {"query": m.query, "match": m.matched_text, "kind": f"name_match:{m.matched_field}",
+            "list": m.list_type, "entity": m.entity_id, "label": m.label, "uid": m.uid,
+            "programme": m.programmes, "snapshot": snaps.get(m.source, ""), "delisted": "",
+            "score": m.score, "source": m.source, "raw_sha256": ""}
+
+
+def screen_stored_facts(store: Store, threshold: float = DEFAULT_THRESHOLD, now: str | None = None) -> int:
+    """Screen every stored ``organization``/``email``/``website`` fact; store hits as ``name_match``."""
+    sc = screener(store, threshold)
+    snaps = _snapshots(store)
+    at = now or cfgmod.now()
+    facts = store.query("SELECT DISTINCT subject, predicate, value FROM observations "
+                        "WHERE predicate IN ('organization', 'email', 'website') AND value IS NOT NULL AND value != ''")
+    records = []
+    for f in facts:
+        for m in sc.screen(f["value"], f["predicate"]):
+            attrs = {**m.as_row(), "threshold": threshold, "snapshot": snaps.get(m.source, "")}
+            records.append(Record("observations", {
+                "id": f"obs:{SCREEN_SOURCE}:{f['subject']}:{f['predicate']}:{m.entity_id}",
+                "subject": f["subject"], "predicate": "name_match", "value": m.entity_id,
+                "confidence": round(m.score / 100, 3), "observed_at": at, "valid_to": None, "attrs": attrs,
+                "source": SCREEN_SOURCE, "first_seen": at, "last_seen": at}))
+    body = json.dumps([r.row for r in records], sort_keys=True, default=str).encode()
+    store.ensure_tables([OBSERVATIONS])
+    with store.lock("screen"):
+        run_id = store.start_run("screen --all", at)
+        page = Page(body=body, url="derive:screening", method="derive:screening", data=None, state=None,
+                    fetched_at=at)
+        n = store.write_page("screening", page, records, run_id)
+        store.end_run(run_id, "ok", at, 0.0, n)
+    return n
+
+
+@click.command("lists")
+@click.option("--diff", "diff_source", metavar="SOURCE", help="What was added/removed between the last two snapshots.")
+@output_options
+@click.pass_obj
+def lists_command(env: Any, diff_source: str | None, fmt: str | None) -> None:
+    """Restricted-party and attribution sources in the store: snapshot date and counts.
+
+    \b
+    Examples:
+      tracer lists                           # one row per source (newest snapshot)
+      tracer lists --diff ofac-thomasgregg   # added / removed since the previous snapshot
+      tracer lists --diff ofac-sdn-csv --csv > changes.csv
+    Load lists with `tracer sync lists_ofac lists_csl lists_un lists_opensanctions lists_tags`.
+    """
+    store = env.store
+    if diff_source:
+        d = snapshot_diff(store, diff_source)
+        rows = [{"change": "added", **r} for r in d["added"]] + [{"change": "removed", **r} for r in d["removed"]]
+        emit(rows, fmt, columns=["change", "kind", "key", "label", "list_type"],
+             title=f"{diff_source}: {d['older']} -> {d['newer']}: +{len(d['added'])} -{len(d['removed'])}")
+        return
+    emit(list_summary(store), fmt, columns=["source", "snapshot", "loaded_at", "entities", "addresses",
+                                            "rejected", "snapshots", "delisted"])
+
+
+@click.command("screen")
+@click.argument("queries", nargs=-1, metavar="ADDRESS|NAME...")
+@click.option("--threshold", type=click.FloatRange(0, 100), default=DEFAULT_THRESHOLD, show_default=True,
+              help="Minimum fuzzy score (0-100) for a name match.")
+@click.option("--as", "as_", type=click.Choice(["auto", "address", "name", "email", "website"]), default="auto",
+              show_default=True, help="How to read QUERY (auto: an address if it is valid on some chain).")
+@click.option("--all", "all_", is_flag=True,
+              help="Screen every stored organization / e-mail / website fact and store name_match facts.")
+@output_options
+@click.pass_obj
+def screen_command(env: Any, queries: tuple[str, ...], threshold: float, as_: str, all_: bool,
+                   fmt: str | None) -> None:
+    """Is this wallet or party on a list? Answers with each match and its evidence.
+
+    \b
+    Examples:
+      tracer screen 0x8589427373D6D84E98730D7795D8f6f8731FDA16     # exact wallet match
+      tracer screen "Sino Bright Import & Export Co"                 # fuzzy name match
+      tracer screen --as website https://www.gicdf.org
+      tracer screen --all                                            # screen stored providers
+    Evidence: list, snapshot, uid, programme, score (100 = exact) and the stored payload hash.
+    Exit code 0 with matches printed, 1 when nothing matched, 2 on bad usage.
+    """
+    store = env.store
+    if all_:
+        n = screen_stored_facts(store, threshold)
+        click.echo(f"stored {n} name_match fact(s) (threshold {threshold:g})")
+        return
+    if not queries:
+        raise click.UsageError("give an ADDRESS or NAME (or --all)")
+    sc: NameScreener | None = None
+    snaps = _snapshots(store)
+    rows: list[dict[str, Any]] = []
+    for q in queries:
+        kind = as_
+        if kind == "auto":
+            kind = "address" if looks_like_address(q) else ("email" if "@" in q else "name")
+        if kind == "address":
+            if not candidate_wallet_ids(q):
+                raise click.UsageError(f"{q!r} is not a valid address of any known chain")
+            rows += screen_address(store, q)
+            continue
+        sc = sc or screener(store, threshold)
+        rows += [_match_row(m, snaps) for m in sc.screen(q, kind)]
+    emit(rows, fmt, columns=["query", "kind", "match", "score", "list", "entity", "label", "uid", "programme",
+                             "snapshot", "delisted", "source", "raw_sha256"])
+    if not rows:
+        click.echo("no match", err=True)
+        sys.exit(1)
