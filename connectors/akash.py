@@ -1,0 +1,97 @@
+"""Akash Network: the public renter <-> provider <-> payment ledger, with GPU models and locations.
+
+Akash is the one GPU market whose leases are public on chain: every lease names the tenant wallet,
+the provider, the price per block and its escrow; every deployment names the GPU model and count it
+asked for. The LCD gives the ledger, the Console API adds IP geolocation, uptime and auditors, and
+Cosmos tx search gives who funded the tenant wallets. Layers: :mod:`connectors.akash_parse` (pure
+shapes and amounts), :mod:`connectors.akash_records` (records), :mod:`connectors.akash_lcd` and
+:mod:`connectors.akash_console` (streams).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from connectors.akash_console import ConsoleDeploymentsStream, ConsoleProvidersStream, FundingStream
+from connectors.akash_lcd import (
+    AuditStream,
+    BidsStream,
+    DeploymentsStream,
+    EscrowAccountsStream,
+    EscrowPaymentsStream,
+    LeasesStream,
+    OrdersStream,
+    ProvidersStream,
+    VersionBook,
+    VersionsStream,
+)
+from connectors.akash_parse import USDC_IBC, lease_gpu_hours
+from connectors.base import ConfigError, Probe
+
+DEFAULT_LCD = "https://akash-api.polkachu.com"
+DEFAULT_CONSOLE = "https://console-api.akash.network"
+# Stream order matters: leases read the GPU facts the deployments stream stored, console deployments
+# read the stored providers, funding reads the stored tenants.
+STREAM_ORDER = ("versions", "providers", "audit", "deployments", "orders", "bids", "leases",
+                "escrow_accounts", "escrow_payments", "console_providers", "console_deployments", "funding")
+
+__all__ = ["AkashConnector", "USDC_IBC", "lease_gpu_hours"]
+
+
+class AkashConnector:
+    """Akash LCD (providers, deployments, orders, bids, leases, escrow) + Console API + tenant funding."""
+
+    name: ClassVar[str] = "akash"
+    description: ClassVar[str] = "Akash Network leases, deployments, providers (LCD + Console API), tenant funding"
+
+    def default_config(self) -> dict[str, Any]:
+        return {
+            "lcd_url": DEFAULT_LCD,
+            "console_url": DEFAULT_CONSOLE,
+            "page_size": 100,              # pagination.limit of LCD list calls
+            "max_pages": 0,                # per LCD stream and run; 0 = until next_key is empty
+            "versions": {},                # e.g. {"market": "v1beta4"} skips probing that module
+            "filters": {},                 # per stream, e.g. {"leases": {"state": "active"}} -> filters.state
+            "start_heights": {},           # per stream: skip objects created below this height
+            "streams": list(STREAM_ORDER),  # which streams run (orders/bids are large on mainnet)
+            "console_page_size": 100,      # /v1/providers/{p}/deployments/{skip}/{limit}, max 100
+            "console_providers": [],       # empty = every provider already stored
+            "tenants": [],                 # akash1... wallets whose funding (bank/IBC) is followed
+            "follow_store_tenants": False,  # also follow every stored lease owner (up to the max below)
+            "funding_max_tenants": 100,
+            "funding_page_size": 50,
+            "seconds_per_block": 6.1,      # used when the node cannot serve the sample block
+            "block_time_sample": 1000,     # average block time over the last N blocks
+            "limits": {"concurrency": 4, "rate": 5, "timeout": 60},
+        }
+
+    def streams(self, config: dict[str, Any]) -> list[Any]:
+        book = VersionBook(dict(config.get("versions") or {}))
+        make: dict[str, Any] = {
+            "versions": lambda: VersionsStream(config, book),
+            "providers": lambda: ProvidersStream(config, book),
+            "audit": lambda: AuditStream(config, book),
+            "deployments": lambda: DeploymentsStream(config, book),
+            "orders": lambda: OrdersStream(config, book),
+            "bids": lambda: BidsStream(config, book),
+            "leases": lambda: LeasesStream(config, book),
+            "escrow_accounts": lambda: EscrowAccountsStream(config, book),
+            "escrow_payments": lambda: EscrowPaymentsStream(config, book),
+            "console_providers": lambda: ConsoleProvidersStream(config),
+            "console_deployments": lambda: ConsoleDeploymentsStream(config),
+            "funding": lambda: FundingStream(config),
+        }
+        wanted = list(config.get("streams") or STREAM_ORDER)
+        unknown = sorted(set(wanted) - set(make))
+        if unknown:
+            raise ConfigError(f"akash: unknown stream(s) {', '.join(unknown)}; known: {', '.join(STREAM_ORDER)}")
+        return [make[s]() for s in STREAM_ORDER if s in wanted]
+
+    def probes(self, config: dict[str, Any]) -> list[Probe]:
+        lcd = str(config["lcd_url"]).rstrip("/")
+        return [Probe("LCD latest block", lcd + "/cosmos/base/tendermint/v1beta1/blocks/latest"),
+                Probe("LCD leases (market v1beta5)", lcd + "/akash/market/v1beta5/leases/list?pagination.limit=1"),
+                Probe("Console providers", str(config["console_url"]).rstrip("/") + "/v1/providers")]
+
+    def secrets(self, config: dict[str, Any]) -> list[str]:
+        return []

@@ -1,0 +1,201 @@
+"""Akash Console API streams and renter-wallet funding (Cosmos tx event search).
+
+Console (``console-api.akash.network``) adds what the chain does not hold: the provider host's IP
+geolocation, uptime, GPU models and which auditor signed each attribute, plus a cheap per-provider
+deployment list (tenant, dseq, leases).  Funding walks back from tenant wallets through bank sends and
+IBC receives found with ``/cosmos/tx/v1beta1/txs`` event queries: SDK 0.50 nodes take ``query=``
+(page/limit), older ones ``events=`` (pagination.offset/limit); the first answer decides.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any, ClassVar
+
+from connectors.akash_parse import AddressError, ParseError, _bad, addr
+from connectors.akash_records import (
+    PROVIDERS,
+    REJECTED,
+    console_deployment_records,
+    console_provider_records,
+    funding_records,
+)
+from connectors.base import EDGES, ENTITIES, OBSERVATIONS, ConnectorError, Page, Record, RunContext, Table
+
+CORE = (ENTITIES, EDGES, OBSERVATIONS, REJECTED)
+_ERRORS = (AddressError, ParseError, KeyError, TypeError, ValueError)
+
+
+def _safe(stream: str, item: Any, at: str, gen: Iterator[Record]) -> Iterator[Record]:
+    try:
+        yield from list(gen)
+    except _ERRORS as e:
+        yield _bad(stream, json.dumps(item, sort_keys=True, default=str)[:200], f"{type(e).__name__}: {e}", at)
+
+
+class ConsoleProvidersStream:
+    """``GET /v1/providers``: every provider with IP geolocation, uptime, GPU models, audited attributes."""
+
+    name: ClassVar[str] = "akash.console_providers"
+    primary_key: ClassVar[tuple[str, ...]] = ("owner",)
+    cursor_field: ClassVar[str | None] = None
+    is_sorted: ClassVar[bool] = False
+    tables: ClassVar[tuple[Table, ...]] = (*CORE, PROVIDERS)
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.base = str(config["console_url"]).rstrip("/")
+
+    async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
+        resp = await ctx.http.get_json(self.base + "/v1/providers")
+        if not isinstance(resp.data, list):
+            raise ConnectorError(f"GET {resp.url}: expected a JSON array of providers")
+        ctx.report(len(resp.data), len(resp.data), "providers")
+        yield Page(body=resp.body, url=resp.url, method="GET", data=resp.data,
+                   state={"console": self.base, "providers": len(resp.data)})
+
+    def transform(self, page: Page) -> Iterator[Record]:
+        for c in page.data:
+            yield from _safe(self.name, c, page.fetched_at, console_provider_records(c, page.fetched_at))
+
+
+def _providers(ctx: RunContext, config: Mapping[str, Any]) -> list[str]:
+    """Providers to list deployments for: configured ones, else every provider already stored."""
+    wanted = [addr(p) for p in config.get("console_providers") or []]
+    if wanted or ctx.read is None:
+        return wanted
+    try:
+        rows = ctx.read("SELECT owner FROM akash_providers ORDER BY owner", [])
+    except Exception:  # no providers table yet
+        return []
+    return [r["owner"] for r in rows]
+
+
+class ConsoleDeploymentsStream:
+    """``GET /v1/providers/{p}/deployments/{skip}/{limit}`` for each provider: tenant <-> provider edges."""
+
+    name: ClassVar[str] = "akash.console_deployments"
+    primary_key: ClassVar[tuple[str, ...]] = ("owner", "dseq")
+    cursor_field: ClassVar[str | None] = None
+    is_sorted: ClassVar[bool] = True
+    tables: ClassVar[tuple[Table, ...]] = CORE
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.base = str(config["console_url"]).rstrip("/")
+        self.limit = max(1, min(100, int(config.get("console_page_size", 100))))
+        self.config = config
+
+    async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
+        provs = _providers(ctx, self.config)
+        resume = state.get("complete") is False and state.get("console") == self.base
+        done = list(state.get("done") or []) if resume else []
+        cur, skip = (state.get("current"), int(state.get("skip") or 0)) if resume else (None, 0)
+        for p in provs:
+            if p in done:
+                continue
+            start = skip if p == cur else 0
+            while True:
+                url = f"{self.base}/v1/providers/{p}/deployments/{start}/{self.limit}"
+                resp = await ctx.http.get_json(url)
+                deps = (resp.data or {}).get("deployments") if isinstance(resp.data, dict) else None
+                if not isinstance(deps, list):
+                    raise ConnectorError(f"GET {resp.url}: no 'deployments' list in the answer")
+                total = int(resp.data.get("total") or 0)
+                start += len(deps)
+                last = not deps or start >= total
+                if last:
+                    done.append(p)
+                yield Page(body=resp.body, url=resp.url, method="GET", data={"provider": p, "deployments": deps},
+                           state={"console": self.base, "done": done, "current": p, "skip": start,
+                                  "complete": False})
+                if last:
+                    break
+            ctx.report(1, len(provs), p[:16])
+        yield Page(body=json.dumps({"providers": len(provs)}).encode(), url=self.base, method="note:done",
+                   data={"provider": None, "deployments": []},
+                   state={"console": self.base, "done": [], "complete": True})
+
+    def transform(self, page: Page) -> Iterator[Record]:
+        p = page.data["provider"]
+        for d in page.data["deployments"]:
+            yield from _safe(self.name, d, page.fetched_at, console_deployment_records(p, d, page.fetched_at))
+
+
+class FundingStream:
+    """Bank sends and IBC receives into followed tenant wallets -> ``paid`` edges (who funded the renter)."""
+
+    name: ClassVar[str] = "akash.funding"
+    primary_key: ClassVar[tuple[str, ...]] = ("id",)
+    cursor_field: ClassVar[str | None] = None
+    is_sorted: ClassVar[bool] = True
+    tables: ClassVar[tuple[Table, ...]] = CORE
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.base = str(config["lcd_url"]).rstrip("/")
+        self.limit = int(config.get("funding_page_size", 50))
+        self.config = config
+
+    def tenants(self, ctx: RunContext) -> list[str]:
+        out = [addr(t) for t in self.config.get("tenants") or []]
+        if self.config.get("follow_store_tenants") and ctx.read is not None:
+            n = int(self.config.get("funding_max_tenants", 100))
+            try:
+                rows = ctx.read("SELECT DISTINCT owner FROM akash_leases ORDER BY owner LIMIT ?", [n])
+            except Exception:
+                rows = []
+            out += [r["owner"] for r in rows if r["owner"] not in out]
+        return out
+
+    async def _fetch(self, ctx: RunContext, mode: str, tenant: str, page: int) -> tuple[Any, Any]:
+        url = self.base + "/cosmos/tx/v1beta1/txs"
+        q = f"transfer.recipient='{tenant}'"
+        if mode == "query":
+            params = {"query": q, "page": str(page + 1), "limit": str(self.limit), "order_by": "ORDER_BY_ASC"}
+        else:
+            params = {"events": q, "pagination.offset": str(page * self.limit),
+                      "pagination.limit": str(self.limit), "pagination.count_total": "true",
+                      "order_by": "ORDER_BY_ASC"}
+        resp = await ctx.http.request("GET", url, params=params, ok_status=frozenset({200, 400}))
+        return resp, params
+
+    async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
+        tenants = self.tenants(ctx)
+        resume = state.get("complete") is False and state.get("node") == self.base
+        done = list(state.get("done") or []) if resume else []
+        cur, at_page = (state.get("current"), int(state.get("page") or 0)) if resume else (None, 0)
+        mode = state.get("mode") if resume else None
+        for t in tenants:
+            if t in done:
+                continue
+            page = at_page if t == cur else 0
+            while True:
+                if mode is None:  # SDK 0.50 first; a 400 means the node wants the older events= form
+                    resp, _ = await self._fetch(ctx, "query", t, page)
+                    mode = "query" if resp.status == 200 else "events"
+                    if mode == "events":
+                        resp, _ = await self._fetch(ctx, mode, t, page)
+                else:
+                    resp, _ = await self._fetch(ctx, mode, t, page)
+                if resp.status != 200:
+                    raise ConnectorError(f"GET {resp.url} -> HTTP {resp.status}: tx search not supported")
+                d = resp.data or {}
+                txs = d.get("tx_responses") or []
+                total = int(d.get("total") or (d.get("pagination") or {}).get("total") or 0)
+                page += 1
+                last = not txs or page * self.limit >= total
+                if last:
+                    done.append(t)
+                yield Page(body=resp.body, url=resp.url, method="GET", data={"tenant": t, "txs": txs},
+                           state={"node": self.base, "mode": mode, "done": done, "current": t, "page": page,
+                                  "complete": False})
+                if last:
+                    break
+            ctx.report(1, len(tenants), t[:16])
+        yield Page(body=json.dumps({"tenants": len(tenants)}).encode(), url=self.base, method="note:done",
+                   data={"tenant": None, "txs": []}, state={"node": self.base, "done": [], "complete": True})
+
+    def transform(self, page: Page) -> Iterator[Record]:
+        t = page.data["tenant"]
+        for txr in page.data["txs"]:
+            yield from _safe(self.name, txr.get("txhash"), page.fetched_at,
+                             funding_records(txr, {t}, page.fetched_at))
