@@ -25,6 +25,7 @@ from tracer.world import DemoPart
 # Each entry: "module:function" returning a DemoPart. Connectors join the demo by adding a line.
 DEMO_PARTS: list[str] = [
     "tracer.world.ofac:demo_part",
+    "tracer.world.markets:demo_part",
 ]
 # Each entry: "module:function(store, cfg, out_dir) -> dict of name -> path"; run after the sync.
 DEMO_STEPS: list[str] = ["tracer.scoring.run:demo_step"]
