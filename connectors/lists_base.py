@@ -108,6 +108,14 @@ def _dedupe(xs: list[str]) -> list[str]:
     return list(seen)
 
 
+def entity_attrs(p: Party) -> dict[str, Any]:
+    """The ``attrs`` of a listed party's entity row (what screening and reviewers read)."""
+    return {"aliases": _dedupe(p.aliases), "programmes": _dedupe(p.programmes),
+            "countries": _dedupe(p.countries), "addresses": _dedupe(p.addresses),
+            "list_type": p.list_type, "party_type": p.party_type, "uid": p.uid,
+            "websites": _dedupe(p.websites), "emails": _dedupe(p.emails), **p.extra}
+
+
 def records(source: str, stream: str, snap: Snapshot, snapshot: str, load_at: str, url: str,
             sha256: str) -> Iterator[Record]:
     """Store rows for one snapshot of ``source`` (pure: the same snapshot gives the same rows)."""
@@ -117,10 +125,7 @@ def records(source: str, stream: str, snap: Snapshot, snapshot: str, load_at: st
     for p in snap.parties:
         eid = p.entity_id
         entity_ids.add(eid)
-        attrs = {"aliases": _dedupe(p.aliases), "programmes": _dedupe(p.programmes),
-                 "countries": _dedupe(p.countries), "addresses": _dedupe(p.addresses),
-                 "list_type": p.list_type, "party_type": p.party_type, "uid": p.uid,
-                 "websites": _dedupe(p.websites), "emails": _dedupe(p.emails), **p.extra}
+        attrs = entity_attrs(p)
         yield Record("entities", {"id": eid, "kind": "listed_entity", "chain": None, "address": None,
                                   "label": p.name, "attrs": attrs, "source": source,
                                   "first_seen": load_at, "last_seen": load_at})

@@ -12,7 +12,10 @@ COMPANY" are the same party. The score of a pair is the best of
 - ``token_sort_ratio`` (word order: "LOGAN MOREY, Elvis" vs "Elvis Logan Morey"),
 - ``token_set_ratio`` only when the shorter name keeps at least two distinctive tokens (so one
   common word such as "trading" or "bank" never makes a 100),
-- ``ratio`` of the names with spaces removed ("Sino Bright" vs "Sinobright"; web domains).
+- ``ratio`` of the names with spaces removed ("Sino Bright" vs "Sinobright"; web domains),
+
+capped at 80 when both names carry numbers and none agree ("CETC 13th Research Institute" is not
+the "CETC 54th Research Institute").
 
 DEFAULT_THRESHOLD = 88 was chosen on the labelled table in ``tests/test_screening.py`` (perturbed
 spellings of real CSL Entity List names vs unrelated real company names): at 88 every perturbation
@@ -35,6 +38,7 @@ from urllib.parse import urlsplit
 from rapidfuzz import fuzz, process
 
 DEFAULT_THRESHOLD = 88.0
+NUMBER_MISMATCH_CAP = 80.0
 
 #: Legal-form and filler tokens removed before comparing organisation names.
 LEGAL_FORMS = frozenset("""
@@ -60,7 +64,7 @@ def ascii_fold(text: str) -> str:
 def normalize_name(name: str, drop_legal_forms: bool = True) -> str:
     """Comparable form of a party name: ASCII, case-folded, no punctuation, no legal forms."""
     s = ascii_fold(name or "").casefold().replace("&", " and ")
-    s = _PUNCT.sub(" ", s.replace("'", "").replace("\u2019", ""))
+    s = _PUNCT.sub(" ", s.replace("'", "").replace("\u2019", "").replace(".", ""))
     tokens = s.split()
     if drop_legal_forms:
         kept = [t for t in tokens if t not in LEGAL_FORMS]
@@ -99,7 +103,15 @@ def pair_score(query_norm: str, cand_norm: str) -> float:
     short = min(len(query_norm.split()), len(cand_norm.split()))
     if short >= 2:
         scores.append(fuzz.token_set_ratio(query_norm, cand_norm))
-    return float(max(scores))
+    best = float(max(scores))
+    qn, cn = _numbers(query_norm), _numbers(cand_norm)
+    if qn and cn and not qn & cn:  # "13th Research Institute" is not the "54th": numbered units differ
+        best = min(best, NUMBER_MISMATCH_CAP)
+    return best
+
+
+def _numbers(norm: str) -> set[str]:
+    return {re.sub(r"\D", "", t) for t in norm.split() if any(ch.isdigit() for ch in t)}
 
 
 @dataclass(frozen=True)
