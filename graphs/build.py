@@ -54,6 +54,7 @@ def to_epoch(t: Any) -> int:
 def _rows(rows: Any, cols: Sequence[str]) -> Iterator[tuple[Any, ...]]:
     """Tuples in ``cols`` order from tuples, dicts or a pandas DataFrame."""
     if hasattr(rows, "itertuples") and hasattr(rows, "columns"):
+        rows = rows.astype(object).where(rows.notna(), None)  # NaN (missing) -> None
         have = list(rows.columns)
         idx = [have.index(c) if c in have else None for c in cols]
         for t in rows.itertuples(index=False, name=None):

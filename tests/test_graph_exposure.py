@@ -1,0 +1,78 @@
+"""graphs.exposure: exact haircut shares hop by hop, k-hop limit, hubs stop walks and are reported."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from graphs.build import build_graph
+from graphs.clusters import find_hubs
+from graphs.exposure import exposure
+
+L = "wallet:evm:listed"
+
+
+def paid(i: int, src: str, dst: str, amount: int, asset: str = "USDC", t: int = 0) -> tuple:
+    return (f"p{i}", "paid", src, dst, str(amount), 6, asset, t, None)
+
+
+def test_haircut_is_exact_fraction() -> None:
+    rows = [paid(1, L, "wallet:evm:m", 1), paid(2, "wallet:evm:clean", "wallet:evm:m", 2),
+            paid(3, "wallet:evm:m", "wallet:evm:r", 3), paid(4, "wallet:evm:other", "wallet:evm:r", 3)]
+    tg = build_graph(rows)
+    res = exposure(tg, [L], {})
+    assert res.incoming["wallet:evm:m"].share == Fraction(1, 3)
+    r = res.incoming["wallet:evm:r"]
+    assert r.share == Fraction(1, 6) and r.hop == 2 and r.source == L
+    assert r.path == (L, "wallet:evm:m", "wallet:evm:r") and r.refs == ("p1", "p3")
+
+
+def test_k_hops_limit_and_min_share() -> None:
+    chain = [L] + [f"wallet:evm:h{i}" for i in range(1, 6)]
+    tg = build_graph([paid(i, a, b, 10) for i, (a, b) in enumerate(zip(chain, chain[1:], strict=False))])
+    res = exposure(tg, [L], {}, hops=3)
+    assert sorted(e.hop for e in res.incoming.values()) == [1, 2, 3]
+    assert exposure(tg, [L], {}, hops=5).incoming["wallet:evm:h5"].hop == 5
+    tg2 = build_graph([paid(1, L, "wallet:evm:x", 1), paid(2, "wallet:evm:big", "wallet:evm:x", 10**6)])
+    assert "wallet:evm:x" not in exposure(tg2, [L], {}).incoming  # share below 1%
+
+
+def test_assets_are_not_mixed() -> None:
+    tg = build_graph([paid(1, L, "wallet:evm:x", 1, "USDC"), paid(2, "wallet:evm:c", "wallet:evm:x", 10**9, "ETH")])
+    e = exposure(tg, [L], {}).incoming["wallet:evm:x"]
+    assert e.share == 1 and e.asset == "USDC/6"
+
+
+def test_walk_stops_at_hub_and_says_so() -> None:
+    ex = "wallet:evm:ex"
+    rows = [paid(1, L, ex, 10), paid(2, ex, "wallet:evm:user", 10), paid(3, L, "wallet:evm:a", 5), paid(4, "wallet:evm:a", ex, 5)]
+    tg = build_graph(rows)
+    hubs = find_hubs(tg, [(ex, "exchange", "Ex 1", "obs1")])
+    res = exposure(tg, [L], hubs)
+    assert "wallet:evm:user" not in res.incoming and ex not in res.incoming
+    assert len(res.stops) == 1
+    s = res.stops[0]
+    assert (s.hub, s.hop, s.via, s.source, s.ref) == (ex, 1, L, L, "p1") and "exchange" in s.reason
+
+
+def test_direct_outgoing_exposure() -> None:
+    tg = build_graph([paid(1, "wallet:evm:payer", L, 1), paid(2, "wallet:evm:payer", "wallet:evm:z", 3)])
+    o = exposure(tg, [L], {}).outgoing["wallet:evm:payer"]
+    assert o.share == Fraction(1, 4) and o.refs == ("p1",)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6), st.integers(1, 10**30)), min_size=1, max_size=25))
+def test_shares_are_fractions_in_unit_interval(edges: list[tuple[int, int, int]]) -> None:
+    rows = [paid(i, f"wallet:evm:{a}" if a else L, f"wallet:evm:{b}" if b else L, amt)
+            for i, (a, b, amt) in enumerate(edges) if a != b]
+    res = exposure(build_graph(rows), [L], {}, hops=4)
+    for e in list(res.incoming.values()) + list(res.outgoing.values()):
+        assert isinstance(e.share, Fraction) and 0 < e.share <= 1
+        assert e.source == L and len(e.refs) == len(e.path) - 1
+    for e in res.incoming.values():
+        assert e.path[0] == L and e.path[-1] == e.node and 1 <= e.hop <= 4
+    for e in res.outgoing.values():
+        assert e.path == (e.node, L)
