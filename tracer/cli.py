@@ -34,6 +34,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "cluster": "tracer.investigate_cli:cluster_command",
     "timeline": "tracer.investigate_cli:timeline_command",
     "serve": "tracer.investigate_cli:serve_command",
+    "export": "tracer.export_cli:export_group",
+    "diff": "tracer.export_cli:diff_command",
     "score": "tracer.scoring_cli:score_command",
     "rules": "tracer.scoring_cli:rules_command",
     "explain": "tracer.scoring_cli:explain_command",

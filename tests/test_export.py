@@ -1,0 +1,155 @@
+"""Watch-list exports (CSV, JSONL, FtM), graph exports read back, diff, webhook, HTML report."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import networkx as nx
+import pytest
+from aiohttp import web
+from click.testing import CliRunner
+from investigate_support import IDS, add_derived, build_world, flag_rows
+
+from tracer import export as ex
+from tracer.cli import main
+
+
+@pytest.fixture()
+def db(tmp_path):
+    p = tmp_path / "exp.db"
+    build_world(p).close()
+    return p
+
+
+def run(db, *args: str):
+    return CliRunner().invoke(main, ["--db", str(db), *args])
+
+
+def test_watchlist_csv_and_jsonl_sorted_with_reasons(db, tmp_path) -> None:
+    r = run(db, "export", "watchlist", "--min-score", "0.6", "--format", "csv", "-o", str(tmp_path / "w.csv"))
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader((tmp_path / "w.csv").open()))
+    assert [x["id"] for x in rows] == sorted([IDS["A"], IDS["P"], IDS["E"]])  # F (0.55) below threshold
+    a = next(x for x in rows if x["id"] == IDS["A"])
+    assert a["level"] == "severe" and a["chain"] == "evm" and a["address"] == IDS["A"].split(":")[2]
+    assert a["top_reasons"].startswith("listed_wallet: on OFAC SDN (ETH); gpu_class")
+    assert a["sources"] == "test" and a["rules_version"] == "test-1" and a["first_seen"] == "2026-03-01T10:00:00Z"
+    run(db, "export", "watchlist", "--min-score", "0", "--format", "jsonl", "-o", str(tmp_path / "w.jsonl"))
+    lines = [json.loads(x) for x in (tmp_path / "w.jsonl").read_text().splitlines()]
+    assert [x["id"] for x in lines] == sorted(x["id"] for x in lines) and len(lines) == 4
+    assert list(lines[0]) == ex.COLUMNS
+    # a second export of the same store is byte-identical (clean diffs)
+    run(db, "export", "watchlist", "--min-score", "0", "--format", "jsonl", "-o", str(tmp_path / "w2.jsonl"))
+    assert (tmp_path / "w.jsonl").read_bytes() == (tmp_path / "w2.jsonl").read_bytes()
+
+
+def test_ftm_entities_parse_with_followthemoney(db, tmp_path) -> None:
+    from followthemoney import model
+
+    out = tmp_path / "w.ftm.json"
+    assert run(db, "export", "watchlist", "--min-score", "0", "--format", "ftm", "-o", str(out)).exit_code == 0
+    proxies = [model.get_proxy(json.loads(line)) for line in out.read_text().splitlines()]
+    by_schema: dict[str, list] = {}
+    for p in proxies:
+        by_schema.setdefault(p.schema.name, []).append(p)
+    assert len(by_schema["CryptoWallet"]) == 2 and len(by_schema["Organization"]) == 2
+    wallet = next(p for p in by_schema["CryptoWallet"] if p.first("publicKey") == IDS["A"].split(":")[2])
+    assert wallet.get("topics") == ["sanction"] and wallet.first("blockchain") == "evm"
+    assert any("listed_wallet" in n for n in wallet.get("notes"))
+    sanctions = by_schema["Sanction"]
+    assert {s.first("entity") for s in sanctions} >= {wallet.id}
+    provider = next(p for p in by_schema["Organization"] if p.first("name") == "gpu-farm.example")
+    assert provider.get("country") == ["hk"] and provider.get("topics") == ["sanction.linked"]
+
+
+@pytest.mark.parametrize("fmt, reader", [("gexf", nx.read_gexf), ("graphml", nx.read_graphml)])
+def test_graph_export_reads_back_with_same_counts(db, tmp_path, fmt, reader) -> None:
+    out = tmp_path / f"g.{fmt}"
+    r = run(db, "export", "graph", "--format", fmt, "-o", str(out))
+    assert r.exit_code == 0, r.output
+    n, m = (int(x) for x in r.output.split()[1:5:3])
+    g = reader(out)
+    assert (g.number_of_nodes(), g.number_of_edges()) == (n, m)
+    # every edge touching a flagged subject: A has 6, F 2 more, P 2 more, E none new;
+    # nodes: A E F P + W X L A2 F2 (both ends of each edge)
+    assert m == 10 and n == 9
+    assert g.nodes[IDS["A"]]["level"] == "severe" and g.nodes[IDS["A"]]["score"] == 0.95
+    amounts = {d.get("amount") for _, _, d in g.edges(data=True)}
+    assert "1234.5" in amounts and "2500" in amounts
+
+
+def test_diff_lists_added_removed_changed_with_why(db, tmp_path) -> None:
+    old = tmp_path / "old.csv"
+    run(db, "export", "watchlist", "--min-score", "0", "-o", str(old))
+    store_rows = flag_rows()
+    store_rows = [r for r in store_rows if r["subject"] != IDS["E"]]  # E delisted
+    store_rows[1] = {**store_rows[1], "score": 0.8, "level": "high"}  # F raised
+    store_rows.append({**store_rows[0], "subject": IDS["A2"], "score": 0.75, "level": "high"})  # A2 new
+    from tracer.store import Store
+
+    s = Store(db)
+    add_derived(s, store_rows)
+    s.close()
+    new = tmp_path / "new.jsonl"
+    run(db, "export", "watchlist", "--min-score", "0", "--format", "jsonl", "-o", str(new))
+    r = run(db, "diff", str(old), str(new), "--json")
+    assert r.exit_code == 0, r.output
+    changes = {c["id"]: c for c in json.loads(r.output)}
+    assert set(changes) == {IDS["E"], IDS["F"], IDS["A2"]}
+    assert changes[IDS["E"]]["change"] == "removed"
+    assert changes[IDS["A2"]]["change"] == "added" and "listed_wallet" in changes[IDS["A2"]]["why"]
+    assert changes[IDS["F"]]["why"].startswith("level medium -> high; score 0.55 -> 0.8")
+    assert sorted(c["id"] for c in ex.new_high_entries(list(changes.values()))) == sorted([IDS["A2"], IDS["F"]])
+    r = run(db, "diff", str(old), str(tmp_path / "missing.csv"))
+    assert r.exit_code == 2
+
+
+async def _hook_server(received: list):
+    async def hook(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+
+
+async def test_webhook_posts_only_new_high_entries(db) -> None:
+    received: list = []
+    runner, url = await _hook_server(received)
+    try:
+        changes = ex.diff_watchlists([{"id": "x", "level": "medium", "score": 0.5}],
+                                     [{"id": "x", "level": "high", "score": 0.8, "top_reasons": "r"},
+                                      {"id": "y", "level": "low", "score": 0.2}])
+        assert await ex.post_webhook(url, ex.new_high_entries(changes)) == 200
+        assert await ex.post_webhook(url, []) == 0
+    finally:
+        await runner.cleanup()
+    assert len(received) == 1 and received[0]["event"] == "tracer.watchlist.new_high"
+    assert [e["id"] for e in received[0]["entries"]] == ["x"]
+
+
+def test_html_report_lists_flags_with_evidence_escaped(db, tmp_path) -> None:
+    from tracer.store import Store
+
+    s = Store(db)
+    rows = flag_rows()
+    rows[0] = {**rows[0], "reasons": json.dumps(["<script>alert(1)</script>"])}
+    add_derived(s, rows)
+    n = ex.html_report(s, tmp_path / "r.html")
+    s.close()
+    page = (tmp_path / "r.html").read_text()
+    assert n == 4 and page.count("<h2") == 4 and "wallet is on the OFAC SDN list" in page
+    assert "<script>" not in page
+
+
+def test_export_without_flags_is_one_line(tmp_path) -> None:
+    db = tmp_path / "noflags.db"
+    build_world(db, derived=False).close()
+    r = run(db, "export", "watchlist", "-o", str(tmp_path / "x.csv"))
+    assert r.exit_code == 1 and "tracer score" in r.output and "Traceback" not in r.output

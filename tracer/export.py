@@ -1,0 +1,297 @@
+"""Watch-lists and graph exports for people who act on tracer's flags without running tracer.
+
+A watch-list row is one flagged actor or wallet with its score, level, top reasons, sources and
+first/last seen, sorted by id so two exports diff cleanly.  Formats: CSV, JSON Lines, and
+FollowTheMoney entities (CryptoWallet / Organization / Person + Sanction) that OpenSanctions and
+Aleph tools read.  The graph export (GEXF / GraphML) opens in Gephi.  ``diff_watchlists`` says
+who entered, who left and whose level changed, and why; ``post_webhook`` announces new
+high-level entries.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tracer.queries import Reader, has_table
+
+COLUMNS = ["id", "kind", "chain", "address", "label", "score", "level", "top_reasons", "sources", "first_seen",
+           "last_seen", "rules_version"]
+LEVELS = ["low", "medium", "high", "severe"]
+
+
+class ExportError(ValueError):
+    """An export the user asked for that cannot be made (no flags yet, unreadable old file)."""
+
+
+def _reasons(raw: Any) -> list[tuple[float, str]]:
+    """Reasons JSON as (score, text), whatever shape the scoring step stored (strings or objects)."""
+    try:
+        items = json.loads(raw) if isinstance(raw, str) else (raw or [])
+    except ValueError:
+        return [(0.0, str(raw))]
+    if isinstance(items, dict):
+        items = [items]
+    out = []
+    for r in items:
+        if isinstance(r, dict):
+            text = ": ".join(str(x) for x in (r.get("rule"), r.get("detail")) if x)
+            out.append((float(r.get("score") or 0), text))
+        else:
+            out.append((0.0, str(r)))
+    return sorted(out, key=lambda x: -x[0])
+
+
+def watchlist_rows(store: Reader, min_score: float = 0.0, top: int = 3) -> list[dict[str, Any]]:
+    """One row per flagged subject with score >= ``min_score``, sorted by id (diff-friendly)."""
+    if not has_table(store, "flags"):
+        raise ExportError("no flags table yet: run tracer score (or tracer run) first")
+    flags = store.query("SELECT f.subject, f.score, f.level, f.rules_version, f.reasons, f.first_seen, f.last_seen, "
+                        "e.kind, e.chain, e.address, e.label, e.source FROM flags f LEFT JOIN entities e "
+                        "ON e.id = f.subject WHERE f.score >= ? ORDER BY f.subject", [min_score])
+    rows = []
+    for f in flags:
+        srcs = {f["source"]} if f["source"] else set()
+        srcs |= {r["source"] for r in store.query(
+            "SELECT DISTINCT source FROM observations WHERE subject = ? AND source IS NOT NULL", [f["subject"]])}
+        subject = str(f["subject"])
+        parts = subject.split(":")
+        rows.append({
+            "id": subject, "kind": f["kind"] or parts[0], "chain": f["chain"] or (parts[1] if parts[0] == "wallet" else ""),
+            "address": f["address"] or (parts[2] if parts[0] == "wallet" and len(parts) > 2 else ""),
+            "label": f["label"] or "", "score": round(float(f["score"]), 4), "level": f["level"],
+            "top_reasons": "; ".join(t for _, t in _reasons(f["reasons"])[:top]),
+            "sources": ";".join(sorted(srcs)), "first_seen": f["first_seen"] or "", "last_seen": f["last_seen"] or "",
+            "rules_version": f["rules_version"] or "",
+        })
+    return rows
+
+
+def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, COLUMNS, lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({c: r.get(c, "") for c in COLUMNS})
+
+
+def write_jsonl(rows: Iterable[dict[str, Any]], path: Path) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps({c: r.get(c) for c in COLUMNS}, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def read_watchlist(path: Path) -> list[dict[str, Any]]:
+    """A watch-list written by :func:`write_csv` or :func:`write_jsonl` (for diffs)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ExportError(f"cannot read {path}: {e.strerror}") from None
+    if path.suffix == ".csv":
+        rows = list(csv.DictReader(text.splitlines()))
+        for r in rows:
+            r["score"] = float(r["score"]) if r.get("score") else 0.0
+        return rows
+    try:
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    except ValueError as e:
+        raise ExportError(f"{path} is neither a watch-list CSV nor JSON Lines: {e}") from None
+
+
+def _ftm_id(subject: str) -> str:
+    return "tracer-" + hashlib.sha1(subject.encode()).hexdigest()[:24]
+
+
+def ftm_entities(store: Reader, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """FollowTheMoney entity dicts for watch-list rows: the subject, and a Sanction per listing fact."""
+    from followthemoney import model
+
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        obs = store.query("SELECT id, predicate, value, attrs, source, observed_at FROM observations "
+                          "WHERE subject = ? ORDER BY id", [r["id"]])
+        listings = [o for o in obs if o["predicate"] in ("sanctioned", "listed")]
+        if r["kind"] == "wallet":
+            p = model.make_entity("CryptoWallet")
+            p.add("publicKey", r["address"])
+            p.add("blockchain", r["chain"])
+        else:
+            attrs = (store.query("SELECT attrs FROM entities WHERE id = ?", [r["id"]]) or [{"attrs": None}])[0]["attrs"]
+            kind = str(json.loads(attrs).get("schema", "") if attrs else "").lower()
+            p = model.make_entity("Person" if kind in ("person", "individual") else "Organization")
+            for o in obs:
+                if o["predicate"] == "location" and o["value"] and len(str(o["value"])) == 2:
+                    p.add("country", str(o["value"]).lower(), quiet=True)
+                if o["predicate"] in ("website", "email"):
+                    p.add(o["predicate"], o["value"], quiet=True)
+        p.id = _ftm_id(r["id"])
+        p.add("name", r["label"] or r["address"] or r["id"])
+        p.add("notes", f"tracer {r['level']} ({r['score']}, rules {r['rules_version']}): {r['top_reasons']}")
+        p.add("notes", f"tracer id: {r['id']}; sources: {r['sources']}")
+        topic = "sanction" if listings else "sanction.linked" if r["level"] in ("high", "severe") else "export.risk"
+        p.add("topics", topic)
+        if r["last_seen"]:
+            p.add("modifiedAt", str(r["last_seen"])[:19], quiet=True)
+        out.append(p.to_dict())
+        for o in listings:
+            s = model.make_entity("Sanction")
+            s.id = _ftm_id(f"{r['id']}|{o['id']}")
+            s.add("entity", p.id)
+            s.add("authority", o["value"] or o["source"])
+            s.add("program", (json.loads(o["attrs"]) if o["attrs"] else {}).get("programme") or o["value"])
+            s.add("reason", f"{o['predicate']} per {o['source']}")
+            if o["observed_at"]:
+                s.add("listingDate", str(o["observed_at"])[:10], quiet=True)
+            out.append(s.to_dict())
+    return out
+
+
+def write_ftm(store: Reader, rows: Sequence[dict[str, Any]], path: Path) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for ent in ftm_entities(store, rows):
+            fh.write(json.dumps(ent, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def write_watchlist(store: Reader, path: Path, fmt: str, min_score: float = 0.0) -> list[dict[str, Any]]:
+    """Write the watch-list in ``fmt`` (csv, jsonl, ftm) and return its rows."""
+    rows = watchlist_rows(store, min_score)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        write_csv(rows, path)
+    elif fmt == "jsonl":
+        write_jsonl(rows, path)
+    elif fmt == "ftm":
+        write_ftm(store, rows, path)
+    else:
+        raise ExportError(f"unknown format {fmt!r}; use csv, jsonl or ftm")
+    return rows
+
+
+def diff_watchlists(old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Who entered, who left and whose level or score changed between two exports, and why."""
+    a = {str(r["id"]): r for r in old}
+    b = {str(r["id"]): r for r in new}
+    out: list[dict[str, Any]] = []
+    for i in sorted(a.keys() | b.keys()):
+        o, n = a.get(i), b.get(i)
+        if o is None and n is not None:
+            out.append({"change": "added", "id": i, "old_level": None, "new_level": n.get("level"),
+                        "old_score": None, "new_score": n.get("score"), "why": n.get("top_reasons") or ""})
+        elif n is None and o is not None:
+            out.append({"change": "removed", "id": i, "old_level": o.get("level"), "new_level": None,
+                        "old_score": o.get("score"), "new_score": None,
+                        "why": "no longer flagged above the export threshold"})
+        elif o is not None and n is not None:
+            why = []
+            if o.get("level") != n.get("level"):
+                why.append(f"level {o.get('level')} -> {n.get('level')}")
+            if float(o.get("score") or 0) != float(n.get("score") or 0):
+                why.append(f"score {o.get('score')} -> {n.get('score')}")
+            if (o.get("top_reasons") or "") != (n.get("top_reasons") or ""):
+                why.append(f"reasons now: {n.get('top_reasons')}")
+            if why:
+                out.append({"change": "changed", "id": i, "old_level": o.get("level"), "new_level": n.get("level"),
+                            "old_score": o.get("score"), "new_score": n.get("score"), "why": "; ".join(why)})
+    return out
+
+
+def new_high_entries(changes: Sequence[dict[str, Any]], levels: Sequence[str] = ("high", "severe")) -> list[dict[str, Any]]:
+    """Entries that became high or severe: added at that level, or raised to it."""
+    return [c for c in changes if c["new_level"] in levels and c["old_level"] not in levels]
+
+
+async def post_webhook(url: str, entries: Sequence[dict[str, Any]], timeout: float = 10.0) -> int:
+    """POST new high-level entries as JSON; nothing is sent when there is nothing new. Returns status."""
+    import aiohttp
+
+    if not entries:
+        return 0
+    body = {"event": "tracer.watchlist.new_high", "count": len(entries), "entries": list(entries)}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as s, s.post(url, json=body) as r:
+        if r.status >= 300:
+            raise ExportError(f"webhook {url} answered HTTP {r.status}")
+        return r.status
+
+
+def graph_export(store: Reader, path: Path, fmt: str, min_score: float = 0.0, max_edges: int = 200_000) -> tuple[int, int]:
+    """Flagged subjects and every edge touching them (with both ends) as GEXF or GraphML for Gephi."""
+    import networkx as nx
+
+    from graphs.queries import amount_text
+
+    rows = watchlist_rows(store, min_score)
+    g = nx.MultiDiGraph()
+    seen: set[str] = set()
+    for r in rows:
+        for col in ("src", "dst"):
+            for e in store.query(f"SELECT id, kind, src, dst, chain, asset, amount, decimals, time, tx FROM edges "
+                                 f"WHERE {col} = ? LIMIT ?", [r["id"], max_edges]):
+                if e["id"] in seen or len(seen) >= max_edges:
+                    continue
+                seen.add(e["id"])
+                attrs = {"kind": e["kind"], "chain": e["chain"], "asset": e["asset"],
+                         "amount": amount_text(e["amount"], e["decimals"]), "time": e["time"], "tx": e["tx"]}
+                g.add_edge(e["src"], e["dst"], key=e["id"], **{k: str(v) for k, v in attrs.items() if v is not None})
+    for r in rows:
+        g.add_node(r["id"])
+    flagged = {r["id"]: r for r in rows}
+    info = {}
+    ids = list(g.nodes)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        for e in store.query(f"SELECT id, kind, label, chain FROM entities WHERE id IN ({', '.join('?' * len(chunk))})",
+                             chunk):
+            info[e["id"]] = e
+    for n in g.nodes:
+        e = info.get(n, {})
+        f = flagged.get(n)
+        attrs = {"label": e.get("label") or n, "kind": e.get("kind") or n.split(":", 1)[0],
+                 "chain": e.get("chain"), "level": f["level"] if f else "none",
+                 "score": float(f["score"]) if f else 0.0}
+        g.nodes[n].update({k: v for k, v in attrs.items() if v is not None})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "gexf":
+        nx.write_gexf(g, path)
+    elif fmt == "graphml":
+        nx.write_graphml(g, path)
+    else:
+        raise ExportError(f"unknown graph format {fmt!r}; use gexf or graphml")
+    return g.number_of_nodes(), g.number_of_edges()
+
+
+def html_report(store: Reader, path: Path, min_score: float = 0.0) -> int:
+    """A one-page static HTML report: every flag with its evidence (for a reader without tracer)."""
+    rows = watchlist_rows(store, min_score) if has_table(store, "flags") else []
+    ev_ok = has_table(store, "evidence")
+    parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'><title>tracer report</title>",
+             "<style>body{font:14px system-ui,sans-serif;margin:2rem;max-width:70rem}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:.2rem .4rem;vertical-align:top;text-align:left}"
+             ".severe{color:#b3261e}.high{color:#e8710a}code{word-break:break-all}</style></head><body>",
+             f"<h1>tracer report</h1><p>{len(rows)} flagged subject(s) with score &ge; {min_score}.</p>"]
+    if not rows:
+        parts.append("<p>No flags: run <code>tracer score</code> after a sync.</p>")
+    for r in sorted(rows, key=lambda r: (-float(r["score"]), r["id"])):
+        e = html.escape
+        parts.append(f"<h2 class='{e(str(r['level']))}'>{e(str(r['level']))} {r['score']} &mdash; "
+                     f"<code>{e(r['id'])}</code> {e(r['label'])}</h2>")
+        parts.append(f"<p>Rules {e(str(r['rules_version']))}; sources {e(r['sources'])}; "
+                     f"seen {e(str(r['first_seen']))} &rarr; {e(str(r['last_seen']))}</p>")
+        evs = (store.query("SELECT rule, score, detail, refs FROM evidence WHERE subject = ? ORDER BY score DESC, id",
+                           [r["id"]]) if ev_ok else [])
+        if evs:
+            parts.append("<table><tr><th>rule</th><th>score</th><th>detail</th><th>facts</th></tr>")
+            for v in evs:
+                parts.append(f"<tr><td>{e(str(v['rule']))}</td><td>{v['score']}</td><td>{e(str(v['detail']))}</td>"
+                             f"<td><code>{e(str(v['refs']))}</code></td></tr>")
+            parts.append("</table>")
+        else:
+            parts.append(f"<p>{e(r['top_reasons'])}</p>")
+    parts.append("</body></html>\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return len(rows)

@@ -1,0 +1,117 @@
+"""``tracer export watchlist|graph|report`` and ``tracer diff OLD NEW``: thin shells over tracer.export."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tracer import export as ex
+from tracer.output import emit, output_options
+
+DIFF_COLUMNS = ["change", "id", "old_level", "new_level", "old_score", "new_score", "why"]
+
+
+def _fail(e: Exception, code: int = 1) -> None:
+    click.echo(f"error: {e}", err=True)
+    sys.exit(code)
+
+
+@click.group("export")
+def export_group() -> None:
+    """Write watch-lists (CSV, JSON Lines, FollowTheMoney), graphs for Gephi and an HTML report."""
+
+
+@export_group.command("watchlist")
+@click.option("--min-score", type=click.FloatRange(0, 1), default=0.5, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "ftm"]), default="csv", show_default=True)
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--previous", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Last export (csv/jsonl): print what changed and POST new high entries to --webhook.")
+@click.option("--webhook", help="URL to POST new high/severe entries to (JSON), only when there are some.")
+@click.pass_obj
+def watchlist_command(env: Any, min_score: float, fmt: str, out: Path, previous: Path | None,
+                      webhook: str | None) -> None:
+    """One row per flagged actor or wallet, sorted by id for clean diffs.
+
+    \b
+    Examples:
+      tracer export watchlist --min-score 0.7 --format csv -o watchlist.csv
+      tracer export watchlist --format ftm -o watchlist.ftm.json     # OpenSanctions / Aleph tools
+      tracer export watchlist -o today.csv --previous last.csv --webhook https://hooks.example/tracer
+    Columns: id, kind, chain, address, label, score, level, top_reasons, sources, first_seen,
+    last_seen, rules_version.
+    """
+    try:
+        rows = ex.write_watchlist(env.store, out, fmt, min_score)
+    except ex.ExportError as e:
+        _fail(e)
+    click.echo(f"wrote {len(rows)} entries to {out}")
+    if previous is not None:
+        try:
+            changes = ex.diff_watchlists(ex.read_watchlist(previous), rows)
+        except ex.ExportError as e:
+            _fail(e)
+        click.echo(f"{len(changes)} change(s) since {previous}")
+        fresh = ex.new_high_entries(changes)
+        if webhook and fresh:
+            try:
+                status = asyncio.run(ex.post_webhook(webhook, fresh))
+            except Exception as e:  # network errors: one line, exit 1
+                _fail(ex.ExportError(f"webhook {webhook} failed: {e}"))
+            click.echo(f"posted {len(fresh)} new high entries to {webhook} (HTTP {status})")
+
+
+@export_group.command("graph")
+@click.option("--format", "fmt", type=click.Choice(["gexf", "graphml"]), default="gexf", show_default=True)
+@click.option("--min-score", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.pass_obj
+def graph_command(env: Any, fmt: str, min_score: float, out: Path) -> None:
+    """Flagged subjects and every edge touching them, for Gephi (GEXF) or any GraphML tool.
+
+    \b
+    Example:
+      tracer export graph --format gexf -o case.gexf
+    Node attributes: label, kind, chain, level, score; edge attributes: kind, amount, asset, time, tx.
+    """
+    try:
+        n, m = ex.graph_export(env.store, out, fmt, min_score)
+    except ex.ExportError as e:
+        _fail(e)
+    click.echo(f"wrote {n} nodes and {m} edges to {out}")
+
+
+@export_group.command("report")
+@click.option("--min-score", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.pass_obj
+def report_command(env: Any, min_score: float, out: Path) -> None:
+    """A one-page static HTML report listing every flag with its evidence.
+
+    Example: tracer export report -o report.html
+    """
+    n = ex.html_report(env.store, out, min_score)
+    click.echo(f"wrote {n} flags to {out}")
+
+
+@click.command("diff")
+@click.argument("old", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@output_options
+def diff_command(old: Path, new: Path, fmt: str | None) -> None:
+    """Who entered, who left and whose level or score changed between two watch-lists, and why.
+
+    \b
+    Example:
+      tracer diff watchlist-2026-03-01.csv watchlist-2026-03-02.csv --table
+    Works on CSV and JSON Lines exports.
+    """
+    try:
+        changes = ex.diff_watchlists(ex.read_watchlist(old), ex.read_watchlist(new))
+    except ex.ExportError as e:
+        _fail(e, 2)
+    emit(changes, fmt, columns=DIFF_COLUMNS, title=f"{old} -> {new}: {len(changes)} change(s)")
