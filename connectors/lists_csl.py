@@ -109,7 +109,9 @@ def parse_dpl(files: dict[str, bytes]) -> Snapshot:
             continue
         addr = ", ".join(x.strip() for x in (r.get("Street_Address"), r.get("City"), r.get("State"),
                                                 r.get("Postal_Code"), r.get("Country")) if x and x.strip())
-        last = max(last, (r.get("Last_Update") or "").strip())
+        upd = (r.get("Last_Update") or "").strip()
+        if re.fullmatch(r"(19|20)\d\d-\d\d-\d\d", upd):  # the real file has a "3017-08-22" typo
+            last = max(last, upd)
         parties.append(Party(
             list_id="bis-dpl", uid=short_hash(name, r.get("Street_Address") or "", r.get("Effective_Date") or ""),
             name=name, list_type="Denied Persons List", party_type="", sanctions=False,

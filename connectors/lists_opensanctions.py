@@ -1,0 +1,182 @@
+"""OpenSanctions FollowTheMoney data: the full ``entities.ftm.json`` export (one JSON entity per line)
+and the delta feed (``delta.json`` index of versions, each an ``entities.delta.json`` of ADD / MOD /
+DEL operations), for incremental watch-list updates without re-reading the whole dataset.
+
+Listed parties are the ``target`` entities of schema Person / Organization / Company / LegalEntity /
+Vessel / Airplane; ``CryptoWallet`` entities attach their ``publicKey`` to their ``holder``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, ClassVar
+
+from connectors.base import ConfigError, Page, Probe, Record, RunContext, Table
+from connectors.lists_base import LIST_TABLES, ListStream, Party, Snapshot, records, source_specs
+
+ENTITIES_URL = "https://data.opensanctions.org/datasets/latest/default/entities.ftm.json"
+DELTA_URL = "https://data.opensanctions.org/datasets/latest/sanctions/delta.json"
+PARTY_SCHEMATA = frozenset({"Person", "Organization", "Company", "LegalEntity", "Vessel", "Airplane",
+                            "PublicBody"})
+_ASSET = {"BTC": "XBT"}
+
+
+def _props(e: dict[str, Any], *keys: str) -> list[str]:
+    p = e.get("properties") or {}
+    return [str(v) for k in keys for v in p.get(k, []) if v]
+
+
+def party_of(e: dict[str, Any]) -> Party | None:
+    """A listed party from one FtM entity (None for non-party schemata and non-targets)."""
+    if e.get("schema") not in PARTY_SCHEMATA or e.get("target") is False:
+        return None
+    caption = e.get("caption") or next(iter(_props(e, "name")), e["id"])
+    names = _props(e, "name", "alias", "weakAlias", "previousName")
+    return Party(list_id="opensanctions", uid=e["id"], name=caption, list_type="OpenSanctions",
+                 party_type=str(e.get("schema", "")).lower(), aliases=[n for n in names if n != caption],
+                 programmes=_props(e, "programId", "program") or list(e.get("datasets") or []),
+                 countries=_props(e, "country", "nationality", "jurisdiction", "citizenship"),
+                 addresses=_props(e, "address"), websites=[w.lower() for w in _props(e, "website")],
+                 emails=[m.lower() for m in _props(e, "email")],
+                 sanctions="sanction" in _props(e, "topics"),
+                 extra={"datasets": list(e.get("datasets") or []), "referents": list(e.get("referents") or []),
+                        "topics": _props(e, "topics"), "first_seen": e.get("first_seen") or "",
+                        "last_change": e.get("last_change") or ""})
+
+
+def parse_ftm_lines(lines: list[dict[str, Any]]) -> Snapshot:
+    """Parties (with their crypto wallets) from FtM entities."""
+    parties: dict[str, Party] = {}
+    wallets: list[dict[str, Any]] = []
+    for e in lines:
+        if e.get("schema") == "CryptoWallet":
+            wallets.append(e)
+            continue
+        p = party_of(e)
+        if p is not None:
+            parties[p.uid] = p
+    rejected = []
+    for w in wallets:
+        sym = (_props(w, "currencySymbol", "currency") or [""])[0].upper()
+        for holder in _props(w, "holder"):
+            for key in _props(w, "publicKey"):
+                if holder in parties:
+                    parties[holder].wallets.append((_ASSET.get(sym, sym), key))
+                else:
+                    rejected.append((key, f"CryptoWallet {w['id']}", f"holder {holder} is not a listed party"))
+    return Snapshot(list(parties.values()), rejected=rejected)
+
+
+def _json_lines(body: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in body.decode("utf-8").splitlines() if line.strip()]
+
+
+def parse_entities(files: dict[str, bytes]) -> Snapshot:
+    """``entities.ftm.json``: newline-delimited FtM entities."""
+    return parse_ftm_lines(_json_lines(files["main"]))
+
+
+def version_time(version: str) -> str:
+    """"20240527134702-zbn" -> "2024-05-27T13:47:02" (delta versions sort by time)."""
+    m = re.match(r"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})", version)
+    if not m:
+        raise ConfigError(f"unexpected OpenSanctions version {version!r}")
+    y, mo, d, h, mi, s = m.groups()
+    return f"{y}-{mo}-{d}T{h}:{mi}:{s}"
+
+
+class DeltaStream:
+    """The delta feed: each new version's operations are applied to the previous snapshot.
+
+    State keeps the last applied version; a version page writes the changed parties, the full
+    membership of the new snapshot and ``valid_to`` on the facts of deleted entities.
+    """
+
+    primary_key: ClassVar[tuple[str, ...]] = ("id",)
+    cursor_field: ClassVar[str | None] = "version"
+    is_sorted: ClassVar[bool] = True
+    tables: ClassVar[tuple[Table, ...]] = LIST_TABLES
+
+    def __init__(self, connector: str, key: str, url: str, source: str, base: str | None = None) -> None:
+        self.name = f"{connector}.{key}"  # type: ignore[misc]
+        self.url, self.source, self.base = url, source, base
+
+    def _version_url(self, version: str, listed: str) -> str:
+        if self.base:  # a mirror (or a local folder) laid out as <base>/<version>/entities.delta.json
+            return f"{self.base.rstrip('/')}/{version}/entities.delta.json"
+        return listed
+
+    async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
+        index = await ctx.http.get_bytes(self.url)
+        versions = dict(sorted(json.loads(index.body)["versions"].items()))
+        last = state.get("version", "")
+        for version, vurl in versions.items():
+            if version <= last:
+                continue
+            resp = await ctx.http.get_bytes(self._version_url(version, vurl))
+            ops = _json_lines(resp.body)
+            prev = ctx.read("SELECT max(snapshot) AS s FROM list_snapshots WHERE source = ?", [self.source]) \
+                if ctx.read else []
+            prev_snap = prev[0]["s"] if prev and prev[0]["s"] else None
+            members = ctx.read("SELECT kind, key, label, list_type FROM list_members WHERE source = ? AND snapshot = ?",
+                               [self.source, prev_snap]) if ctx.read and prev_snap else []
+            deleted = [o["entity"]["id"] for o in ops if o.get("op") == "DEL"]
+            stale = ctx.read(
+                "SELECT id, subject FROM observations WHERE source = ? AND valid_to IS NULL AND predicate IN "
+                "('listed', 'sanctioned')", [self.source]) if ctx.read and deleted else []
+            gone = {f"entity:opensanctions:{d}" for d in deleted}
+            stale = [r for r in stale if r["subject"] in gone]
+            ctx.report(1, len(versions), version)
+            yield Page(body=resp.body, url=resp.url, method="GET",
+                       data={"ops": ops, "version": version, "members": members, "stale": stale,
+                             "load_at": ctx.now}, state={"version": version})
+
+    def transform(self, page: Page) -> Iterator[Record]:
+        snapshot = version_time(page.data["version"])
+        ops = page.data["ops"]
+        changed = [o["entity"] for o in ops if o.get("op") in ("ADD", "MOD")]
+        deleted = {f"entity:opensanctions:{o['entity']['id']}" for o in ops if o.get("op") == "DEL"}
+        snap = parse_ftm_lines(changed)
+        new_keys = {p.entity_id for p in snap.parties}
+        yield from records(self.source, self.name, snap, snapshot, page.data["load_at"], page.url, page.sha256)
+        carried = [m for m in page.data["members"] if m["key"] not in deleted and m["key"] not in new_keys]
+        for m in carried:
+            yield Record("list_members", {"source": self.source, "snapshot": snapshot, **m})
+        for r in page.data["stale"]:
+            yield Record("observations", {"id": r["id"], "valid_to": snapshot})
+        n_ent = len(new_keys) + sum(1 for m in carried if m["kind"] == "entity")
+        n_addr = sum(1 for m in carried if m["kind"] == "address") + sum(len(p.wallets) for p in snap.parties)
+        yield Record("list_snapshots", {"source": self.source, "snapshot": snapshot, "loaded_at": page.data["load_at"],
+                                        "entities": n_ent, "addresses": n_addr, "rejected": len(snap.rejected),
+                                        "url": page.url, "sha256": page.sha256})
+
+
+class ListsOpensanctionsConnector:
+    """OpenSanctions FtM entities and delta feed, as dated snapshots."""
+
+    name: ClassVar[str] = "lists_opensanctions"
+    description: ClassVar[str] = "OpenSanctions FollowTheMoney entities (full export and delta feed)"
+
+    def default_config(self) -> dict[str, Any]:
+        return {"sources": {"entities": {"url": ENTITIES_URL, "format": "ftm_json", "source": "opensanctions"},
+                            "delta": {"url": DELTA_URL, "format": "ftm_delta", "source": "opensanctions-delta",
+                                      "enabled": False}},
+                "limits": {"concurrency": 2, "rate": 2, "timeout": 600}}
+
+    def streams(self, config: dict[str, Any]) -> list[Any]:
+        out: list[Any] = []
+        src = {k: v for k, v in (config.get("sources") or {}).items() if v.get("format") != "ftm_delta"}
+        out += [ListStream(self.name, s) for s in source_specs({"sources": src}, {"ftm_json": parse_entities})]
+        for k, v in (config.get("sources") or {}).items():
+            if v.get("format") == "ftm_delta" and v.get("enabled", True):
+                out.append(DeltaStream(self.name, k, str(v["url"]), v.get("source", "opensanctions-delta"),
+                                       v.get("versions_base")))
+        return out
+
+    def probes(self, config: dict[str, Any]) -> list[Probe]:
+        return [Probe(k, str(s["url"])) for k, s in (config.get("sources") or {}).items() if s.get("enabled", True)]
+
+    def secrets(self, config: dict[str, Any]) -> list[str]:
+        return []

@@ -1,0 +1,82 @@
+"""UN Security Council Consolidated Sanctions List (XML): individuals and entities with aliases,
+addresses, nationalities and the sanctions regime (UN_LIST_TYPE). No wallets: matched by name."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from lxml import etree
+
+from connectors.base import Probe
+from connectors.lists_base import ListStream, Party, Snapshot, source_specs
+
+UN_URL = "https://scsanctions.un.org/resources/xml/en/consolidated.xml"
+LIST_TYPE = "UN Security Council"
+
+
+def _t(el: Any, tag: str) -> str:
+    c = el.find(tag)
+    return (c.text or "").strip() if c is not None and c.text else ""
+
+
+def _values(el: Any, tag: str) -> list[str]:
+    return [(v.text or "").strip() for x in el.findall(tag) for v in x.findall("VALUE") if v.text and v.text.strip()]
+
+
+def _addresses(el: Any, tag: str) -> tuple[list[str], list[str]]:
+    addrs, countries = [], []
+    for a in el.findall(tag):
+        parts = [_t(a, k) for k in ("STREET", "CITY", "STATE_PROVINCE", "ZIP_CODE", "COUNTRY")]
+        line = ", ".join(p for p in parts if p)
+        if line:
+            addrs.append(line)
+        if _t(a, "COUNTRY"):
+            countries.append(_t(a, "COUNTRY"))
+    return addrs, countries
+
+
+def parse_un(files: dict[str, bytes]) -> Snapshot:
+    """``CONSOLIDATED_LIST`` XML -> parties (uid = DATAID, programme = UN_LIST_TYPE)."""
+    root = etree.fromstring(files["main"], etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True))
+    if root.tag != "CONSOLIDATED_LIST":
+        raise ValueError(f"root element is {root.tag}, not CONSOLIDATED_LIST")
+    parties = []
+    for kind, path, alias_tag, addr_tag in (("individual", "INDIVIDUALS/INDIVIDUAL", "INDIVIDUAL_ALIAS",
+                                             "INDIVIDUAL_ADDRESS"),
+                                            ("entity", "ENTITIES/ENTITY", "ENTITY_ALIAS", "ENTITY_ADDRESS")):
+        for el in root.findall(path):
+            name = " ".join(x for x in (_t(el, k) for k in ("FIRST_NAME", "SECOND_NAME", "THIRD_NAME",
+                                                              "FOURTH_NAME")) if x)
+            aliases = [_t(a, "ALIAS_NAME") for a in el.findall(alias_tag) if _t(a, "ALIAS_NAME")]
+            if _t(el, "NAME_ORIGINAL_SCRIPT"):
+                aliases.append(_t(el, "NAME_ORIGINAL_SCRIPT"))
+            addrs, countries = _addresses(el, addr_tag)
+            parties.append(Party(
+                list_id="un", uid=_t(el, "DATAID"), name=name, list_type=LIST_TYPE, party_type=kind,
+                aliases=aliases, programmes=[_t(el, "UN_LIST_TYPE")] if _t(el, "UN_LIST_TYPE") else [],
+                countries=_values(el, "NATIONALITY") + countries, addresses=addrs,
+                extra={"reference_number": _t(el, "REFERENCE_NUMBER"), "listed_on": _t(el, "LISTED_ON"),
+                       "comments": _t(el, "COMMENTS1")[:1000]}))
+    m = re.match(r"\d{4}-\d{2}-\d{2}", root.get("dateGenerated") or "")
+    return Snapshot(parties, date=m.group(0) if m else None)
+
+
+class ListsUnConnector:
+    """UN Security Council Consolidated List, as dated snapshots."""
+
+    name: ClassVar[str] = "lists_un"
+    description: ClassVar[str] = "UN Security Council Consolidated Sanctions List (XML)"
+
+    def default_config(self) -> dict[str, Any]:
+        return {"sources": {"un": {"url": UN_URL, "format": "un_xml", "source": "un-consolidated"}},
+                "limits": {"concurrency": 1, "rate": 1, "timeout": 300}}
+
+    def streams(self, config: dict[str, Any]) -> list[Any]:
+        return [ListStream(self.name, s) for s in source_specs(config, {"un_xml": parse_un})]
+
+    def probes(self, config: dict[str, Any]) -> list[Probe]:
+        return [Probe(k, str(s["url"])) for k, s in (config.get("sources") or {}).items() if s.get("enabled", True)]
+
+    def secrets(self, config: dict[str, Any]) -> list[str]:
+        return []

