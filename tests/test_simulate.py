@@ -1,0 +1,119 @@
+"""The scenario world: planted patterns are flagged (recall), decoys are not (precision), the CLI
+commands work on it, and re-scoring is stable."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tracer.cli import main
+from tracer.scoring import tables
+from tracer.scoring.run import demo_step, score_store
+from tracer.simulate import build_world, quality, simulate
+from tracer.store import Store
+
+NOW = "2026-06-01T00:00:00Z"
+
+
+@pytest.fixture(scope="module")
+def world() -> tuple[Store, object, object]:
+    store = Store(":memory:")
+    truth = simulate(store, background=150)
+    res = score_store(store, now=NOW)
+    return store, truth, res
+
+
+def test_precision_and_recall_floors(world) -> None:
+    _, truth, res = world
+    q = quality(res.flags, truth, "medium")
+    assert q["recall"] >= 0.95, q["fn"]
+    assert q["precision"] >= 0.95, q["fp"]
+    assert q["positives"] >= 15 and q["negatives"] >= 30
+
+
+def test_planted_patterns_by_reason(world) -> None:
+    _, truth, res = world
+    flags = {f["subject"]: f for f in res.flags}
+    by_why = {why: s for s, why in truth.positives.items()}
+    assert flags[by_why["listed renter"]]["level"] == "severe"
+    sybils = [s for s, why in truth.positives.items() if why.startswith("Sybil")]
+    assert len(sybils) == 8 and all(flags[s]["level"] == "high" for s in sybils)
+    assert all(any(r["rule"] == "structuring" for r in flags[s]["reasons"]) for s in sybils)
+    d5 = by_why["provider in D:5 (CN, audited) offering 3A090.a GPUs"]
+    assert flags[d5]["reasons"][0]["rule"] == "restricted_location"
+    for s, why in truth.negatives.items():
+        assert s not in flags or flags[s]["level"] == "low", (s, why)
+
+
+def test_far_listed_wallet_walk_stops_at_exchange(world) -> None:
+    _, truth, res = world
+    far = next(s for s, why in truth.negatives.items() if "6 hops" in why)
+    assert far not in {f["subject"] for f in res.flags}
+    stops = res.context.exposure.stops
+    assert any("Exchange Hot Wallet 2" in s.reason for s in stops)
+    assert any("Exchange Hot Wallet 1" in s.reason and s.hop == 1 for s in stops)
+
+
+def test_same_seed_same_world_and_stable_first_seen() -> None:
+    a, b = build_world("seed-x", 20), build_world("seed-x", 20)
+    assert a.truth.to_json() == b.truth.to_json()
+    assert [len(v) for v in a.parts.values()] == [len(v) for v in b.parts.values()]
+    store = Store(":memory:")
+    simulate(store, "seed-x", 20)
+    first = {f["subject"]: f for f in score_store(store, now=NOW).flags}
+    score_store(store, now="2026-06-02T00:00:00Z")
+    again = {f["subject"]: f for f in tables.read_flags(store)}
+    assert set(first) == set(again)
+    assert all(again[s]["first_seen"] == NOW and again[s]["last_seen"] == "2026-06-02T00:00:00Z" for s in again)
+
+
+def test_demo_step_writes_sorted_csv(world, tmp_path: Path) -> None:
+    store, _, _ = world
+    out = demo_step(store, {}, tmp_path)
+    rows = list(csv.DictReader(Path(out["flags"]).read_text().splitlines()))
+    assert rows and [r["subject"] for r in rows] == sorted(r["subject"] for r in rows)
+    assert all(0 < float(r["score"]) <= 1 and json.loads(r["reasons"]) for r in rows)
+
+
+def test_cli_simulate_score_rules_explain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACER_NOW", NOW)
+    db, truth_path = tmp_path / "sim.db", tmp_path / "truth.json"
+    r = CliRunner().invoke(main, ["--db", str(db), "-q", "simulate", "--background", "30", "--truth", str(truth_path)])
+    assert r.exit_code == 0, r.output
+    assert "precision 1.00, recall 1.00" in r.output
+    truth = json.loads(truth_path.read_text())
+    r = CliRunner().invoke(main, ["--db", str(db), "score", "--json", "--min-level", "high"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert rows and all(x["level"] in ("high", "severe") for x in rows)
+    r = CliRunner().invoke(main, ["rules", "--json"])
+    names = [x["rule"] for x in json.loads(r.output)]
+    assert {"listed_wallet", "exposure", "structuring", "activity_time"} <= set(names)
+    assert "| `exposure` | main |" in CliRunner().invoke(main, ["rules", "--markdown"]).output
+    exposed = next(s for s, why in truth["positives"].items() if why == "funded 3 hops from listed")
+    r = CliRunner().invoke(main, ["--db", str(db), "explain", exposed])
+    assert r.exit_code == 0, r.output
+    assert "[exposure]" in r.output and "path:" in r.output and "simulate://" in r.output and "raw " in r.output
+    r = CliRunner().invoke(main, ["--db", str(db), "explain", exposed, "--json"])
+    data = json.loads(r.output)
+    facts = [f for e in data["evidence"] for f in e["facts"]]
+    assert facts and all(f.get("raw_sha256") and not f.get("missing") for f in facts)
+    r = CliRunner().invoke(main, ["--db", str(db), "explain", "wallet:evm:0xnobody"])
+    assert r.exit_code == 1 and "no flag or evidence" in r.output
+
+
+def test_cli_help_teaches() -> None:
+    for cmd in ("score", "rules", "explain", "simulate"):
+        r = CliRunner().invoke(main, [cmd, "--help"])
+        assert r.exit_code == 0 and "Example" in r.output, cmd
+
+
+def test_unknown_scoring_config_key_is_usage_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[scoring]\nhopz = 3\n")
+    r = CliRunner().invoke(main, ["--config", str(cfg), "--db", str(tmp_path / "x.db"), "score"])
+    assert r.exit_code == 2 and "unknown [scoring] keys: hopz" in r.output
