@@ -188,8 +188,19 @@ CORE_TABLES = (ENTITIES, EDGES, OBSERVATIONS)
 
 
 def check_uint256(value: int | str) -> str:
-    """uint256 amounts travel as decimal text: validate range and return the canonical string."""
-    n = int(value) if not isinstance(value, int) else value
-    if isinstance(value, bool) or not 0 <= n < 2**256:
+    """uint256 amounts travel as decimal text: validate range and return the canonical string.
+
+    Strings must be plain decimal digits: ``int()`` alone would also take "1_000", "+5" or " 7 ",
+    and an amount that arrives in such a form is a parsing bug upstream, not a number to guess.
+    """
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit()):
+            raise ValueError(f"{value!r} is not a uint256 in decimal digits")
+        n = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        n = value
+    else:
+        raise ValueError(f"{value!r} is not a uint256")
+    if not 0 <= n < 2**256:
         raise ValueError(f"{value!r} is not a uint256")
     return str(n)
