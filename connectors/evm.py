@@ -277,8 +277,8 @@ class TransfersStream:
             try:
                 pages.append(await self._tokens(rpc, sorted(new_tokens), known))
                 fut.set_result(True)
-            except BaseException as ex:
-                fut.set_exception(ex)
+            except BaseException:
+                fut.cancel()  # windows waiting for these tokens fail with the run
                 raise
         # Decimals of tokens another window is fetching: wait for that window's answer.
         waits = {token_tasks[t.contract] for _, _, _, ts, _ in decoded for t in ts

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from evm_support import (
     ORACLE_SET_SEL,
     Anvil,
@@ -26,6 +25,7 @@ from evm_support import (
     rpc,
     setup_chain,
 )
+
 from tracer.pipeline import sync
 from tracer.store import Store
 
