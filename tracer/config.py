@@ -20,7 +20,7 @@ from connectors.base import ConfigError
 
 DEFAULT_DB = "tracer.db"
 ENV_PREFIX = "TRACER_"
-_NOT_CONFIG = {"TRACER_CONFIG", "TRACER_NOW", "TRACER_FIXTURES"}
+_NOT_CONFIG = {"TRACER_CONFIG", "TRACER_NOW", "TRACER_FIXTURES", "TRACER_DEBUG"}
 
 
 def now() -> str:
@@ -64,6 +64,8 @@ def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"{key}: {p} is both a value and a table")
+        if isinstance(node.get(path[-1]), dict):  # TRACER_A__B came first, now TRACER_A
+            raise ConfigError(f"{key}: {path[-1]} is both a value and a table")
         node[path[-1]] = _env_value(raw)
     return out
 
