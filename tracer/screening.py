@@ -41,14 +41,15 @@ DEFAULT_THRESHOLD = 88.0
 NUMBER_MISMATCH_CAP = 80.0
 
 #: Legal-form and filler tokens removed before comparing organisation names.
-LEGAL_FORMS = frozenset("""
-llc ltd limited co company corp corporation inc incorporated plc gmbh ag sa sas sarl srl spa bv nv
-oy ab as aps kft zrt sro ooo oao zao pao ao tov pjsc ojsc cjsc jsc pte pty lp llp fze fzco fzc
-fz dmcc lda ltda cia the and of group holding holdings international intl trading
-""".split())
+LEGAL_FORMS = frozenset([
+    "llc", "ltd", "limited", "co", "company", "corp", "corporation", "inc", "incorporated", "plc",
+    "gmbh", "ag", "sa", "sas", "sarl", "srl", "spa", "bv", "nv", "oy", "ab", "as", "aps", "kft", "zrt",
+    "sro", "ooo", "oao", "zao", "pao", "ao", "tov", "pjsc", "ojsc", "cjsc", "jsc", "pte", "pty", "lp",
+    "llp", "fze", "fzco", "fzc", "fz", "dmcc", "lda", "ltda", "cia", "the", "and", "of", "group",
+    "holding", "holdings", "international", "intl", "trading",
+])
 _STOP_ONLY = frozenset({"the", "and", "of"})
 _PUNCT = re.compile(r"[^\w\s]+")
-_SPACE = re.compile(r"\s+")
 
 
 def ascii_fold(text: str) -> str:

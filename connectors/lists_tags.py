@@ -1,0 +1,323 @@
+"""Attribution tags: GraphSense TagPacks (+ actor pack), *scan label exports (etherscan-labels
+``combinedAllLabels.json`` and per-label account CSVs) and Forta labelled datasets.
+
+A tag is an observation ``tag`` on ``wallet:<chain>:<addr>`` with the label as value, the source's
+confidence, and ``attrs.category`` in tracer's vocabulary (exchange / bridge / mixer / service /
+defi / market / gambling / miner / scam / hack / phishing / sanctioned / other): exchanges, bridges
+and mixers are the hubs where exposure walks stop. The source's own category is kept beside it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import yaml
+
+from connectors.addresses import ASSET_CHAINS, AddressError, chain_for_asset, normalize, wallet_id
+from connectors.base import (
+    ENTITIES,
+    OBSERVATIONS,
+    Column,
+    ConfigError,
+    Page,
+    Probe,
+    Record,
+    RunContext,
+    Table,
+)
+from connectors.ofac_addresses import REJECTED
+
+TAG_SOURCES = Table(
+    "tag_sources",
+    (Column("source"), Column("snapshot"), Column("loaded_at"), Column("tags", "INTEGER"),
+     Column("addresses", "INTEGER"), Column("rejected", "INTEGER"), Column("files", "INTEGER")),
+    pk=("source",),
+)
+
+#: tracer's reading of GraphSense confidence names as 0-1 scores (authority and ownership highest).
+CONFIDENCE = {"ownership": 1.0, "authority_data": 1.0, "ledger_immanent": 1.0, "override": 1.0,
+              "service_data": 0.9, "service_api": 0.9, "forensic_investigation": 0.9, "forensic": 0.8,
+              "trusted_provider": 0.8, "manual_transaction": 0.7, "web_crawl": 0.4, "heuristic": 0.4,
+              "untrusted_transaction": 0.2, "unknown": 0.3}
+#: GraphSense categories -> tracer categories.
+GS_CATEGORY = {"exchange": "exchange", "mixing_service": "mixer", "coinjoin": "mixer", "bridge": "bridge",
+               "market": "market", "gambling": "gambling", "miner": "miner", "wallet_service": "service",
+               "service": "service", "payment_processor": "service", "defi": "defi", "defi_dex": "defi",
+               "defi_lending": "defi", "defi_bridge": "bridge", "black_list": "sanctioned", "scam": "scam",
+               "ransomware": "scam", "hacker": "hack", "perpetrator": "hack", "organization": "organization",
+               "user": "user", "faucet": "service", "atm": "service"}
+_KEYWORDS: list[tuple[str, str]] = [  # label/name keyword -> category, first hit wins
+    ("tornado", "mixer"), ("mixer", "mixer"), ("mixing", "mixer"), ("blender", "mixer"), ("sinbad", "mixer"),
+    ("ofac", "sanctioned"), ("sanction", "sanctioned"), ("blocked", "sanctioned"),
+    ("phish", "phishing"), ("fake_phishing", "phishing"), ("heist", "hack"), ("exploit", "hack"), ("hack", "hack"),
+    ("scam", "scam"), ("ponzi", "scam"), ("bridge", "bridge"), ("wormhole", "bridge"), ("multichain", "bridge"),
+    ("exchange", "exchange"), ("binance", "exchange"), ("coinbase", "exchange"), ("kraken", "exchange"),
+    ("kucoin", "exchange"), ("okx", "exchange"), ("okex", "exchange"), ("huobi", "exchange"), ("bitfinex", "exchange"),
+    ("gate.io", "exchange"), ("bybit", "exchange"), ("crypto.com", "exchange"), ("ftx", "exchange"),
+    ("poloniex", "exchange"), ("bittrex", "exchange"), ("gemini", "exchange"), ("bitstamp", "exchange"),
+    ("dex", "defi"), ("uniswap", "defi"), ("sushiswap", "defi"), ("curve", "defi"), ("aave", "defi"),
+    ("mining", "miner"), ("pool", "miner"), ("gambling", "gambling"), ("casino", "gambling"),
+]
+_CURRENCY = {"BTC": "XBT", "BEP20": "BSC", "BEP2": "", "ATOM": "", "EOS": "", "KCS": ""}
+_SCAN_CHAIN = {"etherscan": "ethereum", "bscscan": "bsc", "polygonscan": "polygon", "optimism": "optimism",
+               "arbiscan": "arbitrum", "ftmscan": "fantom", "avalanche": "avalanche"}
+
+
+def category_from_text(*texts: str) -> str:
+    """tracer category from free-form labels / names: the first text that any keyword rule
+    classifies wins (so a file's label "phish-hack" beats a token name "$TORNADO")."""
+    for t in texts:
+        low = (t or "").lower()
+        cat = next((c for kw, c in _KEYWORDS if kw in low), None)
+        if cat:
+            return cat
+    return "other"
+
+
+@dataclass
+class Tag:
+    """One attribution as published, before address normalisation."""
+
+    address: str
+    chain: str  # a chain name for connectors.addresses, or "" to decide from ``asset``
+    asset: str
+    label: str
+    category: str
+    confidence: float
+    source_category: str = ""
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+def _chain(asset: str, address: str) -> str:
+    code = _CURRENCY.get(asset.upper(), asset.upper())
+    if asset.upper() == "ATOM":
+        return "cosmos"
+    if not code or code not in ASSET_CHAINS:
+        raise AddressError(f"currency {asset!r} is not supported for exact matching")
+    return chain_for_asset(code, address)
+
+
+def parse_tagpack(body: bytes, path: str) -> list[Tag]:
+    """A GraphSense TagPack: header fields are inherited by every item of ``tags`` unless overridden.
+
+    Loaded with YAML's BaseLoader (every scalar a string), so an unquoted ``0x...`` address is
+    never turned into an integer (YAML 1.1 reads it as hex) and never loses its leading zeros.
+    """
+    doc = yaml.load(body, Loader=yaml.BaseLoader)  # noqa: S506 - BaseLoader builds plain str/list/dict only
+    if not isinstance(doc, dict) or not isinstance(doc.get("tags"), list):
+        raise ValueError(f"{path}: not a TagPack (no tags list)")
+    header = {k: v for k, v in doc.items() if k != "tags"}
+    out = []
+    for item in doc["tags"]:
+        t = {**header, **item}
+        gs_cat = str(t.get("category", "") or "")
+        label = str(t.get("label", "") or t.get("title", ""))
+        ctx = t.get("context")
+        out.append(Tag(address=str(t.get("address", "")).strip(), chain="", asset=str(t.get("currency", "")).strip(),
+                       label=label, category=GS_CATEGORY.get(gs_cat) or category_from_text(label),
+                       confidence=CONFIDENCE.get(str(t.get("confidence", "")), 0.3), source_category=gs_cat,
+                       attrs={"pack": path, "title": header.get("title", ""), "actor": t.get("actor", ""),
+                              "source_url": t.get("source", ""), "confidence_name": t.get("confidence", ""),
+                              "lastmod": t.get("lastmod", ""), "context": ctx if isinstance(ctx, str) else ""}))
+    return out
+
+
+def parse_scan_combined(body: bytes, path: str) -> list[Tag]:
+    """etherscan-labels ``combinedAllLabels.json``: ``{address: {name, labels[]}}`` of one *scan."""
+    scan = next((s for s in _SCAN_CHAIN if f"/{s}/" in f"/{path}"), "etherscan")
+    out = []
+    for addr, v in json.loads(body).items():
+        labels = [str(x) for x in v.get("labels") or []]
+        name = str(v.get("name") or "")
+        out.append(Tag(address=addr, chain=_SCAN_CHAIN[scan], asset="", label=name or (labels[0] if labels else ""),
+                       category=category_from_text(*labels, name), confidence=0.7,
+                       source_category=",".join(labels), attrs={"file": path, "scan": scan, "labels": labels}))
+    return out
+
+
+def parse_scan_accounts(body: bytes, path: str) -> list[Tag]:
+    """etherscan-labels ``accounts/<label>.csv``: ``,Address,Name Tag,Balance,Txn Count``."""
+    label = re.sub(r"\.csv$", "", path.rsplit("/", 1)[-1])
+    out = []
+    for r in csv.DictReader(io.StringIO(body.decode("utf-8-sig"))):
+        name = (r.get("Name Tag") or "").strip()
+        out.append(Tag(address=(r.get("Address") or "").strip(), chain="ethereum", asset="", label=name or label,
+                       category=category_from_text(label, name),
+                       confidence=0.7, source_category=label,
+                       attrs={"file": path, "labels": [label]}))
+    return out
+
+
+def parse_forta(body: bytes, path: str) -> list[Tag]:
+    """Forta labelled datasets (phishing EOAs, malicious contracts and their creators, etherscan bans)."""
+    chain_id = next((p for p in path.split("/") if p.isdigit()), "1")
+    chain = {"1": "ethereum", "10": "optimism", "56": "bsc", "137": "polygon"}.get(chain_id, "ethereum")
+    out = []
+    for r in csv.DictReader(io.StringIO(body.decode("utf-8-sig"))):
+        if "contract_address" in r:
+            lab = r.get("contract_creator_etherscan_label") or ""
+            cat = category_from_text(lab, r.get("contract_tag") or "") if lab or r.get("contract_tag") else "scam"
+            out.append(Tag(r["contract_address"], chain, "", r.get("contract_tag") or f"malicious contract ({lab})",
+                           cat, 0.8, lab, {"file": path, "role": "contract", "creator": r.get("contract_creator")}))
+            if r.get("contract_creator"):
+                out.append(Tag(r["contract_creator"], chain, "", r.get("contract_creator_tag") or f"creator of "
+                               f"malicious contract {r['contract_address']}", cat, 0.7, lab,
+                               {"file": path, "role": "creator", "tx": r.get("contract_creation_tx")}))
+        elif "banned_address" in r:
+            out.append(Tag(r["banned_address"], chain, "", r.get("wallet_tag") or "", category_from_text(
+                r.get("wallet_tag") or "", r.get("data_source") or "") if r.get("wallet_tag") else "scam", 0.7,
+                r.get("data_source") or "", {"file": path}))
+        elif "address" in r:
+            out.append(Tag(r["address"], chain, "", r.get("etherscan_tag") or "",
+                           category_from_text(r.get("etherscan_labels") or "", r.get("etherscan_tag") or ""), 0.7,
+                           r.get("etherscan_labels") or "", {"file": path, "is_contract": r.get("is_contract")}))
+    return out
+
+
+def parse_actorpack(body: bytes, path: str) -> list[dict[str, Any]]:
+    """GraphSense actor pack: id, label, categories, jurisdictions (ISO2), uri."""
+    doc = yaml.load(body, Loader=yaml.BaseLoader)  # noqa: S506
+    return [a for a in (doc or {}).get("actors", []) if isinstance(a, dict) and a.get("id")]
+
+
+TagParser = Callable[[bytes, str], list[Tag]]
+PARSERS: dict[str, TagParser] = {"graphsense_tagpack": parse_tagpack, "scan_combined": parse_scan_combined,
+                                 "scan_accounts_csv": parse_scan_accounts, "forta_csv": parse_forta}
+
+
+def tag_records(source: str, stream: str, tags: list[Tag], load_at: str) -> tuple[list[Record], int, int]:
+    """Store rows for tags: wallet entities, ``tag`` observations, rejected inputs."""
+    recs: list[Record] = []
+    wallets: set[str] = set()
+    rejected = 0
+    for t in tags:
+        try:
+            chain = t.chain or _chain(t.asset, t.address)
+            addr = normalize(chain, t.address)
+            wid = wallet_id(chain, addr)
+        except AddressError as e:
+            rejected += 1
+            recs.append(Record("rejected_inputs", {"stream": stream, "value": t.address[:200],
+                                                    "context": f"{t.asset or t.chain} {t.label}"[:200],
+                                                    "reason": str(e), "first_seen": load_at, "last_seen": load_at}))
+            continue
+        wallets.add(wid)
+        recs.append(Record("entities", {"id": wid, "kind": "wallet", "chain": wid.split(":")[1], "address": addr,
+                                        "source": source, "first_seen": load_at, "last_seen": load_at}))
+        recs.append(Record("observations", {
+            "id": f"obs:{source}:{wid}:tag:{t.label}"[:500], "subject": wid, "predicate": "tag", "value": t.label,
+            "confidence": t.confidence, "observed_at": load_at, "valid_to": None,
+            "attrs": {"category": t.category, "source_category": t.source_category, "chain": chain, **t.attrs},
+            "source": source, "first_seen": load_at, "last_seen": load_at}))
+    return recs, len(wallets), rejected
+
+
+class TagStream:
+    """Every file of one tag source, one page each; then a summary row in ``tag_sources``."""
+
+    primary_key: ClassVar[tuple[str, ...]] = ("id",)
+    cursor_field: ClassVar[str | None] = None
+    is_sorted: ClassVar[bool] = False
+    tables: ClassVar[tuple[Table, ...]] = (ENTITIES, OBSERVATIONS, REJECTED, TAG_SOURCES)
+
+    def __init__(self, connector: str, key: str, cfg: dict[str, Any]) -> None:
+        self.name = f"{connector}.{key}"  # type: ignore[misc]
+        self.fmt = cfg.get("format", key)
+        if self.fmt not in PARSERS and self.fmt != "graphsense_actorpack":
+            raise ConfigError(f"tag source {key}: unknown format {self.fmt!r}; use one of "
+                              f"{', '.join(sorted([*PARSERS, 'graphsense_actorpack']))}")
+        self.base = str(cfg.get("base_url", ""))
+        self.files = [str(f) for f in cfg.get("files") or []]
+        self.source = str(cfg.get("source", key))
+
+    def url(self, f: str) -> str:
+        return f if not self.base else self.base.rstrip("/") + "/" + f.lstrip("/")
+
+    async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
+        load_at = ctx.now
+        for f in self.files:
+            resp = await ctx.http.get_bytes(self.url(f))
+            ctx.report(1, len(self.files), f.rsplit("/", 1)[-1])
+            yield Page(body=resp.body, url=resp.url, method="GET", data={"path": f, "load_at": load_at}, state=None)
+        totals = {"tags": 0, "addresses": 0, "rejected": 0}
+        if ctx.read:
+            pred = "kind = 'actor'" if self.fmt == "graphsense_actorpack" else "1 = 0"
+            row = ctx.read("SELECT count(*) AS n, count(DISTINCT subject) AS w FROM observations "
+                           "WHERE source = ? AND predicate = 'tag'", [self.source])[0]
+            actors = ctx.read(f"SELECT count(*) AS n FROM entities WHERE source = ? AND {pred}", [self.source])[0]
+            rej = ctx.read("SELECT count(*) AS n FROM rejected_inputs WHERE stream = ?", [self.name])[0]
+            totals = {"tags": row["n"] + actors["n"], "addresses": row["w"], "rejected": rej["n"]}
+        body = json.dumps({"source": self.source, **totals}).encode()
+        yield Page(body=body, url=self.base or self.source, method="derive:tag-summary",
+                   data={"totals": totals, "load_at": load_at, "files": len(self.files)},
+                   state={"loaded_at": load_at})
+
+    def transform(self, page: Page) -> Iterator[Record]:
+        d = page.data
+        if page.method == "derive:tag-summary":
+            yield Record("tag_sources", {"source": self.source, "snapshot": d["load_at"][:10], "loaded_at": d["load_at"],
+                                         "files": d["files"], **d["totals"]})
+            return
+        if self.fmt == "graphsense_actorpack":
+            for a in parse_actorpack(page.body, d["path"]):
+                yield Record("entities", {"id": f"actor:graphsense:{a['id']}", "kind": "actor", "label": a.get("label"),
+                                          "attrs": {"categories": a.get("categories") or [],
+                                                    "jurisdictions": a.get("jurisdictions") or [],
+                                                    "uri": a.get("uri", "")},
+                                          "source": self.source, "first_seen": d["load_at"], "last_seen": d["load_at"]})
+            return
+        try:
+            tags = PARSERS[self.fmt](page.body, d["path"])
+        except (ValueError, KeyError, yaml.YAMLError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{page.url}: not a {self.fmt} file ({type(e).__name__})") from e
+        yield from tag_records(self.source, self.name, tags, d["load_at"])[0]
+
+
+GS_BASE = "https://raw.githubusercontent.com/graphsense/graphsense-tagpacks/master/"
+ES_BASE = "https://raw.githubusercontent.com/brianleect/etherscan-labels/main/"
+FORTA_BASE = "https://raw.githubusercontent.com/forta-network/labelled-datasets/main/"
+GS_PACKS = ["ofac.yaml", "tornado_cash.yaml", "usdt_blacklist.yaml", "exchange-wallets-binance.yaml",
+            "exchange-wallets-okx.yaml", "exchange-wallets-huobi.yaml", "etherscan-wordcloud-exchange.yaml",
+            "etherscan-wordcloud-mixing_service.yaml", "lazarus2.yaml", "hacks.yaml", "ronin_bridge.yaml",
+            "blender_io.yaml", "sinbad_io.yaml", "hydra.yaml"]
+
+
+class ListsTagsConnector:
+    """Attribution tags (GraphSense TagPacks, *scan labels, Forta) with source and confidence."""
+
+    name: ClassVar[str] = "lists_tags"
+    description: ClassVar[str] = "Attribution tags: GraphSense TagPacks, etherscan-style labels, Forta labels"
+
+    def default_config(self) -> dict[str, Any]:
+        return {"sources": {
+            "graphsense": {"format": "graphsense_tagpack", "base_url": GS_BASE, "source": "graphsense",
+                           "files": [f"packs/{p}" for p in GS_PACKS]},
+            "graphsense_actors": {"format": "graphsense_actorpack", "base_url": GS_BASE, "source": "graphsense-actors",
+                                  "files": ["actors/graphsense.actorpack.yaml"]},
+            "etherscan": {"format": "scan_combined", "base_url": ES_BASE, "source": "etherscan-labels",
+                          "files": [f"data/{s}/combined/combinedAllLabels.json" for s in _SCAN_CHAIN]},
+            "forta": {"format": "forta_csv", "base_url": FORTA_BASE, "source": "forta",
+                      "files": ["labels/1/phishing_scams.csv", "labels/1/malicious_smart_contracts.csv",
+                                "labels/1/etherscan_malicious_labels.csv"]},
+        }, "limits": {"concurrency": 2, "rate": 2, "timeout": 120}}
+
+    def streams(self, config: dict[str, Any]) -> list[Any]:
+        return [TagStream(self.name, k, v) for k, v in (config.get("sources") or {}).items() if v.get("enabled", True)]
+
+    def probes(self, config: dict[str, Any]) -> list[Probe]:
+        out = []
+        for k, v in (config.get("sources") or {}).items():
+            if v.get("enabled", True) and v.get("files"):
+                s = TagStream(self.name, k, v)
+                out.append(Probe(k, s.url(s.files[0])))
+        return out
+
+    def secrets(self, config: dict[str, Any]) -> list[str]:
+        return []
+
