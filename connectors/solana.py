@@ -167,7 +167,7 @@ class TransfersStream:
 
     name: ClassVar[str] = "solana.transfers"
     primary_key: ClassVar[tuple[str, ...]] = ("tx_signature", "ix_path")
-    cursor_field: ClassVar[str | None] = "signature"
+    cursor_field: ClassVar[str | None] = None  # opaque: a signature per address (newest first), not ordered text
     is_sorted: ClassVar[bool] = True
     tables: ClassVar[tuple[Table, ...]] = (TRANSFERS, SIGNATURES, ENTITIES, EDGES)
 

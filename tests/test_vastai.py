@@ -87,7 +87,7 @@ async def test_machine_count_is_largest_offer_and_host_sums(tmp_path: Path) -> N
     h = rows(store, "SELECT * FROM edges WHERE src='provider:vastai:990001' AND kind='offers_gpu'")[0]
     assert h["dst"] == "gpu:h100-sxm" and attrs(h)["count"] == 8 and attrs(h)["machines"] == 1
     loc = rows(store, "SELECT value FROM observations WHERE subject='provider:vastai:990001'")
-    assert [r["value"] for r in loc] == ["HK"]
+    assert [r["value"] for r in loc] == ["CN"]
     assert rows(store, "SELECT dph_total FROM vastai_offers WHERE offer_id=99010108")[0]["dph_total"] == "19.2"
 
 

@@ -4,7 +4,7 @@ Golem stats, a Solana JSON-RPC node (SPL transfers and Nosana accounts), io.net 
 All generated data is in the exact shapes the real services answer (see tests/data/markets/SOURCE.md
 for where each shape comes from).  Planted patterns (docs/markets.md):
 
-- a Vast.ai host in Hong Kong (D:5 / Macau-style destination) offering 8x H100 SXM;
+- a Vast.ai host in China (CN, Country Group D:5) offering 8x H100 SXM;
 - a Golem provider with an RTX 4090 whose GLM payee is a demo EVM wallet;
 - a Nosana job on the RTX 4090 market whose renter (project) was funded in USDC and NOS by demo
   Solana wallets, paid to a node that also receives IO;
@@ -44,8 +44,8 @@ def sol_signature(seed: str) -> str:
 # -- Vast.ai -------------------------------------------------------------------------------------
 
 def planted_vast_offers() -> list[dict[str, Any]]:
-    """A Hong Kong host offering 8x H100 SXM (one machine, 4- and 8-GPU offers)."""
-    base = {"host_id": 990001, "machine_id": 990101, "geolocation": "Hong Kong, HK", "gpu_name": "H100 SXM",
+    """A host in Guangdong, CN (D:5) offering 8x H100 SXM (one machine, 4- and 8-GPU offers)."""
+    base = {"host_id": 990001, "machine_id": 990101, "geolocation": "Guangdong, CN", "gpu_name": "H100 SXM",
             "public_ipaddr": "203.0.113.17", "verification": "verified", "hosting_type": 1, "rentable": True,
             "rented": False, "gpu_ram": 81559, "reliability2": 0.9931, "external": False}
     return [{**base, "id": 99010104, "ask_contract_id": 99010104, "num_gpus": 4, "dph_total": 9.6, "dph_base": 9.5},
@@ -375,7 +375,7 @@ def demo_part(real_vast: bool = True, planted: bool = True) -> DemoPart:
         }
 
     notes = ["real Vast.ai snapshot 2024-11-05" if fixtures_dir() and real_vast else "generated Vast offers only",
-             "planted: HK Vast host 8x H100 SXM; Golem RTX 4090 provider; Nosana RTX 4090 job; RU io.net/Clore"]
+             "planted: CN Vast host 8x H100 SXM; Golem RTX 4090 provider; Nosana RTX 4090 job; RU io.net/Clore"]
     part = DemoPart("markets", routes, config, notes=notes)
     part.solana_node = node  # type: ignore[attr-defined]  # tests inspect the calls it received
     return part
