@@ -299,6 +299,18 @@ def build_world(seed: str = "tracer-sim", background: int = 200) -> World:
             tn[b] = "background renter"
         if i > 0:
             w.pay(b, w.wallet(f"bg-{w.rnd.randrange(i)}"), w.rnd.randint(1, 50), w.rnd.uniform(20, 28))
+        if i % 4 == 0 and i % 20 == 0:  # dusting: a listed wallet sends a tiny amount to a renter
+            w.pay(l2, b, 1, w.rnd.uniform(21, 24))
+            tn[b] = "background renter dusted by a listed wallet (<1% of inflow)"
+    # Small lawful groups: one payroll wallet paying 3 fresh renters (a cluster, but no structuring).
+    for g in range(max(1, background // 50)):
+        payroll = w.wallet(f"payroll-{g}")
+        w.pay(ex, payroll, 100_000, 0.5)
+        for m in range(3):
+            r = w.wallet(f"payroll-{g}-{m}")
+            w.pay(payroll, r, 3_000, 2 + m * 0.1)
+            w.rent(r, p_de, "l4", 300, 5 + m, 400)
+            tn[r] = "one of 3 wallets paid by one payroll wallet, renting L4s"
     return w
 
 

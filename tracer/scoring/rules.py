@@ -71,6 +71,21 @@ class Context:
     catalog: Catalog
     groups: CountryGroups
     params: Params = field(default_factory=Params)
+    memo: dict[Any, Any] = field(default_factory=dict)  # per-cluster results, so big clusters stay linear
+
+    def once(self, key: Any, fn: Callable[[], Any]) -> Any:
+        """Compute a per-cluster value once per run (rules stay pure: same inputs, same value)."""
+        if key not in self.memo:
+            self.memo[key] = fn()
+        return self.memo[key]
+
+    def listed_peers(self, subject: str) -> list[str]:
+        """Listed wallets in the subject's actor cluster (computed once per cluster)."""
+        cid = self.clusters.cluster(subject)
+        if cid is None:
+            return []
+        return self.once(("listed_peers", cid),  # type: ignore[no-any-return]
+                         lambda: [m for m in self.clusters.members[cid] if m in self.listed])
 
     def actor(self, subject: str) -> str:
         return self.clusters.cluster(subject) or subject
@@ -99,10 +114,14 @@ def link_path(ctx: Context, a: str, b: str) -> tuple[tuple[str, ...], tuple[str,
     cid = ctx.clusters.cluster(a)
     if cid is None or cid != ctx.clusters.cluster(b):
         return (), ()
-    adj: dict[str, list[tuple[str, Link]]] = {}
-    for lk in ctx.clusters.links.get(cid, []):
-        adj.setdefault(lk.a, []).append((lk.b, lk))
-        adj.setdefault(lk.b, []).append((lk.a, lk))
+    def build() -> dict[str, list[tuple[str, Link]]]:
+        adj: dict[str, list[tuple[str, Link]]] = {}
+        for lk in ctx.clusters.links.get(cid, []):
+            adj.setdefault(lk.a, []).append((lk.b, lk))
+            adj.setdefault(lk.b, []).append((lk.a, lk))
+        return adj
+
+    adj: dict[str, list[tuple[str, Link]]] = ctx.once(("adj", cid), build)
     prev: dict[str, tuple[str, Link] | None] = {a: None}
     q = deque([a])
     while q:
@@ -137,8 +156,8 @@ def listed_wallet(subject: str, ctx: Context) -> Evidence | None:
             return Evidence("listed_wallet", 1.0 if own else 0.95,
                             f"{'wallet' if own else 'payout wallet ' + w} is listed: {ctx.listed_label[w]}",
                             via + tuple(ctx.listed[w]), (subject,) if own else (subject, w))
-    for peer in ctx.clusters.peers(subject):
-        if peer != subject and peer in ctx.listed:
+    for peer in ctx.listed_peers(subject):
+        if peer != subject:
             path, refs = link_path(ctx, subject, peer)
             return Evidence("listed_wallet", 0.8,
                             f"same actor cluster as listed wallet {peer} ({ctx.listed_label[peer]})",
@@ -252,6 +271,10 @@ def structuring(subject: str, ctx: Context) -> Evidence | None:
     cid = ctx.clusters.cluster(subject)
     if cid is None:
         return None
+    return ctx.once(("structuring", cid), lambda: _structuring(cid, ctx))  # type: ignore[no-any-return]
+
+
+def _structuring(cid: str, ctx: Context) -> Evidence | None:
     p = ctx.params
     by_funder: dict[str, list[Link]] = {}
     for lk in ctx.clusters.links.get(cid, []):
@@ -310,6 +333,11 @@ def controlled_gpu(subject: str, ctx: Context) -> Evidence | None:
 def activity_time(subject: str, ctx: Context) -> Evidence | None:
     """Weak qualifier (0.1): >= 85% of the actor cluster's payments and rentals (at least 10) fall in
     09:00-18:00 local time of one restricted-region time zone. Circumstantial only."""
+    e: Evidence | None = ctx.once(("activity", ctx.actor(subject)), lambda: _activity(subject, ctx))
+    return None if e is None else Evidence(e.rule, e.score, e.detail, e.refs, (subject,))
+
+
+def _activity(subject: str, ctx: Context) -> Evidence | None:
     p = ctx.params
     times: list[int] = []
     for m in ctx.clusters.peers(subject):
