@@ -13,7 +13,7 @@ import json
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, ClassVar
 
-from connectors.akash_parse import AddressError, ParseError, _bad, addr
+from connectors.akash_parse import AddressError, ParseError, _bad, addr, with_query
 from connectors.akash_records import (
     PROVIDERS,
     REJECTED,
@@ -155,7 +155,7 @@ class FundingStream:
             params = {"events": q, "pagination.offset": str(page * self.limit),
                       "pagination.limit": str(self.limit), "pagination.count_total": "true",
                       "order_by": "ORDER_BY_ASC"}
-        resp = await ctx.http.request("GET", url, params=params, ok_status=frozenset({200, 400}))
+        resp = await ctx.http.request("GET", with_query(url, params), ok_status=frozenset({200, 400}))
         return resp, params
 
     async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
@@ -192,7 +192,8 @@ class FundingStream:
                     break
             ctx.report(1, len(tenants), t[:16])
         yield Page(body=json.dumps({"tenants": len(tenants)}).encode(), url=self.base, method="note:done",
-                   data={"tenant": None, "txs": []}, state={"node": self.base, "done": [], "complete": True})
+                   data={"tenant": None, "txs": []},
+                   state={"node": self.base, "mode": mode, "done": [], "complete": True})
 
     def transform(self, page: Page) -> Iterator[Record]:
         t = page.data["tenant"]

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from connectors.akash_parse import AddressError, ParseError, _bad
+from connectors.akash_parse import AddressError, ParseError, _bad, with_query
 from connectors.akash_records import (
     API_VERSIONS,
     AUDITED,
@@ -79,7 +79,7 @@ async def probe(ctx: RunContext, base: str, module: str) -> tuple[str | None, li
     """The newest version of ``module`` that ``base`` serves, and what each attempt answered."""
     tried: list[dict[str, Any]] = []
     for version, path in MODULE_PATHS[module]:
-        resp = await ctx.http.request("GET", base.rstrip("/") + path, params={"pagination.limit": "1"},
+        resp = await ctx.http.request("GET", with_query(base.rstrip("/") + path, {"pagination.limit": "1"}),
                                       parse_json=False, ok_status=frozenset({200}) | _NOT_SERVED)
         tried.append({"version": version, "status": resp.status})
         if resp.status == 200 and not not_served(resp.status, resp.body):
@@ -184,20 +184,19 @@ class LcdListStream:
             if key:
                 guard.check(key)
                 params["pagination.key"] = key
-            resp = await ctx.http.get_json(url, params=params)
+            resp = await ctx.http.get_json(with_query(url, params))
             data = resp.data if isinstance(resp.data, dict) else {}
             items = data.get(self.list_key)
             if not isinstance(items, list):
                 raise ConnectorError(f"GET {resp.url}: no '{self.list_key}' list in the answer")
             nxt = (data.get("pagination") or {}).get("next_key") or None
             pages += 1
-            done = not nxt or (self.max_pages and pages >= self.max_pages)
             ctx.report(len(items), None, f"{self.kind} page {pages}")
+            # A run stopped by max_pages stays incomplete: the next run resumes from next_key.
             yield Page(body=resp.body, url=resp.url, method="GET",
                        data={"items": items, "version": version}, meta=meta,
-                       state={"node": self.base, "version": version, "next_key": nxt, "complete": bool(done),
-                              "pages": pages})
-            if done:
+                       state={"node": self.base, "version": version, "next_key": nxt, "complete": not nxt})
+            if not nxt or (self.max_pages and pages >= self.max_pages):
                 return
             key = nxt
 

@@ -47,10 +47,18 @@ def dec_scaled(text: str | int) -> int:
     return int(m.group(1)) * 10**DEC_PLACES + int(frac or "0")
 
 
-def coin_amount(coin: Mapping[str, Any]) -> tuple[str, str, int]:
+def denom_exponent(denom: str, base: str | None = None) -> int:
+    """Display exponent of a denom; an IBC voucher takes its base denom's (``.../uusdc`` -> 6)."""
+    if denom in DENOM_EXPONENT:
+        return DENOM_EXPONENT[denom]
+    b = (base or denom).rsplit("/", 1)[-1]
+    return 6 if re.fullmatch(r"u[a-z]{2,10}", b) else 0
+
+
+def coin_amount(coin: Mapping[str, Any], base: str | None = None) -> tuple[str, str, int]:
     """(denom, amount as uint256 text scaled by 10^18, decimals = exponent + 18) for an edge."""
     denom = str(coin.get("denom") or "")
-    return denom, check_uint256(dec_scaled(coin.get("amount", "0"))), DENOM_EXPONENT.get(denom, 0) + DEC_PLACES
+    return denom, check_uint256(dec_scaled(coin.get("amount", "0"))), denom_exponent(denom, base) + DEC_PLACES
 
 
 def coin_text(coin: Mapping[str, Any] | None) -> str | None:
@@ -58,6 +66,13 @@ def coin_text(coin: Mapping[str, Any] | None) -> str | None:
     if not coin:
         return None
     return f"{coin.get('amount')} {coin.get('denom')}"
+
+
+def with_query(url: str, params: Mapping[str, str]) -> str:
+    """``url`` with its query string (percent-encoded), so the provenance URL names the exact page."""
+    from yarl import URL
+
+    return str(URL(url).with_query(dict(params)))
 
 
 # -- ids ------------------------------------------------------------------------------------------

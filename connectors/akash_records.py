@@ -423,7 +423,7 @@ def funding_records(txr: Mapping[str, Any], tenants: set[str], at: str) -> Itera
             yield _ent(src, "wallet", at, address=src.split(":", 2)[2])
             yield from wallet_records(to, at)
             for ci, c in enumerate(coins):
-                denom, amount, dec = coin_amount(c)
+                denom, amount, dec = coin_amount(c, extra.get("trace"))
                 yield edge(f"edge:{SOURCE}:transfer:{txhash}:{mi}:{to}:{ci}", "paid", src, wallet(to), at,
                            asset=denom, amount=amount, decimals=dec, block=blk, time=when, tx=txhash,
                            attrs={"amount_text": str(c.get("amount")), **extra})

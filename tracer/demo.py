@@ -26,6 +26,8 @@ from tracer.world import DemoPart
 DEMO_PARTS: list[str] = [
     "tracer.world.ofac:demo_part",
     "tracer.world.markets:demo_part",
+    "tracer.world.evm:demo_part",
+    "tracer.world.akash:demo_part",
 ]
 # Each entry: "module:function(store, cfg, out_dir) -> dict of name -> path"; run after the sync.
 DEMO_STEPS: list[str] = ["tracer.scoring.run:demo_step"]

@@ -173,9 +173,7 @@ def build_world(seed: str = "akash-world-1", tenants: int = 40) -> World:
                created: int, closed: int | None, depositor: str | None = None, groups: int = 1) -> None:
         nonlocal dseq
         dseq += r.randrange(1, 5000)
-        gs = []
-        for g in range(1, groups + 1):
-            gs.append(Group(g, units, model, count, _price(r, model, units * count)))
+        gs = [Group(n, units, model, count, _price(r, model, units * count)) for n in range(1, groups + 1)]
         dep_denom = gs[0].price[0]
         amount = f"{r.randrange(50, 5000) * 1000}.{r.randrange(10**6):06d}000000000000"
         deposits = [(owner, created, (dep_denom, amount))]
@@ -183,8 +181,7 @@ def build_world(seed: str = "akash-world-1", tenants: int = 40) -> World:
             deposits.append((depositor, created + 10, (dep_denom, f"{r.randrange(100, 900) * 10000}.000000000000000000")))
         deps.append(Deployment(owner, dseq, created, "closed" if closed else "active",
                                hashlib.sha256(f"{owner}{dseq}".encode()).digest().hex()[:44], gs, deposits))
-        for g in gs:
-            leases.append(Lease(owner, dseq, g.gseq, 1, prov.owner, g.price, created + 2, closed))
+        leases.extend(Lease(owner, dseq, g.gseq, 1, prov.owner, g.price, created + 2, closed) for g in gs)
 
     def send(sender: str, outs: list[tuple[str, tuple[str, str]]], h: int, kind: str = "send",
              ibc: dict[str, Any] | None = None) -> None:

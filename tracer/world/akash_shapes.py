@@ -104,7 +104,7 @@ def _spec(d: Deployment, g: Any) -> dict[str, Any]:
 
 def order(d: Deployment, g: Any, new: bool) -> dict[str, Any]:
     oid = {"owner": d.owner, "dseq": str(d.dseq), "gseq": g.gseq, "oseq": 1}
-    o = {"id" if new else "order_id": oid, "state": "closed" if d.state == "closed" else "active",
+    o: dict[str, Any] = {"id" if new else "order_id": oid, "state": "closed" if d.state == "closed" else "active",
          "spec": _spec(d, g), "created_at": str(d.created)}
     if new:
         o["reclamation"] = None
