@@ -49,7 +49,7 @@ def main() -> None:
                 print(f"    missed: {truth.positives[s]} ({s})")
             for s in q["fp"]:
                 print(f"    false positive: {truth.negatives.get(s, 'unlabelled')} ({s})")
-    for cut, (tp, fp, fn, pos) in totals.items():
+    for cut, (tp, fp, _fn, pos) in totals.items():
         prec = tp / (tp + fp) if tp + fp else 1.0
         print(f"overall cut >= {cut}: precision {prec:.3f}, recall {tp / pos:.3f} over {args.seeds} seeds")
 
