@@ -174,3 +174,14 @@ def test_cli_commands(tmp_path) -> None:
     assert r.exit_code == 2 and "not a tracer id" in r.output and "Traceback" not in r.output
     r = CliRunner().invoke(main, ["--db", str(db), "neighbours", "wallet:evm:0xdead", "--depth", "9"])
     assert r.exit_code == 2 and "depth" in r.output
+
+
+def test_proportional_exposure_uses_the_graph_layer(store) -> None:
+    pytest.importorskip("graphs.exposure", reason="graph layer (issue 7) not present")
+    # F2 (7000) and the exchange (5000) paid F; F paid A (listed). F2 -> F -> A: F's outflow to A is
+    # 2500 of 2500 = 100% direct outgoing exposure; W received 1234.5 from A = all of W's inflow.
+    out = q.exposure(store, IDS["F"], hops=2)["proportional"]
+    assert [(p["direction"], p["source"], p["share_exact"]) for p in out] == [("outflow", IDS["A"], "1/1")]
+    w = q.exposure(store, IDS["W"], hops=2)["proportional"]
+    assert [(p["direction"], p["source"], p["hop"], p["share_exact"], p["refs"]) for p in w] == [
+        ("inflow", IDS["A"], 1, "1/1", ["e:aw"])]

@@ -36,6 +36,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "serve": "tracer.investigate_cli:serve_command",
     "export": "tracer.export_cli:export_group",
     "diff": "tracer.export_cli:diff_command",
+    "run": "tracer.run_cli:run_command",
     "score": "tracer.scoring_cli:score_command",
     "rules": "tracer.scoring_cli:rules_command",
     "explain": "tracer.scoring_cli:explain_command",

@@ -294,8 +294,50 @@ def _direct_share(store: Reader, node: str, hit: gq.Hit) -> str | None:
     return ", ".join(shares) or None
 
 
+def _share_out(e: Any, direction: str) -> dict[str, Any]:
+    return {"direction": direction, "source": e.source, "hop": e.hop, "asset": e.asset,
+            "share": f"{float(e.share) * 100:.2f}%", "share_exact": f"{e.share.numerator}/{e.share.denominator}",
+            "path": list(e.path), "refs": list(e.refs)}
+
+
+def proportional_exposure(store: Reader, node: str, hops: int) -> list[dict[str, Any]] | None:
+    """The graph layer's haircut exposure (``graphs.exposure``) on the subject's bounded inflow tree.
+
+    Only the edges that can carry taint to the subject are loaded: every payment into it, into its
+    payers, ... ``hops`` back (plus its own outgoing payments for direct outgoing exposure), so the
+    shares are exact for sources within ``hops`` without building the whole graph.  None when the
+    graph layer is not installed.
+    """
+    try:
+        from graphs.build import build_graph
+        from graphs.clusters import Hub
+        from graphs.exposure import exposure as graph_exposure
+    except ImportError:
+        return None
+    g = SqlGraph(store, node)
+    sub = gq.neighbourhood(g.fetch, node, hops, ["paid"], "in", MAX_NODES, g.hubs)
+    edges = list(sub.edges.values()) + g.fetch([node], "out", ["paid"])
+    listed = {n for n, why in g.risky(list(sub.nodes) + [str(e["dst"]) for e in edges]).items()
+              if not why.startswith("flag ")}
+    if not listed:
+        return []
+    tg = build_graph([{**e, "attrs": None} for e in edges], derive=False)
+    hubs = {n: Hub(h, why) for h, why in {**sub.hubs, **g.degree_hubs}.items() if (n := tg.get(h)) is not None}
+    res = graph_exposure(tg, sorted(listed), hubs, hops)
+    out = []
+    if node in res.incoming:
+        out.append(_share_out(res.incoming[node], "inflow"))
+    if node in res.outgoing:
+        out.append(_share_out(res.outgoing[node], "outflow"))
+    return out
+
+
 def exposure(store: Reader, node: str, hops: int = 3) -> dict[str, Any]:
-    """Listed, sanctioned or high-flagged nodes within ``hops`` payments, with path and hubs hit."""
+    """Listed, sanctioned or high-flagged nodes within ``hops`` payments, with path and hubs hit.
+
+    ``hits`` come from a bounded walk (every risky node reached, both ways); ``proportional`` is the
+    graph layer's share-of-funds figure for the subject when available.
+    """
     node = require(store, node)
     hops = check_int(hops, "hops", 1, MAX_HOPS)
     g = SqlGraph(store, node)
@@ -303,7 +345,7 @@ def exposure(store: Reader, node: str, hops: int = 3) -> dict[str, Any]:
     hubs.update(g.degree_hubs)
     rows = [{"hop": h.hop, "id": h.id, "direction": h.direction, "reason": h.reason,
              "share": _direct_share(store, node, h) if h.hop == 1 else None, "path": h.path} for h in hits]
-    return {"subject": node, "hops": hops, "hits": rows,
+    return {"subject": node, "hops": hops, "hits": rows, "proportional": proportional_exposure(store, node, hops),
             "hubs": [{"id": k, "why": v} for k, v in sorted(hubs.items())], "truncated": g.truncated}
 
 

@@ -1,0 +1,60 @@
+"""``tracer run``: the scheduled job (sync due connectors, score, export, notify), for cron or a loop."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tracer.scheduler import Cycle, parse_every, run_cycle, run_every
+
+
+def _line(c: Cycle) -> str:
+    steps = ", ".join(f"{s.name} {s.status}" + (f" ({s.records})" if s.records else "") for s in c.steps)
+    return f"run {c.run_id}: {c.status} in {c.duration_s:.1f}s — {steps}"
+
+
+@click.command("run")
+@click.option("--every", default=None, help="Repeat at this interval: 30s, 15m, 1h, 1d (start to start).")
+@click.option("--once", is_flag=True, help="One cycle and exit (what cron or a systemd timer calls).")
+@click.option("--max-runs", type=click.IntRange(1), default=None, help="Stop after N cycles (with --every).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for watchlist.{csv,jsonl,ftm.json} (default: config export.dir or ./exports).")
+@click.pass_obj
+def run_command(env: Any, every: str | None, once: bool, max_runs: int | None, out_dir: Path | None) -> None:
+    """Sync due connectors, score, export the watch-list and notify; once or every N.
+
+    \b
+    Examples:
+      tracer run --once                       # from cron: */15 * * * * tracer -q run --once
+      tracer run --every 15m                  # a long-running loop (systemd service)
+      tracer run --every 1m --max-runs 3      # try the cadence
+    Connectors with an 'every' key (e.g. connectors.ofac_addresses.every = "1d") are synced only
+    when that long has passed since their last good sync. export.min_score (0.5) and
+    export.webhook (POST of new high/severe entries) come from the config.
+    A run refused by the lock or with a failed step prints one line and exits 1.
+    History: tracer runs --streams (one row per step with duration and counts).
+    """
+    if not once and not every:
+        raise click.UsageError("give --once or --every INTERVAL (e.g. --every 15m)")
+    if once and (every or max_runs):
+        raise click.UsageError("--once cannot be combined with --every/--max-runs")
+    out = out_dir or Path(env.cfg.get("export", {}).get("dir", "exports"))
+    if once:
+        cycles = [asyncio.run(run_cycle(env.store, env.cfg, out))]
+        report(cycles[0], env.quiet)
+    else:
+        seconds = parse_every(every or "")
+        cycles = asyncio.run(run_every(env.store, env.cfg, out, seconds, max_runs, lambda c: report(c, env.quiet)))
+    if any(c.status != "ok" for c in cycles):
+        sys.exit(1)
+
+
+def report(c: Cycle, quiet: bool) -> None:
+    if c.status != "ok":
+        click.echo(f"error: run {c.run_id} {c.status}: {c.error}", err=True)
+    elif not quiet:
+        click.echo(_line(c))
