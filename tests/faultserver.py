@@ -172,8 +172,9 @@ IGNORED_COLUMNS = {"run_id", "fetched_at", "updated_at", "started_at", "ended_at
 NOT_DATA = {"runs", "run_streams", "migrations"}
 
 
-def snapshot(db_path: str | Path) -> dict[str, list[tuple[Any, ...]]]:
+def snapshot(db_path: str | Path, ignore: Iterable[str] = ()) -> dict[str, list[tuple[Any, ...]]]:
     """Every data table's rows (sorted), without run ids and wall-clock columns."""
+    skip = IGNORED_COLUMNS | set(ignore)
     con = sqlite3.connect(str(db_path))
     try:
         out: dict[str, list[tuple[Any, ...]]] = {}
@@ -182,7 +183,7 @@ def snapshot(db_path: str | Path) -> dict[str, list[tuple[Any, ...]]]:
         for t in sorted(tables):
             if t in NOT_DATA:
                 continue
-            cols = [r[1] for r in con.execute(f'PRAGMA table_info("{t}")') if r[1] not in IGNORED_COLUMNS]
+            cols = [r[1] for r in con.execute(f'PRAGMA table_info("{t}")') if r[1] not in skip]
             sel = ", ".join(f'"{c}"' for c in cols)
             rows = con.execute(f'SELECT {sel} FROM "{t}"').fetchall()
             out[t] = sorted(rows, key=repr)

@@ -201,3 +201,44 @@ def test_progress_is_quiet_when_stderr_is_not_a_tty(monkeypatch: pytest.MonkeyPa
     prog, factory = cli._progress_factory(False)
     assert prog is not None and callable(factory)
     assert cli._progress_factory(True) == (None, None)  # -q wins even on a terminal
+
+
+def _doctor_config(tmp_path: Path, base: str, assets: list[str]) -> Path:
+    from tracer.registry import connectors
+
+    lines = []
+    for name in connectors():
+        if name != "ofac_addresses":
+            lines += [f"[connectors.{name}]", "enabled = false"]
+    lines += ["[connectors.ofac_addresses]", f'base_url = "{base}"', f"assets = {json.dumps(assets)}"]
+    p = tmp_path / "doctor.toml"
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+def test_doctor_ok_rows_and_a_failing_row(tmp_path: Path, fault_server: FaultServer) -> None:
+    cfg = _doctor_config(tmp_path, fault_server.base + "/lists/", ["ETH"])
+    r = run_cli(["--config", str(cfg), "--db", str(tmp_path / "t.db"), "doctor", "--json"])
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert [(x["probe"], x["ok"]) for x in rows] == [("ETH list", True)]
+    assert "HTTP 200" in rows[0]["detail"]
+
+    cfg = _doctor_config(tmp_path, fault_server.base + "/lists/", ["ETH", "NOPE"])
+    r = run_cli(["--config", str(cfg), "--db", str(tmp_path / "t.db"), "doctor", "--json"])
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    rows = {x["probe"]: x for x in json.loads(r.stdout)}
+    assert rows["ETH list"]["ok"] is True
+    assert rows["NOPE list"]["ok"] is False and "HTTP 404" in rows["NOPE list"]["detail"]
+
+
+def test_doctor_unreachable_endpoint_is_a_row_not_a_crash(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = _doctor_config(tmp_path, f"http://127.0.0.1:{port}/", ["ETH"])
+    r = run_cli(["--config", str(cfg), "--db", str(tmp_path / "t.db"), "doctor", "--csv", "--timeout", "2"])
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stdout.splitlines()[0] == "connector,probe,url,ok,detail" and "False" in r.stdout
