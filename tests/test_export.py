@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import networkx as nx
 import pytest
@@ -153,3 +154,16 @@ def test_export_without_flags_is_one_line(tmp_path) -> None:
     build_world(db, derived=False).close()
     r = run(db, "export", "watchlist", "-o", str(tmp_path / "x.csv"))
     assert r.exit_code == 1 and "tracer score" in r.output and "Traceback" not in r.output
+
+
+def test_demo_step_writes_watchlist_graph_and_report(db, tmp_path) -> None:
+    from tracer.store import Store
+
+    s = Store(db)
+    out = ex.demo_step(s, {}, tmp_path / "demo")
+    s.close()
+    assert set(out) == {"watchlist", "ftm", "graph", "report"}
+    assert all(Path(p).stat().st_size > 0 for p in out.values())
+    assert len(Path(out["watchlist"]).read_text().splitlines()) == 1 + 4
+    assert nx.read_gexf(out["graph"]).number_of_edges() == 10
+    assert "Kowloon Compute Ltd" in Path(out["report"]).read_text()

@@ -295,3 +295,18 @@ def html_report(store: Reader, path: Path, min_score: float = 0.0) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts), encoding="utf-8")
     return len(rows)
+
+
+def demo_step(store: Reader, cfg: dict[str, Any], out_dir: Path) -> dict[str, str]:
+    """DEMO_STEPS entry (after scoring): the watch-list, a Gephi graph and a one-page HTML report."""
+    out = Path(out_dir)
+    paths = {"watchlist": out / "watchlist.csv", "ftm": out / "watchlist.ftm.json",
+             "graph": out / "graph.gexf", "report": out / "report.html"}
+    if has_table(store, "flags"):
+        write_watchlist(store, paths["watchlist"], "csv", 0.0)
+        write_watchlist(store, paths["ftm"], "ftm", 0.0)
+        graph_export(store, paths["graph"], "gexf", 0.0)
+    else:  # no scoring step installed: say so in the report rather than fail the demo
+        paths = {"report": paths["report"]}
+    html_report(store, paths["report"], 0.0)
+    return {k: str(v) for k, v in paths.items()}
