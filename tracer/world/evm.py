@@ -67,6 +67,8 @@ class DemoChain:
     logs: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     last: int = 0
     sanctioned: set[str] = field(default_factory=set)
+    max_results: int = MAX_RESULTS
+    refusals: int = 0
 
     def header(self, n: int) -> dict[str, Any] | None:
         if n < 0 or n > self.head:
@@ -120,7 +122,8 @@ class DemoChain:
             for lg in self.logs.get(n, ()):
                 if (addrs is None or lg["address"] in addrs) and (t0 is None or lg["topics"][0] == t0):
                     out.append(lg)
-                    if len(out) > MAX_RESULTS:
+                    if len(out) > self.max_results:
+                        self.refusals += 1
                         return {"error": {"code": -32005, "message": "query returned more than 10000 results"}}
         return {"result": out}
 
@@ -185,8 +188,9 @@ def build_chains() -> dict[str, DemoChain]:
     return {"polygon": poly, "ethereum": eth}
 
 
-def demo_part() -> DemoPart:
-    chains = build_chains()
+def demo_part(chains: dict[str, DemoChain] | None = None) -> DemoPart:
+    """The part served by ``tracer demo`` (tests pass their own ``chains`` to tune the nodes)."""
+    chains = chains if chains is not None else build_chains()
 
     def handler(chain: DemoChain) -> Any:
         async def h(request: web.Request) -> web.Response:
