@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from connectors.addresses import COSMOS_HRPS, AddressError, bech32_decode, wallet_id
+from connectors.addresses import COSMOS_HRPS, AddressError, _convertbits, bech32_decode, wallet_id
 from connectors.akash_parse import (
     SOURCE,
     GpuRequest,
@@ -360,11 +360,22 @@ def console_deployment_records(provider: str, d: Mapping[str, Any], at: str) -> 
 _HRP_CHAIN = {v: k for k, v in COSMOS_HRPS.items()}
 
 
+# Chains whose accounts are Ethereum keys: inj1... is the bech32 spelling of the same 20-byte EVM address.
+ETH_KEY_HRPS = frozenset({"inj"})
+
+
 def foreign_wallet(sender: str) -> str:
-    """The wallet id of an IBC sender on its own chain (bech32 prefix -> chain; 0x -> evm)."""
+    """The wallet id of an IBC sender on its own chain (bech32 prefix -> chain; 0x -> evm).
+
+    An Injective account is an EVM key, so ``inj1...`` maps to ``wallet:evm:0x...`` (one key, every
+    EVM chain); the native spelling stays in the edge's ``attrs.sender``.
+    """
     if sender.startswith("0x"):
         return wallet_id("evm", sender)
-    hrp = bech32_decode(sender)[0]
+    hrp, data, _ = bech32_decode(sender)
+    if hrp in ETH_KEY_HRPS:
+        wallet_id("injective", sender)  # validates the checksum and length
+        return wallet_id("evm", "0x" + bytes(_convertbits(data, 5, 8, False)).hex())
     if hrp not in _HRP_CHAIN:
         raise AddressError(f"{sender!r}: unknown bech32 prefix {hrp!r}")
     return wallet_id(_HRP_CHAIN[hrp], sender)

@@ -147,6 +147,13 @@ async def test_planted_funding_and_sybils(tmp_path: Path) -> None:
     ibc = srcs[f"wallet:osmosis:{p['listed_funder_osmosis']}"]
     assert attrs(ibc)["via"] == "ibc" and attrs(ibc)["trace"] == "transfer/channel-9/uusdc"
     assert ibc["asset"].startswith("ibc/") and (ibc["amount"], ibc["decimals"]) == (str(250_000_000 * 10**18), 24)
+    # the OFAC-listed EVM wallet itself, through Injective: inj1... is the same EVM key
+    from tracer.world.ofac import listed_wallets
+
+    assert p["listed_funder_evm"] in listed_wallets()
+    inj = srcs[f"wallet:evm:{p['listed_funder_evm']}"]
+    assert attrs(inj)["sender"] == p["listed_funder_injective"] and attrs(inj)["channel"] == "channel-35"
+    assert inj["amount"] == str(500_000_000 * 10**18)
     bank = srcs[f"wallet:akash:{p['listed_funder']}"]
     assert (bank["asset"], bank["amount"], bank["decimals"]) == (USDC_IBC, str(1_000_000_000 * 10**18), 24)
     # the listed funder also tops up the listed renter's escrow (third-party deposit)

@@ -17,7 +17,7 @@ from typing import Any
 
 from connectors.addresses import _convertbits, bech32_encode
 from connectors.akash_parse import USDC_IBC
-from tracer.world import DemoPart, rng
+from tracer.world import DemoPart, evm_address, rng
 
 HEAD = 26_000_000
 GENESIS_UNIX = 1_700_000_000  # block h is at GENESIS_UNIX + h * SECONDS_PER_BLOCK (exactly)
@@ -210,6 +210,11 @@ def build_world(seed: str = "akash-world-1", tenants: int = 40) -> World:
     send(osmo_funder, [(listed_renter, ("uusdc", "250000000"))], h0, "ibc",
          {"source_channel": "channel-1", "destination_channel": "channel-9", "base": "transfer/channel-9/uusdc"})
     send(listed_funder, [(listed_renter, (USDC_IBC, "1000000000"))], h0 + 50)
+    # ... and from the OFAC-listed EVM wallet itself, through Injective (inj1 = the same EVM key)
+    listed_evm = evm_address("listed-funder-1")
+    inj_sender = bech32_encode("inj", _convertbits(bytes.fromhex(listed_evm[2:]), 8, 5, True))
+    send(inj_sender, [(listed_renter, ("peggy0xdAC17F958D2ee523a2206206994597C13D831ec7", "500000000"))], h0 + 70,
+         "ibc", {"source_channel": "channel-122", "destination_channel": "channel-35"})
     deploy(listed_renter, by_seed["hk-1"], H100S, 8, 1, h0 + 100, None, depositor=listed_funder)
     # planted 2: a Sybil set - fresh tenants funded in one multi-send, each renting 7x H100 (under 8)
     sybil_funder = akash_address("akash-sybil-funder")
@@ -226,6 +231,7 @@ def build_world(seed: str = "akash-world-1", tenants: int = 40) -> World:
     send(sybil_funder, [(akash_address("akash-tenant-11"), (USDC_IBC, "77000000"))], HEAD - 9_000, "authz")
     # losing bids need a second provider per order: recorded on the leases' orders (see shapes)
     planted = {"listed_renter": listed_renter, "listed_funder": listed_funder, "listed_funder_osmosis": osmo_funder,
+               "listed_funder_evm": listed_evm, "listed_funder_injective": inj_sender,
                "sybil_funder": sybil_funder, "sybil_tenants": sybils, "sybil_units": SYBIL_UNITS,
                "escrow_payer": payer, "escrow_paid_tenants": third,
                "disagreeing_providers": {p.seed: p.owner for p in provs if p.declared != p.ip_country},
