@@ -21,6 +21,7 @@ can miss plain transfers; follow wallet or token-account addresses (``addresses`
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -180,13 +181,31 @@ class TransfersStream:
         self.max_signatures = int(config.get("max_signatures", 5000))
         self.commitment = str(config.get("commitment", "finalized"))
 
+    async def _transactions(self, ctx: RunContext, sigs: list[str]) -> tuple[list[Any], Any]:
+        params = {"encoding": "jsonParsed", "commitment": self.commitment, "maxSupportedTransactionVersion": 0}
+        if len(sigs) == 1:  # some RPC providers refuse batch arrays: batch_size = 1 sends plain calls
+            result, resp = await ctx.http.rpc(self.rpc, "getTransaction", [sigs[0], params])
+            return [result], resp
+        results, resp = await ctx.http.rpc_batch(self.rpc, [("getTransaction", [s, params]) for s in sigs])
+        for r in results:
+            if isinstance(r, JsonRpcError):
+                raise ConnectorError(f"getTransaction: {r}")
+        return results, resp
+
     async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
+        """Per address: walk back from the head (or from a pending ``before``) to ``until``.
+
+        A walk cut by ``max_signatures`` stays pending and continues, further back, in the next run;
+        only a finished walk moves ``newest`` (the next run's ``until``) to the head it started from.
+        """
         newest: dict[str, str] = dict(state.get("newest") or {})
         pending: dict[str, Any] = dict(state.get("pending") or {})
         for n, addr in enumerate(self.addresses):
             p = pending.get(addr) or {}
-            until, before, head, count = newest.get(addr), p.get("before"), p.get("head"), int(p.get("count", 0))
-            while count < self.max_signatures:
+            until, before, head, count, done = newest.get(addr), p.get("before"), p.get("head"), 0, False
+            while not done:
+                if count >= self.max_signatures:
+                    break
                 opts: dict[str, Any] = {"limit": min(self.page_size, self.max_signatures - count),
                                         "commitment": self.commitment}
                 if before:
@@ -195,6 +214,7 @@ class TransfersStream:
                     opts["until"] = until
                 sigs, resp = await ctx.http.rpc(self.rpc, "getSignaturesForAddress", [addr, opts])
                 if not sigs:
+                    done = True
                     break
                 head = head or sigs[0]["signature"]
                 yield Page(body=resp.body, url=resp.url, method="rpc:getSignaturesForAddress",
@@ -202,26 +222,20 @@ class TransfersStream:
                 ok = [s["signature"] for s in sigs if s.get("err") is None]
                 for i in range(0, len(ok), self.batch):
                     chunk = ok[i:i + self.batch]
-                    calls = [("getTransaction", [s, {"encoding": "jsonParsed", "commitment": self.commitment,
-                                                     "maxSupportedTransactionVersion": 0}]) for s in chunk]
-                    results, bresp = await ctx.http.rpc_batch(self.rpc, calls)
-                    for r in results:
-                        if isinstance(r, JsonRpcError):
-                            raise ConnectorError(f"getTransaction: {r}")
-                    last = chunk[-1]
-                    pending[addr] = {"before": last, "head": head, "count": count + ok.index(last) + 1}
+                    results, bresp = await self._transactions(ctx, chunk)
+                    pending[addr] = {"before": chunk[-1], "head": head}
                     ctx.report(len(chunk), None, addr[:8])
                     yield Page(body=bresp.body, url=bresp.url, method="rpc:getTransaction",
                                data={"address": addr, "transactions": [r for r in results if r]},
                                state={"newest": dict(newest), "pending": dict(pending)})
                 before, count = sigs[-1]["signature"], count + len(sigs)
-                pending[addr] = {"before": before, "head": head, "count": count}
-                if len(sigs) < opts["limit"]:
-                    break
-            if head:
-                newest[addr] = head
-            pending.pop(addr, None)
-            body = f'{{"address": "{addr}", "newest": "{newest.get(addr, "")}"}}'.encode()
+                pending[addr] = {"before": before, "head": head}
+                done = len(sigs) < opts["limit"]
+            if done:
+                if head:
+                    newest[addr] = head
+                pending.pop(addr, None)
+            body = json.dumps({"address": addr, "newest": newest.get(addr), "pending": pending.get(addr)}).encode()
             yield Page(body=body, url=self.rpc, method="derive:cursor", data={"address": addr},
                        state={"newest": dict(newest), "pending": dict(pending), "done": n + 1})
 

@@ -210,3 +210,34 @@ def test_gpa_item_shape() -> None:
     item = nosana_accounts()[1]
     assert item["account"]["owner"] == nos.PROGRAM and item["account"]["data"][1] == "base64"
     assert len(base64.b64decode(item["account"]["data"][0])) == item["account"]["space"] == 240
+
+
+async def test_bounded_walk_continues_backwards_next_run(tmp_path: Path) -> None:
+    txs = solana_transactions() + [
+        spl_transaction(f"usdc-{i}", 290_000_600 + i, [{"src": ACTORS["funder-usdc"], "dst": ACTORS["nosana-project"],
+                                                        "mint": USDC, "amount": 1000 + i}]) for i in range(3)]
+    node = SolanaNode(txs, [])
+    part = _world_part(node)
+    over = {"solana": {"max_signatures": 2, "batch_size": 5}}
+    st, res = await run(part, tmp_path, ["solana"], over)  # type: ignore[arg-type]
+    assert res.status == "ok" and len(_transfers(st)) == 2  # the two newest only
+    state = json.loads(rows(st, "SELECT state FROM stream_state")[0]["state"])
+    assert PROJECT_USDC not in state["newest"] and state["pending"][PROJECT_USDC]["before"]
+    for _ in range(3):
+        st, res = await run(part, tmp_path, ["solana"], over, store=st)  # type: ignore[arg-type]
+        assert res.status == "ok", res.errors
+    assert len(_transfers(st)) == 4
+    state = json.loads(rows(st, "SELECT state FROM stream_state")[0]["state"])
+    newest_sig = max(txs, key=lambda t: t["slot"] if PROJECT_USDC in str(t) else 0)["transaction"]["signatures"][0]
+    assert state["newest"][PROJECT_USDC] == newest_sig and not state["pending"]
+    assert node.calls.count("getTransaction") == 4  # each successful transaction fetched exactly once
+
+
+async def test_nosana_all_markets(tmp_path: Path) -> None:
+    store, res = await run(demo_part(real_vast=False), tmp_path, ["nosana"], {"nosana": {"all_markets": True}})
+    assert res.status == "ok", res.errors
+    jobs = {r["address"]: r for r in rows(store, "SELECT * FROM nosana_jobs")}
+    assert len(jobs) == 3
+    other = [j for j in jobs.values() if j["market"] != nos.RTX4090_MARKET]
+    assert len(other) == 1 and other[0]["gpu_id"] is None and other[0]["paid"] == str(2 * 60)
+    assert len(rows(store, "SELECT * FROM edges WHERE kind='uses_gpu'")) == 2  # no GPU class for the other market

@@ -131,3 +131,11 @@ def test_docs_print_no_public_ip() -> None:
         pytest.skip("docs/markets.md not written yet")
     text = doc.read_text()
     assert ips and not [ip for ip in ips if ip in text]
+
+
+async def test_local_cli_raw_file_as_source(tmp_path: Path) -> None:
+    path = real(*FIXTURE)
+    part, _ = _part(lambda: b"{}")
+    store, res = await run(part, tmp_path, ["vastai"], {"vastai": {"base_url": str(path)}})
+    assert res.status == "ok", res.errors
+    assert store.count("vastai_offers") == 1396
