@@ -73,3 +73,35 @@ def test_golem_payments_from_glm_paid_edges() -> None:
         ("e3", None, prov, True),
     ]
     assert out[0]["amount"] == "1500000000000000000" and out[0]["decimals"] == 18
+
+
+async def test_demo_glm_transfers_become_requestor_to_provider(tmp_path: Path) -> None:
+    """The EVM demo part pays the Golem payees of the markets part in GLM on Polygon; synced together,
+    golem_payments names the planted listed renter as a requestor of the RTX 4090 provider."""
+    from tracer.demo import serve_parts
+    from tracer.pipeline import sync
+    from tracer.store import Store
+    from tracer.world import evm_address
+    from tracer.world.evm import demo_part as evm_part
+    from tracer.world.markets import demo_part as markets_part
+
+    parts = [evm_part(), markets_part(real_vast=False)]
+    runner, base = await serve_parts(parts)
+    try:
+        conns: dict = {}
+        for p in parts:
+            conns.update(p.config(f"{base}/{p.name}"))
+        cfg = {"db": str(tmp_path / "t.db"), "connectors": {n: conns[n] for n in ("evm", "golem")}}
+        store = Store(tmp_path / "t.db")
+        res = await sync(store, cfg, ["evm", "golem"])
+        assert res.status == "ok", res.errors
+    finally:
+        await runner.cleanup()
+    edges = rows(store, "SELECT * FROM edges WHERE kind='paid'")
+    payees = {r["dst"]: r["src"] for r in rows(store, "SELECT * FROM edges WHERE kind='payout_to'")}
+    pays = golem_payments(edges, payees)
+    gpu4090 = rows(store, "SELECT src FROM edges WHERE dst='gpu:rtx-4090' AND src LIKE 'provider:golem:%'")[0]["src"]
+    renter = f"wallet:evm:{evm_address('listed-renter-1')}"
+    mine = [p for p in pays if p["requestor"] == renter]
+    assert mine and {p["provider"] for p in mine} == {gpu4090}
+    assert all(p["asset"] == f"token:polygon:{GLM_POLYGON}" and int(p["amount"]) > 0 for p in pays)
