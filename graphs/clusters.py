@@ -17,6 +17,7 @@ from graphs.build import TracerGraph, _rows
 
 HUB_CATEGORIES = ("exchange", "bridge", "mixer", "service")
 DEFAULT_MAX_DEGREE = 1000
+DEFAULT_MAX_STAR = 100
 
 # Strength of each heuristic (0..1); clusters use links >= DEFAULT_THRESHOLD.
 STRENGTH = {
@@ -69,8 +70,12 @@ def find_hubs(tg: TracerGraph, tags: Iterable[tuple[str, str, str, str]] = (),
 
 
 def common_funder_links(tg: TracerGraph, hubs: Mapping[int, Hub], window_s: int = 7 * 86400,
-                        min_group: int = 3) -> list[Link]:
-    """Fresh wallets first funded by one (non-hub) wallet within ``window_s`` of each other."""
+                        min_group: int = 3, max_star: int = DEFAULT_MAX_STAR) -> list[Link]:
+    """Fresh wallets first funded by one (non-hub) wallet within ``window_s`` of each other.
+
+    A funder that first-funds more than ``max_star`` wallets behaves like an untagged exchange or
+    faucet and is skipped (a Sybil farm that large needs other evidence, e.g. a tag).
+    """
     by_funder: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
     for w, ff in tg.first_in.items():
         if ff.src in hubs or w in hubs or tg.kind(w) != "wallet":
@@ -81,7 +86,7 @@ def common_funder_links(tg: TracerGraph, hubs: Mapping[int, Hub], window_s: int 
         by_funder[ff.src].append((ff.time, w, ff.fact))
     links: list[Link] = []
     for funder, funded in by_funder.items():
-        if len(funded) < min_group:
+        if not min_group <= len(funded) <= max_star:
             continue
         funded.sort()
         group: list[tuple[int, int, str]] = []
@@ -248,7 +253,7 @@ def cluster_links(links: Iterable[Link], threshold: float = DEFAULT_THRESHOLD) -
 
 
 def all_links(tg: TracerGraph, hubs: Mapping[int, Hub], deployments: object = (),
-              window_s: int = 7 * 86400, min_group: int = 3) -> list[Link]:
+              window_s: int = 7 * 86400, min_group: int = 3, max_star: int = DEFAULT_MAX_STAR) -> list[Link]:
     """Every heuristic's links (the input of :func:`cluster_links`)."""
-    return (common_funder_links(tg, hubs, window_s, min_group) + deposit_reuse_links(tg, hubs)
+    return (common_funder_links(tg, hubs, window_s, min_group, max_star) + deposit_reuse_links(tg, hubs)
             + escrow_third_party_links(tg, hubs) + payout_links(tg, hubs) + manifest_links(deployments))

@@ -35,6 +35,13 @@ def test_common_funder_groups_fresh_wallets_in_window() -> None:
     assert len(cl.members) == 1 and len(cl.peers("wallet:evm:s0")) == 5
 
 
+def test_untagged_mass_funder_is_not_one_actor() -> None:
+    rows = [paid(i, "wallet:evm:faucet", f"wallet:evm:s{i}", 1000 + i) for i in range(120)]
+    tg = build_graph(rows)
+    assert common_funder_links(tg, {}, max_star=100) == []
+    assert len(common_funder_links(tg, {}, max_star=200)) == 120
+
+
 def test_hub_funder_is_cut() -> None:
     rows = [paid(i, "wallet:evm:ex", f"wallet:evm:s{i}", 1000 + i) for i in range(5)]
     tg = build_graph(rows)

@@ -31,6 +31,22 @@ class Evidence:
     path: tuple[str, ...] = ()
 
 
+# USD stablecoin token ids (6 decimals) as EVM connectors store them in edges.asset.
+STABLECOINS = (
+    "ethereum:0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48",  # USDC
+    "ethereum:0xdac17f958d2ee523a2206206994597c13d831ec7",  # USDT
+    "polygon:0x3c499c542cef5e3811e1192ce70d8cc03d5c3359",  # USDC (native)
+    "polygon:0x2791bca1f2de4661ed88a30c99a7a9449aa84174",  # USDC.e
+    "polygon:0xc2132d05d31c914a87c6611c10748aeb04b58e8f",  # USDT
+)
+
+
+def threshold_for(thresholds: dict[str, int], asset_key: str) -> int | None:
+    """The funding threshold for an ``asset/decimals`` key, or for the asset alone."""
+    lim = thresholds.get(asset_key)
+    return lim if lim is not None else thresholds.get(asset_key.rsplit("/", 1)[0])
+
+
 @dataclass(frozen=True)
 class Params:
     """Tunable thresholds (``[scoring]`` in the config file); defaults documented in docs/scoring.md."""
@@ -42,10 +58,13 @@ class Params:
     funding_window_days: int = 7
     cluster_threshold: float = 0.5
     hub_degree: int = 1000
+    max_star: int = 100
     utilisation: float = 0.4
     # Per-wallet funding thresholds for structuring, in base units, keyed "ASSET/decimals".
+    # Keys: "<asset>/<decimals>" or the asset alone (symbol or token id as connectors store it).
     funding_thresholds: dict[str, int] = field(default_factory=lambda: {
-        "USDC/6": 10_000 * 10**6, "USDT/6": 10_000 * 10**6, "DAI/18": 10_000 * 10**18})
+        "USDC/6": 10_000 * 10**6, "USDT/6": 10_000 * 10**6, "DAI/18": 10_000 * 10**18,
+        **{f"token:{t}": 10_000 * 10**6 for t in STABLECOINS}})
     layer_weights: dict[str, float] = field(default_factory=lambda: {
         "audited": 1.0, "ip": 0.9, "declared": 0.7})
     activity_zones: dict[str, float] = field(default_factory=lambda: {
@@ -295,11 +314,11 @@ def _structuring(cid: str, ctx: Context) -> Evidence | None:
             ff = ctx.tg.first_in.get(n) if n is not None else None
             if ff is None:
                 continue
-            lim = p.funding_thresholds.get(ff.asset)
+            lim = threshold_for(p.funding_thresholds, ff.asset)
             if lim is not None:
                 under &= ff.amount < lim
                 sums[ff.asset] = sums.get(ff.asset, 0) + ff.amount
-        crossed_funds = [a for a, s in sums.items() if s >= p.funding_thresholds[a]]
+        crossed_funds = [a for a, s in sums.items() if s >= (threshold_for(p.funding_thresholds, a) or 0)]
         crossed_compute = sum(per.get(w, 0.0) for w in wallets) >= THRESHOLDS[0]
         if under and (crossed_funds or crossed_compute):
             what = ("compute >= 1e24 FLOP" if crossed_compute else "") + (

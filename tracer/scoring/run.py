@@ -93,7 +93,7 @@ def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], depl
 
     t0 = time.monotonic()
     hubs = find_hubs(tg, tags, p.hub_degree)
-    links = all_links(tg, hubs, deployment_rows, p.funding_window_days * 86400)
+    links = all_links(tg, hubs, deployment_rows, p.funding_window_days * 86400, max_star=p.max_star)
     tg.add_links(links)
     clusters = cluster_links(links, p.cluster_threshold)
     t["cluster"] = time.monotonic() - t0
@@ -146,9 +146,20 @@ def subjects(ctx: Context) -> list[str]:
     for n, k in tg.g.nodes(data="k"):
         if k == "provider" or (k == "wallet" and any(True for _ in tg.out_edges(n, "rented"))):
             out.add(tg.ids[n])
+    payees: set[int] = set()
     for s, rows in ctx.obs.items():
-        if any(o["predicate"] == "role" and o["value"] in ("renter", "provider") for o in rows):
-            out.add(s)
+        for o in rows:
+            if o["predicate"] == "role" and o["value"] in ("renter", "provider"):
+                out.add(s)
+            elif o["predicate"] == "role" and o["value"] == "provider_payee" and (n := tg.get(s)) is not None:
+                payees.add(n)
+    for wallets in ctx.payouts.values():
+        payees.update(n for w, _ in wallets if (n := tg.get(w)) is not None)
+    # Payers of a provider's payout wallet rent compute (Golem requestors pay payees in GLM).
+    for n in payees:
+        for u, _ in tg.in_edges(n, "paid"):
+            if u not in ctx.hubs and u not in payees and tg.kind(u) == "wallet":
+                out.add(tg.ids[u])
     return sorted(out)
 
 
