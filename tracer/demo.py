@@ -25,12 +25,13 @@ from tracer.world import DemoPart
 # Each entry: "module:function" returning a DemoPart. Connectors join the demo by adding a line.
 DEMO_PARTS: list[str] = [
     "tracer.world.ofac:demo_part",
+    "tracer.world.lists:demo_part",
     "tracer.world.markets:demo_part",
     "tracer.world.evm:demo_part",
     "tracer.world.akash:demo_part",
 ]
 # Each entry: "module:function(store, cfg, out_dir) -> dict of name -> path"; run after the sync.
-DEMO_STEPS: list[str] = ["tracer.scoring.run:demo_step", "tracer.export:demo_step"]
+DEMO_STEPS: list[str] = ["tracer.lists_cli:demo_step", "tracer.scoring.run:demo_step", "tracer.export:demo_step"]
 
 
 def _load(spec: str) -> Any:

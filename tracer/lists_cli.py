@@ -213,3 +213,22 @@ def screen_command(env: Any, queries: tuple[str, ...], threshold: float, as_: st
     if not rows:
         click.echo("no match", err=True)
         sys.exit(1)
+
+
+def demo_step(store: Store, cfg: dict[str, Any], out_dir: Any) -> dict[str, str]:
+    """``tracer demo`` post-sync step: screen every stored provider fact, write the matches as CSV."""
+    import csv
+    from pathlib import Path
+
+    screen_stored_facts(store)
+    rows = store.query("SELECT subject, value AS entity, confidence, attrs FROM observations "
+                       "WHERE predicate = 'name_match' ORDER BY confidence DESC, subject")
+    path = Path(out_dir) / "name_matches.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["subject", "query_field", "query", "entity", "label", "list_type", "matched_text", "score"])
+        for r in rows:
+            a = json.loads(r["attrs"] or "{}")
+            w.writerow([r["subject"], a.get("query_field"), a.get("query"), r["entity"], a.get("label"),
+                        a.get("list_type"), a.get("matched_text"), a.get("score")])
+    return {"name_matches": str(path)}
