@@ -138,7 +138,7 @@ def job_payment(job: Mapping[str, Any]) -> int | None:
     if job.get("timeout") is None:
         return int(job["price"])
     ran = max(0, int(job["time_end"]) - int(job["time_start"]))
-    return int(job["price"]) * min(ran, int(job["timeout"]))
+    return int(job["price"]) * max(0, min(ran, int(job["timeout"])))  # a corrupt negative timeout pays 0
 
 
 def account_data(item: Mapping[str, Any]) -> bytes:

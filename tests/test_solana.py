@@ -11,6 +11,8 @@ from pathlib import Path
 import base58
 import pytest
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from markets_support import attrs, data, routes_part, rows, run
 
 from connectors import nosana as nos
@@ -241,3 +243,21 @@ async def test_nosana_all_markets(tmp_path: Path) -> None:
     other = [j for j in jobs.values() if j["market"] != nos.RTX4090_MARKET]
     assert len(other) == 1 and other[0]["gpu_id"] is None and other[0]["paid"] == str(2 * 60)
     assert len(rows(store, "SELECT * FROM edges WHERE kind='uses_gpu'")) == 2  # no GPU class for the other market
+
+
+_key = st.binary(min_size=32, max_size=32).map(lambda b: base58.b58encode(b).decode())
+
+
+@settings(max_examples=60, deadline=None)
+@given(market=_key, node=_key, payer=_key, project=_key, price=st.integers(0, 2**64 - 1),
+       state=st.integers(0, 3), t_end=st.integers(-(2**63), 2**63 - 1), t_start=st.integers(-(2**63), 2**63 - 1),
+       timeout=st.integers(-(2**63), 2**63 - 1))
+def test_job_roundtrip_full_ranges(market: str, node: str, payer: str, project: str, price: int, state: int,
+                                   t_end: int, t_start: int, timeout: int) -> None:
+    vals = {"market": market, "node": node, "payer": payer, "project": project, "price": price, "state": state,
+            "time_end": t_end, "time_start": t_start, "timeout": timeout, "ipfs_job": b"\x07" * 32, "ipfs_result": b""}
+    j = nos.decode(nos.JOB_LAYOUT, nos.encode(nos.JOB_LAYOUT, vals, nos.JOB_DISC, 240), "JobAccount")
+    assert {k: j[k] for k in vals if k not in ("ipfs_job", "ipfs_result")} == {
+        k: v for k, v in vals.items() if k not in ("ipfs_job", "ipfs_result")}
+    paid = nos.job_payment(j)
+    assert paid is None or (paid >= 0 and isinstance(paid, int))
