@@ -97,6 +97,7 @@ def test_controlled_gpu_is_only_a_qualifier() -> None:
     _, out = scored(w)
     e = ev_of(out, r, "controlled_gpu")
     assert e and e.score == 0.3 and "3A090.a" in e.detail
+    assert e.path[0] == r and e.path[1].startswith("lease:") and e.path[2] == "gpu:h100-sxm" and len(e.refs) == 2
     e2 = ev_of(out, r2, "controlled_gpu")
     assert e2 and e2.score == 0.1
     assert r not in out["flags"]  # evidence stored, but a qualifier alone never flags
@@ -183,3 +184,15 @@ def test_combine_formula_examples() -> None:
     assert s == pytest.approx(0.5 + 0.5 * QUALIFIER_CAP * 0.5)
     assert combine([Evidence("listed_wallet", 1.0, "")]) == (1.0, "severe")
     assert [level_of(x) for x in (0.95, 0.75, 0.45, 0.1)] == ["severe", "high", "medium", "low"]
+
+
+def test_docs_rule_table_is_generated_from_docstrings() -> None:
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from tracer.cli import main
+
+    generated = CliRunner().invoke(main, ["rules", "--markdown"]).output.strip()
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "scoring.md").read_text()
+    assert generated in doc, "docs/scoring.md rule section differs from `tracer rules --markdown`"

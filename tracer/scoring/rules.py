@@ -331,6 +331,16 @@ def _structuring(cid: str, ctx: Context) -> Evidence | None:
 
 
 # ---- qualifiers -------------------------------------------------------------------------------
+def _gpu_path(ctx: Context, subject: str, facts: tuple[str, ...], gid: str) -> tuple[str, ...]:
+    """subject -> lease -> gpu when the GPU comes through a lease (the rented edge's target)."""
+    n = ctx.tg.get(subject)
+    if n is not None:
+        for v, d in ctx.tg.out_edges(n, "rented"):
+            if d["f"] in facts:
+                return (subject, ctx.tg.ids[v], f"gpu:{gid}")
+    return (subject, f"gpu:{gid}")
+
+
 @rule("qualifier")
 def controlled_gpu(subject: str, ctx: Context) -> Evidence | None:
     """Qualifier: the actor rents or offers GPUs classed 3A090.a (0.3) or 3A090.b (0.1) in the dated
@@ -342,7 +352,7 @@ def controlled_gpu(subject: str, ctx: Context) -> Evidence | None:
             continue
         s = 0.3 if g.eccn_3a090 == "a" else 0.1
         ev = Evidence("controlled_gpu", s, f"{rel} {g.name}: TPP {g.tpp}, PD {g.pd}, 3A090.{g.eccn_3a090} "
-                      f"(catalog {ctx.catalog.as_of})", fact, (subject, f"gpu:{gid}"))
+                      f"(catalog {ctx.catalog.as_of})", fact, _gpu_path(ctx, subject, fact, gid))
         if best is None or ev.score > best.score:
             best = ev
     return best
