@@ -116,7 +116,7 @@ def deploy(url: str, sender: str, name: str, ctor_types: list[str] | None = None
            ctor_args: list[Any] | None = None) -> str:
     """Deploy a committed test contract (automine on) and return its lower-case address."""
     a = artifact(name)
-    data = a["bytecode"] + (eth_abi.encode(ctor_types, ctor_args).hex() if ctor_types else "")
+    data = a["bytecode"] + (eth_abi.encode(ctor_types, ctor_args or []).hex() if ctor_types else "")
     rpc(url, "evm_setAutomine", [True])
     h = rpc(url, "eth_sendTransaction", [{"from": sender, "data": data, "gas": hex(5_000_000)}])
     rec = None
