@@ -9,6 +9,7 @@ backoff and full jitter, honouring ``Retry-After`` for the whole host.
 from __future__ import annotations
 
 import asyncio
+import collections
 import email.utils
 import json
 import logging
@@ -126,28 +127,34 @@ class Response:
 
 
 class Pacer:
-    """Strict request pacing: at most ``rate`` request starts in any one-second window.
+    """Request pacing for a host: at most ``rate`` request starts in any one-second window.
 
     Why not a token bucket: aiolimiter's ``AsyncLimiter(rate, 1)`` starts full, so it lets ``rate``
     requests through at once and then ``rate`` more in the same second; a server that enforces
-    its limit over a sliding window answers that burst with 429s.  Spacing starts ``1/rate``
-    apart never exceeds the window, and still reaches the full rate when enough requests are in
-    flight (concurrency >= rate * latency).
+    its limit over a sliding window answers that burst with 429s.  Starts follow a grid ``1/rate``
+    apart (so sleep overshoot does not accumulate and the full rate is reached), and a start is
+    also held until the ``rate``-th previous actual start is more than one second (+ ``margin``
+    for loopback/network jitter) old, which bounds every window even when the grid catches up.
     """
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, margin: float = 0.005) -> None:
         self.interval = 1.0 / rate
-        self._next = 0.0
+        self.margin = margin
+        self._grid = -1e18
+        self._starts: collections.deque[float] = collections.deque(maxlen=max(1, int(rate)))
         self._lock = asyncio.Lock()
 
     async def acquire(self) -> None:
         async with self._lock:
             now = time.monotonic()
-            wait = self._next - now
-            if wait > 0:
+            # Catch up at most one interval after idling, never burst a whole backlog.
+            target = max(self._grid + self.interval, now - self.interval)
+            if len(self._starts) == self._starts.maxlen:
+                target = max(target, self._starts[0] + 1.0 + self.margin)
+            while (wait := target - time.monotonic()) > 0:
                 await asyncio.sleep(wait)
-                now = time.monotonic()
-            self._next = max(now, self._next) + self.interval
+            self._grid = target
+            self._starts.append(time.monotonic())
 
 
 @dataclass

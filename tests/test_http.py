@@ -149,3 +149,19 @@ def test_token_guard_stops_a_looping_paginator() -> None:
     g.check("b")
     with pytest.raises(PaginationLoop, match="seen twice"):
         g.check("a")
+
+
+def test_http_crawl_bench_reaches_the_rate_without_429(capsys: pytest.CaptureFixture[str]) -> None:
+    """A short run of bench/http_crawl.py: >= 90% of R over the crawl, no 429 after warm-up."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "http_crawl.py"
+    spec = importlib.util.spec_from_file_location("http_crawl_bench", path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rc = mod.main(["--rate", "20", "--pages", "80"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "429 after warm-up: 0" in out
