@@ -75,7 +75,13 @@ def neighbourhood(fetch: Fetch, start: str, depth: int = 1, kinds: Sequence[str]
         if not frontier:
             break
         nxt: list[str] = []
-        for node, e in _expand(fetch, frontier, dirs, kinds):
+        pairs = _expand(fetch, frontier, dirs, kinds)
+        fan: dict[str, int] = {}
+        for node, _ in pairs:
+            fan[node] = fan.get(node, 0) + 1
+        # When the node budget runs out, drop the widest fan-outs first, not whatever came last.
+        pairs.sort(key=lambda p: fan[p[0]])
+        for node, e in pairs:
             other = _other(e, node)
             if other not in g.nodes:
                 if len(g.nodes) >= max_nodes:

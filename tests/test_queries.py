@@ -185,3 +185,20 @@ def test_proportional_exposure_uses_the_graph_layer(store) -> None:
     w = q.exposure(store, IDS["W"], hops=2)["proportional"]
     assert [(p["direction"], p["source"], p["hop"], p["share_exact"], p["refs"]) for p in w] == [
         ("inflow", IDS["A"], 1, "1/1", ["e:aw"])]
+
+
+def test_budget_drops_the_widest_fan_out_first() -> None:
+    # prov -> gpu (shared by 50 providers) and prov <- lease <- renter: with room for 6 nodes the
+    # renter (one edge away from a narrow node) must win over the 50 providers behind the gpu.
+    rows = [E("pg", "prov", "gpu")] + [E(f"g{i}", f"p{i}", "gpu") for i in range(50)] + [
+        E("lp", "lease", "prov"), E("r", "renter", "lease")]
+    g = gq.neighbourhood(gq.rows_fetch(rows), "prov", depth=2, max_nodes=6)
+    assert list(g.nodes)[:3] == ["prov", "gpu", "lease"]
+    assert "renter" in g.nodes and len(g.nodes) == 6 and g.truncated
+
+
+def test_gpu_model_nodes_are_not_expanded(store) -> None:
+    r = q.neighbours(store, IDS["L"], depth=2)
+    gpu = next(n for n in r["nodes"] if n["id"] == IDS["G"])
+    assert gpu["hub"].startswith("shared gpu node")
+    assert q.neighbours(store, IDS["G"])["nodes"][0]["hub"] is None  # the start itself is expanded

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from graphs import queries as gq
 
 HUB_CATEGORIES = ("exchange", "bridge", "mixer", "service")
+HUB_KINDS = ("gpu", "jurisdiction", "token")  # reference nodes: everyone renting an H100 shares one
 RISK_PREDICATES = ("sanctioned", "listed")
 RISK_LEVELS = ("high", "severe")
 MAX_DEPTH = 4
@@ -130,6 +131,10 @@ class SqlGraph:
 
     def hubs(self, nodes: Collection[str]) -> dict[str, str]:
         found: dict[str, str] = {n: r for n, r in self.degree_hubs.items() if n in nodes}
+        for n in nodes:
+            kind = n.split(":", 1)[0]
+            if kind in HUB_KINDS and n != self.start:
+                found[n] = f"shared {kind} node (links unrelated parties)"
         for chunk in _chunks(sorted(nodes)):
             rows = self.store.query(
                 f"SELECT subject, value, json_extract(attrs, '$.category') AS cat FROM observations "
