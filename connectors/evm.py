@@ -49,7 +49,7 @@ from connectors.evm_decode import (
     parse_header,
 )
 from connectors.evm_rpc import RangeTooLarge, Rpc, Window
-from connectors.http import url_secrets
+from connectors.http import JsonRpcError, url_secrets
 
 log = logging.getLogger("tracer.evm")
 
@@ -171,7 +171,8 @@ class TransfersStream:
         window = Window(int(state.get("window") or c["window"]), int(c["max_window"]), int(c["min_window"]))
         known: dict[str, int | None] = {}
         if ctx.read is not None:
-            for r in ctx.read("SELECT address, decimals FROM evm_tokens WHERE chain = ?", [self.chain]):
+            for r in ctx.read("SELECT address, decimals FROM evm_tokens WHERE chain = ? AND status != 'error'",
+                              [self.chain]):
                 known[r["address"]] = r["decimals"]
         token_tasks: dict[str, asyncio.Future[Any]] = {}
         wallets: set[str] = set()
@@ -333,11 +334,18 @@ class TransfersStream:
             results += ans.result
         rows = []
         for i, t in enumerate(contracts):
-            sym_r, dec_r, name_r = (r if isinstance(r, str) else None for r in results[3 * i:3 * i + 3])
+            raw = results[3 * i:3 * i + 3]
+            sym_r, dec_r, name_r = (r if isinstance(r, str) else None for r in raw)
             symbol, how = decode_string(sym_r)
             name, _ = decode_string(name_r)
             dec = decode_uint_small(dec_r)
-            status = "ok" if dec is not None else ("reverted" if not dec_r or dec_r == "0x" else "invalid")
+            err = raw[1] if isinstance(raw[1], JsonRpcError) else None
+            if dec is not None:
+                status = "ok"
+            elif err is not None and not ("revert" in err.rpc_message.lower() or err.code == 3):
+                status = "error"  # the node failed, not the token: asked again on the next run
+            else:
+                status = "reverted" if err is not None or not dec_r or dec_r == "0x" else "invalid"
             if status == "ok" and how == "bytes32":
                 status = "ok-bytes32"
             known[t] = dec

@@ -1,0 +1,105 @@
+"""Pure parts of the EVM connector: log classification, ABI strings, provider refusals, config."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.base import ConfigError
+from connectors.evm import EvmConnector, chain_settings, rewind_deletes
+from connectors.evm_decode import TRANSFER_TOPIC, classify, decode_string, decode_transfers
+from connectors.evm_rpc import Window, range_error
+from connectors.http import HttpError, JsonRpcError
+
+A = "0x" + "00" * 12 + "11" * 20
+B = "0x" + "00" * 12 + "22" * 20
+
+
+def log(topics: list[str], data: str, **kw: str) -> dict[str, object]:
+    return {"address": "0xAbC0000000000000000000000000000000000001", "topics": topics, "data": data,
+            "blockNumber": "0x10", "blockHash": "0x" + "ab" * 32, "transactionHash": "0x" + "cd" * 32,
+            "logIndex": "0x3", **kw}
+
+
+def test_classify_keeps_erc721_apart_and_rejects_other_layouts() -> None:
+    word = "0x" + "00" * 31 + "05"
+    assert classify(log([TRANSFER_TOPIC, A, B], word)) == "erc20"
+    assert classify(log([TRANSFER_TOPIC, A, B, word], "0x")) == "erc721"
+    assert classify(log([TRANSFER_TOPIC], "0x" + "00" * 96)) == "malformed"  # nothing indexed
+    assert classify(log([TRANSFER_TOPIC, A, B], word + "00" * 32)) == "malformed"  # extra data
+    assert classify(log([TRANSFER_TOPIC, A, B, word], word)) == "malformed"
+    assert classify(log(["0x" + "11" * 32, A, B], word)) == "other"
+
+
+def test_decode_exact_uint256_and_removed_and_bad_address_topics() -> None:
+    big = 2**256 - 1
+    ts, bad = decode_transfers([log([TRANSFER_TOPIC, A, B], "0x" + "ff" * 32),
+                                log([TRANSFER_TOPIC, A, B], "0x" + "00" * 32, removed=True),  # type: ignore[arg-type]
+                                log([TRANSFER_TOPIC, "0x" + "ff" * 32, B], "0x" + "00" * 32)])
+    assert [t.value for t in ts] == [big] and ts[0].src == "0x" + "11" * 20 and ts[0].log_index == 3
+    assert ts[0].contract == "0xabc0000000000000000000000000000000000001"
+    assert bad == 1  # the non-address topic; a removed log is not malformed, just not canonical
+
+
+def test_decode_string_variants() -> None:
+    abi = "0x" + (32).to_bytes(32, "big").hex() + (4).to_bytes(32, "big").hex() + b"GLM\xc3".hex().ljust(64, "0")
+    assert decode_string(abi) == (None, "invalid")  # not UTF-8
+    ok = "0x" + (32).to_bytes(32, "big").hex() + (3).to_bytes(32, "big").hex() + b"GLM".hex().ljust(64, "0")
+    assert decode_string(ok) == ("GLM", "string")
+    assert decode_string("0x" + b"MKR".hex().ljust(64, "0")) == ("MKR", "bytes32")
+    assert decode_string("0x") == (None, "empty")
+    assert decode_string(None) == (None, "empty")
+
+
+@pytest.mark.parametrize("msg", [
+    "query returned more than 10000 results",
+    "Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range and no limit on "
+    "the response size, or you can request any block range with a cap of 10K logs in the response. Based on "
+    "your parameters, this block range should work: [0x10, 0x2f]",
+    "eth_getLogs is limited to a 10,000 range",
+    "exceed maximum block range: 50000",
+    "block range is too wide",
+    "Block range limit exceeded.",
+    "query exceeds max results 20000, retry with the range 1-2",
+    "response size exceeded",
+])
+def test_range_refusals_of_real_providers(msg: str) -> None:
+    assert range_error(JsonRpcError(-32005, msg)) is not None
+
+
+def test_not_range_errors_and_suggestion() -> None:
+    assert range_error(JsonRpcError(-32000, "header not found")) is None
+    assert range_error(JsonRpcError(-32603, "internal error")) is None
+    assert range_error(HttpError("POST x -> HTTP 413: too large", 413)) is not None
+    r = range_error(JsonRpcError(-32602, "Log response size exceeded. ... this block range should work: [0x10, 0x2f]"))
+    assert r is not None and r.suggested_end == 0x2F
+
+
+def test_window_halves_then_grows_back() -> None:
+    w = Window(1000, 2000, grow_after=2)
+    assert w.refused(1000) == 500 and w.size == 500
+    w.succeeded(500)
+    w.succeeded(500)
+    assert w.size == 1000
+    assert w.refused(1000, suggested=32) == 32 and w.size == 32
+
+
+def test_config_validation_and_secrets() -> None:
+    c = EvmConnector().default_config()
+    s = chain_settings(c)
+    assert set(s) == {"ethereum", "polygon"} and s["ethereum"]["rpc_url"].startswith("https://")
+    c["chains"]["ethereum"]["rpc_url"] = "https://mainnet.infura.io/v3/0123456789abcdef0123456789abcdef"
+    c["chains"]["polygon"]["rpc_url"] = "https://x.quiknode.pro/abcdefabcdefabcdefabcdef1234/"
+    sec = EvmConnector().secrets(c)
+    assert "0123456789abcdef0123456789abcdef" in sec and "abcdefabcdefabcdefabcdef1234" in sec
+    with pytest.raises(ConfigError, match="tokens"):
+        chain_settings({"chains": {"x": {"rpc_url": "http://h", "tokens": ["nope"]}}})
+    with pytest.raises(ConfigError, match="rpc_url"):
+        chain_settings({"chains": {"x": {"tokens": "all"}}})
+    assert chain_settings({"chains": {"x": {"rpc_url": "http://h", "enabled": False}}}) == {}
+
+
+def test_rewind_deletes_cover_every_block_and_table() -> None:
+    d = rewind_deletes("polygon", 10, 11)
+    assert {(x.table, x.where.get("kind"), x.where.get("block", x.where.get("number"))) for x in d} == {
+        ("edges", "paid", 10), ("edges", "nft_transfer", 10), ("evm_blocks", None, 10),
+        ("edges", "paid", 11), ("edges", "nft_transfer", 11), ("evm_blocks", None, 11)}
