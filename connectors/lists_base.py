@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -261,7 +261,7 @@ class ListStream:
                            page.data["load_at"], page.url, page.sha256)
 
 
-def source_specs(cfg: dict[str, Any], parsers: dict[str, Parser]) -> list[SourceSpec]:
+def source_specs(cfg: dict[str, Any], parsers: Mapping[str, Parser]) -> list[SourceSpec]:
     """Enabled sources of a list connector's config: ``sources.<key> = {url, format, side..., source}``."""
     out = []
     for key, sc in (cfg.get("sources") or {}).items():

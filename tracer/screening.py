@@ -4,8 +4,8 @@ Pure functions over rows the store hands over (``entities`` of kind ``listed_ent
 matcher can be tested on labelled tables without a database.
 
 Names are normalised before comparison: transliterated to ASCII (``normality``: Cyrillic, Greek,
-Arabic ... become Latin), case-folded, punctuation removed, and legal forms (LLC, Ltd, OOO, Co.,
-GmbH, ...) dropped, since "Sinobright Import and Export Co., Ltd." and "SINOBRIGHT IMPORT & EXPORT
+Arabic ... become Latin), case-folded, punctuation removed, legal forms (LLC, Ltd, OOO, Co.,
+GmbH, ...) dropped; long words are also compared lightly stemmed ("Computing"/"Compute"), since "Sinobright Import and Export Co., Ltd." and "SINOBRIGHT IMPORT & EXPORT
 COMPANY" are the same party. The score of a pair is the best of
 
 - ``ratio`` on the normalised strings (typos, dropped letters),
@@ -62,7 +62,7 @@ def ascii_fold(text: str) -> str:
         return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
 
 
-def normalize_name(name: str, drop_legal_forms: bool = True) -> str:
+def normalize_name(name: str, drop_legal_forms: bool = True, stem: bool = False) -> str:
     """Comparable form of a party name: ASCII, case-folded, no punctuation, no legal forms."""
     s = ascii_fold(name or "").casefold().replace("&", " and ")
     s = _PUNCT.sub(" ", s.replace("'", "").replace("\u2019", "").replace(".", ""))
@@ -70,7 +70,24 @@ def normalize_name(name: str, drop_legal_forms: bool = True) -> str:
     if drop_legal_forms:
         kept = [t for t in tokens if t not in LEGAL_FORMS]
         tokens = kept or [t for t in tokens if t not in _STOP_ONLY] or tokens
-    return " ".join(tokens)
+    return " ".join(_stem(t) for t in tokens) if stem else " ".join(tokens)
+
+
+def stem_norm(norm: str) -> str:
+    """The stemmed variant of an already normalised name."""
+    return " ".join(_stem(t) for t in norm.split())
+
+
+_SUFFIXES = ("ing", "ers", "er", "es", "ed", "s", "e")
+
+
+def _stem(token: str) -> str:
+    """A light suffix strip ("computing"/"compute" -> "comput") for words longer than five letters."""
+    if len(token) > 5 and token.isalpha():
+        for suf in _SUFFIXES:
+            if token.endswith(suf) and len(token) - len(suf) >= 5:
+                return token[: -len(suf)]
+    return token
 
 
 def domain_of(value: str) -> str:
@@ -96,7 +113,13 @@ def domain_label(domain: str) -> str:
 
 
 def pair_score(query_norm: str, cand_norm: str) -> float:
-    """Similarity 0-100 of two normalised names (see the module docstring for why this mix)."""
+    """Similarity 0-100 of two normalised names: the better of the plain and the stemmed forms
+    (stemming helps "Computing"/"Compute" and hurts typos such as "Shiping"/"Shipping")."""
+    plain = _score(query_norm, cand_norm)
+    return max(plain, _score(stem_norm(query_norm), stem_norm(cand_norm))) if plain < 100 else plain
+
+
+def _score(query_norm: str, cand_norm: str) -> float:
     if not query_norm or not cand_norm:
         return 0.0
     scores = [fuzz.ratio(query_norm, cand_norm), fuzz.token_sort_ratio(query_norm, cand_norm),
@@ -184,6 +207,7 @@ class NameScreener:
         self.names = [c for c in candidates if c.field in ("name", "alias")]
         self.norms = [c.norm for c in self.names]
         self.compact = [n.replace(" ", "") for n in self.norms]
+        self.stems = [stem_norm(n) for n in self.norms]
         self.domains: dict[str, list[Candidate]] = {}
         for c in candidates:
             if c.field in ("website", "email"):
@@ -203,7 +227,8 @@ class NameScreener:
         idx: set[int] = set()
         for scorer, choices, qq in ((fuzz.ratio, self.norms, q), (fuzz.token_sort_ratio, self.norms, q),
                                     (fuzz.token_set_ratio, self.norms, q),
-                                    (fuzz.ratio, self.compact, q.replace(" ", ""))):
+                                    (fuzz.ratio, self.compact, q.replace(" ", "")),
+                                    (fuzz.token_sort_ratio, self.stems, stem_norm(q))):
             for _, _, i in process.extract(qq, choices, scorer=scorer, score_cutoff=self.threshold,
                                            limit=limit * 5):
                 idx.add(i)
