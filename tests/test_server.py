@@ -63,6 +63,8 @@ async def test_openapi_lists_every_route(api) -> None:
     assert api_paths == set(doc["paths"])
     depth = next(p for p in doc["paths"]["/api/neighbours"]["get"]["parameters"] if p["name"] == "depth")
     assert depth["schema"]["maximum"] == 4
+    validator = pytest.importorskip("openapi_spec_validator", reason="openapi-spec-validator not installed")
+    validator.validate(doc)  # raises on any OpenAPI 3 schema violation
 
 
 @pytest.mark.parametrize("params, status, words", [
