@@ -136,6 +136,7 @@ def records(source: str, stream: str, snap: Snapshot, snapshot: str, load_at: st
             "source": source, "first_seen": load_at, "last_seen": load_at})
         yield Record("list_members", {"source": source, "snapshot": snapshot, "kind": "entity", "key": eid,
                                       "label": p.name, "list_type": p.list_type})
+        per_wallet: dict[str, list[tuple[str, str, str]]] = {}  # wid -> [(asset, as published, address)]
         for asset, raw in p.wallets:
             try:
                 chain = chain_for_asset(asset, raw)
@@ -143,9 +144,10 @@ def records(source: str, stream: str, snap: Snapshot, snapshot: str, load_at: st
             except AddressError as e:
                 rejected.append((raw, f"{asset} {eid}", str(e)))
                 continue
-            wid = wallet_id(chain, addr)
+            per_wallet.setdefault(wallet_id(chain, addr), []).append((asset, raw, addr))
+        for wid, uses in per_wallet.items():
             n_wallets.add(wid)
-            yield from wallet_records(source, wid, addr, asset, raw, p, snapshot, load_at)
+            yield from wallet_records(source, wid, uses, p, snapshot, load_at)
             yield Record("list_members", {"source": source, "snapshot": snapshot, "kind": "address",
                                           "key": wid, "label": p.name, "list_type": p.list_type})
     for value, context, reason in rejected:
@@ -156,22 +158,26 @@ def records(source: str, stream: str, snap: Snapshot, snapshot: str, load_at: st
                                     "rejected": len(rejected), "url": url, "sha256": sha256})
 
 
-def wallet_records(source: str, wid: str, addr: str, asset: str, raw: str, p: Party, snapshot: str,
+def wallet_records(source: str, wid: str, uses: list[tuple[str, str, str]], p: Party, snapshot: str,
                    load_at: str) -> Iterator[Record]:
-    """A listed wallet: the wallet entity, its ``sanctioned`` fact and the ``listed_as`` edge."""
+    """A listed wallet: the wallet entity, one ``sanctioned`` fact per asset it is listed under
+    (the same 0x address is often listed as ETH, USDT and USDC) and one ``listed_as`` edge."""
     chain = wid.split(":")[1]
     eid = p.entity_id
-    yield Record("entities", {"id": wid, "kind": "wallet", "chain": canonical_chain(chain), "address": addr,
+    assets = sorted({a for a, _, _ in uses})
+    yield Record("entities", {"id": wid, "kind": "wallet", "chain": canonical_chain(chain), "address": uses[0][2],
                               "source": source, "first_seen": load_at, "last_seen": load_at})
     if p.sanctions:
-        yield Record("observations", {
-            "id": f"obs:{source}:{wid}:sanctioned:{p.list_id}:{p.uid}", "subject": wid,
-            "predicate": "sanctioned", "value": p.list_type, "confidence": 1.0, "observed_at": snapshot,
-            "valid_to": None, "attrs": {"asset": asset, "as_published": raw, "programme": p.programmes,
-                                        "uid": p.uid, "entity": eid, "snapshot": snapshot},
-            "source": source, "first_seen": load_at, "last_seen": load_at})
+        for asset, raw, _ in uses:
+            yield Record("observations", {
+                "id": f"obs:{source}:{wid}:sanctioned:{p.list_id}:{p.uid}:{asset}", "subject": wid,
+                "predicate": "sanctioned", "value": p.list_type, "confidence": 1.0, "observed_at": snapshot,
+                "valid_to": None, "attrs": {"asset": asset, "as_published": raw, "programme": p.programmes,
+                                            "uid": p.uid, "entity": eid, "snapshot": snapshot},
+                "source": source, "first_seen": load_at, "last_seen": load_at})
     yield Record("edges", {"id": f"edge:listed_as:{wid}:{eid}", "kind": "listed_as", "src": wid, "dst": eid,
-                           "chain": chain, "asset": asset, "attrs": {"as_published": raw},
+                           "chain": chain, "asset": assets[0], "attrs": {"assets": assets,
+                                                                          "as_published": sorted({r for _, r, _ in uses})},
                            "source": source, "first_seen": load_at, "last_seen": load_at})
 
 

@@ -113,6 +113,9 @@ def test_screen_usage_errors(db: Path) -> None:
     assert _run(db, "screen").exit_code == 2
     bad = _run(db, "screen", "--as", "address", "0x1234")
     assert bad.exit_code == 2 and "not a valid address" in bad.output
+    # a lower-cased Tron address (as in the thomasgregg export) is refused with the reason, not screened
+    low = _run(db, "screen", "tniq9axbp9ejuqhdhrwrfvaa8u3guqzh81")
+    assert low.exit_code == 2 and "lower-cased" in low.output, low.output
 
 
 def test_screen_all_stores_name_match(db: Path, tmp_path: Path) -> None:

@@ -157,3 +157,28 @@ def test_thomasgregg_lowercased_base58_rejected_not_matched(tmp_path, monkeypatc
     assert len(evm) >= 97
     snap = store.query("SELECT * FROM list_snapshots")[0]
     assert snap["snapshot"] == "2026-08-20" and snap["rejected"] >= len(tron)
+
+
+def test_sdn_csv_family_pipeline_and_unchanged_reload(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    main = fixture("ofac-sdn-csv", "sdn_2024-05-03.csv")
+    src = {"sdn_csv": {"url": str(main), "format": "sdn_csv", "source": "ofac-sdn-csv",
+                       "side": {"comments": str(fixture("ofac-sdn-csv", "sdn_comments_2025-02-27.csv"))}}}
+    store = Store(tmp_path / "s.db")
+    conn = ListsOfacConnector()
+    run_sources(store, conn, src, monkeypatch, "2024-05-04T00:00:00Z")
+    snap = store.query("SELECT * FROM list_snapshots")
+    assert len(snap) == 1 and snap[0]["entities"] == 14965 and snap[0]["snapshot"] == "2024-05-04T00:00:00Z"
+    eth = store.query("SELECT count(DISTINCT subject) AS n FROM observations WHERE predicate = 'sanctioned' "
+                      "AND json_extract(attrs, '$.asset') = 'ETH'")
+    assert eth[0]["n"] == 150  # = the 0xB10C list of 2024-05-02
+    multi = store.query("SELECT attrs FROM edges WHERE kind = 'listed_as' AND json_array_length(attrs, '$.assets') > 1")
+    assert multi  # one edge per (wallet, party), every asset it is listed under kept
+    lazarus = store.query("SELECT e.label, e.attrs FROM entities e WHERE e.kind = 'listed_entity' "
+                          "AND e.label = 'LAZARUS GROUP'")
+    assert lazarus and "DPRK3" in json.loads(lazarus[0]["attrs"])["programmes"]
+    raw = store.query("SELECT url FROM raw_payloads WHERE stream = 'lists_ofac.sdn_csv'")
+    assert any(r["url"].endswith("sdn_comments_2025-02-27.csv") for r in raw)  # side file kept as provenance
+    # the same bytes a day later: no second snapshot, nothing delisted
+    run_sources(store, conn, src, monkeypatch, "2024-05-05T00:00:00Z")
+    assert store.count("list_snapshots") == 1
+    assert store.query("SELECT count(*) AS n FROM observations WHERE valid_to IS NOT NULL")[0]["n"] == 0

@@ -17,6 +17,7 @@ from tracer.screening import (
     DEFAULT_THRESHOLD,
     Match,
     NameScreener,
+    address_problem,
     candidate_wallet_ids,
     candidates_from_entities,
     looks_like_address,
@@ -200,6 +201,9 @@ def screen_command(env: Any, queries: tuple[str, ...], threshold: float, as_: st
     for q in queries:
         kind = as_
         if kind == "auto":
+            problem = address_problem(q)
+            if problem:
+                raise click.UsageError(f"{problem} (use --as name to screen it as a name)")
             kind = "address" if looks_like_address(q) else ("email" if "@" in q else "name")
         if kind == "address":
             if not candidate_wallet_ids(q):

@@ -282,3 +282,23 @@ def looks_like_address(query: str) -> bool:
     """True when ``query`` is a single token that is a valid address of some chain."""
     q = query.strip()
     return bool(q) and " " not in q and bool(candidate_wallet_ids(q))
+
+
+def address_problem(query: str) -> str | None:
+    """Why a single address-like token is not a valid address (None if it is, or is not address-like).
+
+    A lower-cased base58 address (a Tron ``t...`` or Bitcoin ``1...``) must be rejected with the
+    reason, not silently screened as a name.
+    """
+    from connectors.addresses import AddressError, normalize
+
+    q = query.strip()
+    if " " in q or len(q) < 25 or not q.isalnum() or candidate_wallet_ids(q):
+        return None
+    guess = "evm" if q.lower().startswith("0x") else "tron" if q[:1] in "tT" else \
+        "bitcoin-cash" if q[:1] in "qpQP" else "bitcoin"
+    try:
+        normalize(guess, q)
+    except AddressError as e:
+        return str(e)
+    return None
