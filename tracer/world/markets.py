@@ -357,7 +357,8 @@ def demo_part(real_vast: bool = True, planted: bool = True) -> DemoPart:
     async def marketplace(request: web.Request) -> web.Response:
         return web.Response(body=clore, content_type="application/json")
 
-    routes = [web.post("/vastai/api/v0/bundles/", bundles), web.get("/golem/v2/network/online", online),
+    routes = [web.post("/vastai/api/v0/bundles/", bundles), web.get("/vastai/api/v0/bundles/", bundles),
+              web.get("/golem/v2/network/online", online),
               web.post("/solana/", node.handle),
               web.get("/ionet/v1/io-explorer/devices/{device_id}/details", device),
               web.get("/clore/v1/marketplace", marketplace)]
