@@ -49,6 +49,9 @@ MINTS = {
 }
 TOKEN_PROGRAMS = {"spl-token", "spl-token-2022"}
 TRANSFER_TYPES = {"transfer", "transferChecked"}
+# Supply changes kept as rows (no edge: a burn pays no wallet). RENDER's burn-mint equilibrium burns
+# the tokens clients pay with, so "who burned RENDER" is who paid for rendering.
+SUPPLY_TYPES = {"burn": "source", "burnChecked": "source", "mintTo": "destination", "mintToChecked": "destination"}
 
 # Column names follow blockchain-etl solana-etl ``token_transfers`` (tx_signature, source, ...).
 TRANSFERS = Table(
@@ -102,7 +105,8 @@ def _instructions(tx: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any
 
 
 def spl_transfers(tx: Mapping[str, Any], mints: set[str] | None = None) -> list[dict[str, Any]]:
-    """Every SPL ``transfer``/``transferChecked`` of a jsonParsed transaction, owner-resolved.
+    """Every SPL ``transfer``/``transferChecked`` (and ``burn``/``mintTo``, one side empty) of a jsonParsed
+    transaction, owner-resolved.
 
     Failed transactions (``meta.err`` set) move nothing and give no rows.  ``mints`` keeps only
     transfers of those mints (None keeps all).
@@ -117,11 +121,14 @@ def spl_transfers(tx: Mapping[str, Any], mints: set[str] | None = None) -> list[
         parsed = ix.get("parsed")
         if ix.get("program") not in TOKEN_PROGRAMS or not isinstance(parsed, dict):
             continue
-        if parsed.get("type") not in TRANSFER_TYPES:
+        kind = parsed.get("type")
+        if kind not in TRANSFER_TYPES and kind not in SUPPLY_TYPES:
             continue
         info = parsed.get("info") or {}
         src, dst = info.get("source"), info.get("destination")
-        authority = info.get("authority") or info.get("multisigAuthority")
+        if kind in SUPPLY_TYPES:  # burn: tokens leave `account`; mintTo: tokens arrive in `account`
+            src, dst = (info.get("account"), None) if SUPPLY_TYPES[kind] == "source" else (None, info.get("account"))
+        authority = info.get("authority") or info.get("multisigAuthority") or info.get("mintAuthority")
         ta = info.get("tokenAmount") or {}
         amount = info.get("amount", ta.get("amount"))
         a_src, a_dst = accts.get(str(src), {}), accts.get(str(dst), {})
@@ -133,7 +140,7 @@ def spl_transfers(tx: Mapping[str, Any], mints: set[str] | None = None) -> list[
             "tx_signature": sig, "ix_path": path, "block_slot": tx.get("slot"),
             "block_timestamp": rfc3339(tx.get("blockTime")), "source": src, "destination": dst,
             "authority": authority, "value": check_uint256(int(amount)), "decimals": decimals, "mint": mint,
-            "source_owner": a_src.get("owner") or authority, "destination_owner": a_dst.get("owner"),
+            "source_owner": (a_src.get("owner") or authority) if src else None, "destination_owner": a_dst.get("owner"),
             "transfer_type": parsed["type"],
             "owner_resolution": ("balances" if a_src.get("owner") else "authority") + "/"
                                 + ("balances" if a_dst.get("owner") else "token-account"),
@@ -146,13 +153,15 @@ def transfer_records(row: Mapping[str, Any], source: str = SOURCE) -> Iterator[R
     yield Record("solana_token_transfers", {k: v for k, v in row.items() if k != "owner_resolution"})
     src = row["source_owner"] or row["source"]
     dst = row["destination_owner"] or row["destination"]
-    if not src or not dst:
-        return
     t = row["block_timestamp"]
     seen = {"source": source, "first_seen": t, "last_seen": t}
     for addr in (src, dst):
+        if not addr:
+            continue
         yield Record("entities", {"id": f"wallet:solana:{addr}", "kind": "wallet", "chain": "solana",
                                   "address": addr, "label": None, "attrs": {}, **seen})
+    if not src or not dst:  # a burn or a mint: the row says who, no wallet was paid
+        return
     yield Record("edges", {
         "id": f"edge:solana:{row['tx_signature']}:{row['ix_path']}", "kind": "paid",
         "src": f"wallet:solana:{src}", "dst": f"wallet:solana:{dst}", "chain": "solana",

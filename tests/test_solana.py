@@ -261,3 +261,25 @@ def test_job_roundtrip_full_ranges(market: str, node: str, payer: str, project: 
         k: v for k, v in vals.items() if k not in ("ipfs_job", "ipfs_result")}
     paid = nos.job_payment(j)
     assert paid is None or (paid >= 0 and isinstance(paid, int))
+
+
+def test_burn_and_mint_rows_without_edges() -> None:
+    from connectors.solana import transfer_records
+    tx = _tx("solana_getTransaction_transferChecked.json")
+    keys = [k["pubkey"] for k in tx["transaction"]["message"]["accountKeys"]]
+    tk = tx["transaction"]["message"]["instructions"][3]["programId"]
+    tx["transaction"]["message"]["instructions"] += [
+        {"parsed": {"info": {"account": keys[1], "authority": keys[0], "mint": USDC,
+                             "tokenAmount": {"amount": "5", "decimals": 6, "uiAmount": 5e-06, "uiAmountString": "0.000005"}},
+                    "type": "burnChecked"}, "program": "spl-token", "programId": tk, "stackHeight": None},
+        {"parsed": {"info": {"account": keys[2], "amount": "7", "mint": USDC, "mintAuthority": keys[3]},
+                    "type": "mintTo"}, "program": "spl-token", "programId": tk, "stackHeight": None}]
+    out = {r["transfer_type"]: r for r in spl_transfers(tx)}
+    assert set(out) == {"transferChecked", "burnChecked", "mintTo"}
+    burn, mint = out["burnChecked"], out["mintTo"]
+    assert (burn["source_owner"], burn["destination"], burn["value"], burn["ix_path"]) == (keys[0], None, "5", "4")
+    assert (mint["source"], mint["destination_owner"], mint["value"], mint["decimals"]) == (None, keys[3], "7", 6)
+    for r in (burn, mint):
+        recs = list(transfer_records(r))
+        assert [x.table for x in recs] == ["solana_token_transfers", "entities"]
+    assert [x.table for x in transfer_records(out["transferChecked"])][-1] == "edges"
