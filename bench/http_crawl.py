@@ -21,9 +21,9 @@ import argparse
 import asyncio
 import collections
 import json
+import multiprocessing
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -49,9 +49,6 @@ class RateLimitedApi:
         self.window: collections.deque[float] = collections.deque()
         self.served: list[float] = []
         self.rejected: list[float] = []
-        self.base = ""
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
 
     def reset(self) -> None:
         self.window.clear()
@@ -81,33 +78,56 @@ class RateLimitedApi:
             return web.Response(status=404, text="no such page")
         return web.Response(body=self._body(page), content_type="application/json")
 
-    def start(self) -> None:
-        ready = threading.Event()
+    async def stats(self, request: web.Request) -> web.Response:
+        return web.json_response({"served": self.served, "rejected": self.rejected})
 
-        def main() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
+    async def do_reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        return web.json_response({"ok": True})
+
+    def serve_forever(self, port_out: Any) -> None:
+        """Run in its own process: its clock and GIL are not the crawler's."""
+        async def run() -> None:
             app = web.Application()
             app.router.add_get("/items", self.handle)
+            app.router.add_get("/_stats", self.stats)
+            app.router.add_post("/_reset", self.do_reset)
             runner = web.AppRunner(app, access_log=None)
-            loop.run_until_complete(runner.setup())
+            await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)
-            loop.run_until_complete(site.start())
-            self.base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
+            await site.start()
+            port_out.put(runner.addresses[0][1])
+            await asyncio.Event().wait()
 
-        self._thread = threading.Thread(target=main, daemon=True)
-        self._thread.start()
-        ready.wait(10)
+        asyncio.run(run())
+
+
+class ApiProcess:
+    """The API in a child process (CLOCK_MONOTONIC is shared, so timestamps compare)."""
+
+    def __init__(self, pages: int, rate: int, latency: float) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self._q: Any = ctx.Queue()
+        self._proc = ctx.Process(target=RateLimitedApi(pages, rate, latency).serve_forever, args=(self._q,),
+                                 daemon=True)
+        self.base = ""
+
+    def start(self) -> None:
+        self._proc.start()
+        self.base = f"http://127.0.0.1:{self._q.get(timeout=20)}"
 
     def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
+        self._proc.terminate()
+        self._proc.join(10)
+
+    async def stats(self) -> tuple[list[float], list[float]]:
+        async with aiohttp.ClientSession() as s, s.get(f"{self.base}/_stats") as r:
+            d = await r.json()
+        return d["served"], d["rejected"]
+
+    async def reset(self) -> None:
+        async with aiohttp.ClientSession() as s, s.post(f"{self.base}/_reset") as r:
+            await r.read()
 
 
 ITEMS = Table("bench_items", (Column("id"), Column("page", "INTEGER"), Column("value")), pk=("id",))
@@ -176,7 +196,7 @@ class BenchConnector:
         return []
 
 
-async def crawl_tracer(api: RateLimitedApi, rate: float, concurrency: int, db: Path,
+async def crawl_tracer(api: ApiProcess, rate: float, concurrency: int, db: Path,
                        ) -> tuple[float, float, int, int]:
     """Returns (sync wall time incl. setup, crawl time from first request to return, rows, pages)."""
     from tracer.pipeline import sync
@@ -192,11 +212,12 @@ async def crawl_tracer(api: RateLimitedApi, rate: float, concurrency: int, db: P
     store.close()
     if res.status != "ok":
         raise SystemExit(f"tracer crawl failed: {res.errors}")
-    first = min(api.served + api.rejected)
+    served, rejected = await api.stats()
+    first = min(served + rejected)
     return t_end - t0, t_end - first, items, sum(s.pages for s in res.streams)
 
 
-async def crawl_sequential(api: RateLimitedApi) -> tuple[float, int]:
+async def crawl_sequential(api: ApiProcess) -> tuple[float, int]:
     t0 = time.monotonic()
     pages = 0
     async with aiohttp.ClientSession() as s:
@@ -223,19 +244,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds before 429s count (default 2)")
     args = ap.parse_args(argv)
 
-    api = RateLimitedApi(args.pages, args.rate, args.latency)
+    api = ApiProcess(args.pages, args.rate, args.latency)
     api.start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.monotonic()
             wall, elapsed, items, pages = asyncio.run(crawl_tracer(api, args.rate, args.concurrency,
-                                                             Path(tmp) / "bench.db"))
-            requests = len(api.served) + len(api.rejected)
-            late_429 = sum(1 for t in api.rejected if t - t0 > args.warmup)
-            all_429 = len(api.rejected)
+                                                                   Path(tmp) / "bench.db"))
+            served, rejected = asyncio.run(api.stats())
+            requests = len(served) + len(rejected)
+            late_429 = sum(1 for t in rejected if t - t0 > args.warmup)
+            all_429 = len(rejected)
         assert items == args.pages * ITEMS_PER_PAGE and pages == args.pages, (items, pages)
         time.sleep(1.1)  # let the server's window empty before the second crawl
-        api.reset()
+        asyncio.run(api.reset())
         seq_elapsed, seq_pages = asyncio.run(crawl_sequential(api))
         assert seq_pages == args.pages
     finally:

@@ -137,7 +137,7 @@ class Pacer:
     for loopback/network jitter) old, which bounds every window even when the grid catches up.
     """
 
-    def __init__(self, rate: float, margin: float = 0.005) -> None:
+    def __init__(self, rate: float, margin: float = 0.02) -> None:
         self.interval = 1.0 / rate
         self.margin = margin
         self._grid = -1e18
@@ -156,6 +156,11 @@ class Pacer:
             self._grid = target
             self._starts.append(time.monotonic())
 
+    def widen(self, cap: float = 0.2) -> None:
+        """A 429 despite pacing: the server's clock sees our starts closer than we sent them
+        (scheduling and network jitter), so keep a wider safety margin from now on."""
+        self.margin = min(cap, self.margin * 2)
+
 
 @dataclass
 class _Host:
@@ -171,10 +176,11 @@ class _Host:
 
 
 class _Transient(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(self, reason: str, retry_after: float | None = None, status: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.status = status
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -264,6 +270,8 @@ class HttpClient:
                                             ok_status, lim)
             except _Transient as t:
                 last = t.reason
+                if t.status == 429 and host.limiter is not None:
+                    host.limiter.widen()
                 if attempt >= lim.max_retries:
                     break
                 self.stats["retries"] += 1
@@ -293,7 +301,7 @@ class HttpClient:
         if status == 429:
             self.stats["status_429"] += 1
         if status in RETRIABLE_STATUS:
-            raise _Transient(f"HTTP {status}", parse_retry_after(hdrs.get("Retry-After")))
+            raise _Transient(f"HTTP {status}", parse_retry_after(hdrs.get("Retry-After")), status)
         if status not in ok_status:
             snippet = body[:200].decode("utf-8", "replace").replace("\n", " ").strip()
             raise HttpError(f"{method} {shown} -> HTTP {status}: {self.redact(snippet) or 'no body'}", status)

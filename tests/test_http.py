@@ -165,3 +165,12 @@ def test_http_crawl_bench_reaches_the_rate_without_429(capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "429 after warm-up: 0" in out
+
+
+def test_a_429_despite_pacing_widens_the_margin(fault_server: FaultServer) -> None:
+    fault_server.inject(ETH, "429")
+    fault_server.retry_after = "0"
+    http = asyncio.run(_get_many(fault_server.base, [ETH], HostLimits(rate=50, backoff_base=0.001)))
+    [host] = http._hosts.values()
+    assert host.limiter is not None and host.limiter.margin == pytest.approx(0.04)
+    assert fault_server.served("429") == 1 and fault_server.served("ok") == 1
