@@ -81,7 +81,7 @@ def _replay_node(calls: list[tuple[str, list]]) -> object:
             out.append({"jsonrpc": "2.0", "id": r["id"], "result": res})
         return web.json_response(out if isinstance(body, list) else out[0])
     return routes_part("sol", [web.post("/", rpc)], lambda base: {"solana": {
-        "rpc_url": base + "/", "mints": {"USDC": USDC}, "limits": {"rate": 0, "max_retries": 0}}})
+        "rpc_url": base + "/", "mints": {"USDC": USDC}, "skip_walking": [], "limits": {"rate": 0, "max_retries": 0}}})
 
 
 async def test_replayed_rpc_to_paid_edges(tmp_path: Path) -> None:

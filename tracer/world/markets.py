@@ -368,7 +368,10 @@ def demo_part(real_vast: bool = True, planted: bool = True) -> DemoPart:
         return {
             "vastai": {"base_url": f"{base}/vastai/api/v0", "limits": fast},
             "golem": {"base_url": f"{base}/golem", "limits": fast},
-            "solana": {"rpc_url": f"{base}/solana/", "page_size": 2, "batch_size": 2, "limits": fast},
+            # Walk the market tokens' mints and, for USDC (not walked by mint), the renter's account.
+            "solana": {"rpc_url": f"{base}/solana/", "page_size": 2, "batch_size": 2, "limits": fast,
+                       "addresses": sorted({MINTS["RENDER"], MINTS["IO"], MINTS["NOS"],
+                                            token_account(ACTORS["nosana-project"], MINTS["USDC"])})},
             "nosana": {"rpc_url": f"{base}/solana/", "limits": fast},
             "ionet": {"base_url": f"{base}/ionet/v1/io-explorer", "token": IONET_TOKEN,
                       "device_ids": sorted(devices), "limits": fast},
