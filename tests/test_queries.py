@@ -202,3 +202,9 @@ def test_gpu_model_nodes_are_not_expanded(store) -> None:
     gpu = next(n for n in r["nodes"] if n["id"] == IDS["G"])
     assert gpu["hub"].startswith("shared gpu node")
     assert q.neighbours(store, IDS["G"])["nodes"][0]["hub"] is None  # the start itself is expanded
+
+
+def test_neighbours_marks_listed_nodes(store) -> None:
+    nodes = {n["id"]: n for n in q.neighbours(store, IDS["F"])["nodes"]}
+    assert nodes[IDS["A"]]["listed"] == "sanctioned: OFAC SDN"
+    assert nodes[IDS["F2"]]["listed"] is None and nodes[IDS["F"]]["listed"] is None  # F's flag is not a listing

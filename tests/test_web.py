@@ -87,6 +87,7 @@ def test_search_draw_expand_and_follow_payment(server: str, browser: Any, tmp_pa
     assert "medium" in b.find_element(By.ID, "flag").text
     assert "exposure" in b.find_element(By.ID, "evidence").text
     assert b.execute_script(f"return window.tracerApp.cy.getElementById('{IDS['X']}').data('hub')").startswith("exchange")
+    assert b.execute_script(f"return window.tracerApp.cy.getElementById('{IDS['A']}').data('listed')").startswith("sanctioned")
 
     # select the listed renter: severe flag and its two pieces of evidence
     b.execute_script(f"window.tracerApp.cy.getElementById('{IDS['A']}').emit('tap')")

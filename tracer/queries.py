@@ -253,7 +253,9 @@ def neighbours(store: Reader, node: str, depth: int = 1, kinds: Sequence[str] | 
     g = SqlGraph(store, node)
     sub = gq.neighbourhood(g.fetch, node, depth, kinds, direction, max_nodes, g.hubs)
     info = describe(store, list(sub.nodes))
-    nodes = [{**info[n], "hop": h, "hub": sub.hubs.get(n) or g.degree_hubs.get(n)} for n, h in sub.nodes.items()]
+    risk = {n: why for n, why in g.risky(list(sub.nodes)).items() if not why.startswith("flag ")}
+    nodes = [{**info[n], "hop": h, "hub": sub.hubs.get(n) or g.degree_hubs.get(n), "listed": risk.get(n)}
+             for n, h in sub.nodes.items()]
     edges = [_edge_out(e, max(sub.nodes.get(e["src"], 0), sub.nodes.get(e["dst"], 0)))
              for e in sub.edges.values()]
     edges.sort(key=lambda e: (e["hop"], str(e.get("time") or ""), e["id"]))

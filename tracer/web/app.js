@@ -32,6 +32,11 @@
     return e;
   }
 
+  function clip(text, n) {
+    const t = String(text);
+    return t.length > n ? t.slice(0, Math.ceil(n / 2) - 1) + "…" + t.slice(-Math.floor(n / 2) + 1) : t;
+  }
+
   function short(id) {
     const parts = String(id).split(":");
     const tail = parts.slice(2).join(":") || parts[1] || id;
@@ -47,6 +52,7 @@
       { selector: "node[level = 'severe']", style: { "background-color": "#b3261e", "width": 26, "height": 26 } },
       { selector: "node[level = 'high']", style: { "background-color": "#e8710a", "width": 23, "height": 23 } },
       { selector: "node[level = 'medium']", style: { "background-color": "#d4a017" } },
+      { selector: "node[?listed]", style: { "border-width": 4, "border-color": "#b3261e", "border-style": "double" } },
       { selector: "node[?hub]", style: { "shape": "diamond", "border-width": 2, "border-color": "#1d2330" } },
       { selector: "node[kind = 'lease'], node[kind = 'job'], node[kind = 'deployment']", style: { "shape": "round-rectangle" } },
       { selector: "node[kind = 'provider']", style: { "shape": "hexagon" } },
@@ -72,17 +78,17 @@
         if (n.hub) existing.data("hub", n.hub);
         continue;
       }
-      added.push({ group: "nodes", data: { id: n.id, kind: n.kind, level: n.level || "", hub: n.hub || "",
-        hop: hop, caption: n.label || short(n.id) } });
+      added.push({ group: "nodes", data: { id: n.id, kind: n.kind, level: n.level || "", hub: n.hub || "", listed: n.listed || "",
+        hop: hop, caption: n.label ? clip(n.label, 26) : short(n.id) } });
     }
     for (const e of data.edges) {
       if (cy.getElementById(e.id).nonempty()) continue;
-      const caption = e.kind === "paid" && e.value ? e.value + " " + (e.asset || "") : e.kind;
+      const caption = e.kind === "paid" && e.value ? clip(e.value, 14) + " " + clip(e.asset || "", 10) : e.kind;
       added.push({ group: "edges", data: { id: e.id, source: e.src, target: e.dst, kind: e.kind, caption } });
     }
     cy.add(added);
     cy.layout({ name: "concentric", concentric: (n) => 100 - n.data("hop"), levelWidth: () => 1,
-      minNodeSpacing: 30, animate: false }).run();
+      minNodeSpacing: 70, spacingFactor: 1.2, animate: false }).run();
     return added.length;
   }
 
