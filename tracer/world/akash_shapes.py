@@ -229,11 +229,13 @@ def _res(gpu: int) -> dict[str, int]:
 
 def console_deployments(p: Provider, w: World) -> list[dict[str, Any]]:
     deps = {(d.owner, d.dseq): d for d in w.deployments}
+    by_dep: dict[tuple[str, int], list[Lease]] = {}
+    for le in w.leases:
+        if le.provider == p.owner:
+            by_dep.setdefault((le.owner, le.dseq), []).append(le)
     out = []
-    for (owner, dseq), d in sorted(deps.items()):
-        mine = [le for le in w.leases if le.owner == owner and le.dseq == dseq and le.provider == p.owner]
-        if not mine:
-            continue
+    for (owner, dseq), mine in sorted(by_dep.items()):
+        d = deps[(owner, dseq)]
         gpu = sum(g.gpu_units * g.count for g in d.groups)
         out.append({"owner": owner, "dseq": str(dseq), "denom": d.deposits[0][2][0], "createdHeight": d.created,
                     "createdDate": iso(block_unix(d.created)), "status": d.state,
@@ -329,6 +331,19 @@ def routes(w: World) -> list[web.RouteDef]:
     dep_list = sorted(w.deployments, key=lambda d: (d.owner, d.dseq))
     provs = sorted(w.providers, key=lambda p: p.owner)
     txs = {t.txhash: tx_pair(t) for t in w.transfers}
+    to: dict[str, list[Transfer]] = {}
+    for t in sorted(w.transfers, key=lambda t: (t.height, t.txhash)):
+        for r in dict(t.outputs):
+            to.setdefault(r, []).append(t)
+    cache: dict[Any, list[Any]] = {}
+
+    def memo(key: Any, q: Any, fields: tuple[str, ...], make: Any) -> list[Any]:
+        """Rendered bodies, computed once per shape when no filter applies (the world never changes)."""
+        if any(q.get(f"filters.{f}") for f in fields):
+            return list(make(q))
+        if key not in cache:
+            cache[key] = list(make(q))
+        return cache[key]
 
     def lcd(node: str, tail: str, q: Any) -> web.Response:
         n = NODES[node]
@@ -351,31 +366,32 @@ def routes(w: World) -> list[web.RouteDef]:
         if n[module] != version:
             return web.json_response(NOT_FOUND, status=404)
         new = version in ("v1beta5", "v1beta4", "v1") if module != "market" else version == "v1beta5"
+        lf = ("owner", "dseq", "provider", "state")
         if module == "deployment" and rest == "deployments/list":
-            return _page([(deployment_new if new else deployment_old)(d)
-                          for d in _filtered(dep_list, q, ("owner", "state"))], q, "deployments")
-        if module == "market":
-            ls = _filtered(leases, q, ("owner", "dseq", "provider", "state"))
-            if rest == "leases/list":
-                return _page([(lease_new if new else lease_old)(le) for le in ls], q, "leases")
-            if rest == "orders/list":
-                return _page([order(d, g, new) for d in _filtered(dep_list, q, ("owner", "dseq"))
-                              for g in d.groups], q, "orders")
-            if rest == "bids/list":
-                return _page([bid(le, deps[(le.owner, le.dseq)], deps[(le.owner, le.dseq)].groups[le.gseq - 1], new)
-                              for le in ls], q, "bids")
+            return _page(memo(("d", new), q, ("owner", "state"), lambda q: [
+                (deployment_new if new else deployment_old)(d) for d in _filtered(dep_list, q, ("owner", "state"))]),
+                q, "deployments")
+        if module == "market" and rest == "leases/list":
+            return _page(memo(("l", new), q, lf, lambda q: [
+                (lease_new if new else lease_old)(le) for le in _filtered(leases, q, lf)]), q, "leases")
+        if module == "market" and rest == "orders/list":
+            return _page(memo(("o", new), q, ("owner", "dseq"), lambda q: [
+                order(d, g, new) for d in _filtered(dep_list, q, ("owner", "dseq")) for g in d.groups]), q, "orders")
+        if module == "market" and rest == "bids/list":
+            return _page(memo(("b", new), q, lf, lambda q: [
+                bid(le, deps[(le.owner, le.dseq)], deps[(le.owner, le.dseq)].groups[le.gseq - 1], new)
+                for le in _filtered(leases, q, lf)]), q, "bids")
         if module == "provider" and rest == "providers":
-            return _page([provider_lcd(p) for p in provs], q, "providers")
+            return _page(memo("p", q, (), lambda q: [provider_lcd(p) for p in provs]), q, "providers")
         if module == "audit" and rest == "audit/attributes/list":
-            return _page([a for p in provs if (a := audit_entry(p))], q, "providers")
-        if module == "escrow":
-            kind = rest.split("/")[1] if rest.startswith("types/") else ""
-            if kind == "accounts":
-                accts = [account_new(d) if version == "v1" else account_old(d) for d in dep_list]
-                return _page(accts, q, "accounts")
-            if kind == "payments":
-                pays = [(lease_new if version == "v1" else lease_old)(le)["escrow_payment"] for le in leases]
-                return _page(pays, q, "payments")
+            return _page(memo("a", q, (), lambda q: [a for p in provs if (a := audit_entry(p))]), q, "providers")
+        kind = rest.split("/")[1] if module == "escrow" and rest.startswith("types/") else ""
+        if kind == "accounts":
+            return _page(memo(("ea", version), q, (), lambda q: [
+                account_new(d) if version == "v1" else account_old(d) for d in dep_list]), q, "accounts")
+        if kind == "payments":
+            return _page(memo(("ep", version), q, (), lambda q: [
+                (lease_new if version == "v1" else lease_old)(le)["escrow_payment"] for le in leases]), q, "payments")
         return web.json_response(NOT_FOUND, status=404)
 
     def _txs(mode: str, q: Any) -> web.Response:
@@ -386,8 +402,7 @@ def routes(w: World) -> list[web.RouteDef]:
         m = re.fullmatch(r"transfer\.recipient='([a-z0-9]+)'", cond.strip())
         if not m:
             return web.json_response({"code": 3, "message": f"unsupported query {cond!r}"}, status=400)
-        hits = sorted((t for t in w.transfers if any(r == m.group(1) for r, _ in t.outputs)),
-                      key=lambda t: (t.height, t.txhash))
+        hits = to.get(m.group(1), [])
         if mode == "query":
             limit, page = int(q.get("limit") or 100), int(q.get("page") or 1)
             chunk = hits[(page - 1) * limit: page * limit]
@@ -406,8 +421,11 @@ def routes(w: World) -> list[web.RouteDef]:
             return web.json_response(NOT_FOUND, status=404)
         return lcd(node, request.match_info["tail"], request.query)
 
+    console_body = [console_provider(p, w) for p in provs]
+    console_deps_of = {p.owner: console_deployments(p, w) for p in provs}
+
     async def console_providers(request: web.Request) -> web.Response:
-        return web.json_response([console_provider(p, w) for p in provs])
+        return web.json_response(console_body)
 
     async def console_deps(request: web.Request) -> web.Response:
         p = next((x for x in provs if x.owner == request.match_info["p"]), None)
@@ -416,7 +434,7 @@ def routes(w: World) -> list[web.RouteDef]:
         skip, limit = int(request.match_info["skip"]), int(request.match_info["limit"])
         if not 1 <= limit <= 100:
             return web.json_response({"error": "BadRequest", "message": "limit must be 1..100"}, status=400)
-        deps_ = console_deployments(p, w)
+        deps_ = console_deps_of[p.owner]
         return web.json_response({"total": len(deps_), "deployments": deps_[skip: skip + limit]})
 
     return [web.get("/lcd/{node}/{tail:.*}", lcd_h), web.get("/console/v1/providers", console_providers),
