@@ -20,6 +20,14 @@ _DCA = "Digital Currency Address - "
 _XML_PARSER = {"huge_tree": True, "resolve_entities": False, "no_network": True}
 
 
+def _free(el: Any) -> None:
+    """Release a parsed element and its already-read siblings (iterparse keeps them otherwise)."""
+    el.clear()
+    parent = el.getparent()
+    while parent is not None and el.getprevious() is not None:
+        del parent[0]
+
+
 def _local(tag: Any) -> str:
     return etree.QName(tag).localname if isinstance(tag, str) else ""
 
@@ -113,16 +121,16 @@ def parse_advanced_xml(files: dict[str, bytes]) -> Snapshot:
             cs = [countries.get(c.get("CountryID"), "") for c in _kids(el, "LocationCountry")]
             parts = [(_text(v, "Value")) for v in _desc(el, "LocationPartValue")]
             locations[el.get("ID")] = (", ".join(p for p in parts + cs if p), [c for c in cs if c])
-            el.clear()
+            _free(el)
         elif tag == "DistinctParty":
             p = _party(el, feature_types, sub_types, locations)
             if p is not None:
                 parties[p.extra["profile_id"]] = p
-            el.clear()
+            _free(el)
         elif tag == "SanctionsEntry":
             progs = [(_text(m, "Comment")) for m in _kids(el, "SanctionsMeasure")]
             programmes.setdefault(el.get("ProfileID"), []).extend(x for x in progs if x)
-            el.clear()
+            _free(el)
     for pid, progs in programmes.items():
         if pid in parties:
             parties[pid].programmes = sorted(set(progs))

@@ -156,6 +156,7 @@ def test_domains() -> None:
     assert domain_of("https://www.gicdf.org/about") == "gicdf.org"
     assert domain_of("info@GICDF.org") == "gicdf.org"
     assert domain_label("atlas-sanatgaran.com.am") == "atlas sanatgaran"
+    assert domain_label("hk1.example") == "hk1" and domain_label("www.sino-bright.co.uk") == "sino bright"
     sc, _ = _screener()
     hits = sc.screen_domain("sales@atlas-sanatgaran.am", "email")
     assert hits and hits[0].label == "Atlas Sanatgaran"

@@ -106,9 +106,11 @@ def domain_of(value: str) -> str:
 def domain_label(domain: str) -> str:
     """The name-like part of a domain ("sino-bright-export.com.cn" -> "sino bright export")."""
     parts = [p for p in domain.split(".") if p]
-    generic = {"com", "net", "org", "co", "cn", "ru", "io", "ai", "info", "biz", "ltd", "gov", "edu"}
+    generic = {"com", "net", "org", "co", "ac", "gov", "edu", "ltd", "plc", "biz", "info"}
+    if len(parts) > 1:
+        parts.pop()  # the top-level domain
     while len(parts) > 1 and (parts[-1] in generic or len(parts[-1]) == 2):
-        parts.pop()
+        parts.pop()  # second-level registries: .com.cn, .co.uk
     return (parts[-1] if parts else "").replace("-", " ").replace("_", " ")
 
 
