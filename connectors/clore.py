@@ -77,6 +77,7 @@ class ServersStream:
         if not isinstance(servers, list):
             raise ConnectorError("Clore marketplace answer has no servers list")
         seen = {"source": SOURCE, "first_seen": snap, "last_seen": snap}
+        owners: dict[str, dict[str, Any]] = {}
         for s in servers:
             if not isinstance(s, dict) or s.get("id") is None:
                 continue
@@ -86,9 +87,10 @@ class ServersStream:
             gid = gpu_id("clore", raw) or (gpu_id("clore", arr[0]) if arr else None)
             count = len(arr) or gpu_count("clore", raw) or (1 if raw else None)
             cc = str((specs.get("net") or {}).get("cc") or "").upper() or None
+            cc = cc if cc and len(cc) == 2 and cc.isalpha() else None
             mid = f"machine:clore:{sid}"
-            owner = s.get("owner")
-            yield Record("clore_servers", {"snapshot": snap, "server_id": sid, "owner": None if owner is None else str(owner),
+            owner = None if s.get("owner") is None else str(s["owner"])
+            yield Record("clore_servers", {"snapshot": snap, "server_id": sid, "owner": owner,
                                            "gpu": raw, "gpu_id": gid, "gpu_count": count, "country": cc,
                                            "rented": None if s.get("rented") is None else int(bool(s["rented"])),
                                            "reliability": None if s.get("reliability") is None else str(s["reliability"]),
@@ -97,9 +99,14 @@ class ServersStream:
                                      "rented": s.get("rented")}
             if owner is not None:
                 attrs["provider"] = f"provider:clore:{owner}"
-                yield Record("entities", {"id": f"provider:clore:{owner}", "kind": "provider", "chain": None,
-                                          "address": None, "label": f"Clore host {owner}",
-                                          "attrs": {"market": "clore", "owner": owner}, **seen})
+                o = owners.setdefault(owner, {"gpus": {}, "countries": set(), "servers": 0})
+                o["servers"] += 1
+                if cc:
+                    o["countries"].add(cc)
+                if gid:
+                    g = o["gpus"].setdefault(gid, {"count": 0, "machines": 0, "raw": raw})
+                    g["count"] += count or 0
+                    g["machines"] += 1
             yield Record("entities", {"id": mid, "kind": "machine", "chain": None, "address": None,
                                       "label": f"Clore server {sid}", "attrs": attrs, **seen})
             if gid:
@@ -107,12 +114,31 @@ class ServersStream:
                                        "dst": f"gpu:{gid}", "chain": None, "asset": None, "amount": None,
                                        "decimals": None, "time": snap, "block": None, "tx": None,
                                        "attrs": {"count": count, "raw_name": raw}, **seen})
-            if cc and len(cc) == 2 and cc.isalpha():
-                yield Record("observations", {
-                    "id": f"obs:clore:location:{sid}", "subject": mid, "predicate": "location", "value": cc,
-                    "confidence": 0.6, "observed_at": snap, "valid_to": None,
-                    "attrs": {"layer": "ip", "derived_by": "clore",
-                              "note": "specs.net.cc as Clore publishes it; derivation not documented"}, **seen})
+            if cc:
+                yield Record("observations", _location(f"obs:clore:location:{sid}", mid, cc, snap))
+        # The host (owner) level, as for Vast hosts: what it offers in total and where.
+        for owner, o in sorted(owners.items()):
+            pid = f"provider:clore:{owner}"
+            yield Record("entities", {"id": pid, "kind": "provider", "chain": None, "address": None,
+                                      "label": f"Clore host {owner}",
+                                      "attrs": {"market": "clore", "owner": owner, "servers": o["servers"],
+                                                "countries": sorted(o["countries"])}, **seen})
+            for gid, g in sorted(o["gpus"].items()):
+                yield Record("edges", {"id": f"edge:clore:offers_gpu:host:{owner}:{gid}", "kind": "offers_gpu",
+                                       "src": pid, "dst": f"gpu:{gid}", "chain": None, "asset": None, "amount": None,
+                                       "decimals": None, "time": snap, "block": None, "tx": None,
+                                       "attrs": {"count": g["count"], "machines": g["machines"], "raw_name": g["raw"]},
+                                       **seen})
+            for cc in sorted(o["countries"]):
+                yield Record("observations", _location(f"obs:clore:location:provider:{owner}:{cc}", pid, cc, snap))
+
+
+def _location(oid: str, subject: str, cc: str, at: str) -> dict[str, Any]:
+    return {"id": oid, "subject": subject, "predicate": "location", "value": cc, "confidence": 0.6,
+            "observed_at": at, "valid_to": None,
+            "attrs": {"layer": "ip", "derived_by": "clore",
+                      "note": "specs.net.cc as Clore publishes it; derivation not documented"},
+            "source": SOURCE, "first_seen": at, "last_seen": at}
 
 
 class CloreConnector:

@@ -29,7 +29,12 @@ async def test_servers(tmp_path: Path) -> None:
     e = rows(store, "SELECT * FROM edges WHERE src='machine:clore:7480'")[0]
     assert e["dst"] == "gpu:rtx-4090" and attrs(e)["count"] == 8
     locs = {r["subject"]: r["value"] for r in rows(store, "SELECT * FROM observations WHERE predicate='location'")}
-    assert locs == {"machine:clore:6211": "CZ", "machine:clore:7480": "RU"}
+    assert locs == {"machine:clore:6211": "CZ", "machine:clore:7480": "RU", "provider:clore:4122": "CZ",
+                    "provider:clore:5310": "RU"}
+    # Host level: owner 5310 offers 8x RTX 4090 (server 7480) and 2x GTX 1080 Ti (server 7481).
+    host = {e["dst"]: attrs(e) for e in rows(store, "SELECT * FROM edges WHERE src='provider:clore:5310'")}
+    assert host == {"gpu:rtx-4090": {"count": 8, "machines": 1, "raw_name": "8x NVIDIA GeForce RTX 4090"},
+                    "gpu:gtx-1080-ti": {"count": 2, "machines": 1, "raw_name": "2x NVIDIA GeForce GTX 1080 Ti"}}
     assert attrs(rows(store, "SELECT attrs FROM entities WHERE id='machine:clore:7481'")[0])["provider"] == "provider:clore:5310"
 
 
