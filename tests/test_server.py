@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
 import aiohttp
@@ -172,3 +173,11 @@ async def test_token_required_beyond_default_host(db) -> None:
 def test_serve_cli_refuses_public_bind_without_token(db) -> None:
     r = CliRunner(env={"TRACER_SERVE_TOKEN": None}).invoke(main, ["--db", str(db), "serve", "--host", "0.0.0.0"])
     assert r.exit_code == 2 and "without a token" in r.output and "Traceback" not in r.output
+
+
+async def test_concurrent_queries_and_files_all_answer(api) -> None:
+    """Queries run on one database thread while the loop serves files: concurrent requests all answer."""
+    s, base = api
+    results = await asyncio.gather(get(s, f"{base}/api/neighbours", params={"id": IDS["F"], "depth": "4"}),
+                                   get(s, f"{base}/static/app.css"), get(s, f"{base}/api/health"))
+    assert [r[0] for r in results] == [200, 200, 200] and results[2][1]["read_only"] is True

@@ -16,6 +16,7 @@ import os
 import sqlite3
 import urllib.parse
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ log = logging.getLogger("tracer.server")
 WEB_DIR = Path(__file__).with_name("web")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 STORE_KEY: web.AppKey[Store] = web.AppKey("store", Store)
+POOL_KEY: web.AppKey[ThreadPoolExecutor] = web.AppKey("pool", ThreadPoolExecutor)
 TOKEN_KEY: web.AppKey[str] = web.AppKey("token", str)
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -143,47 +145,52 @@ def _store(request: web.Request) -> Store:
     return request.app[STORE_KEY]
 
 
+async def _q(request: web.Request, fn: Callable[..., Any], *args: Any) -> web.Response:
+    """Run a query off the event loop, on the app's one database thread (one connection, serialised)."""
+    result = await asyncio.get_running_loop().run_in_executor(request.app[POOL_KEY], fn, _store(request), *args)
+    return _json(result)
+
+
 async def api_find(request: web.Request) -> web.Response:
-    return _json(q.find(_store(request), _param(request, "q", required=True), _param(request, "limit", 50)))
+    return await _q(request, q.find, _param(request, "q", required=True), _param(request, "limit", 50))
 
 
 async def api_node(request: web.Request) -> web.Response:
-    return _json(q.node(_store(request), _param(request, "id", required=True)))
+    return await _q(request, q.node, _param(request, "id", required=True))
 
 
 async def api_edge(request: web.Request) -> web.Response:
-    return _json(q.edge(_store(request), _param(request, "id", required=True)))
+    return await _q(request, q.edge, _param(request, "id", required=True))
 
 
 async def api_neighbours(request: web.Request) -> web.Response:
-    return _json(q.neighbours(_store(request), _param(request, "id", required=True), _param(request, "depth", 1),
-                              _kinds(request), _param(request, "direction", "both"),
-                              _param(request, "max_nodes", 300)))
+    return await _q(request, q.neighbours, _param(request, "id", required=True), _param(request, "depth", 1),
+                    _kinds(request), _param(request, "direction", "both"), _param(request, "max_nodes", 300))
 
 
 async def api_path(request: web.Request) -> web.Response:
-    return _json(q.path(_store(request), _param(request, "from", required=True), _param(request, "to", required=True),
-                        _param(request, "max_depth", 6), _kinds(request)))
+    return await _q(request, q.path, _param(request, "from", required=True), _param(request, "to", required=True),
+                    _param(request, "max_depth", 6), _kinds(request))
 
 
 async def api_funding(request: web.Request) -> web.Response:
-    return _json(q.funding(_store(request), _param(request, "id", required=True), _param(request, "hops", 3)))
+    return await _q(request, q.funding, _param(request, "id", required=True), _param(request, "hops", 3))
 
 
 async def api_exposure(request: web.Request) -> web.Response:
-    return _json(q.exposure(_store(request), _param(request, "id", required=True), _param(request, "hops", 3)))
+    return await _q(request, q.exposure, _param(request, "id", required=True), _param(request, "hops", 3))
 
 
 async def api_cluster(request: web.Request) -> web.Response:
-    return _json(q.cluster(_store(request), _param(request, "id", required=True), _param(request, "max_size", 500)))
+    return await _q(request, q.cluster, _param(request, "id", required=True), _param(request, "max_size", 500))
 
 
 async def api_timeline(request: web.Request) -> web.Response:
-    return _json(q.timeline(_store(request), _param(request, "id", required=True), _param(request, "limit", 500)))
+    return await _q(request, q.timeline, _param(request, "id", required=True), _param(request, "limit", 500))
 
 
 async def api_health(request: web.Request) -> web.Response:
-    return _json({"ok": True, "read_only": True, "flags": q.has_table(_store(request), "flags")})
+    return await _q(request, lambda st: {"ok": True, "read_only": True, "flags": q.has_table(st, "flags")})
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -215,6 +222,12 @@ def make_app(store: Store, token: str | None = None) -> web.Application:
     """The aiohttp application over an (ideally read-only) store."""
     app = web.Application(middlewares=[guard], client_max_size=64 * 1024)
     app[STORE_KEY] = store
+    app[POOL_KEY] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracer-db")
+
+    async def _shutdown(app: web.Application) -> None:
+        app[POOL_KEY].shutdown(wait=False, cancel_futures=True)
+
+    app.on_cleanup.append(_shutdown)
     app[TOKEN_KEY] = token or ""
     for path, handler in ROUTES:
         app.router.add_get(path, handler)
