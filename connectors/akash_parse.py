@@ -194,7 +194,7 @@ def wallet_records(a: str, at: str, role: str | None = None) -> Iterator[Record]
     w = wallet(a)
     yield _ent(w, "wallet", at, address=a)
     if role:
-        yield obs(w, "role", role, at, 1.0)
+        yield obs(w, "role", role, at, 1.0, key=role)  # a wallet can be renter and provider
 
 
 def obs(subject: str, predicate: str, value: Any, at: str, confidence: float,

@@ -318,7 +318,7 @@ def console_provider_records(c: Mapping[str, Any], at: str) -> Iterator[Record]:
         yield obs(pid, "location", str(c["ipCountryCode"]).upper(), at, IP, {
             "layer": "ip", "country": c.get("ipCountry"), "region": c.get("ipRegion"),
             "region_code": c.get("ipRegionCode"), "lat": c.get("ipLat"), "lon": c.get("ipLon")}, "ip")
-    yield from _location(pid, [a for a in attrs if not a.get("auditedBy")] or attrs, at, "declared", DECLARED)
+    yield from _location(pid, attrs, at, "declared", DECLARED)  # every current attribute is declared
     auditors = sorted({str(x) for a in attrs for x in a.get("auditedBy") or []})
     for aud in auditors:
         signed = [a for a in attrs if aud in (a.get("auditedBy") or [])]

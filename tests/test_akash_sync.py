@@ -230,3 +230,23 @@ def test_demo_lists_akash() -> None:
     from tracer.demo import DEMO_PARTS
 
     assert "tracer.world.akash:demo_part" in DEMO_PARTS
+
+
+async def test_start_height_and_configured_block_time(tmp_path: Path) -> None:
+    cut = sorted(le.created for le in W.leases)[len(W.leases) // 2]
+    st, res = await _sync(tmp_path, streams=["deployments", "leases"], start_heights={"leases": cut},
+                          block_time_sample=0, seconds_per_block=5.0)
+    assert res.status == "ok"
+    assert _lease_keys(st) == {(le.owner, str(le.dseq), le.gseq, le.oseq, le.provider)
+                               for le in W.leases if le.created >= cut}
+    spb = {attrs(r)["seconds_per_block"] for r in st.query("SELECT attrs FROM observations WHERE predicate = 'gpu_hours'")}
+    assert spb == {5.0}  # no sample block asked for: the configured average is used
+
+
+def test_wallet_keeps_both_roles() -> None:
+    from connectors.akash_parse import wallet_records
+
+    a = W.providers[0].owner
+    ids = {r.row["id"] for r in [*wallet_records(a, "t", "renter"), *wallet_records(a, "t", "provider")]
+           if r.table == "observations"}
+    assert len(ids) == 2
