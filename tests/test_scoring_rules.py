@@ -64,12 +64,19 @@ def test_name_match_threshold() -> None:
     w = World("t-nm")
     p1 = w.provider("a", {}, None)
     p2 = w.provider("b", {}, None)
+    p3 = w.provider("c", {}, None)
     w.obs(p1, "name_match", "US BIS Entity List", score=0.9, name="A", entity="entity:x:1")
     w.obs(p2, "name_match", "US BIS Entity List", score=0.6, name="B", entity="entity:x:2")
+    # The screening connector's shape: value = entity id, score on 0-100, list_type, query, label.
+    w.obs(p3, "name_match", "entity:csl:demo0002", score=95.0, list_type="Entity List", query="Kowloon Compute Ltd",
+          label="Kowloon Computing Limited", entity_id="entity:csl:demo0002", threshold=88.0)
     _, out = scored(w)
     e = ev_of(out, p1, "name_match")
     assert e and e.score == pytest.approx(0.81)
     assert ev_of(out, p2, "name_match") is None
+    e3 = ev_of(out, p3, "name_match")
+    assert e3 and e3.score == pytest.approx(0.855) and "Kowloon Computing Limited" in e3.detail
+    assert e3.path == (p3, "entity:csl:demo0002") and "Entity List" in e3.detail
 
 
 def test_restricted_location_by_layer_and_gpu() -> None:

@@ -215,18 +215,23 @@ def exposure(subject: str, ctx: Context) -> Evidence | None:
 @rule("main")
 def name_match(subject: str, ctx: Context) -> Evidence | None:
     """The actor's organization/name matches a listed party (Entity List, SDN, CSL) in a screening
-    result (`name_match` observation) with match score >= 0.7. Score = 0.9 x match score."""
+    result (`name_match` observation) with match score >= 0.7 (0-100 scores count as percent).
+    Score = 0.9 x match score."""
     best: Evidence | None = None
     for o in ctx.obs.get(subject, []):
         if o["predicate"] != "name_match":
             continue
         at = o["attrs"]
         m = float(at.get("score", o.get("confidence") or 0))
+        m = m / 100.0 if m > 1.0 else m  # screening scores come as 0-100 (rapidfuzz) or 0-1
         if m < ctx.params.name_match_min:
             continue
-        ev = Evidence("name_match", 0.9 * m, f"name {at.get('name', '?')!r} matches {o['value']} entry "
-                      f"{at.get('entity', '?')} ({at.get('matched_name', '')}) at {m:.2f}",
-                      (o["id"],), (subject, str(at.get("entity", ""))))
+        entity = str(at.get("entity_id") or at.get("entity") or o["value"])
+        listed_as = at.get("list_type") or at.get("list") or o["value"]
+        name = at.get("query") or at.get("name") or "?"
+        matched = at.get("label") or at.get("matched_text") or at.get("matched_name") or ""
+        ev = Evidence("name_match", 0.9 * m, f"name {name!r} matches {listed_as} entry {entity} "
+                      f"({matched}) at {m:.2f}", (o["id"],), (subject, entity))
         if best is None or ev.score > best.score:
             best = ev
     return best
