@@ -97,6 +97,16 @@ def test_search_draw_expand_and_follow_payment(server: str, browser: Any, tmp_pa
     assert [e.text.split(" ")[0] for e in ev] == ["listed_wallet", "gpu_class"]
     assert "sanctioned = OFAC SDN" in b.find_element(By.ID, "observations").text
 
+    # its funding tree: the funder one hop back, the exchange named as a hub two hops back
+    b.find_element(By.ID, "funding").click()
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#extra-list li")) == 3)
+    funding = [li.text for li in b.find_elements(By.CSS_SELECTOR, "#extra-list li")]
+    assert funding[0].startswith("hop 1: fresh funder paid") and "2500 USDC" in funding[0]
+    assert any("BigExchange hot wallet" in f and "hub: exchange" in f for f in funding)
+    b.find_element(By.ID, "timeline").click()
+    wait.until(lambda d: d.find_element(By.ID, "extra-title").text.startswith("Timeline"))
+    assert "sanctioned OFAC SDN" in b.find_element(By.ID, "extra-list").text
+
     # expand it: its lease and the payout wallet it paid appear
     b.find_element(By.ID, "expand").click()
     wait.until(lambda d: d.execute_script(f"return window.tracerApp.cy.getElementById('{IDS['L']}').nonempty()"))

@@ -38,6 +38,7 @@
   }
 
   function short(id) {
+    if (!String(id).includes(":")) return clip(id, 30);
     const parts = String(id).split(":");
     const tail = parts.slice(2).join(":") || parts[1] || id;
     return parts[0] + ":" + (tail.length > 14 ? tail.slice(0, 8) + "…" + tail.slice(-4) : tail);
@@ -186,6 +187,38 @@
     }
   }
 
+  function extra(title, items) {
+    $("extra").hidden = false;
+    $("extra-title").textContent = title;
+    const list = $("extra-list");
+    list.replaceChildren();
+    for (const [text, id] of items) {
+      const li = el("li", text);
+      if (id) {
+        li.className = "link";
+        li.dataset.id = id;
+        li.addEventListener("click", () => load(id));
+      }
+      list.append(li);
+    }
+    if (!items.length) list.append(el("li", "none", "muted"));
+  }
+
+  async function funding(id) {
+    const rows = await api("/api/funding", { id, hops: 3 });
+    extra("Funding of " + short(id), rows.map((f) => [
+      "hop " + f.hop + ": " + (f.label || short(f.funder)) + " paid " + short(f.via) + " " + f.amount + " " + f.asset +
+      " (" + f.payments + "×, first " + (f.first_time || "?") + ")" + (f.hub ? " — hub: " + f.hub : "") +
+      (f.level ? " [" + f.level + "]" : ""), f.funder]));
+  }
+
+  async function timeline(id) {
+    const rows = await api("/api/timeline", { id, limit: 200 });
+    extra("Timeline of " + short(id), rows.map((t) => [
+      (t.time || "undated") + " " + t.event + (t.direction ? " " + t.direction : "") + " " + short(t.other || "") +
+      (t.amount ? " " + t.amount + " " + (t.asset || "") : ""), null]));
+  }
+
   async function search(text) {
     const list = $("results");
     list.replaceChildren();
@@ -212,9 +245,11 @@
   $("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); search($("search").value.trim()); });
   $("expand").addEventListener("click", () => current && expand(current));
   $("recenter").addEventListener("click", () => current && load(current));
+  $("funding").addEventListener("click", () => current && funding(current).catch((err) => status(err.message, true)));
+  $("timeline").addEventListener("click", () => current && timeline(current).catch((err) => status(err.message, true)));
   $("open-tx").addEventListener("click", () => openTx().catch((err) => status(err.message, true)));
 
-  window.tracerApp = { cy, load, expand, select, showEdge, openTx, search };
+  window.tracerApp = { cy, load, expand, select, showEdge, openTx, search, funding, timeline };
   const start = new URLSearchParams(location.search).get("q");
   if (start) { $("search").value = start; search(start); }
 })();
