@@ -167,3 +167,12 @@ def test_demo_step_writes_watchlist_graph_and_report(db, tmp_path) -> None:
     assert len(Path(out["watchlist"]).read_text().splitlines()) == 1 + 4
     assert nx.read_gexf(out["graph"]).number_of_edges() == 10
     assert "Kowloon Compute Ltd" in Path(out["report"]).read_text()
+
+
+def test_csv_neutralises_spreadsheet_formulas(tmp_path) -> None:
+    rows = [{"id": "entity:x:1", "label": '=HYPERLINK("http://evil","click")', "top_reasons": "@SUM(A1)",
+             "score": 0.9, "level": "high"}]
+    ex.write_csv(rows, tmp_path / "f.csv")
+    back = ex.read_watchlist(tmp_path / "f.csv")[0]
+    assert back["label"] == "'=HYPERLINK(\"http://evil\",\"click\")" and back["top_reasons"] == "'@SUM(A1)"
+    assert back["id"] == "entity:x:1" and back["score"] == 0.9

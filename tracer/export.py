@@ -72,12 +72,19 @@ def watchlist_rows(store: Reader, min_score: float = 0.0, top: int = 3) -> list[
     return rows
 
 
+def _csv_safe(v: Any) -> Any:
+    """Neutralise spreadsheet formulas: labels come from third parties and the CSV goes to Excel."""
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + v
+    return v
+
+
 def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, COLUMNS, lineterminator="\n")
         w.writeheader()
         for r in rows:
-            w.writerow({c: r.get(c, "") for c in COLUMNS})
+            w.writerow({c: _csv_safe(r.get(c, "")) for c in COLUMNS})
 
 
 def write_jsonl(rows: Iterable[dict[str, Any]], path: Path) -> None:
