@@ -53,12 +53,14 @@ def chain(n: int, per_block: int) -> tuple[Any, dict[str, Any]]:
     from evm_support import rpc
 
     meta = {"token": w.token, "head": int(rpc(node.url, "eth_blockNumber"), 16), "transfers": n}
-    node.stop()  # anvil writes --dump-state on exit
+    node.stop(timeout=600)  # anvil writes --dump-state on exit (minutes for 200k transfers)
     meta_path.write_text(json.dumps(meta))
     return Anvil(load_state=state), meta
 
 
 def run_etl(url: str, meta: dict[str, Any], timeout: float) -> tuple[int, float] | None:
+    from eth_utils import to_checksum_address
+
     exe = ETL_VENV / "bin" / "ethereumetl"
     if not exe.exists():
         print(f"ethereum-etl not installed: python -m venv {ETL_VENV} && "
@@ -68,7 +70,7 @@ def run_etl(url: str, meta: dict[str, Any], timeout: float) -> tuple[int, float]
         out = Path(d) / "tt.csv"
         cmd = [str(exe), "export_token_transfers", "--start-block", "0", "--end-block", str(meta["head"]),
                "--provider-uri", url, "--output", str(out), "--batch-size", "100", "--max-workers", "4",
-               "--tokens", meta["token"]]
+               "--tokens", to_checksum_address(meta["token"])]
         t = time.monotonic()
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         dt = time.monotonic() - t

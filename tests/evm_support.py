@@ -98,11 +98,12 @@ class Anvil:
                 time.sleep(0.05)
         self.accounts: list[str] = [a.lower() for a in rpc(self.url, "eth_accounts")]
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10) -> None:
+        """Terminate (anvil writes ``--dump-state`` on exit: give it ``timeout`` to finish)."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(10)
+                self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
