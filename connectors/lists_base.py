@@ -247,9 +247,12 @@ class ListStream:
             [self.spec.source, snapshot])} if ctx.read else set()
         stale: list[dict[str, Any]] = []
         if ctx.read and newest and newest[0]["s"] == snapshot:
-            stale = [r for r in ctx.read(
-                "SELECT id, subject FROM observations WHERE source = ? AND predicate IN ('listed', 'sanctioned') "
-                "AND valid_to IS NULL", [self.spec.source]) if r["subject"] not in current]
+            rows = ctx.read(
+                "SELECT id, subject, json_extract(attrs, '$.entity') AS entity FROM observations WHERE source = ? "
+                "AND predicate IN ('listed', 'sanctioned') AND valid_to IS NULL", [self.spec.source])
+            # a wallet fact is stale when the wallet left the list OR the party it was listed for did
+            stale = [{"id": r["id"], "subject": r["subject"]} for r in rows
+                     if r["subject"] not in current or (r["entity"] and r["entity"] not in current)]
         body = ("\n".join(sorted(r["id"] for r in stale)) + f"\nsnapshot {snapshot}\n").encode()
         yield Page(body=body, url=self.spec.url, method="derive:delisting",
                    data={"delisted": stale, "snapshot": snapshot},

@@ -123,3 +123,40 @@ def test_csl_un_pipeline_and_snapshot_counts(tmp_path, monkeypatch: pytest.Monke
     el = store.query("SELECT e.label, o.value FROM entities e JOIN observations o ON o.subject = e.id "
                      "WHERE o.predicate = 'listed' AND o.value = 'Entity List'")
     assert len(el) == 1
+
+
+def test_wrong_format_fails_the_stream_with_one_line(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from tracer.pipeline import sync
+
+    conn = ListsCslConnector()
+    cfg_c = {"sources": {"csl": {"url": str(fixture("un-consolidated", "UN_consolidated.xml")), "format": "csl_csv",
+                                 "source": "csl"}}}
+    store = Store(tmp_path / "w.db")
+    res = asyncio.run(sync(store, {"connectors": {}}, plan=[(conn, conn.streams(cfg_c))]))
+    assert res.status == "failed"
+    assert "not a csl file" in res.errors[0] and "\n" not in res.errors[0]
+    assert store.count("list_snapshots") == 0
+
+
+def test_party_delisted_while_its_wallet_stays_listed_for_another(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.lists_ofac import ListsOfacConnector
+
+    wallet = "0x8589427373d6d84e98730d7795d8f6f8731fda16"
+    day1 = {"metadata": {"sdnListDate": "01/01/2026"}, "addresses": {wallet: {
+        "type": "Digital Currency Address - ETH", "entries": [
+            {"entity": "A", "program": "CYBER2", "type": "Digital Currency Address - ETH", "uid": "1", "akas": []},
+            {"entity": "B", "program": "CYBER2", "type": "Digital Currency Address - ETH", "uid": "2", "akas": []}]}}}
+    day2 = json.loads(json.dumps(day1))
+    day2["metadata"]["sdnListDate"] = "01/02/2026"
+    day2["addresses"][wallet]["entries"].pop()  # B is delisted, A still lists the wallet
+    store = Store(tmp_path / "p.db")
+    for i, d in enumerate((day1, day2)):
+        f = tmp_path / f"d{i}.json"
+        f.write_text(json.dumps(d))
+        run_sources(store, ListsOfacConnector(), {"tg": {"url": str(f), "format": "thomasgregg_json",
+                                                         "source": "tg"}}, monkeypatch, f"2026-01-0{i + 2}T00:00:00Z")
+    rows = {json.loads(r["attrs"])["uid"]: r["valid_to"] for r in store.query(
+        "SELECT attrs, valid_to FROM observations WHERE predicate = 'sanctioned'")}
+    assert rows == {"1": None, "2": "2026-01-02"}
