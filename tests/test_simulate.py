@@ -90,6 +90,7 @@ def test_cli_simulate_score_rules_explain(tmp_path: Path, monkeypatch: pytest.Mo
     assert r.exit_code == 0, r.output
     rows = json.loads(r.stdout)
     assert rows and all(x["level"] in ("high", "severe") for x in rows)
+    assert "stopped at" in r.stderr and "tagged exchange: Exchange Hot Wallet 2" in r.stderr
     r = CliRunner().invoke(main, ["rules", "--json"])
     names = [x["rule"] for x in json.loads(r.output)]
     assert {"listed_wallet", "exposure", "structuring", "activity_time"} <= set(names)

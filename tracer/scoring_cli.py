@@ -58,6 +58,12 @@ def score_command(env: Env, top: int, min_level: str, dry_run: bool, fmt: str | 
                    f"({', '.join(f'{k} {v}' for k, v in sorted(by_level.items()))}); "
                    f"{res.stats['clusters']} clusters, {res.stats['hubs']} hubs, "
                    f"{res.stats['hub_stops']} exposure walks stopped at hubs", err=True)
+        stops = res.context.exposure.stops if res.context else []
+        for st in stops[:10]:
+            click.echo(f"  walk from listed {st.source} stopped at {st.hub} ({st.reason}) at hop {st.hop}, "
+                       f"via {st.via} [{st.ref}]", err=True)
+        if len(stops) > 10:
+            click.echo(f"  ... and {len(stops) - 10} more hub stops", err=True)
 
 
 @click.command("rules")
