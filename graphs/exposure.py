@@ -3,7 +3,8 @@
 Listed wallets start fully tainted.  At each hop, a wallet's taint is the fraction of its inflow
 (per asset, exact :class:`fractions.Fraction` over integer amounts) that came from tainted wallets,
 weighted by their taint; its exposure is the largest share over its assets (assets are never
-converted into one another: tracer has no prices).  Walks stop at hubs (tagged exchanges, bridges,
+converted into one another: tracer has no prices).  Time order counts: a payment made before the
+payer first received tainted funds carries no taint.  Walks stop at hubs (tagged exchanges, bridges,
 mixers, very high-degree nodes) and the result says which hub stopped which walk and why.
 Direct outgoing exposure (paying a listed wallet) is reported separately.
 """
@@ -57,19 +58,25 @@ class ExposureResult:
         return [s for s in self.stops if s.source == source]
 
 
-def _inflow_taint(tg: TracerGraph, v: int, taint: Mapping[int, Fraction]
-                  ) -> tuple[Fraction, str, int | None, str]:
-    """(share, asset, best tainted predecessor, fact id of its edge) for wallet ``v``."""
+def _inflow_taint(tg: TracerGraph, v: int, taint: Mapping[int, Fraction], since: Mapping[int, int]
+                  ) -> tuple[Fraction, str, int | None, str, int]:
+    """(share, asset, best tainted predecessor, its edge's fact id, first tainted time) for ``v``.
+
+    A payment from ``u`` carries taint only if it left ``u`` at or after ``u`` first received
+    tainted funds (``since``); unknown times (0) always count.
+    """
     total: dict[str, int] = defaultdict(int)
     dirty: dict[str, Fraction] = defaultdict(Fraction)
     best: dict[str, tuple[Fraction, int, str]] = {}
+    first: dict[str, int] = {}
     for u, d in tg.in_edges(v, "paid"):
-        a, asset = d["a"], d.get("s", "")
+        a, asset, t = d["a"], d.get("s", ""), d["t"]
         total[asset] += a
         tu = taint.get(u)
-        if tu and a:
+        if tu and a and (not t or t >= since.get(u, 0)):
             contrib = tu * a
             dirty[asset] += contrib
+            first[asset] = min(first.get(asset, t), t)
             if asset not in best or contrib > best[asset][0]:
                 best[asset] = (contrib, u, d["f"])
     share, asset_best = Fraction(0), ""
@@ -79,9 +86,9 @@ def _inflow_taint(tg: TracerGraph, v: int, taint: Mapping[int, Fraction]
             if s > share:
                 share, asset_best = s, asset
     if not asset_best:
-        return Fraction(0), "", None, ""
+        return Fraction(0), "", None, "", 0
     _, u, fact = best[asset_best]
-    return share, asset_best, u, fact
+    return share, asset_best, u, fact, first[asset_best]
 
 
 def exposure(tg: TracerGraph, listed: Iterable[str], hubs: Mapping[int, Hub], hops: int = DEFAULT_HOPS,
@@ -89,6 +96,7 @@ def exposure(tg: TracerGraph, listed: Iterable[str], hubs: Mapping[int, Hub], ho
     """Incoming exposure within ``hops`` of the ``listed`` wallets, and direct outgoing exposure."""
     res = ExposureResult()
     taint: dict[int, Fraction] = {}
+    since: dict[int, int] = {}  # when a wallet first received tainted funds (listed: always)
     pred: dict[int, tuple[int, str]] = {}
     origin: dict[int, int] = {}
     hop_of: dict[int, int] = {}
@@ -123,10 +131,11 @@ def exposure(tg: TracerGraph, listed: Iterable[str], hubs: Mapping[int, Hub], ho
                 candidates.setdefault(v, u)
         nxt: list[int] = []
         for v in sorted(candidates):
-            share, asset, best_u, fact = _inflow_taint(tg, v, taint)
+            share, asset, best_u, fact, t_first = _inflow_taint(tg, v, taint, since)
             if best_u is None or share < min_share:
                 continue
             taint[v], pred[v], origin[v], hop_of[v] = share, (best_u, fact), origin[best_u], h
+            since[v] = t_first
             nxt.append(v)
             path, refs = path_of(v)
             res.incoming[tg.ids[v]] = Exposure(tg.ids[v], tg.ids[origin[v]], h, share, asset, path, refs)

@@ -39,6 +39,15 @@ def test_k_hops_limit_and_min_share() -> None:
     assert "wallet:evm:x" not in exposure(tg2, [L], {}).incoming  # share below 1%
 
 
+def test_payment_before_taint_arrived_is_clean() -> None:
+    rows = [paid(1, "wallet:evm:m", "wallet:evm:early", 10, t=100), paid(2, L, "wallet:evm:m", 10, t=200),
+            paid(3, "wallet:evm:m", "wallet:evm:late", 10, t=300), paid(4, "wallet:evm:c", "wallet:evm:m", 10, t=50)]
+    res = exposure(build_graph(rows), [L], {})
+    assert res.incoming["wallet:evm:m"].share == Fraction(1, 2)
+    assert "wallet:evm:early" not in res.incoming  # paid before m received anything from L
+    assert res.incoming["wallet:evm:late"].share == Fraction(1, 2)
+
+
 def test_assets_are_not_mixed() -> None:
     tg = build_graph([paid(1, L, "wallet:evm:x", 1, "USDC"), paid(2, "wallet:evm:c", "wallet:evm:x", 10**9, "ETH")])
     e = exposure(tg, [L], {}).incoming["wallet:evm:x"]
