@@ -88,8 +88,8 @@ async def measure(base: str, n_wallets: int, queries: int, seed: int = 11) -> di
              "exposure 3 hops": ("/api/exposure", {"hops": "3"})}
     out: dict[str, list[float]] = {k: [] for k in kinds}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as s:
-        for _ in range(5):  # warm the page cache and the server
-            async with s.get(base + "/api/neighbours", params={"id": wallet(rnd.randrange(n_wallets))}) as r:
+        for path in ("/api/neighbours", "/api/exposure") * 3:  # warm the page cache and lazy imports
+            async with s.get(base + path, params={"id": wallet(rnd.randrange(n_wallets))}) as r:
                 await r.read()
         for name, (path, params) in kinds.items():
             for _ in range(queries):
