@@ -242,3 +242,27 @@ def test_doctor_unreachable_endpoint_is_a_row_not_a_crash(tmp_path: Path) -> Non
     r = run_cli(["--config", str(cfg), "--db", str(tmp_path / "t.db"), "doctor", "--csv", "--timeout", "2"])
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stdout.splitlines()[0] == "connector,probe,url,ok,detail" and "False" in r.stdout
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stopped_sync_logs_the_stream_as_interrupted(tmp_path: Path, fault_server: FaultServer,
+                                                       sig: signal.Signals, code: int) -> None:
+    """cron timeouts and systemd send SIGTERM: the run must end as interrupted, not stay running."""
+    args = _sync_args(tmp_path, fault_server.base + "/lists/", "-q")
+    fault_server.latency = 0.05
+    fault_server.kill_at, fault_server.kill_signal = 4, sig
+    child = subprocess.Popen([TRACER, *args], env=cli_env(TRACER_NOW=NOW), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    fault_server.kill_pid = child.pid
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == code, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    store = Store(tmp_path / "t.db")
+    [run] = store.runs()
+    streams = store.query("SELECT stream, status, pages FROM run_streams")
+    store.close()
+    assert run["status"] == "interrupted"
+    assert [(s["stream"], s["status"]) for s in streams] == [("ofac_addresses.addresses", "interrupted")]
+    assert streams[0]["pages"] >= 1
+    r = run_cli(args)  # and the next run resumes and finishes
+    assert r.returncode == 0, r.stderr

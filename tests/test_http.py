@@ -151,6 +151,7 @@ def test_token_guard_stops_a_looping_paginator() -> None:
         g.check("a")
 
 
+@pytest.mark.slow  # ~12 s, and timing-sensitive on a loaded machine
 def test_http_crawl_bench_reaches_the_rate_without_429(capsys: pytest.CaptureFixture[str]) -> None:
     """A short run of bench/http_crawl.py: >= 90% of R over the crawl, no 429 after warm-up."""
     import importlib.util

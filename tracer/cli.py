@@ -8,9 +8,11 @@ Exit codes: 0 ok, 1 failure (a sync stream failed, an endpoint answered an error
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import os
+import signal
 import sys
 from typing import Any
 
@@ -150,6 +152,22 @@ def _progress_factory(quiet: bool) -> Any:
     return prog, factory
 
 
+async def _stoppable(coro: Any) -> Any:
+    """Run ``coro`` so that SIGTERM cancels it like Ctrl-C does (asyncio.run only handles SIGINT)."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    try:
+        if task is not None:
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    except (NotImplementedError, RuntimeError):  # not the main thread, or no signal support
+        pass
+    try:
+        return await coro
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGTERM)
+
+
 @main.command()
 @click.argument("selectors", nargs=-1, metavar="[CONNECTOR[.STREAM]]...")
 @output_options
@@ -171,7 +189,10 @@ def sync(env: Env, selectors: tuple[str, ...], fmt: str | None) -> None:
     if prog is not None:
         prog.start()
     try:
-        res = asyncio.run(run_sync(env.store, env.cfg, list(selectors), factory))
+        res = asyncio.run(_stoppable(run_sync(env.store, env.cfg, list(selectors), factory)))
+    except asyncio.CancelledError:  # SIGTERM (cron timeout, systemd stop): the run is marked interrupted
+        click.echo("terminated: work stored so far is kept; run again to resume", err=True)
+        sys.exit(143)
     finally:
         if prog is not None:
             prog.stop()

@@ -8,6 +8,7 @@ with its one-line cause; the others go on, and the run ends as ``failed`` (exit 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -89,7 +90,15 @@ def _host_limits(conn: Connector, c: dict[str, Any]) -> dict[str, HostLimits]:
 
 async def _run_stream(store: Store, stream: Stream, ctx: RunContext, res: StreamResult) -> None:
     state = store.get_state(stream.name)
-    async for page in stream.extract(ctx, state):
+    pages: Any = stream.extract(ctx, state)
+    # Close the generator on any exit so its own cleanup (prefetch tasks, files) runs now.
+    closing: Any = contextlib.aclosing(pages) if hasattr(pages, "aclose") else contextlib.nullcontext(pages)
+    async with closing:
+        await _consume(store, stream, ctx, res, pages)
+
+
+async def _consume(store: Store, stream: Stream, ctx: RunContext, res: StreamResult, pages: Any) -> None:
+    async for page in pages:
         if not page.fetched_at:
             page.fetched_at = cfgmod.now()
         page.url = REDACT(page.url)  # provenance must never carry a key
@@ -144,6 +153,11 @@ async def sync(
                                          progress=progress(stream.name) if progress else None)
                         try:
                             await _run_stream(store, stream, ctx, res)
+                        except (KeyboardInterrupt, asyncio.CancelledError):
+                            res.status, res.error = "interrupted", "stopped by a signal"
+                            store.log_stream(run_id, stream.name, t0, cfgmod.now(), res.status, res.pages,
+                                             res.records, res.error)
+                            raise
                         except ConnectorError as e:
                             res.status, res.error = "failed", REDACT(str(e))
                         except Exception as e:  # a bug or an unexpected answer: logged, not hidden
