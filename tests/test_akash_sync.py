@@ -250,3 +250,51 @@ def test_wallet_keeps_both_roles() -> None:
     ids = {r.row["id"] for r in [*wallet_records(a, "t", "renter"), *wallet_records(a, "t", "provider")]
            if r.table == "observations"}
     assert len(ids) == 2
+
+
+async def test_interrupted_funding_and_console_resume(tmp_path: Path) -> None:
+    """A fatal answer mid-stream (403 after a few pages) leaves a state that the next run resumes from."""
+    from tracer.world.akash import demo_part
+    from tracer.world.akash_shapes import routes
+
+    budget = {"console": 2, "tx": 5}
+
+    def wrap(handler: Any) -> Any:
+        async def h(request: web.Request) -> web.StreamResponse:
+            kind = "tx" if "cosmos/tx" in request.path else "console" if "/console/v1/providers/" in request.path \
+                else None
+            if kind and budget[kind] <= 0:
+                return web.json_response({"code": 7, "message": "forbidden"}, status=403)
+            if kind:
+                budget[kind] -= 1
+            return await handler(request)
+        return h
+
+    part = DemoPart("akash", [web.get(r.path, wrap(r.handler)) for r in routes(W)], demo_part().config)
+    runner, base = await serve_parts([part])
+    st = Store(tmp_path / "t.db")
+    try:
+        conf = config(f"{base}/akash", console_page_size=3)
+        r1 = await sync_akash(st, tmp_path, conf)
+        failed = {s.stream for s in r1.streams if s.status == "failed"}
+        assert failed == {"akash.console_deployments", "akash.funding"}
+        cd = st.get_state("akash.console_deployments")
+        assert cd["complete"] is False and cd["skip"] > 0  # 2 pages of 3 stored
+        fs = st.get_state("akash.funding")
+        assert fs["complete"] is False and fs["mode"] == "query" and len(fs["done"]) == 5
+        budget.update(console=10**9, tx=10**9)
+        r2 = await sync_akash(st, tmp_path, conf)
+    finally:
+        await runner.cleanup()
+    assert r2.status == "ok", r2.errors
+    urls = [r["url"] for r in st.query("SELECT url FROM raw_payloads WHERE stream = 'akash.console_deployments' "
+                                       "AND run_id = ? ORDER BY rowid", [r2.run_id])]
+    assert urls[0].endswith(f"/{cd['current']}/deployments/{cd['skip']}/3")  # resumed mid-provider
+    assert not any(f"/{p}/" in u for p in cd["done"] for u in urls)
+    asked = [r["url"] for r in st.query("SELECT url FROM raw_payloads WHERE stream = 'akash.funding' AND run_id = ?",
+                                        [r2.run_id])]
+    assert not any(t in u for t in fs["done"] for u in asked)  # finished tenants are not asked again
+    funding = st.query("SELECT count(*) n FROM edges WHERE kind = 'paid' AND id LIKE 'edge:akash:transfer:%'")
+    assert funding[0]["n"] == sum(len(t.outputs) for t in W.transfers)
+    rented = st.query("SELECT count(*) n FROM edges WHERE kind = 'rented'")[0]["n"]
+    assert rented == len(W.leases)
