@@ -108,6 +108,17 @@ def _dedupe(xs: list[str]) -> list[str]:
     return list(seen)
 
 
+def listed_on(p: Party, address: str | None = None) -> str | None:
+    """When the source says the party (or one of its addresses) was listed: advanced XML entry date,
+    UN LISTED_ON, CSL start_date, ultrasoundmoney date_added. "Was it listed at payment time?" then
+    need not rely on when tracer first saw it."""
+    per_address = p.extra.get("date_added")
+    if address and isinstance(per_address, dict) and per_address.get(address.lower()):
+        return str(per_address[address.lower()])[:10]
+    v = p.extra.get("listed_on") or p.extra.get("start_date") or None
+    return str(v)[:10] if v else None
+
+
 def entity_attrs(p: Party) -> dict[str, Any]:
     """The ``attrs`` of a listed party's entity row (what screening and reviewers read)."""
     return {"aliases": _dedupe(p.aliases), "programmes": _dedupe(p.programmes),
@@ -132,7 +143,8 @@ def records(source: str, stream: str, snap: Snapshot, snapshot: str, load_at: st
         yield Record("observations", {
             "id": f"obs:{source}:{eid}:listed", "subject": eid, "predicate": "listed",
             "value": p.list_type, "confidence": 1.0, "observed_at": snapshot, "valid_to": None,
-            "attrs": {"programmes": attrs["programmes"], "uid": p.uid, "snapshot": snapshot},
+            "attrs": {"programmes": attrs["programmes"], "uid": p.uid, "snapshot": snapshot,
+                      "listed_on": listed_on(p)},
             "source": source, "first_seen": load_at, "last_seen": load_at})
         yield Record("list_members", {"source": source, "snapshot": snapshot, "kind": "entity", "key": eid,
                                       "label": p.name, "list_type": p.list_type})
@@ -173,7 +185,8 @@ def wallet_records(source: str, wid: str, uses: list[tuple[str, str, str]], p: P
                 "id": f"obs:{source}:{wid}:sanctioned:{p.list_id}:{p.uid}:{asset}", "subject": wid,
                 "predicate": "sanctioned", "value": p.list_type, "confidence": 1.0, "observed_at": snapshot,
                 "valid_to": None, "attrs": {"asset": asset, "as_published": raw, "programme": p.programmes,
-                                            "uid": p.uid, "entity": eid, "snapshot": snapshot},
+                                            "uid": p.uid, "entity": eid, "snapshot": snapshot,
+                                            "listed_on": listed_on(p, raw)},
                 "source": source, "first_seen": load_at, "last_seen": load_at})
     yield Record("edges", {"id": f"edge:listed_as:{wid}:{eid}", "kind": "listed_as", "src": wid, "dst": eid,
                            "chain": chain, "asset": assets[0], "attrs": {"assets": assets,

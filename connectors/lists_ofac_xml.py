@@ -103,6 +103,7 @@ def parse_advanced_xml(files: dict[str, bytes]) -> Snapshot:
     sub_types: dict[str, str] = {}
     locations: dict[str, tuple[str, list[str]]] = {}
     programmes: dict[str, list[str]] = {}
+    listed_on: dict[str, str] = {}
     parties: dict[str, Party] = {}
     date = None
     ctx = etree.iterparse(io.BytesIO(files["main"]), events=("end",), **_XML_PARSER)
@@ -130,10 +131,18 @@ def parse_advanced_xml(files: dict[str, bytes]) -> Snapshot:
         elif tag == "SanctionsEntry":
             progs = [(_text(m, "Comment")) for m in _kids(el, "SanctionsMeasure")]
             programmes.setdefault(el.get("ProfileID"), []).extend(x for x in progs if x)
+            for ev in _kids(el, "EntryEvent"):
+                for d in _kids(ev, "Date"):
+                    y, mo, dd = (_text(d, k) for k in ("Year", "Month", "Day"))
+                    if y:
+                        listed_on.setdefault(el.get("ProfileID"), f"{int(y):04d}-{int(mo or 1):02d}-{int(dd or 1):02d}")
             _free(el)
     for pid, progs in programmes.items():
         if pid in parties:
             parties[pid].programmes = sorted(set(progs))
+    for pid, day in listed_on.items():
+        if pid in parties:
+            parties[pid].extra["listed_on"] = day
     return Snapshot(list(parties.values()), date=date)
 
 

@@ -56,7 +56,7 @@ def parse_un(files: dict[str, bytes]) -> Snapshot:
                 list_id="un", uid=_t(el, "DATAID"), name=name, list_type=LIST_TYPE, party_type=kind,
                 aliases=aliases, programmes=[_t(el, "UN_LIST_TYPE")] if _t(el, "UN_LIST_TYPE") else [],
                 countries=_values(el, "NATIONALITY") + countries, addresses=addrs,
-                extra={"reference_number": _t(el, "REFERENCE_NUMBER"), "listed_on": _t(el, "LISTED_ON"),
+                extra={"reference_number": _t(el, "REFERENCE_NUMBER"), "listed_on": _t(el, "LISTED_ON") or None,
                        "comments": _t(el, "COMMENTS1")[:1000]}))
     m = re.match(r"\d{4}-\d{2}-\d{2}", root.get("dateGenerated") or "")
     return Snapshot(parties, date=m.group(0) if m else None)

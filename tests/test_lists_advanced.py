@@ -3,6 +3,7 @@ parsed in both namespaces, and loaded through the pipeline."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -67,6 +68,8 @@ def test_advanced_xml_through_pipeline(tmp_path, monkeypatch: pytest.MonkeyPatch
                 "2025-05-17T00:00:00Z")
     snap = store.query("SELECT * FROM list_snapshots")[0]
     assert snap["snapshot"] == "2025-05-16" and snap["entities"] == 17
+    listed = store.query("SELECT attrs FROM observations WHERE predicate = 'listed'")
+    assert {json.loads(r["attrs"])["listed_on"] for r in listed} == {"2025-05-16"}  # the EntryEvent date
     suex = store.query("SELECT id FROM entities WHERE kind = 'listed_entity' AND label LIKE 'SUEX%'")[0]["id"]
     wallets = store.query("SELECT src FROM edges WHERE kind = 'listed_as' AND dst = ?", [suex])
     assert wallets

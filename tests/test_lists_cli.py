@@ -69,7 +69,7 @@ def test_lists_shows_each_source_with_snapshot_and_counts(db: Path) -> None:
         assert rows["un-consolidated"]["snapshot"] == "2026-02-27" and rows["un-consolidated"]["entities"] == 1003
         assert rows["opensanctions-delta"]["snapshots"] == 5
     csv_out = _run(db, "lists", "--csv")
-    assert csv_out.exit_code == 0 and csv_out.output.splitlines()[0].startswith("source,snapshot,loaded_at")
+    assert csv_out.exit_code == 0 and csv_out.output.splitlines()[0].startswith("source,kind,snapshot,loaded_at")
 
 
 def test_lists_diff(db: Path) -> None:

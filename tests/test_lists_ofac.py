@@ -182,3 +182,13 @@ def test_sdn_csv_family_pipeline_and_unchanged_reload(tmp_path, monkeypatch: pyt
     run_sources(store, conn, src, monkeypatch, "2024-05-05T00:00:00Z")
     assert store.count("list_snapshots") == 1
     assert store.query("SELECT count(*) AS n FROM observations WHERE valid_to IS NOT NULL")[0]["n"] == 0
+
+
+def test_ultrasound_date_added_becomes_listed_on(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = fixture("ofac-ultrasoundmoney", "data_2024-08-20_with_date_added_incl_tornado.csv")
+    store = Store(tmp_path / "u.db")
+    run_sources(store, ListsOfacConnector(), {"us": {"url": str(path), "format": "ultrasound_csv", "source": "us"}},
+                monkeypatch, "2024-08-21T00:00:00Z")
+    row = store.query("SELECT attrs FROM observations WHERE predicate = 'sanctioned' AND subject = "
+                      "'wallet:evm:0x8576acc5c05d6ce88f4e49bf65bdf0c62f91353c'")
+    assert json.loads(row[0]["attrs"])["listed_on"] == "2020-09-10"

@@ -53,6 +53,7 @@ def test_un_consolidated() -> None:
     assert (len(ind), len(ent)) == (730, 273)
     badege = next(p for p in ind if p.uid == "6907993")
     assert badege.name == "ERIC BADEGE" and badege.programmes == ["DRC"]
+    assert badege.extra["listed_on"] == "2012-12-31"
     assert "Democratic Republic of the Congo" in badege.countries and "Rwanda" in badege.countries
     dprk = [p for p in ent if p.programmes == ["DPRK"]]
     assert dprk and all(p.entity_id.startswith("entity:un:") for p in dprk)

@@ -36,13 +36,13 @@ def list_summary(store: Store) -> list[dict[str, Any]]:
     if not _has(store, "list_snapshots"):
         return []
     rows = store.query(
-        "SELECT s.source, s.snapshot, s.loaded_at, s.entities, s.addresses, s.rejected, "
+        "SELECT s.source, 'list' AS kind, s.snapshot, s.loaded_at, s.entities, s.addresses, s.rejected, "
         "(SELECT count(*) FROM list_snapshots x WHERE x.source = s.source) AS snapshots, "
         "(SELECT count(*) FROM observations o WHERE o.source = s.source AND o.valid_to IS NOT NULL) AS delisted "
         "FROM list_snapshots s WHERE s.snapshot = (SELECT max(snapshot) FROM list_snapshots y "
         "WHERE y.source = s.source) ORDER BY s.source")
     if _has(store, "tag_sources"):
-        rows += store.query("SELECT source, snapshot, loaded_at, tags AS entities, addresses, rejected, "
+        rows += store.query("SELECT source, 'tags' AS kind, snapshot, loaded_at, tags AS entities, addresses, rejected, "
                             "1 AS snapshots, 0 AS delisted FROM tag_sources ORDER BY source")
     return rows
 
@@ -161,7 +161,7 @@ def lists_command(env: Any, diff_source: str | None, fmt: str | None) -> None:
         emit(rows, fmt, columns=["change", "kind", "key", "label", "list_type"],
              title=f"{diff_source}: {d['older']} -> {d['newer']}: +{len(d['added'])} -{len(d['removed'])}")
         return
-    emit(list_summary(store), fmt, columns=["source", "snapshot", "loaded_at", "entities", "addresses",
+    emit(list_summary(store), fmt, columns=["source", "kind", "snapshot", "loaded_at", "entities", "addresses",
                                             "rejected", "snapshots", "delisted"])
 
 
