@@ -176,3 +176,17 @@ def test_csv_neutralises_spreadsheet_formulas(tmp_path) -> None:
     back = ex.read_watchlist(tmp_path / "f.csv")[0]
     assert back["label"] == "'=HYPERLINK(\"http://evil\",\"click\")" and back["top_reasons"] == "'@SUM(A1)"
     assert back["id"] == "entity:x:1" and back["score"] == 0.9
+
+
+def test_tracer_demo_ends_by_printing_watchlist_graph_and_report(tmp_path) -> None:
+    out = tmp_path / "demo"
+    r = CliRunner().invoke(main, ["-q", "demo", "-o", str(out)])
+    assert r.exit_code in (0, 1), r.output  # 1 = some demo stream failed (another area's problem)
+    printed = dict(line.split(None, 1) for line in r.output.splitlines() if line.startswith("  "))
+    for name, file in (("watchlist", "watchlist.csv"), ("graph", "graph.gexf"), ("report", "report.html")):
+        assert printed[name].strip() == str(out / file) and (out / file).stat().st_size > 0
+    rows = list(csv.DictReader((out / "watchlist.csv").open()))
+    g = nx.read_gexf(out / "graph.gexf")
+    assert all(row["id"] in g for row in rows)
+    page = (out / "report.html").read_text()
+    assert page.count("<h2") == len(rows)
