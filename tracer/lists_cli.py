@@ -101,7 +101,7 @@ def screen_address(store: Store, query: str) -> list[dict[str, Any]]:
                     "entity": ent or "", "label": label or attrs.get("category", ""),
                     "uid": attrs.get("uid", ""), "programme": attrs.get("programme", ""),
                     "snapshot": attrs.get("snapshot") or r["observed_at"], "delisted": r["valid_to"] or "",
-                    "score": 100.0 if r["predicate"] == "sanctioned" else r["confidence"],
+                    "score": 100.0 if r["predicate"] == "sanctioned" else round(100 * (r["confidence"] or 0), 1),
                     "source": r["source"], "raw_sha256": r["raw_sha256"]})
     return out
 

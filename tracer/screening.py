@@ -39,6 +39,7 @@ from rapidfuzz import fuzz, process
 
 DEFAULT_THRESHOLD = 88.0
 NUMBER_MISMATCH_CAP = 80.0
+STEMMED_MAX = 99.0  # a match only after stemming is never shown as 100 (exact after normalisation)
 
 #: Legal-form and filler tokens removed before comparing organisation names.
 LEGAL_FORMS = frozenset([
@@ -118,7 +119,9 @@ def pair_score(query_norm: str, cand_norm: str) -> float:
     """Similarity 0-100 of two normalised names: the better of the plain and the stemmed forms
     (stemming helps "Computing"/"Compute" and hurts typos such as "Shiping"/"Shipping")."""
     plain = _score(query_norm, cand_norm)
-    return max(plain, _score(stem_norm(query_norm), stem_norm(cand_norm))) if plain < 100 else plain
+    if plain >= 100:
+        return plain
+    return max(plain, min(_score(stem_norm(query_norm), stem_norm(cand_norm)), STEMMED_MAX))
 
 
 def _score(query_norm: str, cand_norm: str) -> float:
