@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from connectors.akash_parse import AddressError, ParseError, _bad, with_query
+from connectors.akash_parse import AddressError, GpuRequest, ParseError, _bad, with_query
 from connectors.akash_records import (
     API_VERSIONS,
     AUDITED,
@@ -286,14 +286,34 @@ class LeasesStream(LcdListStream):
             groups = {f"{r['owner']}/{r['dseq']}/{r['gseq']}": {"gpu_units": r["gpu_units"],
                                                                  "gpu_keys": r["gpu_keys"]} for r in rows}
         head, spb = await block_time(ctx, self.base, self.config)
-        return {"groups": groups, "head": head, "seconds_per_block": spb}
+        return {"groups": groups, "offers": _bid_offers(ctx), "head": head, "seconds_per_block": spb}
 
     def records_for(self, item: Mapping[str, Any], page: Page) -> Iterator[Record]:
         raw = item.get("lease") or item
         i = raw.get("id") or raw.get("lease_id") or {}
         g = (page.meta.get("groups") or {}).get(f"{i.get('owner')}/{i.get('dseq')}/{i.get('gseq')}")
-        return lease_records(item, gpu_of(g), page.meta.get("head"),
+        req = gpu_of(g)
+        if req is not None and req.units and req.catalog_id is None:
+            # The order asked for "vendor/nvidia/model/*": the winning bid's offer names the model.
+            key = f"{i.get('owner')}/{i.get('dseq')}/{i.get('gseq')}/{i.get('oseq')}/{i.get('provider')}"
+            offer = gpu_of((page.meta.get("offers") or {}).get(key))
+            if offer is not None and offer.catalog_id:
+                req = GpuRequest(req.units, offer.keys)
+        return lease_records(item, req, page.meta.get("head"),
                              float(page.meta.get("seconds_per_block") or 6.0), page.fetched_at)
+
+
+def _bid_offers(ctx: RunContext) -> dict[str, Any]:
+    """GPU keys of stored bids that name a model, by lease key (read when orders ask for ``model/*``)."""
+    if ctx.read is None:
+        return {}
+    try:
+        rows = ctx.read("SELECT owner, dseq, gseq, oseq, provider, gpu_units, gpu_keys FROM akash_bids "
+                        "WHERE gpu_units > 0", [])
+    except Exception:  # bids not synced (stream disabled)
+        return {}
+    return {f"{r['owner']}/{r['dseq']}/{r['gseq']}/{r['oseq']}/{r['provider']}":
+            {"gpu_units": r["gpu_units"], "gpu_keys": r["gpu_keys"]} for r in rows}
 
 
 def _block_time(b: Mapping[str, Any]) -> tuple[int, float]:

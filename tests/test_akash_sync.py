@@ -298,3 +298,25 @@ async def test_interrupted_funding_and_console_resume(tmp_path: Path) -> None:
     assert funding[0]["n"] == sum(len(t.outputs) for t in W.transfers)
     rented = st.query("SELECT count(*) n FROM edges WHERE kind = 'rented'")[0]["n"]
     assert rented == len(W.leases)
+
+
+async def test_wildcard_orders_take_the_model_from_the_winning_bid(tmp_path: Path) -> None:
+    from connectors.gpu_names import gpu_id
+
+    wild = {(le.owner, le.dseq, le.gseq): le for le in W.leases for d in W.deployments
+            if d.owner == le.owner and d.dseq == le.dseq and d.groups[le.gseq - 1].wildcard}
+    assert len(wild) >= 5
+    st, res = await _sync(tmp_path, streams=["deployments", "bids", "leases"])
+    assert res.status == "ok"
+    for (owner, dseq, gseq), le in wild.items():
+        m, ram, iface = next(d for d in W.deployments if d.owner == owner and d.dseq == dseq).groups[gseq - 1].gpu_model
+        want = gpu_id("akash", f"vendor/nvidia/model/{m}/ram/{ram}/interface/{iface}")
+        lid = f"lease:akash:{owner}/{dseq}/{gseq}/{le.oseq}/{le.provider}"
+        got = st.query("SELECT dst, attrs FROM edges WHERE kind = 'uses_gpu' AND src = ?", [lid])
+        assert [(g["dst"], attrs(g)["model_raw"]) for g in got] == [(f"gpu:{want}", [m])]
+    orders = st.query("SELECT count(*) n FROM akash_groups WHERE gpu_keys LIKE '%model/*%'")[0]["n"]
+    assert orders == len(wild)  # the group itself still says "*": the model is the provider's offer
+    (tmp_path / "nobids").mkdir()
+    st2, _ = await _sync(tmp_path / "nobids", streams=["deployments", "leases"])
+    unknown = st2.query("SELECT count(*) n FROM edges WHERE kind = 'uses_gpu' AND dst = 'gpu:unknown'")[0]["n"]
+    assert unknown == len(wild)  # without bids the model stays unknown, never guessed

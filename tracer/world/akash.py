@@ -63,6 +63,7 @@ class Group:
     gpu_model: tuple[str, str, str] | None
     count: int
     price: tuple[str, str]  # (denom, amount text per block)
+    wildcard: bool = False  # the order asks for vendor/nvidia/model/*; only the bid names the model
 
 
 @dataclass
@@ -170,10 +171,12 @@ def build_world(seed: str = "akash-world-1", tenants: int = 40) -> World:
     funder_normal = akash_address("akash-exchange-hot-wallet")
 
     def deploy(owner: str, prov: Provider, model: tuple[str, str, str] | None, units: int, count: int,
-               created: int, closed: int | None, depositor: str | None = None, groups: int = 1) -> None:
+               created: int, closed: int | None, depositor: str | None = None, groups: int = 1,
+               wildcard: bool = False) -> None:
         nonlocal dseq
         dseq += r.randrange(1, 5000)
-        gs = [Group(n, units, model, count, _price(r, model, units * count)) for n in range(1, groups + 1)]
+        gs = [Group(n, units, model, count, _price(r, model, units * count), wildcard and model is not None)
+              for n in range(1, groups + 1)]
         dep_denom = gs[0].price[0]
         amount = f"{r.randrange(50, 5000) * 1000}.{r.randrange(10**6):06d}000000000000"
         deposits = [(owner, created, (dep_denom, amount))]
@@ -200,7 +203,7 @@ def build_world(seed: str = "akash-world-1", tenants: int = 40) -> World:
             start = created + r.randrange(0, 900)
             closed = start + r.randrange(600, 60_000) if r.random() < 0.5 else None
             deploy(t, p, model, units, 1, start, min(closed, HEAD - 1) if closed else None,
-                   groups=2 if r.random() < 0.15 else 1)
+                   groups=2 if r.random() < 0.15 else 1, wildcard=i % 5 == 4)
     # planted 1: a seed-linked "listed" renter funded by IBC from the listed funder's osmosis address
     # and by a bank send, renting 8x H100 SXM in Hong Kong, its escrow topped up by the listed funder.
     listed_renter = akash_address("listed-renter-1")

@@ -84,9 +84,11 @@ def lease_old(le: Lease) -> dict[str, Any]:
                                "balance": coin(denom, dec("0")), "withdrawn": coin(denom, _withdrawn(le))}}
 
 
-def _resources(d: Deployment, g: Any, key: str = "resource") -> list[dict[str, Any]]:
+def _resources(d: Deployment, g: Any, key: str = "resource", offer: bool = False) -> list[dict[str, Any]]:
     gpu_attrs = []
-    if g.gpu_model:
+    if g.gpu_model and g.wildcard and not offer:
+        gpu_attrs = [{"key": "vendor/nvidia/model/*", "value": "true"}]
+    elif g.gpu_model:
         m, ram, iface = g.gpu_model
         gpu_attrs = [{"key": f"vendor/nvidia/model/{m}/ram/{ram}/interface/{iface}", "value": "true"}]
     return [{key: {"id": 1, "cpu": {"units": {"val": "4000"}, "attributes": []},
@@ -112,7 +114,7 @@ def order(d: Deployment, g: Any, new: bool) -> dict[str, Any]:
 
 
 def bid(le: Lease, d: Deployment, g: Any, new: bool) -> dict[str, Any]:
-    offer = [{"resources": r["resource"], "count": r["count"], "prices": None} for r in _resources(d, g)]
+    offer = [{"resources": r["resource"], "count": r["count"], "prices": None} for r in _resources(d, g, offer=True)]
     xid = f"{le.owner}/{le.dseq}/{le.gseq}/{le.oseq}/{le.provider}"
     if new:
         return {"bid": {"id": _lid(le, True), "state": "closed" if le.closed else "active",
@@ -125,7 +127,7 @@ def bid(le: Lease, d: Deployment, g: Any, new: bool) -> dict[str, Any]:
                     "deposits": [{"owner": le.provider, "height": str(le.created - 1), "source": "balance",
                                   "balance": coin("uakt", dec("500000"))}]}}}
     return {"bid": {"bid_id": _lid(le, False), "state": "closed" if le.closed else "active",
-                    "price": coin(*le.price), "created_at": str(le.created - 1)},
+                    "price": coin(*le.price), "created_at": str(le.created - 1), "resources_offer": offer},
             "escrow_account": {"id": {"scope": "bid", "xid": xid}, "owner": le.provider,
                                "state": "closed" if le.closed else "open", "balance": coin("uakt", dec("500000")),
                                "transferred": coin("uakt", dec("0")), "settled_at": str(le.created - 1),
