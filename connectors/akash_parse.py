@@ -220,7 +220,9 @@ def deposit_edge(depositor: str, target: str, xid: str, coin: Mapping[str, Any],
                  block: int | None, extra: Mapping[str, Any]) -> Record:
     """``paid`` depositor -> deployment/lease for one escrow deposit, amount exact."""
     denom, amount, dec = coin_amount(coin)
-    eid = f"edge:{SOURCE}:deposit:{xid}:{depositor}:{block or 0}:{denom}:{n}"
+    # n counts this depositor's earlier deposits in the account (not the height, which the v1beta3
+    # shape lacks), so both shapes of the same account write the same edge ids.
+    eid = f"edge:{SOURCE}:deposit:{xid}:{depositor}:{denom}:{n}"
     return edge(eid, "paid", wallet(depositor), target, at, asset=denom, amount=amount, decimals=dec,
                 block=block, attrs={"amount_text": str(coin.get("amount")), "symbol": DENOM_SYMBOL.get(denom),
                                     "escrow": xid, **extra})

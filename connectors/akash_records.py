@@ -194,8 +194,10 @@ def escrow_account_records(acc: Mapping[str, Any], at: str) -> Iterator[Record]:
             "transferred": [coin_text(c) for c in st.get("transferred") or []],
             "settled_at": height(st.get("settled_at")), "shape": "v1", "first_seen": at, "last_seen": at})
         if target:
-            for n, dep in enumerate(deposits):
+            seen: dict[str, int] = {}
+            for dep in deposits:
                 who = addr(dep["owner"])
+                n = seen[who] = seen.get(who, -1) + 1
                 yield from wallet_records(who, at)
                 yield deposit_edge(who, target, xid, dep.get("balance") or {}, at, n, height(dep.get("height")),
                                    {"source": dep.get("source"), "third_party": who != owner})
@@ -215,7 +217,7 @@ def escrow_account_records(acc: Mapping[str, Any], at: str) -> Iterator[Record]:
         funds = acc.get("funds") or {}
         if depositor != owner and funds and coin_amount(funds)[1] != "0":
             yield from wallet_records(depositor, at)
-            yield deposit_edge(depositor, target, xid, funds, at, 1, None, {"basis": "depositor funds",
+            yield deposit_edge(depositor, target, xid, funds, at, 0, None, {"basis": "depositor funds",
                                                                             "third_party": True})
 
 

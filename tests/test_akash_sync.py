@@ -320,3 +320,12 @@ async def test_wildcard_orders_take_the_model_from_the_winning_bid(tmp_path: Pat
     st2, _ = await _sync(tmp_path / "nobids", streams=["deployments", "leases"])
     unknown = st2.query("SELECT count(*) n FROM edges WHERE kind = 'uses_gpu' AND dst = 'gpu:unknown'")[0]["n"]
     assert unknown == len(wild)  # without bids the model stays unknown, never guessed
+
+
+async def test_both_escrow_shapes_write_the_same_deposit_edges(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    new, _ = await _sync(tmp_path / "a", "modern", streams=["deployments"])
+    old, _ = await _sync(tmp_path / "b", "legacy", streams=["deployments"])
+    q = "SELECT id, src, dst, asset FROM edges WHERE kind = 'paid' ORDER BY id"
+    assert new.query(q) == old.query(q) and len(new.query(q)) == sum(len(d.deposits) for d in W.deployments)
