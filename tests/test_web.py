@@ -28,9 +28,10 @@ if not (Path(CHROMIUM).exists() and Path(DRIVER).exists()):
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+TOKEN = "web-test-token-0123456789"
 
-@pytest.fixture()
-def server(tmp_path: Path) -> Iterator[str]:
+
+def _serve(tmp_path: Path, host: str = "127.0.0.1", token: str | None = None) -> Iterator[str]:
     """The real server on an ephemeral loopback port, in its own thread and event loop."""
     db = tmp_path / "web.db"
     build_world(db).close()
@@ -40,7 +41,7 @@ def server(tmp_path: Path) -> Iterator[str]:
 
     def run() -> None:
         asyncio.set_event_loop(loop)
-        ready["runner"], ready["base"] = loop.run_until_complete(start(db, "127.0.0.1", 0))
+        ready["runner"], ready["base"] = loop.run_until_complete(start(db, host, 0, token))
         started.set()
         loop.run_forever()
 
@@ -51,6 +52,16 @@ def server(tmp_path: Path) -> Iterator[str]:
     asyncio.run_coroutine_threadsafe(ready["runner"].cleanup(), loop).result(10)
     loop.call_soon_threadsafe(loop.stop)
     t.join(10)
+
+
+@pytest.fixture()
+def server(tmp_path: Path) -> Iterator[str]:
+    yield from _serve(tmp_path)
+
+
+@pytest.fixture()
+def token_server(tmp_path: Path) -> Iterator[str]:
+    yield from _serve(tmp_path, "127.0.0.2", TOKEN)
 
 
 @pytest.fixture()
@@ -139,3 +150,12 @@ def test_unknown_search_and_bad_id_show_a_message(server: str, browser: Any) -> 
     WebDriverWait(b, 20).until(lambda d: "nothing found" in d.find_element(By.ID, "results").text)
     b.execute_script("window.tracerApp.load(\"wallet:evm:0x1' OR 1=1\")")
     WebDriverWait(b, 20).until(lambda d: "not a tracer id" in d.find_element(By.ID, "status").text)
+
+
+def test_page_sends_the_token_from_the_url_fragment(token_server: str, browser: Any) -> None:
+    b = browser
+    b.get(token_server + "/?q=kowloon")
+    WebDriverWait(b, 20).until(lambda d: "token" in d.find_element(By.ID, "status").text)
+    b.get(token_server + "/?q=kowloon#token=" + TOKEN)
+    WebDriverWait(b, 20).until(lambda d: IDS["E"] in d.find_element(By.ID, "results").text)
+    assert "token" not in b.current_url

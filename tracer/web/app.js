@@ -6,6 +6,12 @@
   const $ = (id) => document.getElementById(id);
   const token = new URLSearchParams(location.hash.slice(1)).get("token") || sessionStorage.getItem("tracerToken");
   if (token) sessionStorage.setItem("tracerToken", token);
+  // keep the token out of the address bar, bookmarks and screenshots
+  if (location.hash.includes("token=")) history.replaceState(null, "", location.pathname + location.search);
+  window.addEventListener("hashchange", () => {
+    const t = new URLSearchParams(location.hash.slice(1)).get("token");
+    if (t) { sessionStorage.setItem("tracerToken", t); location.reload(); }
+  });
   let current = null;   // selected node id
   let currentEdge = null;
 
