@@ -104,7 +104,7 @@ def explain_data(store: Any, ident: str) -> dict[str, Any] | None:
         ev = tables.read_evidence(store, subject=ident)
     if subject is None:
         return None
-    flag = next((f for f in tables.read_flags(store) if f["subject"] == subject), None)
+    flag = tables.read_flag(store, subject)
     if flag is None and not ev:
         return None
     for e in ev:

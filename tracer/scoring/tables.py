@@ -110,6 +110,18 @@ def read_flags(store: Store, limit: int | None = None, min_score: float = 0.0) -
     return rows
 
 
+def read_flag(store: Store, subject: str) -> dict[str, Any] | None:
+    """One subject's flag (None when it is not flagged)."""
+    if "flags" not in store.table_names():
+        return None
+    rows = store.query("SELECT subject, score, level, rules_version, computed_at, reasons, cluster, first_seen, "
+                       "last_seen FROM flags WHERE subject = ?", [subject])
+    if not rows:
+        return None
+    rows[0]["reasons"] = json.loads(rows[0]["reasons"] or "[]")
+    return rows[0]
+
+
 def read_evidence(store: Store, subject: str | None = None, evidence_id: str | None = None) -> list[dict[str, Any]]:
     if "evidence" not in store.table_names():
         return []
