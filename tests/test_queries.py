@@ -208,3 +208,17 @@ def test_neighbours_marks_listed_nodes(store) -> None:
     nodes = {n["id"]: n for n in q.neighbours(store, IDS["F"])["nodes"]}
     assert nodes[IDS["A"]]["listed"] == "sanctioned: OFAC SDN"
     assert nodes[IDS["F2"]]["listed"] is None and nodes[IDS["F"]]["listed"] is None  # F's flag is not a listing
+
+
+def test_cluster_includes_the_scoring_cluster(store) -> None:
+    from investigate_support import FLAGS, add_derived, flag_rows
+
+    from connectors.base import Column, Table
+
+    store.ensure_tables([Table(FLAGS.name, FLAGS.columns + (Column("cluster"),), pk=FLAGS.pk)])
+    rows = [{**r, "cluster": "cluster:abc" if r["subject"] in (IDS["A"], IDS["P"]) else None} for r in flag_rows()]
+    add_derived(store, rows)
+    cl = q.cluster(store, IDS["A"])
+    via = {m["id"]: m["via"] for m in cl["members"]}
+    assert cl["cluster"] == "cluster:abc"
+    assert via[IDS["P"]] == "scoring cluster:abc" and via[IDS["A2"]] == "same_actor" and IDS["F"] not in via

@@ -150,7 +150,7 @@ def cluster_command(env: Any, node_id: str, max_size: int, fmt: str | None) -> N
       tracer cluster wallet:evm:0xabc... --json
     """
     r = _run(lambda: q.cluster(env.store, node_id, max_size))
-    emit(r["members"], fmt, columns=["hop", "id", "label", "level", "score"],
+    emit(r["members"], fmt, columns=["hop", "id", "label", "level", "score", "via"],
          title=f"cluster of {r['subject']}: {len(r['members'])} members")
 
 

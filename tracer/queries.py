@@ -356,21 +356,40 @@ def exposure(store: Reader, node: str, hops: int = 3) -> dict[str, Any]:
             "hubs": [{"id": k, "why": v} for k, v in sorted(hubs.items())], "truncated": g.truncated}
 
 
+def _scoring_cluster(store: Reader, node: str, limit: int) -> tuple[str | None, list[str]]:
+    """The cluster id scoring stored on the node's flag (``flags.cluster``) and its flagged members."""
+    if not has_table(store, "flags") or not any(
+            c["name"] == "cluster" for c in store.query("SELECT name FROM pragma_table_info('flags')")):
+        return None, []
+    row = store.query("SELECT cluster FROM flags WHERE subject = ?", [node])
+    cid = row[0]["cluster"] if row else None
+    if not cid:
+        return None, []
+    return cid, [r["subject"] for r in store.query("SELECT subject FROM flags WHERE cluster = ? ORDER BY subject "
+                                                   "LIMIT ?", [cid, limit])]
+
+
 def cluster(store: Reader, node: str, max_size: int = 500) -> dict[str, Any]:
-    """The actor cluster of a node: the component over ``same_actor`` links, with what linked them."""
+    """The actor cluster of a node: ``same_actor`` links in the store, plus the flagged members of the
+    cluster scoring assigned it (``flags.cluster``), each with what put it there."""
     node = require(store, node)
     max_size = check_int(max_size, "max_size", 1, MAX_NODES)
     g = SqlGraph(store, node)
     sub = gq.component(g.fetch, node, ("same_actor",), max_size)
-    info = describe(store, list(sub.nodes))
-    members = [{**info[n], "hop": h} for n, h in sorted(sub.nodes.items(), key=lambda x: (x[1], x[0]))]
+    cid, scored = _scoring_cluster(store, node, max_size)
+    hops = dict(sub.nodes)
+    for m in scored:
+        hops.setdefault(m, 1)
+    info = describe(store, list(hops))
+    members = [{**info[n], "hop": h, "via": "same_actor" if n in sub.nodes else f"scoring {cid}"}
+               for n, h in sorted(hops.items(), key=lambda x: (x[1], x[0]))]
     why: dict[str, Any] = {}
     for chunk in _chunks(sorted(sub.edges)):
         for r in store.query(f"SELECT id, attrs FROM edges WHERE id IN ({_marks(len(chunk))})", chunk):
             why[r["id"]] = r["attrs"]
     links = [{"src": e["src"], "dst": e["dst"], "id": e["id"], "why": why.get(str(e["id"]))}
              for e in sub.edges.values()]
-    return {"subject": node, "members": members, "links": links, "truncated": sub.truncated}
+    return {"subject": node, "cluster": cid, "members": members, "links": links, "truncated": sub.truncated}
 
 
 def timeline(store: Reader, node: str, limit: int = 500) -> list[dict[str, Any]]:
