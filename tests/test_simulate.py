@@ -118,3 +118,18 @@ def test_unknown_scoring_config_key_is_usage_error(tmp_path: Path) -> None:
     cfg.write_text("[scoring]\nhopz = 3\n")
     r = CliRunner().invoke(main, ["--config", str(cfg), "--db", str(tmp_path / "x.db"), "score"])
     assert r.exit_code == 2 and "unknown [scoring] keys: hopz" in r.output
+
+
+def test_simulate_refuses_a_store_with_synced_data(tmp_path: Path) -> None:
+    from connectors.base import Page, Record
+
+    db = tmp_path / "real.db"
+    store = Store(db)
+    store.write_page("x.y", Page(b"{}", "http://127.0.0.1/x", "GET", None, None, fetched_at=NOW),
+                     [Record("entities", {"id": "wallet:evm:0x1", "kind": "wallet", "source": "ofac"})], "r")
+    store.close()
+    r = CliRunner().invoke(main, ["--db", str(db), "simulate", "--no-score"])
+    assert r.exit_code == 2 and "holds synced data" in r.output
+    assert Store(db).count("entities") == 1
+    r = CliRunner().invoke(main, ["--db", str(db), "-q", "simulate", "--no-score", "--force", "--background", "5"])
+    assert r.exit_code == 0 and Store(db).count("entities") > 1

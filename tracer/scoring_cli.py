@@ -169,8 +169,10 @@ def explain_command(env: Env, ident: str, as_json: bool) -> None:
               help="Write the planted ground truth (positives, negatives) as JSON here.")
 @click.option("--score/--no-score", "do_score", default=True, show_default=True,
               help="Score the store afterwards and print precision and recall.")
+@click.option("--force", is_flag=True, help="Write into a store that already holds synced (non-simulated) data.")
 @pass_env
-def simulate_command(env: Env, seed: str, background: int, truth_path: str | None, do_score: bool) -> None:
+def simulate_command(env: Env, seed: str, background: int, truth_path: str | None, do_score: bool,
+                     force: bool) -> None:
     """Write a scenario world with planted patterns and decoys into the store (for tests and demos).
 
     \b
@@ -184,9 +186,13 @@ def simulate_command(env: Env, seed: str, background: int, truth_path: str | Non
       tracer --db sim.db simulate --truth truth.json
       tracer --db sim.db explain wallet:evm:0x...
     """
+    from tracer.scoring import tables
     from tracer.scoring.run import params_from_config, score_store
-    from tracer.simulate import quality, simulate
+    from tracer.simulate import SOURCE, quality, simulate
 
+    if not force and tables.has_other_sources(env.store, SOURCE):
+        raise click.UsageError(f"{env.store.path} holds synced data; simulate into its own file "
+                               "(tracer --db sim.db simulate) or pass --force")
     with env.store.lock("simulate"):
         truth = simulate(env.store, seed, background)
         if truth_path:

@@ -154,3 +154,9 @@ def fact(store: Store, ref: str) -> dict[str, Any] | None:
 def fact_exists(store: Store, ref: str) -> bool:
     return any(store.query(f"SELECT 1 FROM {t} WHERE id = ? LIMIT 1", [ref])
                for t in ("edges", "observations", "entities"))
+
+
+def has_other_sources(store: Store, source: str) -> bool:
+    """True when the core tables hold rows from any source other than ``source`` (synced data)."""
+    return any(store.query(f"SELECT 1 FROM {t} WHERE source IS NOT ? LIMIT 1", [source])
+               for t in ("entities", "edges", "observations"))
