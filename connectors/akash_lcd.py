@@ -194,11 +194,15 @@ class LcdListStream:
             ctx.report(len(items), None, f"{self.kind} page {pages}")
             # A run stopped by max_pages stays incomplete: the next run resumes from next_key.
             yield Page(body=resp.body, url=resp.url, method="GET",
-                       data={"items": items, "version": version}, meta=meta,
+                       data={"items": items, "version": version}, meta={**meta, **self.page_meta(ctx, items)},
                        state={"node": self.base, "version": version, "next_key": nxt, "complete": not nxt})
             if not nxt or (self.max_pages and pages >= self.max_pages):
                 return
             key = nxt
+
+    def page_meta(self, ctx: RunContext, items: list[Any]) -> dict[str, Any]:
+        """Stored facts one page's items need in ``transform`` (read per page: memory stays flat)."""
+        return {}
 
     def records_for(self, item: Mapping[str, Any], page: Page) -> Iterator[Record]:
         return type(self).record_fn(item, page.fetched_at)
@@ -277,16 +281,22 @@ class LeasesStream(LcdListStream):
     module, kind, list_key, conf_key = "market", "leases", "leases", "leases"
 
     async def before(self, ctx: RunContext) -> dict[str, Any]:
-        groups: dict[str, Any] = {}
-        if ctx.read is not None:
-            try:
-                rows = ctx.read("SELECT owner, dseq, gseq, gpu_units, gpu_keys FROM akash_groups", [])
-            except Exception:  # table not there yet: deployments not synced
-                rows = []
-            groups = {f"{r['owner']}/{r['dseq']}/{r['gseq']}": {"gpu_units": r["gpu_units"],
-                                                                 "gpu_keys": r["gpu_keys"]} for r in rows}
         head, spb = await block_time(ctx, self.base, self.config)
-        return {"groups": groups, "offers": _bid_offers(ctx), "head": head, "seconds_per_block": spb}
+        return {"head": head, "seconds_per_block": spb}
+
+    def page_meta(self, ctx: RunContext, items: list[Any]) -> dict[str, Any]:
+        ids = [(i.get("owner"), str(i.get("dseq"))) for it in items if isinstance(it, Mapping)
+               for raw in [it.get("lease") or it] for i in [raw.get("id") or raw.get("lease_id") or {}]]
+        ids = sorted(set(ids))
+        if not ids or ctx.read is None:
+            return {"groups": {}, "offers": {}}
+        where = " OR ".join("(owner = ? AND dseq = ?)" for _ in ids)
+        args = [v for pair in ids for v in pair]
+        return {"groups": _read_keyed(ctx, "SELECT owner, dseq, gseq, gpu_units, gpu_keys FROM akash_groups "
+                                      f"WHERE {where}", args, ("owner", "dseq", "gseq")),
+                "offers": _read_keyed(ctx, "SELECT owner, dseq, gseq, oseq, provider, gpu_units, gpu_keys "
+                                      f"FROM akash_bids WHERE gpu_units > 0 AND ({where})", args,
+                                      ("owner", "dseq", "gseq", "oseq", "provider"))}
 
     def records_for(self, item: Mapping[str, Any], page: Page) -> Iterator[Record]:
         raw = item.get("lease") or item
@@ -303,17 +313,14 @@ class LeasesStream(LcdListStream):
                              float(page.meta.get("seconds_per_block") or 6.0), page.fetched_at)
 
 
-def _bid_offers(ctx: RunContext) -> dict[str, Any]:
-    """GPU keys of stored bids that name a model, by lease key (read when orders ask for ``model/*``)."""
-    if ctx.read is None:
-        return {}
+def _read_keyed(ctx: RunContext, sql: str, args: list[Any], key: tuple[str, ...]) -> dict[str, Any]:
+    """Rows keyed ``a/b/c`` by ``key`` columns; {} when the table is not there (stream not synced)."""
     try:
-        rows = ctx.read("SELECT owner, dseq, gseq, oseq, provider, gpu_units, gpu_keys FROM akash_bids "
-                        "WHERE gpu_units > 0", [])
-    except Exception:  # bids not synced (stream disabled)
+        rows = ctx.read(sql, args)
+    except Exception:  # no such table yet
         return {}
-    return {f"{r['owner']}/{r['dseq']}/{r['gseq']}/{r['oseq']}/{r['provider']}":
-            {"gpu_units": r["gpu_units"], "gpu_keys": r["gpu_keys"]} for r in rows}
+    return {"/".join(str(r[k]) for k in key): {"gpu_units": r["gpu_units"], "gpu_keys": r["gpu_keys"]}
+            for r in rows}
 
 
 def _block_time(b: Mapping[str, Any]) -> tuple[int, float]:
