@@ -139,3 +139,9 @@ def test_screen_all_stores_name_match(db: Path, tmp_path: Path) -> None:
     assert attrs["list_type"] == "Entity List" and attrs["score"] >= attrs["threshold"] == 88.0
     assert attrs["query"] == "Shenzhen Render Farm" and attrs["matched_field"] in ("name", "alias")
     assert m[0]["raw_sha256"]  # provenance: the derived page is stored
+
+
+def test_screen_on_an_empty_store_says_what_to_do(tmp_path: Path) -> None:
+    r = _run(tmp_path / "empty.db", "screen", "Volga GPU")
+    assert r.exit_code == 1 and "no list is loaded yet" in r.output
+    assert json.loads(_run(tmp_path / "empty.db", "lists", "--json").output) == []

@@ -215,7 +215,9 @@ def screen_command(env: Any, queries: tuple[str, ...], threshold: float, as_: st
     emit(rows, fmt, columns=["query", "kind", "match", "score", "list", "entity", "label", "uid", "programme",
                              "snapshot", "delisted", "source", "raw_sha256"])
     if not rows:
-        click.echo("no match", err=True)
+        loaded = _snapshots(store)
+        hint = "" if loaded else " (no list is loaded yet: run `tracer sync lists_ofac lists_csl lists_un`)"
+        click.echo(f"no match{hint}", err=True)
         sys.exit(1)
 
 
