@@ -12,6 +12,7 @@ import random
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import NOW, demo_assets
@@ -59,9 +60,14 @@ def _points() -> list[tuple[int, float | None]]:
     return [(k, None if k > n - 3 or rng.random() < 0.5 else round(rng.uniform(0, 0.015), 4)) for k in ks]
 
 
+def _marked(points: list[tuple[int, float | None]]) -> list[Any]:
+    """The first point runs in the fast suite; all ten (~15-50 s on a shared box) are slow."""
+    return [pytest.param(k, d, marks=() if i == 0 else pytest.mark.slow) for i, (k, d) in enumerate(points)]
+
+
 @pytest.mark.skipif(len(demo_assets()) < POINTS + 1,
                     reason="needs the real 0xB10C lists in ../shared/fixtures for >= 11 pages")
-@pytest.mark.parametrize(("kill_at", "delay"), _points())
+@pytest.mark.parametrize(("kill_at", "delay"), _marked(_points()))
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path: Path, server: FaultServer,
                                                   baseline: dict[str, list[tuple[object, ...]]],
                                                   kill_at: int, delay: float | None) -> None:
