@@ -160,9 +160,11 @@ class ListsOpensanctionsConnector:
     description: ClassVar[str] = "OpenSanctions FollowTheMoney entities (full export and delta feed)"
 
     def default_config(self) -> dict[str, Any]:
-        return {"sources": {"entities": {"url": ENTITIES_URL, "format": "ftm_json", "source": "opensanctions"},
-                            "delta": {"url": DELTA_URL, "format": "ftm_delta", "source": "opensanctions-delta",
-                                      "enabled": False}},
+        # The full export is several GB and is read into memory in one piece: opt-in. The delta feed
+        # (small per-version files) is on by default and keeps a watch list current incrementally.
+        return {"sources": {"entities": {"url": ENTITIES_URL, "format": "ftm_json", "source": "opensanctions",
+                                         "enabled": False},
+                            "delta": {"url": DELTA_URL, "format": "ftm_delta", "source": "opensanctions-delta"}},
                 "limits": {"concurrency": 2, "rate": 2, "timeout": 600}}
 
     def streams(self, config: dict[str, Any]) -> list[Any]:

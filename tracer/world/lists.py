@@ -163,7 +163,7 @@ def demo_part() -> DemoPart:
                 "un": {"url": f"{base}/un/consolidated.xml", "format": "un_xml", "source": "un-consolidated"}}},
             "lists_opensanctions": {"limits": lim, "sources": {
                 "entities": {"url": f"{base}/opensanctions/entities.ftm.json", "format": "ftm_json",
-                             "source": "opensanctions"},
+                             "source": "opensanctions", "enabled": True},
                 "delta": {"url": f"{base}/opensanctions/delta.json", "format": "ftm_delta",
                           "source": "opensanctions-delta", "versions_base": f"{base}/opensanctions/versions",
                           "enabled": "opensanctions/delta.json" in files}}},
