@@ -45,6 +45,9 @@ async def main(tenants: int, node: str) -> None:
                 dt = time.perf_counter() - t0
                 print(f"{label}: {res.status} in {dt:.2f}s; {len(w.leases)} leases -> {len(w.leases) / dt:.0f} "
                       f"leases/s, {res.records} records -> {res.records / dt:.0f} records/s")
+                rows = st.query("SELECT stream, pages, records, (julianday(ended_at) - julianday(started_at)) "
+                                "* 86400 AS s FROM run_streams WHERE run_id = ? ORDER BY s DESC LIMIT 4", [res.run_id])
+                print("  slowest:", ", ".join(f"{r['stream']} {r['s']:.0f}s/{r['pages']}p" for r in rows))
             print({t: st.count(t) for t in ("entities", "edges", "observations", "akash_leases")})
     finally:
         await runner.cleanup()
