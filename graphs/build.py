@@ -88,6 +88,11 @@ class TracerGraph:
     index: dict[str, int] = field(default_factory=dict)
     first_in: dict[int, FirstFunding] = field(default_factory=dict)
     _assets: dict[str, str] = field(default_factory=dict)
+    _nkeys: int = 0  # edge keys are a graph-wide counter: networkx's own key search is the slow part
+
+    def _add(self, src: int, dst: int, data: dict[str, Any]) -> None:
+        self._nkeys += 1
+        self.g.add_edge(src, dst, self._nkeys, **data)
 
     # -- nodes ---------------------------------------------------------------------------------
     def node(self, node_id: str) -> int:
@@ -124,7 +129,7 @@ class TracerGraph:
     # -- edges ---------------------------------------------------------------------------------
     def add_edges(self, rows: Any) -> int:
         """Add ``edges`` rows (EDGE_COLUMNS); incremental: call again with new rows. Returns count."""
-        g, node, n_added = self.g, self.node, 0
+        add, node, n_added = self._add, self.node, 0
         for fid, kind, src, dst, amount, decimals, asset, time, attrs in _rows(rows, EDGE_COLUMNS):
             u, v = node(src), node(dst)
             a = int(amount) if amount not in (None, "") else 0
@@ -142,7 +147,7 @@ class TracerGraph:
                     data["u"] = int(units)
                 if at.get("hours") is not None:
                     data["h"] = float(at["hours"])
-            g.add_edge(u, v, **data)
+            add(u, v, data)
             n_added += 1
         return n_added
 
@@ -153,23 +158,23 @@ class TracerGraph:
             if predicate != "location" or not value:
                 continue
             at = json.loads(attrs) if isinstance(attrs, str) else (attrs or {})
-            self.g.add_edge(self.node(subject), self.node(f"jurisdiction:{str(value).upper()}"),
-                            k="located_in", a=0, t=0, f=oid, layer=at.get("layer", "declared"))
+            self._add(self.node(subject), self.node(f"jurisdiction:{str(value).upper()}"),
+                      {"k": "located_in", "a": 0, "t": 0, "f": oid, "layer": at.get("layer", "declared")})
             n_added += 1
         return n_added
 
     def derive_funded_by(self) -> int:
         """Add ``funded_by`` edges (wallet -> its first funder), the reverse of each first ``paid``."""
         for v, ff in self.first_in.items():
-            self.g.add_edge(v, ff.src, k="funded_by", a=ff.amount, t=ff.time, f=ff.fact)
+            self._add(v, ff.src, {"k": "funded_by", "a": ff.amount, "t": ff.time, "f": ff.fact})
         return len(self.first_in)
 
     def add_links(self, links: Iterable[Any]) -> int:
         """Add ``same_actor`` edges from clustering links (graphs.clusters.Link)."""
         n = 0
         for lk in links:
-            self.g.add_edge(self.node(lk.a), self.node(lk.b), k="same_actor", a=0, t=0,
-                            f=lk.refs[0] if lk.refs else "", h=lk.heuristic, w=lk.strength)
+            self._add(self.node(lk.a), self.node(lk.b), {"k": "same_actor", "a": 0, "t": 0,
+                      "f": lk.refs[0] if lk.refs else "", "h": lk.heuristic, "w": lk.strength})
             n += 1
         return n
 

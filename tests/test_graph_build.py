@@ -71,3 +71,9 @@ def test_location_observations_become_located_in() -> None:
 def test_to_epoch() -> None:
     assert to_epoch("1970-01-01T00:01:00Z") == 60 == to_epoch("1970-01-01T00:01:00") == to_epoch(60)
     assert to_epoch(None) == 0
+
+
+def test_parallel_payments_are_kept_apart() -> None:
+    tg = build_graph([("a", "paid", W1, W2, "1", 6, "USDC", 10, None), ("b", "paid", W1, W2, "2", 6, "USDC", 20, None)])
+    facts = sorted(d["f"] for _, _, d in tg.g.edges(data=True) if d["k"] == "paid")
+    assert facts == ["a", "b"] and tg.g.number_of_edges(tg.index[W1], tg.index[W2]) == 2
