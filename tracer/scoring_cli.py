@@ -54,8 +54,9 @@ def score_command(env: Env, top: int, min_level: str, dry_run: bool, fmt: str | 
         by_level: dict[str, int] = {}
         for f in res.flags:
             by_level[f["level"]] = by_level.get(f["level"], 0) + 1
-        click.echo(f"{'computed' if dry_run else 'wrote'} {len(res.flags)} flags "
-                   f"({', '.join(f'{k} {v}' for k, v in sorted(by_level.items()))}); "
+        levels = ", ".join(f"{k} {v}" for k, v in sorted(by_level.items()))
+        click.echo(f"{'computed' if dry_run else 'wrote'} {len(res.flags)} flags"
+                   f"{f' ({levels})' if levels else ''}; "
                    f"{res.stats['clusters']} clusters, {res.stats['hubs']} hubs, "
                    f"{res.stats['hub_stops']} exposure walks stopped at hubs", err=True)
         stops = res.context.exposure.stops if res.context else []
