@@ -258,18 +258,23 @@ class TransfersStream:
         pieces = await self._logs(rpc, window, a, b)
         decoded = []
         blocks: set[int] = {b}
-        new_tokens: set[str] = set()
+        seen_hash: dict[int, str] = {}
+        all_contracts: set[str] = set()
         for s, e, ans in pieces:
             if not isinstance(ans.result, list):
                 raise ConnectorError(f"evm {self.chain}: eth_getLogs {s}..{e} answered {type(ans.result).__name__}")
             transfers, bad = decode_transfers(ans.result)
+            contracts: set[str] = set()
             for t in transfers:
                 if not s <= t.block <= e:
                     raise ConnectorError(f"evm {self.chain}: node returned a log of block {t.block} for {s}..{e}")
-                blocks.add(t.block)
-                if t.kind == "erc20" and t.contract not in known and t.contract not in token_tasks:
-                    new_tokens.add(t.contract)
-            decoded.append((s, e, ans, transfers, bad))
+                seen_hash[t.block] = t.block_hash
+                if t.kind == "erc20":
+                    contracts.add(t.contract)
+            all_contracts |= contracts
+            decoded.append((s, e, ans, transfers, bad, contracts))
+        blocks.update(seen_hash)
+        new_tokens = {c for c in all_contracts if c not in known and c not in token_tasks}
         pages: list[Page] = []
         if new_tokens:
             fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -282,23 +287,20 @@ class TransfersStream:
                 fut.cancel()  # windows waiting for these tokens fail with the run
                 raise
         # Decimals of tokens another window is fetching: wait for that window's answer.
-        waits = {token_tasks[t.contract] for _, _, _, ts, _ in decoded for t in ts
-                 if t.kind == "erc20" and t.contract not in known and t.contract in token_tasks}
-        for w in waits:
+        for w in {token_tasks[c] for c in all_contracts if c not in known and c in token_tasks}:
             await asyncio.shield(w)
         headers = await self._headers(rpc, sorted(blocks))
         pages.append(headers)
-        times = headers.data["times"]
-        for s, e, ans, transfers, bad in decoded:
-            for t in transfers:
-                if t.block_hash and headers.data["hashes"].get(t.block) != t.block_hash:
-                    # The logs and the header disagree: the block was replaced meanwhile; retry later.
-                    raise ConnectorError(f"evm {self.chain}: block {t.block} changed during the sync "
-                                         "(reorg above confirmations); run sync again")
-            decs = {t.contract: known.get(t.contract) for t in transfers if t.kind == "erc20"}
+        times, hashes = headers.data["times"], headers.data["hashes"]
+        for blk, h in seen_hash.items():
+            if h and hashes.get(blk) != h:
+                # The logs and the header disagree: the block was replaced meanwhile; retry later.
+                raise ConnectorError(f"evm {self.chain}: block {blk} changed during the sync "
+                                     "(reorg above confirmations); run sync again")
+        for s, e, ans, transfers, bad, contracts in decoded:
             pages.append(Page(body=ans.body, url=ans.url, method="POST eth_getLogs",
                               data={"start": s, "end": e, "transfers": transfers, "malformed": bad,
-                                    "times": times, "decimals": decs},
+                                    "times": times, "decimals": {c: known.get(c) for c in contracts}},
                               state=None, meta={"kind": "logs"}))
         return pages
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 SEL_NAME, SEL_SYMBOL, SEL_DECIMALS = "0x06fdde03", "0x95d89b41", "0x313ce567"
@@ -37,9 +37,11 @@ def iso_time(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass(frozen=True)
-class Transfer:
-    """One decoded Transfer log. ``kind`` is ``erc20`` (amount) or ``erc721`` (token_id)."""
+class Transfer(NamedTuple):
+    """One decoded Transfer log. ``kind`` is ``erc20`` (amount) or ``erc721`` (token_id).
+
+    A NamedTuple, not a frozen dataclass: it is built once per log on the hot path (~4x cheaper).
+    """
 
     kind: str
     contract: str
@@ -69,35 +71,44 @@ def classify(log: dict[str, Any]) -> str:
     return "malformed"
 
 
-def _topic_addr(topic: str) -> str | None:
-    # An address topic is 12 zero bytes then 20 address bytes; anything else is not an address.
-    if len(topic) != 66 or topic[2:26].strip("0"):
-        return None
-    return "0x" + topic[26:].lower()
+_ZERO24 = "0" * 24
 
 
 def decode_transfers(logs: Iterable[dict[str, Any]]) -> tuple[list[Transfer], int]:
     """Transfers of a list of ``eth_getLogs`` logs, and how many Transfer logs were malformed.
 
-    Removed logs (``removed: true``, a reorg notice) are skipped: they are not canonical.
+    The rules of :func:`classify`, inlined (this loop is most of the extraction's CPU). An address
+    topic must be 12 zero bytes then the address.  Removed logs (``removed: true``, a reorg notice)
+    are skipped: they are not canonical.
     """
     out: list[Transfer] = []
+    append = out.append
     bad = 0
     for log in logs:
-        kind = classify(log)
-        if kind == "other":
+        topics = log.get("topics")
+        if not topics:
             continue
-        if kind == "malformed" or log.get("removed"):
-            bad += kind == "malformed"
+        t0 = topics[0]
+        if t0 != TRANSFER_TOPIC and str(t0).lower() != TRANSFER_TOPIC:
             continue
-        t = log["topics"]
-        src, dst = _topic_addr(t[1]), _topic_addr(t[2])
-        if src is None or dst is None:
+        n = len(topics)
+        data = log.get("data") or "0x"
+        if n == 3 and len(data) == 66:
+            kind, value = "erc20", int(data, 16)
+        elif n == 4 and len(data) <= 2:
+            kind, value = "erc721", int(topics[3], 16)
+        else:
             bad += 1
             continue
-        value = int(log["data"], 16) if kind == "erc20" else int(t[3], 16)
-        out.append(Transfer(kind, log["address"].lower(), src, dst, value, int(log["blockNumber"], 16),
-                            log.get("blockHash") or "", log["transactionHash"], int(log["logIndex"], 16)))
+        if log.get("removed"):
+            continue
+        a, b = topics[1], topics[2]
+        if len(a) != 66 or len(b) != 66 or a[2:26] != _ZERO24 or b[2:26] != _ZERO24:
+            bad += 1
+            continue
+        append(Transfer(kind, log["address"].lower(), "0x" + a[26:].lower(), "0x" + b[26:].lower(), value,
+                        int(log["blockNumber"], 16), log.get("blockHash") or "", log["transactionHash"],
+                        int(log["logIndex"], 16)))
     return out, bad
 
 
