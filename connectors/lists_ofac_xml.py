@@ -158,14 +158,14 @@ def _party(dp: Any, feature_types: dict[str, str], sub_types: dict[str, str],
     if not profiles:
         return None
     prof = profiles[0]
-    primary, aliases = "", []
+    primary, aliases, weak = "", [], []
     for ident in _kids(prof, "Identity"):
         for al in _kids(ident, "Alias"):
             n = _name(al)
             if al.get("Primary") == "true" and not primary:
                 primary = n
             elif n:
-                aliases.append(n)
+                (weak if al.get("LowQuality") == "true" else aliases).append(n)
     wallets, addrs, cs, webs, mails = [], [], [], [], []
     for f in _kids(prof, "Feature"):
         ftype = feature_types.get(f.get("FeatureTypeID"), "")
@@ -187,4 +187,4 @@ def _party(dp: Any, feature_types: dict[str, str], sub_types: dict[str, str],
     return Party(list_id="ofac-sdn", uid=uid, name=primary, list_type="OFAC SDN",
                  party_type=sub_types.get(prof.get("PartySubTypeID"), "").lower(), aliases=aliases,
                  countries=cs, addresses=addrs, wallets=wallets, websites=webs, emails=mails,
-                 extra={"profile_id": prof.get("ID")})
+                 extra={"profile_id": prof.get("ID"), "weak_aliases": weak})

@@ -33,7 +33,7 @@ def party_of(e: dict[str, Any]) -> Party | None:
     if e.get("schema") not in PARTY_SCHEMATA or e.get("target") is False:
         return None
     caption = e.get("caption") or next(iter(_props(e, "name")), e["id"])
-    names = _props(e, "name", "alias", "weakAlias", "previousName")
+    names = _props(e, "name", "alias", "previousName")
     return Party(list_id="opensanctions", uid=e["id"], name=caption, list_type="OpenSanctions",
                  party_type=str(e.get("schema", "")).lower(), aliases=[n for n in names if n != caption],
                  programmes=_props(e, "programId", "program") or list(e.get("datasets") or []),
@@ -41,7 +41,7 @@ def party_of(e: dict[str, Any]) -> Party | None:
                  addresses=_props(e, "address"), websites=[w.lower() for w in _props(e, "website")],
                  emails=[m.lower() for m in _props(e, "email")],
                  sanctions="sanction" in _props(e, "topics"),
-                 extra={"datasets": list(e.get("datasets") or []), "referents": list(e.get("referents") or []),
+                 extra={"weak_aliases": _props(e, "weakAlias"), "datasets": list(e.get("datasets") or []), "referents": list(e.get("referents") or []),
                         "topics": _props(e, "topics"), "first_seen": e.get("first_seen") or "",
                         "last_change": e.get("last_change") or ""})
 

@@ -48,7 +48,10 @@ def parse_un(files: dict[str, bytes]) -> Snapshot:
         for el in root.findall(path):
             name = " ".join(x for x in (_t(el, k) for k in ("FIRST_NAME", "SECOND_NAME", "THIRD_NAME",
                                                               "FOURTH_NAME")) if x)
-            aliases = [_t(a, "ALIAS_NAME") for a in el.findall(alias_tag) if _t(a, "ALIAS_NAME")]
+            aliases = [_t(a, "ALIAS_NAME") for a in el.findall(alias_tag)
+                       if _t(a, "ALIAS_NAME") and _t(a, "QUALITY") != "Low"]
+            weak = [_t(a, "ALIAS_NAME") for a in el.findall(alias_tag)
+                    if _t(a, "ALIAS_NAME") and _t(a, "QUALITY") == "Low"]
             if _t(el, "NAME_ORIGINAL_SCRIPT"):
                 aliases.append(_t(el, "NAME_ORIGINAL_SCRIPT"))
             addrs, countries = _addresses(el, addr_tag)
@@ -56,7 +59,7 @@ def parse_un(files: dict[str, bytes]) -> Snapshot:
                 list_id="un", uid=_t(el, "DATAID"), name=name, list_type=LIST_TYPE, party_type=kind,
                 aliases=aliases, programmes=[_t(el, "UN_LIST_TYPE")] if _t(el, "UN_LIST_TYPE") else [],
                 countries=_values(el, "NATIONALITY") + countries, addresses=addrs,
-                extra={"reference_number": _t(el, "REFERENCE_NUMBER"), "listed_on": _t(el, "LISTED_ON") or None,
+                extra={"weak_aliases": weak, "reference_number": _t(el, "REFERENCE_NUMBER"), "listed_on": _t(el, "LISTED_ON") or None,
                        "comments": _t(el, "COMMENTS1")[:1000]}))
     m = re.match(r"\d{4}-\d{2}-\d{2}", root.get("dateGenerated") or "")
     return Snapshot(parties, date=m.group(0) if m else None)

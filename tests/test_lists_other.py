@@ -58,6 +58,9 @@ def test_un_consolidated() -> None:
     assert badege.name == "ERIC BADEGE" and badege.programmes == ["DRC"]
     assert badege.extra["listed_on"] == "2012-12-31"
     assert "Democratic Republic of the Congo" in badege.countries and "Rwanda" in badege.countries
+    kaina = next(p for p in ind if p.name == "INNOCENT KAINA")
+    assert "India Queen" in kaina.extra["weak_aliases"] and "India Queen" not in kaina.aliases  # QUALITY Low
+    assert sum(len(p.extra["weak_aliases"]) for p in snap.parties) == 615
     dprk = [p for p in ent if p.programmes == ["DPRK"]]
     assert dprk and all(p.entity_id.startswith("entity:un:") for p in dprk)
 
