@@ -158,7 +158,9 @@ def _party(dp: Any, feature_types: dict[str, str], sub_types: dict[str, str],
     if not profiles:
         return None
     prof = profiles[0]
-    primary, aliases, weak = "", [], []
+    primary = ""
+    aliases: list[str] = []
+    weak: list[str] = []
     for ident in _kids(prof, "Identity"):
         for al in _kids(ident, "Alias"):
             n = _name(al)
