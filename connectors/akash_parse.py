@@ -47,11 +47,19 @@ def dec_scaled(text: str | int) -> int:
     return int(m.group(1)) * 10**DEC_PLACES + int(frac or "0")
 
 
+# Base denoms of IBC vouchers whose exponent is not the micro-unit rule (Injective's Peggy bridge keeps
+# the ERC-20's decimals; "inj"/"aevmos" are 18-decimal atto units).
+BASE_EXPONENT: dict[str, int] = {"peggy0xdAC17F958D2ee523a2206206994597C13D831ec7": 6,
+                                 "peggy0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48": 6, "inj": 18, "aevmos": 18}
+
+
 def denom_exponent(denom: str, base: str | None = None) -> int:
     """Display exponent of a denom; an IBC voucher takes its base denom's (``.../uusdc`` -> 6)."""
     if denom in DENOM_EXPONENT:
         return DENOM_EXPONENT[denom]
     b = (base or denom).rsplit("/", 1)[-1]
+    if b in BASE_EXPONENT:
+        return BASE_EXPONENT[b]
     return 6 if re.fullmatch(r"u[a-z]{2,10}", b) else 0
 
 

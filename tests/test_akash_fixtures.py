@@ -176,3 +176,12 @@ def test_dec_amounts_exact() -> None:
         dec_scaled("1e5")
     with pytest.raises(ValueError):
         dec_scaled("0.0000000000000000001")  # 19 fractional digits: not a Cosmos Dec
+
+
+def test_denom_exponents() -> None:
+    from connectors.akash_parse import denom_exponent
+
+    assert [denom_exponent(d) for d in ("uakt", "uact", USDC_IBC, "ibc/FFFF")] == [6, 6, 6, 0]
+    assert denom_exponent("ibc/AB", "transfer/channel-9/uusdc") == 6
+    assert denom_exponent("ibc/AB", "transfer/channel-35/peggy0xdAC17F958D2ee523a2206206994597C13D831ec7") == 6
+    assert denom_exponent("ibc/AB", "transfer/channel-35/inj") == 18

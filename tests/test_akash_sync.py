@@ -153,7 +153,7 @@ async def test_planted_funding_and_sybils(tmp_path: Path) -> None:
     assert p["listed_funder_evm"] in listed_wallets()
     inj = srcs[f"wallet:evm:{p['listed_funder_evm']}"]
     assert attrs(inj)["sender"] == p["listed_funder_injective"] and attrs(inj)["channel"] == "channel-35"
-    assert inj["amount"] == str(500_000_000 * 10**18)
+    assert (inj["amount"], inj["decimals"]) == (str(500_000_000 * 10**18), 24)  # Peggy USDT: 6 + 18
     bank = srcs[f"wallet:akash:{p['listed_funder']}"]
     assert (bank["asset"], bank["amount"], bank["decimals"]) == (USDC_IBC, str(1_000_000_000 * 10**18), 24)
     # the listed funder also tops up the listed renter's escrow (third-party deposit)
