@@ -145,3 +145,21 @@ def test_screen_on_an_empty_store_says_what_to_do(tmp_path: Path) -> None:
     r = _run(tmp_path / "empty.db", "screen", "Volga GPU")
     assert r.exit_code == 1 and "no list is loaded yet" in r.output
     assert json.loads(_run(tmp_path / "empty.db", "lists", "--json").output) == []
+
+
+def test_demo_screens_the_planted_provider_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole demo: the Akash providers whose organisations resemble planted Entity List / MEU
+    names get name_match facts; the decoy does not (names in docs/lists.md)."""
+    import csv
+
+    from tracer.demo import run_demo
+
+    monkeypatch.setenv("TRACER_NOW", "2026-02-01T00:00:00Z")
+    summary = asyncio.run(run_demo(tmp_path / "demo"))
+    assert summary["status"] == "ok", summary["errors"]
+    rows = list(csv.DictReader(Path(summary["outputs"]["name_matches"]).read_text().splitlines()))
+    by_query = {r["query"]: r for r in rows}
+    wanted = {org for *_, org in CSL_PLANTED if org}
+    assert wanted <= set(by_query), sorted(by_query)
+    assert by_query["Volga GPU"]["list_type"] == "Military End User"
+    assert not any("Thames" in r["label"] for r in rows)
