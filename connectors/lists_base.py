@@ -24,6 +24,7 @@ from connectors.base import (
     OBSERVATIONS,
     Column,
     ConfigError,
+    Delete,
     Page,
     Record,
     RunContext,
@@ -250,7 +251,9 @@ class ListStream:
         snapshot = self.spec.as_of or snap.date or load_at
         ctx.report(1, 2, f"{len(snap.parties)} parties, snapshot {snapshot}")
         page = Page(body=resp.body, url=resp.url, method="GET",
-                    data={"snap": snap, "snapshot": snapshot, "load_at": load_at}, state=None)
+                    data={"snap": snap, "snapshot": snapshot, "load_at": load_at}, state=None,
+                    # a corrected file with the same date replaces that snapshot's members, not adds to them
+                    deletes=[Delete("list_members", {"source": self.spec.source, "snapshot": snapshot})])
         yield page
         # Delisting: what this source listed before and this (newest) snapshot no longer has.
         newest = ctx.read("SELECT max(snapshot) AS s FROM list_snapshots WHERE source = ?",

@@ -167,3 +167,23 @@ def test_party_delisted_while_its_wallet_stays_listed_for_another(tmp_path, monk
     rows = {json.loads(r["attrs"])["uid"]: r["valid_to"] for r in store.query(
         "SELECT attrs, valid_to FROM observations WHERE predicate = 'sanctioned'")}
     assert rows == {"1": None, "2": "2026-01-02"}
+
+
+def test_corrected_file_with_same_date_replaces_the_snapshot(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.lists_ofac import ListsOfacConnector
+
+    def doc(uids: list[str]) -> str:
+        return json.dumps({"metadata": {"sdnListDate": "01/01/2026"}, "addresses": {
+            f"0x{int(u):040x}": {"type": "Digital Currency Address - ETH", "entries": [
+                {"entity": f"P{u}", "program": "CYBER2", "uid": u, "akas": []}]} for u in uids}})
+
+    store = Store(tmp_path / "c.db")
+    for i, uids in enumerate((["1", "2"], ["1"])):  # the republished file drops party 2, same list date
+        f = tmp_path / f"f{i}.json"
+        f.write_text(doc(uids))
+        run_sources(store, ListsOfacConnector(), {"tg": {"url": str(f), "format": "thomasgregg_json",
+                                                         "source": "tg"}}, monkeypatch, f"2026-01-0{i + 2}T00:00:00Z")
+    members = {r["key"] for r in store.query("SELECT key FROM list_members WHERE kind = 'entity'")}
+    assert members == {"entity:ofac-sdn:1"}
+    gone = store.query("SELECT valid_to FROM observations WHERE subject = 'entity:ofac-sdn:2' AND predicate = 'listed'")
+    assert gone[0]["valid_to"] == "2026-01-01"
