@@ -128,3 +128,69 @@ def test_pagination_state_and_records_commit_together(tmp_path: Path, fault_serv
     store.close()
     assert st["complete"] is False and last not in st["done"]
     assert stored <= set(st["done"]) and stored
+
+
+class _UrlInStateStream:
+    """Like akash's streams: keeps its base URL in state to notice a configuration change."""
+
+    name = "urlstate.s"
+    primary_key = ("id",)
+    cursor_field = None
+    is_sorted = False
+
+    def __init__(self, base: str) -> None:
+        from connectors.base import ENTITIES
+
+        self.base = base
+        self.tables = (ENTITIES,)
+
+    async def extract(self, ctx: Any, state: dict[str, Any]) -> Any:
+        from connectors.base import Page
+
+        resp = await ctx.http.get_bytes(self.base + "sanctioned_addresses_ETH.txt")
+        yield Page(body=resp.body, url=self.base, method="GET", data=None,
+                   state={"node": self.base, "seen": [self.base]})
+
+    def transform(self, page: Any) -> Any:
+        from connectors.base import Record
+
+        yield Record("entities", {"id": "x", "kind": "wallet"})
+
+
+class _UrlInStateConnector:
+    name = "urlstate"
+    description = "test"
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def default_config(self) -> dict[str, Any]:
+        return {"base_url": self.base}
+
+    def streams(self, config: dict[str, Any]) -> list[Any]:
+        return [_UrlInStateStream(config["base_url"])]
+
+    def probes(self, config: dict[str, Any]) -> list[Any]:
+        return []
+
+    def secrets(self, config: dict[str, Any]) -> list[str]:
+        return []
+
+
+def test_a_key_in_a_state_or_page_url_never_reaches_the_database(tmp_path: Path,
+                                                                  fault_server: FaultServer) -> None:
+    key = "fedcba9876543210fedcba9876543210"
+    base = f"{fault_server.base}/v2/{key}/"
+    conn = _UrlInStateConnector(base)
+    db = tmp_path / "t.db"
+    store = Store(db)
+    res = asyncio.run(sync(store, {"db": str(db), "connectors": {}},
+                           plan=[(conn, conn.streams({"base_url": base}))]))  # type: ignore[list-item]
+    st = store.get_state("urlstate.s")
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    assert res.status == "ok", res.errors
+    assert key in fault_server.log[0][1]  # the key was used
+    assert st["node"].endswith("/v2/***/")
+    for f in tmp_path.iterdir():
+        assert key.encode() not in f.read_bytes(), f.name

@@ -88,6 +88,21 @@ def _host_limits(conn: Connector, c: dict[str, Any]) -> dict[str, HostLimits]:
     return {urlsplit(p.url).netloc: lim for p in conn.probes(c) if p.url.startswith("http")}
 
 
+def _redact_values(value: Any) -> Any:
+    """Secrets out of every string in a stream state (a base URL kept to detect a config change).
+
+    The stream then sees a changed value and starts its load over instead of resuming: slower,
+    but a key never lands in the database.
+    """
+    if isinstance(value, str):
+        return REDACT(value)
+    if isinstance(value, dict):
+        return {k: _redact_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_values(v) for v in value]
+    return value
+
+
 async def _run_stream(store: Store, stream: Stream, ctx: RunContext, res: StreamResult) -> None:
     state = store.get_state(stream.name)
     pages: Any = stream.extract(ctx, state)
@@ -103,6 +118,8 @@ async def _consume(store: Store, stream: Stream, ctx: RunContext, res: StreamRes
             page.fetched_at = cfgmod.now()
         page.url = REDACT(page.url)  # provenance must never carry a key
         records = list(stream.transform(page))
+        if page.state is not None:
+            page.state = _redact_values(page.state)
         res.records += store.write_page(stream.name, page, records, ctx.run_id)
         res.pages += 1
         ctx.report(0, None, "")
