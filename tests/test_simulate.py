@@ -133,3 +133,18 @@ def test_simulate_refuses_a_store_with_synced_data(tmp_path: Path) -> None:
     assert Store(db).count("entities") == 1
     r = CliRunner().invoke(main, ["--db", str(db), "-q", "simulate", "--no-score", "--force", "--background", "5"])
     assert r.exit_code == 0 and Store(db).count("entities") > 1
+
+
+def test_every_evidence_ref_in_the_world_resolves(world) -> None:
+    store, _, res = world
+    kinds = set()
+    for e in res.evidence:
+        for ref in e["refs"]:
+            f = tables.fact(store, ref)
+            assert f is not None, (e["rule"], ref)
+            assert f["raw_url"].startswith("simulate://") and store.raw_payload(f["raw_sha256"]) is not None
+            kinds.add(f["table"])
+    assert kinds == {"edges", "observations", "entities"}  # manifest-hash links cite deployment entities
+    rules = {e["rule"] for e in res.evidence}
+    assert rules == {"listed_wallet", "exposure", "name_match", "restricted_location", "compute_volume",
+                     "structuring", "controlled_gpu", "activity_time"}
