@@ -194,3 +194,24 @@ def test_a_key_in_a_state_or_page_url_never_reaches_the_database(tmp_path: Path,
     assert st["node"].endswith("/v2/***/")
     for f in tmp_path.iterdir():
         assert key.encode() not in f.read_bytes(), f.name
+
+
+def test_connectors_sharing_a_host_share_the_stricter_limits() -> None:
+    from connectors.base import Probe
+    from tracer.pipeline import plan_limits
+
+    class C:
+        def __init__(self, name: str, url: str) -> None:
+            self.name = name
+            self.url = url
+
+        def probes(self, config: dict[str, Any]) -> list[Probe]:
+            return [Probe("p", self.url)]
+
+    a, b = C("a", "https://raw.example/x"), C("b", "https://raw.example/y")
+    c = C("c", "https://other.example/")
+    configs = {"a": {"limits": {"rate": 5, "concurrency": 8}}, "b": {"limits": {"rate": 2, "concurrency": 16}},
+               "c": {"limits": {"rate": 0}}}
+    lim = plan_limits([(a, []), (b, []), (c, [])], configs)  # type: ignore[list-item]
+    assert (lim["raw.example"].rate, lim["raw.example"].concurrency) == (2, 8)
+    assert lim["other.example"].rate == 0

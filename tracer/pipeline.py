@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -103,6 +104,23 @@ def _redact_values(value: Any) -> Any:
     return value
 
 
+def _stricter(a: HostLimits, b: HostLimits) -> HostLimits:
+    rates = [r for r in (a.rate, b.rate) if r]
+    return dataclasses.replace(a, concurrency=min(a.concurrency, b.concurrency), rate=min(rates) if rates else 0.0,
+                               max_retries=min(a.max_retries, b.max_retries))
+
+
+def plan_limits(plan: list[tuple[Connector, list[Stream]]], configs: dict[str, dict[str, Any]],
+                ) -> dict[str, HostLimits]:
+    """Per-host limits of a run. Connectors sharing a host share its budget: the stricter wins
+    (two list connectors on raw.githubusercontent.com must not each spend the whole rate)."""
+    out: dict[str, HostLimits] = {}
+    for conn, _ in plan:
+        for host, lim in _host_limits(conn, configs[conn.name]).items():
+            out[host] = _stricter(out[host], lim) if host in out else lim
+    return out
+
+
 async def _run_stream(store: Store, stream: Stream, ctx: RunContext, res: StreamResult) -> None:
     state = store.get_state(stream.name)
     pages: Any = stream.extract(ctx, state)
@@ -154,10 +172,7 @@ async def sync(
         results: list[StreamResult] = []
         try:
             async with open_session(cfg.get("http", {}).get("user_agent", "tracer/0.1")) as session:
-                limits: dict[str, HostLimits] = {}
-                for conn, _ in plan:
-                    limits.update(_host_limits(conn, configs[conn.name]))
-                http = HttpClient(session, limits)
+                http = HttpClient(session, plan_limits(plan, configs))
 
                 async def run_connector(conn: Connector, streams: list[Stream]) -> None:
                     for stream in streams:
