@@ -208,14 +208,23 @@ def sync(env: Env, selectors: tuple[str, ...], fmt: str | None) -> None:
 
 @main.group()
 def state() -> None:
-    """Show or reset where each stream resumes (its cursor)."""
+    """Show or reset where each stream resumes (its cursor).
+
+    \b
+    Examples:
+      tracer state show                    # every stream's cursor
+      tracer state reset ofac_addresses    # next sync of it starts over (data kept)
+    """
 
 
 @state.command("show")
 @output_options
 @pass_env
 def state_show(env: Env, fmt: str | None) -> None:
-    """List every stream's stored cursor and when it was written."""
+    """List every stream's stored cursor and when it was written.
+
+    Example: tracer state show --json | jq '.[].stream'
+    """
     emit(env.store.states(), fmt, columns=["stream", "state", "updated_at", "run_id"])
 
 
@@ -241,7 +250,14 @@ def state_reset(env: Env, streams: tuple[str, ...], all_: bool) -> None:
 @output_options
 @pass_env
 def runs(env: Env, limit: int, show_streams: bool, fmt: str | None) -> None:
-    """Run history: status, duration, records and the first error of each run."""
+    """Run history: status, duration, records and the first error of each run.
+
+    \b
+    Examples:
+      tracer runs                          # the last 20 runs
+      tracer runs --streams --limit 1      # per-stream pages, records, errors of the last run
+      tracer runs --json                   # for monitoring (status: ok, failed, interrupted, abandoned)
+    """
     if show_streams:
         rows = env.store.query(
             "SELECT s.* FROM run_streams s JOIN (SELECT run_id FROM runs ORDER BY started_at DESC LIMIT ?) r "
@@ -260,6 +276,11 @@ def doctor(env: Env, fmt: str | None, timeout: float) -> None:
     """Probe every configured endpoint and list source before the first run.
 
     Prints one row per probe (ok, HTTP status or the error); exits 1 if any failed.
+
+    \b
+    Examples:
+      tracer doctor
+      tracer --config prod.toml doctor --timeout 5 --json
     """
     from tracer.doctor import run_doctor
 
@@ -273,7 +294,10 @@ def doctor(env: Env, fmt: str | None, timeout: float) -> None:
 @output_options
 @pass_env
 def connectors_cmd(env: Env, fmt: str | None) -> None:
-    """List registered connectors, their streams and whether they are enabled."""
+    """List registered connectors, their streams and whether they are enabled.
+
+    Example: tracer connectors --csv
+    """
     from tracer.pipeline import effective_configs
     from tracer.registry import connectors
 
