@@ -39,6 +39,7 @@ from rapidfuzz import fuzz, process
 
 DEFAULT_THRESHOLD = 88.0
 NUMBER_MISMATCH_CAP = 80.0
+BLOCK_ABOVE = 50_000  # names; above this, candidates are blocked on 4-letter token prefixes
 STEMMED_MAX = 99.0  # a match only after stemming is never shown as 100 (exact after normalisation)
 
 #: Legal-form and filler tokens removed before comparing organisation names.
@@ -207,7 +208,8 @@ def candidates_from_entities(rows: Iterable[Mapping[str, Any]]) -> list[Candidat
 class NameScreener:
     """Fuzzy screening of names and domains against a fixed candidate set (built once, reused)."""
 
-    def __init__(self, candidates: list[Candidate], threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(self, candidates: list[Candidate], threshold: float = DEFAULT_THRESHOLD,
+                 block_above: int = BLOCK_ABOVE) -> None:
         self.threshold = threshold
         self.names = [c for c in candidates if c.field in ("name", "alias")]
         self.norms = [c.norm for c in self.names]
@@ -217,6 +219,14 @@ class NameScreener:
         for c in candidates:
             if c.field in ("website", "email"):
                 self.domains.setdefault(c.norm, []).append(c)
+        # Large lists (the full OpenSanctions export has ~10^6 names): only names sharing a token
+        # prefix with the query are scored, instead of every name.
+        self.blocks: dict[str, list[int]] | None = None
+        if len(self.names) > block_above:
+            self.blocks = {}
+            for i, n in enumerate(self.norms):
+                for key in _block_keys(n):
+                    self.blocks.setdefault(key, []).append(i)
 
     def _best(self, hits: dict[str, tuple[float, Candidate]], query: str, field_: str) -> list[Match]:
         out = [Match(query=query, query_field=field_, entity_id=c.entity_id, label=c.label, matched_text=c.text,
@@ -230,6 +240,10 @@ class NameScreener:
         if not q or not self.norms:
             return []
         idx: set[int] = set()
+        if self.blocks is not None:
+            for key in _block_keys(q):
+                idx.update(self.blocks.get(key, ()))
+            return self._scored(idx, q, name, field_, limit)
         for scorer, choices, qq in ((fuzz.ratio, self.norms, q), (fuzz.token_sort_ratio, self.norms, q),
                                     (fuzz.token_set_ratio, self.norms, q),
                                     (fuzz.ratio, self.compact, q.replace(" ", "")),
@@ -237,6 +251,9 @@ class NameScreener:
             for _, _, i in process.extract(qq, choices, scorer=scorer, score_cutoff=self.threshold,
                                            limit=limit * 5):
                 idx.add(i)
+        return self._scored(idx, q, name, field_, limit)
+
+    def _scored(self, idx: set[int], q: str, name: str, field_: str, limit: int) -> list[Match]:
         hits: dict[str, tuple[float, Candidate]] = {}
         for i in idx:
             c = self.names[i]
@@ -264,6 +281,14 @@ class NameScreener:
         if field_ in ("email", "website"):
             return self.screen_domain(value, field_, limit)
         return self.screen_name(value, field_, limit)
+
+
+def _block_keys(norm: str) -> set[str]:
+    """Blocking keys of a normalised name: each token's first four letters, and the space-less
+    name's, so "Sino Bright"/"Sinobright" and "Gunter"/"Gunther" share a key."""
+    keys = {t[:4] for t in norm.split()}
+    keys.add(norm.replace(" ", "")[:4])
+    return keys
 
 
 def candidate_wallet_ids(query: str) -> list[str]:

@@ -50,6 +50,13 @@ def main() -> None:
     hits = [sc.screen_name(q) for q in QUERIES * 5]
     dt = time.perf_counter() - t
     print(f"{len(hits)} name screens in {dt:.2f}s ({1000 * dt / len(hits):.0f} ms each)")
+    blocked = NameScreener(candidates_from_entities(rows), block_above=0)
+    t = time.perf_counter()
+    bhits = [blocked.screen_name(q) for q in QUERIES * 5]
+    dt = time.perf_counter() - t
+    same = sum([m.entity_id for m in a] == [m.entity_id for m in b] for a, b in zip(hits, bhits, strict=True))
+    print(f"blocked: {len(bhits)} name screens in {dt:.2f}s ({1000 * dt / len(bhits):.0f} ms each), "
+          f"{same}/{len(bhits)} answers identical to the full scan")
     for q, h in zip(QUERIES, hits, strict=False):
         print(f"  {q!r} -> {[(m.label, m.score) for m in h[:2]]}")
 
