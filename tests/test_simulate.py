@@ -148,3 +148,21 @@ def test_every_evidence_ref_in_the_world_resolves(world) -> None:
     rules = {e["rule"] for e in res.evidence}
     assert rules == {"listed_wallet", "exposure", "name_match", "restricted_location", "compute_volume",
                      "structuring", "controlled_gpu", "activity_time"}
+
+
+def test_lists_through_the_real_ofac_connector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACER_NOW", NOW)
+    db, truth_path = tmp_path / "sim.db", tmp_path / "truth.json"
+    r = CliRunner().invoke(main, ["--db", str(db), "-q", "simulate", "--via-connectors", "--background", "20",
+                                  "--truth", str(truth_path)])
+    assert r.exit_code == 0, r.output
+    assert "precision 1.00, recall 1.00" in r.output
+    store = Store(db)
+    truth = json.loads(truth_path.read_text())
+    listed_renter = next(s for s, why in truth["positives"].items() if why == "listed renter")
+    oid = truth["listed"][listed_renter]
+    fact = tables.fact(store, oid)
+    assert fact and fact["source"] == "ofac-sdn-0xb10c" and fact["raw_url"].startswith("http://127.0.0.1:")
+    assert fact["raw_url"].endswith("/ofac/sanctioned_addresses_ETH.txt")
+    ev = tables.read_evidence(store, subject=listed_renter)
+    assert any(e["rule"] == "listed_wallet" and oid in e["refs"] for e in ev)

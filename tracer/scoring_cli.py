@@ -171,9 +171,12 @@ def explain_command(env: Env, ident: str, as_json: bool) -> None:
 @click.option("--score/--no-score", "do_score", default=True, show_default=True,
               help="Score the store afterwards and print precision and recall.")
 @click.option("--force", is_flag=True, help="Write into a store that already holds synced (non-simulated) data.")
+@click.option("--via-connectors", is_flag=True,
+              help="Publish the EVM listed wallets as an OFAC list on 127.0.0.1 and sync it through the "
+                   "real ofac_addresses connector (instead of writing their rows).")
 @pass_env
 def simulate_command(env: Env, seed: str, background: int, truth_path: str | None, do_score: bool,
-                     force: bool) -> None:
+                     force: bool, via_connectors: bool) -> None:
     """Write a scenario world with planted patterns and decoys into the store (for tests and demos).
 
     \b
@@ -185,6 +188,7 @@ def simulate_command(env: Env, seed: str, background: int, truth_path: str | Non
     \b
     Examples:
       tracer --db sim.db simulate --truth truth.json
+      tracer --db sim2.db simulate --via-connectors   # lists through the real OFAC connector
       tracer --db sim.db explain wallet:evm:0x...
     """
     from tracer.scoring import tables
@@ -194,8 +198,11 @@ def simulate_command(env: Env, seed: str, background: int, truth_path: str | Non
     if not force and tables.has_other_sources(env.store, SOURCE):
         raise click.UsageError(f"{env.store.path} holds synced data; simulate into its own file "
                                "(tracer --db sim.db simulate) or pass --force")
-    with env.store.lock("simulate"):
-        truth = simulate(env.store, seed, background)
+    import contextlib
+
+    # The connector sync takes the store lock itself; the plain writer holds it here.
+    with contextlib.nullcontext() if via_connectors else env.store.lock("simulate"):
+        truth = simulate(env.store, seed, background, via_connectors)
         if truth_path:
             Path(truth_path).write_text(json.dumps(truth.to_json(), indent=2, sort_keys=True))
         click.echo(f"simulated world {seed!r}: {len(truth.positives)} planted positives, "

@@ -314,11 +314,52 @@ def build_world(seed: str = "tracer-sim", background: int = 200) -> World:
     return w
 
 
-def simulate(store: Store, seed: str = "tracer-sim", background: int = 200) -> Truth:
-    """Write the scenario world into ``store`` and return its ground truth."""
+def simulate(store: Store, seed: str = "tracer-sim", background: int = 200, via_connectors: bool = False) -> Truth:
+    """Write the scenario world into ``store`` and return its ground truth.
+
+    ``via_connectors``: the EVM listed wallets are not written as rows but published in an OFAC
+    per-asset list (``sanctioned_addresses_ETH.txt``) served on 127.0.0.1 and synced through the
+    real ``ofac_addresses`` connector, so their facts carry that connector's ids and provenance.
+    """
     w = build_world(seed, background)
+    if not via_connectors:
+        w.write(store)
+        return w.truth
+    evm_listed = {wid for wid in w.truth.listed if wid.startswith("wallet:evm:")}
+    w.parts["lists"] = [r for r in w.parts["lists"]
+                        if not (r.row.get("predicate") == "sanctioned" and r.row["subject"] in evm_listed)]
     w.write(store)
+    import asyncio
+
+    asyncio.run(_sync_ofac_list(store, sorted(w.split(":")[2] for w in evm_listed)))
+    from connectors.ofac_addresses import SOURCE as OFAC_SOURCE
+
+    for wid in evm_listed:
+        w.truth.listed[wid] = f"obs:{OFAC_SOURCE}:{wid}:ETH"
     return w.truth
+
+
+async def _sync_ofac_list(store: Store, addresses: list[str]) -> None:
+    """Serve the world's OFAC ETH list on loopback and sync it through the real connector."""
+    from connectors.base import ConnectorError
+    from connectors.ofac_addresses import OfacAddressesConnector
+    from tracer.demo import serve_parts
+    from tracer.pipeline import sync
+    from tracer.world import DemoPart, static_routes
+
+    body = ("\n".join(addresses) + "\n").encode()
+    part = DemoPart("ofac", static_routes({"sanctioned_addresses_ETH.txt": body}), lambda base: {})
+    runner, base = await serve_parts([part])
+    try:
+        conn = OfacAddressesConnector()
+        cfg = {**conn.default_config(), "base_url": f"{base}/ofac/", "assets": ["ETH"], "as_of": _t(0),
+               "limits": {"rate": 0, "concurrency": 2}}
+        res = await sync(store, {"connectors": {conn.name: cfg}}, plan=[(conn, conn.streams(cfg))],
+                         command="simulate")
+        if res.status != "ok":
+            raise ConnectorError(f"simulated OFAC list sync failed: {res.errors}")
+    finally:
+        await runner.cleanup()
 
 
 def quality(flags: Iterable[dict[str, Any]], truth: Truth, min_level: str = "medium") -> dict[str, Any]:
