@@ -136,6 +136,19 @@ def test_thomasgregg_tornado_delisting_snapshots(tmp_path, monkeypatch: pytest.M
     tc = store.query("SELECT valid_to FROM observations WHERE predicate='listed' AND subject LIKE 'entity:ofac-sdn:%' "
                      "AND subject IN (SELECT dst FROM edges WHERE kind='listed_as' AND src=?)", [ids[0]])
     assert tc and tc[0]["valid_to"] == "2025-03-21"
+    # the same through the CLI: `tracer lists --diff` and the summary row
+    from click.testing import CliRunner
+
+    from tracer.cli import main
+
+    store.close()
+    out = CliRunner().invoke(main, ["--db", str(tmp_path / "t.db"), "lists", "--diff", "ofac-thomasgregg", "--json"])
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.output)
+    assert sum(r["change"] == "removed" and r["kind"] == "address" for r in rows) == 90
+    assert not any(r["change"] == "added" for r in rows)
+    summary = json.loads(CliRunner().invoke(main, ["--db", str(tmp_path / "t.db"), "lists", "--json"]).output)
+    assert summary[0]["snapshots"] == 2 and summary[0]["delisted"] == 91  # 90 wallets + the TORNADO CASH party
 
 
 def test_thomasgregg_lowercased_base58_rejected_not_matched(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:

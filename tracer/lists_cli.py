@@ -38,7 +38,8 @@ def list_summary(store: Store) -> list[dict[str, Any]]:
     rows = store.query(
         "SELECT s.source, 'list' AS kind, s.snapshot, s.loaded_at, s.entities, s.addresses, s.rejected, "
         "(SELECT count(*) FROM list_snapshots x WHERE x.source = s.source) AS snapshots, "
-        "(SELECT count(*) FROM observations o WHERE o.source = s.source AND o.valid_to IS NOT NULL) AS delisted "
+        "(SELECT count(DISTINCT o.subject) FROM observations o WHERE o.source = s.source "
+        "AND o.valid_to IS NOT NULL) AS delisted "
         "FROM list_snapshots s WHERE s.snapshot = (SELECT max(snapshot) FROM list_snapshots y "
         "WHERE y.source = s.source) ORDER BY s.source")
     if _has(store, "tag_sources"):
