@@ -182,3 +182,14 @@ async def test_sanctions_oracle(chain: tuple[Anvil, Workload], tmp_path: Path) -
     assert [o["subject"] for o in obs] == [f"wallet:evm:{target}"]
     assert obs[0]["value"] == "chainalysis-oracle" and obs[0]["source"] == f"chainalysis-oracle:anvil:{oracle}"
     store.close()
+
+
+async def test_wrong_chain_id_fails_with_one_line(chain: tuple[Anvil, Workload], tmp_path: Path) -> None:
+    node, w = chain
+    store = Store(tmp_path / "t.db")
+    res = await sync(store, evm_config(tmp_path / "t.db", "anvil", node.url, [w.token], chain_id=1), ["evm"])
+    assert res.status == "failed"
+    assert res.errors == ["evm.anvil_transfers: evm chain anvil: the node at rpc_url is chain id 31337, "
+                          "configured chain_id is 1"]
+    assert store.count("edges") == 0
+    store.close()
