@@ -81,3 +81,14 @@ def test_country_groups_dated_and_sourced() -> None:
     assert cg.weight("DE") == (0.0, None) and cg.weight("US") == (0.0, None)
     for g, members in cg.groups.items():
         assert all(len(c) == 2 and c.isupper() for c in members), g
+
+
+def test_hong_kong_is_treated_as_china() -> None:
+    """Since 85 FR 83765 (2020-12-23) the EAR no longer treats Hong Kong as a destination apart
+    from China, so an H100 provider located in HK is in D:5 for the advanced-computing rule."""
+    from tracer.catalog import load_country_groups
+
+    groups = load_country_groups()
+    assert "D:5" in groups.groups_of("HK")
+    assert groups.weight("hk") == groups.weight("CN")
+    assert groups.groups_of("TW") == []

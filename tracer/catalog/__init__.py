@@ -115,10 +115,14 @@ class CountryGroups:
     source: str
     groups: dict[str, frozenset[str]]
     weights: dict[str, float]
+    treated_as: dict[str, str] = field(default_factory=dict)
 
     def groups_of(self, iso2: str) -> list[str]:
-        """Every group (D:1, D:4, D:5, Macau) that lists this ISO 3166 alpha-2 code."""
+        """Every group (D:1, D:4, D:5, Macau) that lists this ISO 3166 alpha-2 code.
+
+        Places the EAR treats as another destination (Hong Kong as China) resolve first."""
         c = iso2.strip().upper()
+        c = self.treated_as.get(c, c)
         return [g for g, members in self.groups.items() if c in members]
 
     def weight(self, iso2: str) -> tuple[float, str | None]:
@@ -137,4 +141,5 @@ def load_country_groups(path: str | None = None) -> CountryGroups:
     data: dict[str, Any] = json.loads(Path(path or HERE / "country_groups.json").read_text())
     groups = {g: frozenset(v["countries"]) for g, v in data["groups"].items()}
     weights = {k: float(v) for k, v in data["weights"].items() if not k.startswith("_")}
-    return CountryGroups(data["as_of"], data["rule"], data["source"], groups, weights)
+    treated = {k: str(v) for k, v in data.get("treated_as", {}).items() if not k.startswith("_")}
+    return CountryGroups(data["as_of"], data["rule"], data["source"], groups, weights, treated)
