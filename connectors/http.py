@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from connectors.base import ConnectorError
+from connectors.base import ConfigError, ConnectorError
 
 log = logging.getLogger("tracer.http")
 
@@ -108,11 +108,30 @@ class HostLimits:
     retry_after_max: float = 300.0
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any] | None) -> HostLimits:
+    def from_config(cls, cfg: Mapping[str, Any] | None, where: str = "limits") -> HostLimits:
+        """Validated limits: a typo or a zero concurrency must fail loudly, not hang a cron job."""
         if not cfg:
             return cls()
-        known = {k: cfg[k] for k in cls.__dataclass_fields__ if k in cfg}
-        return cls(**known)
+        unknown = sorted(set(cfg) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; "
+                              f"known: {', '.join(cls.__dataclass_fields__)}")
+        vals: dict[str, Any] = {}
+        for k, v in cfg.items():
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise ConfigError(f"{where}.{k} must be a number, not {v!r}")
+            vals[k] = v
+        lim = cls(**vals)
+        if not (isinstance(lim.concurrency, int) and lim.concurrency >= 1):
+            raise ConfigError(f"{where}.concurrency must be a whole number >= 1, not {lim.concurrency!r}")
+        if not (isinstance(lim.max_retries, int) and lim.max_retries >= 0):
+            raise ConfigError(f"{where}.max_retries must be a whole number >= 0, not {lim.max_retries!r}")
+        for k in ("rate", "backoff_base", "backoff_max", "retry_after_max"):
+            if getattr(lim, k) < 0:
+                raise ConfigError(f"{where}.{k} must be >= 0, not {getattr(lim, k)!r}")
+        if lim.timeout <= 0:
+            raise ConfigError(f"{where}.timeout must be > 0 seconds, not {lim.timeout!r}")
+        return lim
 
 
 @dataclass

@@ -266,3 +266,16 @@ def test_a_stopped_sync_logs_the_stream_as_interrupted(tmp_path: Path, fault_ser
     assert streams[0]["pages"] >= 1
     r = run_cli(args)  # and the next run resumes and finishes
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize(("key", "value", "match"), [
+    ("CONCURRENCY", "0", "concurrency"), ("RATE", "-1", "rate"), ("TIMEOUT", "0", "timeout"),
+    ("CONCURENCY", "4", "unknown"), ("RATE", '"fast"', "rate"),
+])
+def test_bad_limits_are_a_usage_error_not_a_hang(tmp_path: Path, fault_server: FaultServer, key: str,
+                                                 value: str, match: str) -> None:
+    env = cli_env(**{f"TRACER_CONNECTORS__OFAC_ADDRESSES__LIMITS__{key}": value})
+    r = run_cli(_sync_args(tmp_path, fault_server.base + "/lists/", "-q"), env=env, timeout=30)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1 and match in r.stderr
+    assert fault_server.log == []

@@ -85,7 +85,7 @@ def effective_configs(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _host_limits(conn: Connector, c: dict[str, Any]) -> dict[str, HostLimits]:
-    lim = HostLimits.from_config(c.get("limits"))
+    lim = HostLimits.from_config(c.get("limits"), f"connectors.{conn.name}.limits")
     return {urlsplit(p.url).netloc: lim for p in conn.probes(c) if p.url.startswith("http")}
 
 
@@ -163,6 +163,7 @@ async def sync(
         if conn.name not in configs:
             configs[conn.name] = cfgmod.connector_config(cfg, conn.name, conn.default_config())
             register_secrets(conn, configs[conn.name])
+    limits = plan_limits(plan, configs)  # a bad limits table is a usage error before any run starts
     with store.lock(command):
         started = time.monotonic()
         # Under the lock no other run is alive: a "running" row is one that was killed (SIGKILL,
@@ -172,7 +173,7 @@ async def sync(
         results: list[StreamResult] = []
         try:
             async with open_session(cfg.get("http", {}).get("user_agent", "tracer/0.1")) as session:
-                http = HttpClient(session, plan_limits(plan, configs))
+                http = HttpClient(session, limits)
 
                 async def run_connector(conn: Connector, streams: list[Stream]) -> None:
                     for stream in streams:
