@@ -3,7 +3,7 @@
 For each entry point in ``tracer.connectors`` the suite finds the demo part (``tracer.demo.DEMO_PARTS``)
 whose ``config()`` names it, serves that part on loopback, syncs only that connector into a fresh
 database and checks: the run is ok, records come, declared primary-key columns are never NULL (the
-store enforces uniqueness), the cursor never decreases page after page where the stream says it
+store enforces uniqueness), transform gives the same records for the same page, the cursor never decreases page after page where the stream says it
 is sorted, every stream's final state is a JSON object, and a second sync adds no row to any
 data table.  A new connector joins by registering an entry point and adding a demo part.
 """
@@ -66,6 +66,8 @@ class Watched:
 
     def transform(self, page: Page) -> Iterator[Record]:
         recs = list(self.inner.transform(page))
+        again = list(self.inner.transform(page))
+        assert recs == again, f"{self.name}: transform is not deterministic (same page, different records)"
         self.records.append(recs)
         return iter(recs)
 
