@@ -360,13 +360,19 @@ class TransfersStream:
         """``isSanctioned(address)`` of the Chainalysis oracle for the wallets this run saw."""
         oracle = str(self.c["sanctions_oracle"]).lower()
         for part in chunks(wallets, int(self.c["batch_size"])):
-            calls = [("eth_call", [{"to": oracle, "data": call_data(SEL_IS_SANCTIONED, w)}, hex(block)])
-                     for w in part]
-            ans = await rpc.batch(calls, allow_errors=True)
+            tag: str = hex(block)
+            ans = await rpc.batch([("eth_call", [{"to": oracle, "data": call_data(SEL_IS_SANCTIONED, w)}, tag])
+                                   for w in part], allow_errors=True)
+            if any(isinstance(r, JsonRpcError) for r in ans.result):
+                # A pruned (non-archive) node may not have that block's state: ask at "latest".
+                tag = "latest"
+                ans = await rpc.batch([("eth_call", [{"to": oracle, "data": call_data(SEL_IS_SANCTIONED, w)}, tag])
+                                       for w in part], allow_errors=True)
             hits = [w for w, r in zip(part, ans.result, strict=True)
                     if isinstance(r, str) and decode_bool(r)]
             yield Page(body=ans.body, url=rpc.url, method="POST eth_call",
-                       data={"hits": hits, "oracle": oracle, "block": block, "at": ctx.now},
+                       data={"hits": hits, "oracle": oracle, "block": block if tag != "latest" else "latest",
+                             "at": ctx.now},
                        state=None, meta={"kind": "sanctions"})
 
     # -- transform ----------------------------------------------------------------------------
