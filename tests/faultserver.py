@@ -167,8 +167,10 @@ def run_cli(args: Iterable[str], env: dict[str, str] | None = None, timeout: flo
                           timeout=timeout)
 
 
-# Wall-clock and run-identity columns; everything else must match row for row.
-IGNORED_COLUMNS = {"run_id", "fetched_at", "updated_at", "started_at", "ended_at", "duration_s"}
+# Run identity everywhere and the wall clock of raw payloads; everything else must match row for
+# row (tests pin TRACER_NOW, so first_seen/last_seen/updated_at must match too).
+IGNORED_COLUMNS = {"run_id"}
+IGNORED_BY_TABLE = {"raw_payloads": {"fetched_at"}}
 NOT_DATA = {"runs", "run_streams", "migrations"}
 
 
@@ -183,7 +185,8 @@ def snapshot(db_path: str | Path, ignore: Iterable[str] = ()) -> dict[str, list[
         for t in sorted(tables):
             if t in NOT_DATA:
                 continue
-            cols = [r[1] for r in con.execute(f'PRAGMA table_info("{t}")') if r[1] not in skip]
+            drop = skip | IGNORED_BY_TABLE.get(t, set())
+            cols = [r[1] for r in con.execute(f'PRAGMA table_info("{t}")') if r[1] not in drop]
             sel = ", ".join(f'"{c}"' for c in cols)
             rows = con.execute(f'SELECT {sel} FROM "{t}"').fetchall()
             out[t] = sorted(rows, key=repr)
