@@ -215,3 +215,59 @@ def test_connectors_sharing_a_host_share_the_stricter_limits() -> None:
     lim = plan_limits([(a, []), (b, []), (c, [])], configs)  # type: ignore[list-item]
     assert (lim["raw.example"].rate, lim["raw.example"].concurrency) == (2, 8)
     assert lim["other.example"].rate == 0
+
+
+class _LoopingStream:
+    """Follows ``next`` tokens with a TokenGuard, as every paginating connector should."""
+
+    name = "loop.s"
+    primary_key = ("id",)
+    cursor_field = None
+    is_sorted = False
+
+    def __init__(self, base: str) -> None:
+        from connectors.base import ENTITIES
+
+        self.base = base
+        self.tables = (ENTITIES,)
+
+    async def extract(self, ctx: Any, state: dict[str, Any]) -> Any:
+        from connectors.base import Page
+        from connectors.http import TokenGuard
+
+        guard = TokenGuard(self.name)
+        token = state.get("next")
+        while True:
+            resp = await ctx.http.get_json(f"{self.base}/page", params={"t": token} if token else None)
+            token = resp.data["next"]
+            guard.check(token)
+            yield Page(body=resp.body, url=resp.url, method="GET", data=resp.data, state={"next": token})
+
+    def transform(self, page: Any) -> Any:
+        from connectors.base import Record
+
+        yield Record("entities", {"id": f"x{page.data['n']}", "kind": "wallet"})
+
+
+def test_a_looping_paginator_stops_with_an_error(tmp_path: Path) -> None:
+    import json
+
+    srv = FaultServer(files={"page": json.dumps({"n": 1, "next": "same-token"}).encode()})
+    srv.start()
+    try:
+        class Conn(_UrlInStateConnector):
+            name = "loop"
+
+            def streams(self, config: dict[str, Any]) -> list[Any]:
+                return [_LoopingStream(self.base)]
+
+        conn = Conn(srv.base)
+        store = Store(tmp_path / "t.db")
+        res = asyncio.run(sync(store, {"connectors": {}}, plan=[(conn, conn.streams({}))]))  # type: ignore[list-item]
+        [rs] = store.query("SELECT status, pages, error FROM run_streams")
+        store.close()
+    finally:
+        srv.stop()
+    assert res.status == "failed"
+    assert rs["status"] == "failed" and "seen twice" in rs["error"]
+    assert rs["pages"] == 1 and len(srv.log) == 2  # stopped at the first repeat, not after many
