@@ -193,3 +193,24 @@ async def test_wrong_chain_id_fails_with_one_line(chain: tuple[Anvil, Workload],
                           "configured chain_id is 1"]
     assert store.count("edges") == 0
     store.close()
+
+
+async def test_run_dies_midway_then_resumes_exactly(chain: tuple[Anvil, Workload], tmp_path: Path) -> None:
+    """A run that dies after some windows keeps what it stored; the next run resumes at its cursor."""
+    node, w = chain
+    db = tmp_path / "t.db"
+    store = Store(db)
+    proxy = FaultProxy(node.url, every=10**9, max_range=10**9, fail_after=12)
+    url = await proxy.start()
+    try:
+        res = await sync(store, evm_config(db, "anvil", url, [w.token], window=2, max_window=2, concurrency=1), ["evm"])
+    finally:
+        await proxy.stop()
+    assert res.status == "failed" and "HTTP 401" in res.errors[0]
+    partial = store.count("edges")
+    cursor = store.get_state("evm.anvil_transfers")["cursor"]
+    assert 0 < partial < N_TRANSFERS and cursor >= max(e["block"] for e in edges(store))
+    res = await sync(store, evm_config(db, "anvil", node.url, [w.token]), ["evm"])
+    assert res.status == "ok", res.errors
+    assert_store_equals_chain(store, node.url, w.token)
+    store.close()
