@@ -110,6 +110,7 @@ class Store:
             # 128 MB page cache (an upper bound, allocated on demand): bulk upserts into the indexed
             # edges table thrash the 8 MB default; measured 2x faster on 100k rows (docs/evm.md).
             self.db.execute("PRAGMA cache_size=-131072")
+            self.db.execute("PRAGMA wal_autocheckpoint=16384")
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot open {self.path} as a tracer database: {e}") from e
         self.keep_raw_max_bytes = keep_raw_max_bytes
@@ -173,16 +174,29 @@ class Store:
         """Store one page atomically: deletes, records, raw-payload provenance and the new state."""
         sha = page.sha256
         groups: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
+        tail = (sha, run_id)
         for r in records:
-            cols = tuple(r.row) + ("raw_sha256", "run_id")
-            groups.setdefault((r.table, cols), []).append(tuple(_cell(v) for v in r.row.values()) + (sha, run_id))
+            row = r.row
+            vals = tuple(row.values())
+            # Hot path (200k-row pages): plain cells pass through; only dicts/lists/bools convert.
+            if not set(map(type, vals)) <= _PLAIN:
+                vals = tuple(map(_cell, vals))
+            key = (r.table, tuple(row))
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = []
+            g.append(vals + tail)
         body = page.body if len(page.body) <= self.keep_raw_max_bytes else None
         conn = self.db.conn
         with conn:
             for d in page.deletes:
                 self._delete(d)
             for (table, cols), rows in groups.items():
-                conn.executemany(self._upsert(table, cols).sql, rows)
+                try:
+                    conn.executemany(self._upsert(table, cols + ("raw_sha256", "run_id")).sql, rows)
+                except OverflowError as e:
+                    raise StoreError(f"{table}: an integer does not fit SQLite INTEGER; amounts are stored "
+                                     "as decimal text") from e
             conn.execute(
                 "INSERT INTO raw_payloads (sha256, stream, url, method, fetched_at, run_id, bytes, body) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sha256) DO NOTHING",
@@ -323,6 +337,9 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+
+_PLAIN = frozenset({str, int, float, type(None), bytes})
 
 
 def _cell(v: Any) -> Any:
