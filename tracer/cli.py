@@ -113,6 +113,11 @@ def main(ctx: click.Context, config_path: str | None, db: str | None, quiet: boo
       tracer sync ofac_addresses       # one connector (or CONNECTOR.STREAM)
       tracer runs                      # history: duration, records, errors
       tracer state show                # where each stream will resume
+      tracer score                     # graph, clusters, exposure -> flags with evidence
+      tracer find Kowloon              # start a case from a name, address or id
+      tracer explain ID                # every piece of evidence down to the raw payload
+      tracer serve                     # JSON API + graph page on 127.0.0.1:8765
+      tracer export watchlist -o w.csv # one row per flagged actor, sorted for diffs
 
     Configuration: --config FILE (TOML) and TRACER_* variables, e.g.
     TRACER_CONNECTORS__OFAC_ADDRESSES__BASE_URL=/data/lists. Secrets in URLs are never logged.
