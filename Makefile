@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup setup-node demo test test-fast lint bench
+.PHONY: setup setup-node demo test test-fast lint bench docs
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,3 +30,7 @@ test-fast: setup
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/mypy connectors graphs tracer
+
+# docs/cli.md is generated from the CLI's --help (tests/test_cli_docs.py keeps it equal).
+docs: setup
+	$(BIN)/python -m tracer.cli_docs > docs/cli.md
