@@ -35,7 +35,7 @@ def _walk(cmd: click.Command, ctx: click.Context, path: list[str]) -> list[list[
 
 
 def _all_commands() -> list[list[str]]:
-    return _walk(cli.main, click.Context(cli.main, info_name="tracer"), [])
+    return _walk(cli.main, click.Context(cli.main, info_name="tracer", **cli.main.context_settings), [])
 
 
 def test_every_command_is_walked_including_lazy_ones() -> None:
@@ -51,7 +51,7 @@ def test_help_teaches(path: list[str]) -> None:
     text = res.output
     assert "Usage:" in text
     cmd: Any = cli.main
-    ctx = click.Context(cli.main, info_name="tracer")
+    ctx = click.Context(cli.main, info_name="tracer", **cli.main.context_settings)
     for p in path:
         cmd = cmd.get_command(ctx, p)
         ctx = click.Context(cmd, parent=ctx, info_name=p)

@@ -23,7 +23,10 @@ def _commands(cmd: click.Command, ctx: click.Context, path: list[str]) -> list[t
 
 def render() -> str:
     """Markdown with the help text of ``tracer`` and of every command and subcommand."""
-    root = click.Context(main, info_name="tracer", terminal_width=100, max_content_width=100)
+    # The group's context settings (``-h``/``--help``) as a real invocation would get them; children
+    # inherit them, and click caches each command's help option from the first context it sees.
+    settings = {**main.context_settings, "terminal_width": 100, "max_content_width": 100}
+    root = click.Context(main, info_name="tracer", **settings)
     parts = ["# tracer command reference", "",
              "Generated from `--help` by `python -m tracer.cli_docs > docs/cli.md`; a test keeps it equal.",
              ""]
