@@ -8,9 +8,9 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
-from aiohttp import web
 from click.testing import CliRunner
 from investigate_support import IDS, add_derived, build_world, flag_rows
+from webhook_support import hook_server
 
 from tracer import export as ex
 from tracer.cli import main
@@ -106,23 +106,11 @@ def test_diff_lists_added_removed_changed_with_why(db, tmp_path) -> None:
     assert r.exit_code == 2
 
 
-async def _hook_server(received: list):
-    async def hook(request: web.Request) -> web.Response:
-        received.append(await request.json())
-        return web.json_response({"ok": True})
-
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
 
 
 async def test_webhook_posts_only_new_high_entries(db) -> None:
     received: list = []
-    runner, url = await _hook_server(received)
+    runner, url = await hook_server(received)
     try:
         changes = ex.diff_watchlists([{"id": "x", "level": "medium", "score": 0.5}],
                                      [{"id": "x", "level": "high", "score": 0.8, "top_reasons": "r"},

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from click.testing import CliRunner
+from webhook_support import hook_server
 
 from connectors.base import ConfigError
 from tracer.cli import main
@@ -32,19 +33,6 @@ HOOKED: list[dict[str, Any]] = []
 HOOK_URL: list[str] = []
 
 
-async def _hook_server(received: list[dict[str, Any]]) -> tuple[web.AppRunner, str]:
-    """A webhook receiver on loopback that keeps every JSON body POSTed to it."""
-    async def hook(request: web.Request) -> web.Response:
-        received.append(await request.json())
-        return web.json_response({"ok": True})
-
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
 
 
 @pytest.fixture()
@@ -57,7 +45,7 @@ def lists_server() -> Iterator[str]:
     def run() -> None:
         asyncio.set_event_loop(loop)
         box["runner"], box["base"] = loop.run_until_complete(serve_parts([demo_part()]))
-        box["hook"], box["hook_url"] = loop.run_until_complete(_hook_server(HOOKED))
+        box["hook"], box["hook_url"] = loop.run_until_complete(hook_server(HOOKED))
         ready.set()
         loop.run_forever()
 
