@@ -108,7 +108,7 @@ async def run_tracer(url: str, meta: dict[str, Any], window: int) -> tuple[int, 
 
 async def run_extract(url: str, meta: dict[str, Any], window: int) -> tuple[int, float]:
     """extract + transform of the same stream with no store (what the connector alone costs)."""
-    from connectors.base import RunContext
+    from connectors.base import Rows, RunContext
     from connectors.evm import EvmConnector
     from connectors.http import HostLimits, HttpClient, open_session
     from tracer import config as cfgmod
@@ -122,7 +122,7 @@ async def run_extract(url: str, meta: dict[str, Any], window: int) -> tuple[int,
         http = HttpClient(session, default_limits=HostLimits(concurrency=8, timeout=120))
         ctx = RunContext(http=http, config=c, now=cfgmod.now(), run_id="bench")
         async for page in stream.extract(ctx, {}):
-            n += sum(1 for r in stream.transform(page) if r.table == "edges")
+            n += sum(len(r) if isinstance(r, Rows) else 1 for r in stream.transform(page) if r.table == "edges")
     return n, time.monotonic() - t
 
 

@@ -28,6 +28,7 @@ from connectors.base import (
     Page,
     Probe,
     Record,
+    Rows,
     RunContext,
     Table,
 )
@@ -376,7 +377,7 @@ class TransfersStream:
                        state=None, meta={"kind": "sanctions"})
 
     # -- transform ----------------------------------------------------------------------------
-    def transform(self, page: Page) -> Iterator[Record]:
+    def transform(self, page: Page) -> Iterator[Record | Rows]:
         kind = page.meta.get("kind")
         if kind == "logs":
             yield from self._transfer_records(page.data)
@@ -403,22 +404,30 @@ class TransfersStream:
                                                 "block": d["block"]},
                     "source": src, "first_seen": d["at"], "last_seen": d["at"]})
 
-    def _transfer_records(self, d: dict[str, Any]) -> Iterator[Record]:
+    def _transfer_records(self, d: dict[str, Any]) -> Iterator[Rows]:
+        """One :class:`Rows` batch of edges per logs page (tuples: this is the sync's hottest loop)."""
         chain, source, times, decs = self.chain, self.source, d["times"], d["decimals"]
+        rows = []
+        append = rows.append
+        prefix, asset = f"evm:{chain}:", f"token:{chain}:"
         t: Transfer
         for t in d["transfers"]:
             when = times[t.block]
             if t.kind == "erc20":
-                kind, amount, dec = "paid", str(t.value), decs.get(t.contract)
-                attrs = f'{{"contract":"{t.contract}","log_index":{t.log_index}}}'
+                append((f"{prefix}{t.tx}:{t.log_index}", "paid", "wallet:evm:" + t.src, "wallet:evm:" + t.dst,
+                        chain, asset + t.contract, str(t.value), decs.get(t.contract), when, t.block, t.tx,
+                        f'{{"contract":"{t.contract}","log_index":{t.log_index}}}', source, when, when))
             else:
-                kind, amount, dec = "nft_transfer", None, None
-                attrs = f'{{"contract":"{t.contract}","log_index":{t.log_index},"token_id":"{t.value}"}}'
-            yield Record("edges", {
-                "id": f"evm:{chain}:{t.tx}:{t.log_index}", "kind": kind, "src": f"wallet:evm:{t.src}",
-                "dst": f"wallet:evm:{t.dst}", "chain": chain, "asset": f"token:{chain}:{t.contract}",
-                "amount": amount, "decimals": dec, "time": when, "block": t.block, "tx": t.tx,
-                "attrs": attrs, "source": source, "first_seen": when, "last_seen": when})
+                append((f"{prefix}{t.tx}:{t.log_index}", "nft_transfer", "wallet:evm:" + t.src,
+                        "wallet:evm:" + t.dst, chain, asset + t.contract, None, None, when, t.block, t.tx,
+                        f'{{"contract":"{t.contract}","log_index":{t.log_index},"token_id":"{t.value}"}}',
+                        source, when, when))
+        if rows:
+            yield Rows("edges", EDGE_COLUMNS, rows)
+
+
+EDGE_COLUMNS = ("id", "kind", "src", "dst", "chain", "asset", "amount", "decimals", "time", "block", "tx", "attrs",
+                "source", "first_seen", "last_seen")
 
 
 def decode_uint_small(data: str | None) -> int | None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from connectors.base import Page, Record, RunContext, Table
+from connectors.base import Page, Record, Rows, RunContext, Table, records_of
 from tracer import config as cfgmod
 from tracer import registry
 from tracer.demo import DEMO_PARTS, _load, serve_parts
@@ -64,12 +64,12 @@ class Watched:
             self.states.append(copy.deepcopy(page.state))
             yield page
 
-    def transform(self, page: Page) -> Iterator[Record]:
-        recs = list(self.inner.transform(page))
+    def transform(self, page: Page) -> Iterator[Record | Rows]:
+        out = list(self.inner.transform(page))
         again = list(self.inner.transform(page))
-        assert recs == again, f"{self.name}: transform is not deterministic (same page, different records)"
-        self.records.append(recs)
-        return iter(recs)
+        assert out == again, f"{self.name}: transform is not deterministic (same page, different records)"
+        self.records.append(list(records_of(out)))
+        return iter(out)  # Rows batches go to the store as they are: its bulk path is conformed too
 
 
 def _cursor_values(state: Any, field: str, path: str = "") -> dict[str, Any]:

@@ -12,7 +12,7 @@ from faultserver import run_cli
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from connectors.base import Column, Page, Record, Table, check_uint256
+from connectors.base import Column, Page, Record, Rows, Table, check_uint256
 from tracer.store import MIGRATIONS, SCHEMA_VERSION, Store, StoreError
 
 AMOUNTS = Table("amounts", (Column("id"), Column("amount"), Column("decimals", "INTEGER"),
@@ -124,6 +124,38 @@ def test_a_big_int_in_an_integer_column_is_refused() -> None:
     s.ensure_tables([AMOUNTS])
     with pytest.raises(StoreError, match="decimal text"):
         s.write_page("t.s", _page(b"x"), [Record("amounts", {"id": "a", "decimals": 2**70})], "r")
+
+
+def test_rows_batches_store_the_same_as_records(tmp_path: Path) -> None:
+    a, b = Store(tmp_path / "a.db"), Store(tmp_path / "b.db")
+    for s in (a, b):
+        s.ensure_tables([AMOUNTS])
+    cols = ("id", "amount", "decimals", "first_seen", "last_seen")
+    tuples = [("x", str(2**255), 18, "T1", "T1"), ("y", "0", None, "T2", "T2")]
+    na = a.write_page("t.s", _page(b"p", {"c": 1}), [Record("amounts", dict(zip(cols, t, strict=True)))
+                                                       for t in tuples], "r")
+    nb = b.write_page("t.s", _page(b"p", {"c": 1}), [Rows("amounts", cols, tuples)], "r")
+    q = "SELECT * FROM amounts ORDER BY id"
+    assert na == nb == 2
+    assert a.query(q) == b.query(q) and a.query(q)[0]["amount"] == str(2**255)
+    assert list(Rows("amounts", cols, tuples).records()) == [Record("amounts", dict(zip(cols, t, strict=True)))
+                                                             for t in tuples]
+    a.close()
+    b.close()
+
+
+@pytest.mark.parametrize("cell", [{"not": "a cell"}, 2**70])
+def test_a_bad_cell_in_a_rows_batch_rolls_the_page_back(tmp_path: Path, cell: object) -> None:
+    s = Store(tmp_path / "t.db")
+    s.ensure_tables([AMOUNTS])
+    s.write_page("t.s", _page(b"one", {"c": 1}), [Rows("amounts", ("id", "amount"), [("a", "1")])], "r")
+    bad = Rows("amounts", ("id", "decimals"), [("b", 1), ("c", cell)])
+    with pytest.raises(StoreError, match="amounts"):
+        s.write_page("t.s", _page(b"two", {"c": 2}), [bad], "r")
+    assert s.get_state("t.s") == {"c": 1}
+    assert [r["id"] for r in s.query("SELECT id FROM amounts")] == ["a"]
+    assert s.count("raw_payloads") == 1
+    s.close()
 
 
 def test_page_records_raw_and_state_are_one_transaction(tmp_path: Path) -> None:

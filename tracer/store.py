@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlite_utils
 
-from connectors.base import CORE_TABLES, Delete, Page, Record, Table
+from connectors.base import CORE_TABLES, Delete, Page, Record, Rows, Table
 
 SCHEMA_VERSION = 2
 
@@ -170,13 +170,24 @@ class Store:
             u = self._upserts[key] = _Upsert(sql, cols)
         return u
 
-    def write_page(self, stream: str, page: Page, records: Sequence[Record], run_id: str) -> int:
-        """Store one page atomically: deletes, records, raw-payload provenance and the new state."""
+    def write_page(self, stream: str, page: Page, records: Sequence[Record | Rows], run_id: str) -> int:
+        """Store one page atomically: deletes, records, raw-payload provenance and the new state.
+
+        Returns the number of rows written."""
         sha = page.sha256
         groups: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
         tail = (sha, run_id)
+        n = 0
         for r in records:
-            row = r.row
+            if type(r) is Rows:
+                g = groups.get(key := (r.table, r.columns))
+                if g is None:
+                    g = groups[key] = []
+                g += [row + tail for row in r.rows]
+                n += len(r.rows)
+                continue
+            n += 1
+            row = r.row  # type: ignore[union-attr]
             vals = tuple(row.values())
             # Hot path (200k-row pages): plain cells pass through; only dicts/lists/bools convert.
             if not set(map(type, vals)) <= _PLAIN:
@@ -197,6 +208,8 @@ class Store:
                 except OverflowError as e:
                     raise StoreError(f"{table}: an integer does not fit SQLite INTEGER; amounts are stored "
                                      "as decimal text") from e
+                except sqlite3.ProgrammingError as e:  # a Rows cell that is not an SQLite value
+                    raise StoreError(f"{table}: {e}") from e
             conn.execute(
                 "INSERT INTO raw_payloads (sha256, stream, url, method, fetched_at, run_id, bytes, body) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sha256) DO NOTHING",
@@ -205,7 +218,7 @@ class Store:
             )
             if page.state is not None:
                 self._put_state(stream, page.state, page.fetched_at, run_id)
-        return len(records)
+        return n
 
     def _delete(self, d: Delete) -> None:
         if d.table not in self._tables:
