@@ -407,7 +407,7 @@ class TransfersStream:
     def _transfer_records(self, d: dict[str, Any]) -> Iterator[Rows]:
         """One :class:`Rows` batch of edges per logs page (tuples: this is the sync's hottest loop)."""
         chain, source, times, decs = self.chain, self.source, d["times"], d["decimals"]
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         append = rows.append
         prefix, asset = f"evm:{chain}:", f"token:{chain}:"
         t: Transfer
