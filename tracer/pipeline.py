@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from connectors.base import Connector, ConnectorError, RunContext, Stream, all_tables
+from connectors.base import ConfigError, Connector, ConnectorError, RunContext, Stream, all_tables
 from connectors.http import REDACT, HostLimits, HttpClient, open_session, url_secrets
 from tracer import config as cfgmod
 from tracer import registry
-from tracer.store import Store
+from tracer.store import DEFER_INDEXES, Store
 
 log = logging.getLogger("tracer.pipeline")
 
@@ -164,6 +164,9 @@ async def sync(
             configs[conn.name] = cfgmod.connector_config(cfg, conn.name, conn.default_config())
             register_secrets(conn, configs[conn.name])
     limits = plan_limits(plan, configs)  # a bad limits table is a usage error before any run starts
+    defer = (cfg.get("store") or {}).get("defer_indexes", "empty")
+    if defer not in DEFER_INDEXES:
+        raise ConfigError(f"store.defer_indexes must be one of {', '.join(DEFER_INDEXES)}, not {defer!r}")
     with store.lock(command):
         started = time.monotonic()
         # Under the lock no other run is alive: a "running" row is one that was killed (SIGKILL,
@@ -171,36 +174,13 @@ async def sync(
         store.abandon_stale_runs(cfgmod.now())
         run_id = store.start_run(REDACT(command), cfgmod.now())
         results: list[StreamResult] = []
+        tables: dict[str, Any] = {}
+        for _, streams in plan:
+            tables.update(all_tables(streams))
+        store.ensure_tables(tables.values())
         try:
-            async with open_session(cfg.get("http", {}).get("user_agent", "tracer/0.1")) as session:
-                http = HttpClient(session, limits)
-
-                async def run_connector(conn: Connector, streams: list[Stream]) -> None:
-                    for stream in streams:
-                        store.ensure_tables(all_tables([stream]).values())
-                        res = StreamResult(stream.name)
-                        results.append(res)
-                        t0 = cfgmod.now()
-                        ctx = RunContext(http=http, config=configs[conn.name], now=t0, run_id=run_id,
-                                         state_of=store.get_state, read=store.query,
-                                         progress=progress(stream.name) if progress else None)
-                        try:
-                            await _run_stream(store, stream, ctx, res)
-                        except (KeyboardInterrupt, asyncio.CancelledError):
-                            res.status, res.error = "interrupted", "stopped by a signal"
-                            store.log_stream(run_id, stream.name, t0, cfgmod.now(), res.status, res.pages,
-                                             res.records, res.error)
-                            raise
-                        except ConnectorError as e:
-                            res.status, res.error = "failed", REDACT(str(e))
-                        except Exception as e:  # a bug or an unexpected answer: logged, not hidden
-                            log.debug("stream %s crashed", stream.name, exc_info=True)
-                            res.status = "failed"
-                            res.error = REDACT(f"{type(e).__name__}: {e}")
-                        store.log_stream(run_id, stream.name, t0, cfgmod.now(), res.status, res.pages,
-                                         res.records, res.error)
-
-                await asyncio.gather(*(run_connector(c, s) for c, s in plan))
+            with store.bulk_writes(tables, defer):
+                await _sync_plan(store, cfg, plan, configs, limits, run_id, results, progress)
         except BaseException as e:
             store.end_run(run_id, "interrupted", cfgmod.now(), time.monotonic() - started,
                           sum(r.records for r in results), REDACT(f"{type(e).__name__}: {e}"))
@@ -210,3 +190,37 @@ async def sync(
         first_error = next((f"{r.stream}: {r.error}" for r in results if r.error), None)
         store.end_run(run_id, status, cfgmod.now(), duration, sum(r.records for r in results), first_error)
     return SyncResult(run_id, status, duration, results)
+
+
+async def _sync_plan(store: Store, cfg: dict[str, Any], plan: list[tuple[Connector, list[Stream]]],
+                     configs: dict[str, dict[str, Any]], limits: dict[str, HostLimits], run_id: str,
+                     results: list[StreamResult], progress: ProgressFactory | None) -> None:
+    """Every connector of the plan concurrently (streams of one connector in order), one session."""
+    async with open_session(cfg.get("http", {}).get("user_agent", "tracer/0.1")) as session:
+        http = HttpClient(session, limits)
+
+        async def run_connector(conn: Connector, streams: list[Stream]) -> None:
+            for stream in streams:
+                res = StreamResult(stream.name)
+                results.append(res)
+                t0 = cfgmod.now()
+                ctx = RunContext(http=http, config=configs[conn.name], now=t0, run_id=run_id,
+                                 state_of=store.get_state, read=store.query,
+                                 progress=progress(stream.name) if progress else None)
+                try:
+                    await _run_stream(store, stream, ctx, res)
+                except (KeyboardInterrupt, asyncio.CancelledError):
+                    res.status, res.error = "interrupted", "stopped by a signal"
+                    store.log_stream(run_id, stream.name, t0, cfgmod.now(), res.status, res.pages,
+                                     res.records, res.error)
+                    raise
+                except ConnectorError as e:
+                    res.status, res.error = "failed", REDACT(str(e))
+                except Exception as e:  # a bug or an unexpected answer: logged, not hidden
+                    log.debug("stream %s crashed", stream.name, exc_info=True)
+                    res.status = "failed"
+                    res.error = REDACT(f"{type(e).__name__}: {e}")
+                store.log_stream(run_id, stream.name, t0, cfgmod.now(), res.status, res.pages,
+                                 res.records, res.error)
+
+        await asyncio.gather(*(run_connector(c, s) for c, s in plan))

@@ -1,0 +1,192 @@
+"""Bulk writes of a sync: secondary indexes of empty tables built once at the end (and rebuilt by
+the next writer if the sync died), WAL checkpoints on a background thread, same rows either way."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.base import EDGES, ENTITIES, ConfigError, Page, Record, Rows, RunContext
+from tracer.pipeline import sync
+from tracer.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _indexes(store: Store, table: str) -> set[str]:
+    return {r["name"] for r in store.query("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+                                           "AND sql IS NOT NULL", [table])}
+
+
+class _EdgesStream:
+    """Three pages of edges; while extracting, it notes which edges indexes exist (read via ctx.read)."""
+
+    name = "bulk.edges"
+    primary_key = ("id",)
+    cursor_field = "block"
+    is_sorted = True
+    tables = (EDGES, ENTITIES)
+
+    def __init__(self, first: int = 0) -> None:
+        self.first = first
+        self.seen_indexes: list[set[str]] = []
+
+    async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
+        for b in range(int(state.get("cursor", self.first - 1)) + 1, self.first + 3):
+            self.seen_indexes.append({r["name"] for r in ctx.read(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'edges' AND sql IS NOT NULL", [])})
+            yield Page(body=f"page {b}".encode(), url="http://127.0.0.1/x", method="GET", data=b,
+                       state={"cursor": b})
+
+    def transform(self, page: Page) -> Iterator[Record | Rows]:
+        b = page.data
+        yield Rows("edges", ("id", "kind", "src", "dst", "block", "amount"),
+                   [(f"e{b}-{i}", "paid", f"wallet:evm:0x{i:040x}", f"wallet:evm:0x{i + 1:040x}", b, str(2**200 + i))
+                    for i in range(50)])
+        yield Record("entities", {"id": f"block:{b}", "kind": "block"})
+
+
+class _Conn:
+    name = "bulk"
+    description = "test"
+
+    def __init__(self, stream: _EdgesStream) -> None:
+        self.stream = stream
+
+    def default_config(self) -> dict[str, Any]:
+        return {}
+
+    def streams(self, config: dict[str, Any]) -> list[Any]:
+        return [self.stream]
+
+    def probes(self, config: dict[str, Any]) -> list[Any]:
+        return []
+
+    def secrets(self, config: dict[str, Any]) -> list[str]:
+        return []
+
+
+def _run(db: Path, stream: _EdgesStream, defer: str | None = None) -> Any:
+    store = Store(db)
+    cfg: dict[str, Any] = {"db": str(db), "connectors": {}}
+    if defer is not None:
+        cfg["store"] = {"defer_indexes": defer}
+    try:
+        conn = _Conn(stream)
+        return asyncio.run(sync(store, cfg, plan=[(conn, conn.streams({}))]))  # type: ignore[list-item]
+    finally:
+        store.close()
+
+
+def _rows(db: Path) -> list[tuple[Any, ...]]:
+    s = Store(db)
+    try:
+        return [tuple(r.values()) for r in s.query("SELECT id, src, dst, block, amount FROM edges ORDER BY id")]
+    finally:
+        s.close()
+
+
+def test_indexes_of_an_empty_table_are_built_once_at_the_end(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    fresh = Store(db)
+    full = _indexes(fresh, "edges")
+    fresh.close()
+    assert {"idx_edges_src_kind", "idx_edges_dst_kind", "idx_edges_raw"} <= full
+    st = _EdgesStream()
+    res = _run(db, st)
+    assert res.status == "ok", res.errors
+    assert all(seen == set() for seen in st.seen_indexes)  # edges was empty: no index during the sync
+    s = Store(db)
+    assert _indexes(s, "edges") == full
+    assert s.count("deferred_indexes") == 0
+    plan = s.query("EXPLAIN QUERY PLAN SELECT * FROM edges WHERE src = ? AND kind = 'paid'", ["x"])
+    s.close()
+    assert any("idx_edges_src_kind" in r["detail"] for r in plan)
+
+    # A second run: edges holds rows, so "empty" keeps its indexes while writing.
+    st2 = _EdgesStream(first=3)
+    assert _run(db, st2).status == "ok"
+    assert st2.seen_indexes and all(seen == full for seen in st2.seen_indexes)
+
+
+def test_deferring_changes_no_row(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    assert _run(a, _EdgesStream(), defer="never").status == "ok"
+    st = _EdgesStream()
+    assert _run(b, st, defer="always").status == "ok"
+    assert all(seen == set() for seen in st.seen_indexes)
+    assert _rows(a) == _rows(b) and len(_rows(a)) == 150
+    assert _rows(a)[0][-1] == str(2**200)  # uint256 exact through the Rows path
+
+
+def test_always_defers_a_table_that_holds_rows(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    assert _run(db, _EdgesStream()).status == "ok"
+    st = _EdgesStream(first=3)
+    assert _run(db, st, defer="always").status == "ok"
+    assert all(seen == set() for seen in st.seen_indexes)
+    s = Store(db)
+    assert {"idx_edges_src_kind", "idx_edges_raw"} <= _indexes(s, "edges")
+    s.close()
+
+
+def test_a_bad_defer_setting_is_a_usage_error_before_the_run(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="defer_indexes"):
+        _run(tmp_path / "t.db", _EdgesStream(), defer="sometimes")
+    s = Store(tmp_path / "t.db")
+    assert s.count("runs") == 0
+    s.close()
+
+
+def test_a_sync_killed_with_deferred_indexes_leaves_them_to_the_next_writer(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    s = Store(db)
+    full, ent = _indexes(s, "edges"), _indexes(s, "entities")
+    s.close()
+    code = (f"import os, sys; sys.path.insert(0, {str(ROOT)!r})\n"
+            "from tracer.store import Store\n"
+            f"s = Store({str(db)!r})\n"
+            "with s.lock('test'):\n"
+            "    with s.bulk_writes(['edges', 'entities']) as deferred:\n"
+            "        assert 'idx_edges_src_kind' in deferred, deferred\n"
+            "        os._exit(9)  # like a SIGKILL: no cleanup runs\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 9, r.stderr
+    s = Store(db)
+    assert _indexes(s, "edges") == set()  # what the dead sync left
+    assert s.count("deferred_indexes") == len(full) + len(ent) and ent  # both tables were empty
+    with s.lock("next run"):
+        pass
+    assert _indexes(s, "edges") == full and _indexes(s, "entities") == ent
+    assert s.count("deferred_indexes") == 0
+    s.close()
+
+
+def test_checkpoints_run_in_the_background_during_a_bulk_sync(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    s = Store(db)
+    s.ensure_tables([EDGES])
+    size0 = os.path.getsize(db)
+    with s.lock("test"), s.bulk_writes(["edges"], checkpoint_interval=0.05):
+        assert s.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # not on the writing thread
+        for p in range(20):
+            s.write_page("t.s", Page(f"p{p}".encode(), "http://127.0.0.1/", "GET", None, {"c": p},
+                                     fetched_at="2026-01-01T00:00:00Z"),
+                         [Rows("edges", ("id", "src", "dst"),
+                               [(f"{p}-{i}", "a" * 60, "b" * 60) for i in range(500)])], "r")
+        deadline = time.monotonic() + 10
+        while os.path.getsize(db) <= size0 + 500_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        grown = os.path.getsize(db) - size0
+    assert grown > 500_000, "the database file only grows when a checkpoint copies the WAL into it"
+    assert s.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] > 0  # restored after the sync
+    assert s.count("edges") == 10_000
+    s.close()
