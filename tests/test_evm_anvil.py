@@ -80,7 +80,7 @@ async def test_sync_equals_chain(chain: tuple[Anvil, Workload], tmp_path: Path) 
     paid = edges(store)
     assert all(e["decimals"] == 18 and e["chain"] == "anvil" and e["asset"] == f"token:anvil:{w.token}"
                for e in paid)
-    assert all(e["id"] == f"evm:anvil:{e['tx']}:{json.loads(e['attrs'])['log_index']}" for e in paid)
+    assert all(e["id"] == f"evm:anvil:{e['block']:012d}:{json.loads(e['attrs'])['log_index']:06d}" for e in paid)
     assert max(int(e["amount"]) for e in paid) > 2**64  # exact beyond int64, stored as text
     # ERC-721 (four topics) kept apart, never a payment; the malformed legacy event skipped, counted.
     nft = edges(store, "nft_transfer")

@@ -53,6 +53,29 @@ def test_an_older_database_is_upgraded(tmp_path: Path) -> None:
     assert [r["run_id"] for r in runs] == ["old-run"]  # data kept
 
 
+def test_old_evm_edge_ids_are_rewritten_in_chain_order(tmp_path: Path) -> None:
+    import sqlite_utils
+
+    path = tmp_path / "old.db"
+    db = sqlite_utils.Database(path)  # a store written before migration 4
+    db.execute("CREATE TABLE migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
+    for v, name, fn in MIGRATIONS[:3]:
+        fn(db)
+        db.execute("INSERT INTO migrations VALUES (?, ?, '2026-01-01')", [v, name])
+    tx = "0x" + "ab" * 32
+    db.execute("INSERT INTO edges (id, kind, src, dst, chain, block, tx, attrs, source) VALUES "
+               "(?, 'paid', 'wallet:evm:0x1', 'wallet:evm:0x2', 'polygon', 17173049, ?, ?, 'evm:polygon')",
+               [f"evm:polygon:{tx}:7", tx, '{"contract":"0x3","log_index":7}'])
+    db.execute("INSERT INTO edges (id, kind, src, dst, source) VALUES ('edge:golem:x', 'payout_to', 'a', 'b', "
+               "'golem')")
+    db.conn.commit()
+    db.close()
+    s = Store(path)
+    ids = [r["id"] for r in s.query("SELECT id FROM edges ORDER BY id")]
+    s.close()
+    assert ids == ["edge:golem:x", "evm:polygon:000017173049:000007"]
+
+
 def test_a_newer_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     Store(path).close()

@@ -25,7 +25,7 @@ import sqlite_utils
 
 from connectors.base import CORE_TABLES, Delete, Page, Record, Rows, Table
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DEFER_INDEXES = ("empty", "always", "never")
 
 
@@ -77,10 +77,21 @@ def _m3_deferred(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE IF NOT EXISTS deferred_indexes (name TEXT PRIMARY KEY, tbl TEXT, sql TEXT)")
 
 
+def _m4_evm_ids(db: sqlite_utils.Database) -> None:
+    # EVM transfer ids were evm:<chain>:<tx>:<log index>; now the log's place on the chain (see
+    # connectors.evm.edge_id), so that a re-sync upserts the same rows instead of adding twins.
+    db.execute(
+        "UPDATE OR REPLACE edges SET id = 'evm:' || chain || ':' || printf('%012d', block) || ':' || "
+        "printf('%06d', json_extract(attrs, '$.log_index')) "
+        "WHERE source = 'evm:' || chain AND kind IN ('paid', 'nft_transfer') AND block IS NOT NULL "
+        "AND id = 'evm:' || chain || ':' || tx || ':' || json_extract(attrs, '$.log_index')")
+
+
 MIGRATIONS: list[tuple[int, str, Any]] = [
     (1, "core tables: runs, raw payloads, stream state, entities, edges, observations", _m1_core),
     (2, "indexes for provenance and run history", _m2_indexes),
     (3, "secondary indexes a bulk sync dropped, rebuilt by the next writer if that sync died", _m3_deferred),
+    (4, "EVM transfer edge ids in chain order: evm:<chain>:<block>:<log index>", _m4_evm_ids),
 ]
 
 
