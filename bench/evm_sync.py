@@ -81,15 +81,18 @@ def run_etl(url: str, meta: dict[str, Any], timeout: float) -> tuple[int, float]
     return rows, dt
 
 
-def tracer_cfg(db: Path, url: str, meta: dict[str, Any], window: int) -> dict[str, Any]:
-    sec = {"chain_id": 31337, "rpc_url": url, "tokens": [meta["token"]], "start_block": 0, "confirmations": 0,
-           "window": window, "max_window": window, "concurrency": 4}
+def tracer_cfg(db: Path, url: str, meta: dict[str, Any], window: int | None) -> dict[str, Any]:
+    """The chain's section: the connector's defaults (adaptive window), or a fixed ``window``."""
+    sec: dict[str, Any] = {"chain_id": 31337, "rpc_url": url, "tokens": [meta["token"]], "start_block": 0,
+                           "confirmations": 0}
+    if window:
+        sec.update(window=window, max_window=window, target_logs=0)
     return {"db": str(db), "connectors": {"evm": {
         "chains": {"ethereum": {"enabled": False}, "polygon": {"enabled": False}, "bench": sec},
         "limits": {"concurrency": 8, "rate": 0, "timeout": 120}}}}
 
 
-async def run_tracer(url: str, meta: dict[str, Any], window: int) -> tuple[int, float]:
+async def run_tracer(url: str, meta: dict[str, Any], window: int | None) -> tuple[int, float]:
     from tracer.pipeline import sync
     from tracer.store import Store
 
@@ -106,7 +109,7 @@ async def run_tracer(url: str, meta: dict[str, Any], window: int) -> tuple[int, 
     return n, dt
 
 
-async def run_extract(url: str, meta: dict[str, Any], window: int) -> tuple[int, float]:
+async def run_extract(url: str, meta: dict[str, Any], window: int | None) -> tuple[int, float]:
     """extract + transform of the same stream with no store (what the connector alone costs)."""
     from connectors.base import Rows, RunContext
     from connectors.evm import EvmConnector
@@ -130,8 +133,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--transfers", type=int, default=200_000)
     ap.add_argument("--per-block", type=int, default=500)
-    ap.add_argument("--window", type=int, default=20,
-                    help="tracer eth_getLogs window in blocks (20 x 500 = 10k logs, a hosted node's cap)")
+    ap.add_argument("--window", type=int, default=None,
+                    help="a fixed tracer eth_getLogs window in blocks (default: the connector's adaptive "
+                         "window, which settles near target_logs=5000 logs per answer)")
     ap.add_argument("--skip-etl", action="store_true")
     ap.add_argument("--timeout", type=float, default=900)
     a = ap.parse_args()

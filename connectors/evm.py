@@ -86,9 +86,10 @@ CHAIN_DEFAULTS: dict[str, Any] = {
     "start_block": -10_000,  # negative: that many blocks below the confirmed head on the first run
     "confirmations": 12,
     "reorg_depth": None,  # blocks re-checked at each run start; default = confirmations (at least 16)
-    "window": 100,
+    "window": 20,  # the first run's eth_getLogs range; then adaptive (state keeps the learnt size)
     "max_window": 2000,
     "min_window": 1,
+    "target_logs": 5000,  # the window settles where an answer holds about this many logs (0: off)
     "concurrency": 4,
     "batch_size": 200,  # calls per JSON-RPC batch (headers, eth_call)
     "rpc_retries": 6,
@@ -114,9 +115,10 @@ def chain_settings(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
             if not isinstance(toks, list) or not all(isinstance(t, str) and is_address(t) for t in toks):
                 raise ConfigError(f"evm chain {name}: tokens must be \"all\" or a list of 0x addresses")
             c["tokens"] = sorted({t.lower() for t in toks})
-        for k in ("window", "max_window", "concurrency", "batch_size", "confirmations"):
-            if not isinstance(c[k], int) or c[k] < (0 if k == "confirmations" else 1):
-                raise ConfigError(f"evm chain {name}: {k} must be a positive integer")
+        for k in ("window", "max_window", "concurrency", "batch_size", "confirmations", "target_logs"):
+            lo = 0 if k in ("confirmations", "target_logs") else 1
+            if not isinstance(c[k], int) or isinstance(c[k], bool) or c[k] < lo:
+                raise ConfigError(f"evm chain {name}: {k} must be a whole number >= {lo}, not {c[k]!r}")
         if c["reorg_depth"] is None:
             c["reorg_depth"] = max(16, c["confirmations"])
         out[name] = c
@@ -169,7 +171,8 @@ class TransfersStream:
             if rewind is not None:
                 cursor = rewind.state["cursor"] if rewind.state else cursor
                 yield rewind
-        window = Window(int(state.get("window") or c["window"]), int(c["max_window"]), int(c["min_window"]))
+        window = Window(int(state.get("window") or c["window"]), int(c["max_window"]), int(c["min_window"]),
+                        target=int(c["target_logs"] or 0))
         known: dict[str, int | None] = {}
         if ctx.read is not None:
             for r in ctx.read("SELECT address, decimals FROM evm_tokens WHERE chain = ? AND status != 'error'",
@@ -250,7 +253,7 @@ class TransfersStream:
             self.stats["splits"] += 1
             first = await self._logs(rpc, window, a, a + size - 1)
             return first + await self._logs(rpc, window, a + size, b)
-        window.succeeded(b - a + 1)
+        window.succeeded(b - a + 1, len(ans.result) if isinstance(ans.result, list) else None)
         return [(a, b, ans)]
 
     async def _window(self, rpc: Rpc, window: Window, a: int, b: int, known: dict[str, int | None],
@@ -462,8 +465,7 @@ class EvmConnector:
                 "ethereum": {"chain_id": 1, "rpc_url": "https://ethereum-rpc.publicnode.com",
                              "tokens": sorted(ETHEREUM_TOKENS.values()), "confirmations": 12},
                 "polygon": {"chain_id": 137, "rpc_url": "https://polygon-bor-rpc.publicnode.com",
-                            "tokens": sorted(POLYGON_TOKENS.values()), "confirmations": 128,
-                            "window": 50},
+                            "tokens": sorted(POLYGON_TOKENS.values()), "confirmations": 128},
             },
             "limits": {"concurrency": 8, "rate": 0, "max_retries": 6, "timeout": 60},
         }

@@ -83,6 +83,29 @@ def test_window_halves_then_grows_back() -> None:
     assert w.refused(1000, suggested=32) == 32 and w.size == 32
 
 
+def test_window_settles_on_the_log_target() -> None:
+    w = Window(100, 2000, grow_after=2, target=5000)
+    w.succeeded(100, 50_000)  # a dense chain: 500 logs a block
+    assert w.size == 10
+    for _ in range(6):
+        w.succeeded(10, 5_000)  # at the target: no growth past it
+    assert w.size == 10
+    w.succeeded(10, 500)  # the chain got sparse: grows back, doubling, toward the target
+    w.succeeded(10, 500)
+    assert w.size == 20
+    for _ in range(20):
+        w.succeeded(w.size, 0)  # empty ranges: doubling up to max
+    assert w.size == 2000
+    assert w.refused(2000) == 1000 and w.size == 1000  # refusals still win
+    w.succeeded(1000, 0)
+    assert w.size == 1000  # after a refusal, growth waits for grow_after successes
+    w.succeeded(1000, 0)
+    assert w.size == 2000
+    off = Window(100, 2000, grow_after=1)
+    off.succeeded(100, 50_000)
+    assert off.size == 200  # without a target only refusals shrink it
+
+
 def test_config_validation_and_secrets() -> None:
     c = EvmConnector().default_config()
     s = chain_settings(c)
