@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
+import multiprocessing as mp
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -38,12 +41,11 @@ from connectors.evm_decode import (
     SEL_IS_SANCTIONED,
     SEL_NAME,
     SEL_SYMBOL,
-    Transfer,
     call_data,
     chunks,
     decode_bool,
+    decode_logs_answer,
     decode_string,
-    decode_transfers,
     is_address,
     iso_time,
     logs_filter,
@@ -90,6 +92,8 @@ CHAIN_DEFAULTS: dict[str, Any] = {
     "max_window": 2000,
     "min_window": 1,
     "target_logs": 5000,  # the window settles where an answer holds about this many logs (0: off)
+    "decode_workers": 1,  # processes that parse and decode big eth_getLogs answers (0: on the event loop)
+    "offload_bytes": 1_000_000,  # answers at least this big go to those processes
     "concurrency": 4,
     "batch_size": 200,  # calls per JSON-RPC batch (headers, eth_call)
     "rpc_retries": 6,
@@ -115,8 +119,9 @@ def chain_settings(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
             if not isinstance(toks, list) or not all(isinstance(t, str) and is_address(t) for t in toks):
                 raise ConfigError(f"evm chain {name}: tokens must be \"all\" or a list of 0x addresses")
             c["tokens"] = sorted({t.lower() for t in toks})
-        for k in ("window", "max_window", "concurrency", "batch_size", "confirmations", "target_logs"):
-            lo = 0 if k in ("confirmations", "target_logs") else 1
+        for k in ("window", "max_window", "concurrency", "batch_size", "confirmations", "target_logs",
+                  "decode_workers", "offload_bytes"):
+            lo = 0 if k in ("confirmations", "target_logs", "decode_workers", "offload_bytes") else 1
             if not isinstance(c[k], int) or isinstance(c[k], bool) or c[k] < lo:
                 raise ConfigError(f"evm chain {name}: {k} must be a whole number >= {lo}, not {c[k]!r}")
         if c["reorg_depth"] is None:
@@ -149,6 +154,7 @@ class TransfersStream:
         self.source = f"evm:{chain}"
         self.contracts: list[str] | None = None if settings["tokens"] == "all" else settings["tokens"]
         self.stats: dict[str, int] = collections.Counter()
+        self._executor: ProcessPoolExecutor | None = None
 
     # -- extract ------------------------------------------------------------------------------
     async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
@@ -183,6 +189,8 @@ class TransfersStream:
         total = max(0, target - cursor)
         pending: collections.deque[asyncio.Task[list[Page]]] = collections.deque()
         nxt = cursor + 1
+        if int(c["decode_workers"]) > 0:  # processes start at the first big answer, not before
+            self._executor = ProcessPoolExecutor(int(c["decode_workers"]), mp_context=mp.get_context("spawn"))
         try:
             while nxt <= target or pending:
                 while len(pending) < int(c["concurrency"]) and nxt <= target:
@@ -198,13 +206,17 @@ class TransfersStream:
                                    "skipped_malformed": skipped, "head": head}
                         if c.get("check_sanctions") and len(wallets) < int(c["sanctions_max_wallets"]):
                             for t in p.data["transfers"]:
-                                wallets.add(t.src)
-                                wallets.add(t.dst)
+                                wallets.add(t[2])  # src
+                                wallets.add(t[3])  # dst
                         ctx.report(p.data["end"] - p.data["start"] + 1, total, self.chain)
                     yield p
         finally:
             for t in pending:
                 t.cancel()
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = None
+            self.stats.update({f"rpc_{k}": v for k, v in rpc.stats.items()})
         if c.get("check_sanctions") and c.get("sanctions_oracle") and wallets:
             async for p in self._sanctions(ctx, rpc, sorted(wallets), target):
                 yield p
@@ -242,9 +254,13 @@ class TransfersStream:
                     meta={"kind": "rewind"}, deletes=rewind_deletes(self.chain, new_cursor + 1, cursor))
 
     async def _logs(self, rpc: Rpc, window: Window, a: int, b: int) -> list[tuple[int, int, Any]]:
-        """``eth_getLogs`` over a..b, split into smaller ranges while the node refuses."""
+        """``eth_getLogs`` over a..b, split into smaller ranges while the node refuses.
+
+        Each answer comes back parsed and decoded (``decode_logs_answer``): in the worker process
+        when it is big, so the event loop's core keeps fetching and storing meanwhile."""
         try:
-            ans = await rpc.call("eth_getLogs", [logs_filter(a, b, self.contracts)])
+            ans = await rpc.call_parsed("eth_getLogs", [logs_filter(a, b, self.contracts)], _decode_inline,
+                                        self._executor, int(self.c["offload_bytes"]), _decode_plain)
         except RangeTooLarge as e:
             if a == b:
                 raise ConnectorError(f"evm {self.chain}: the node refuses even one block ({a}): {e}") from e
@@ -253,7 +269,7 @@ class TransfersStream:
             self.stats["splits"] += 1
             first = await self._logs(rpc, window, a, a + size - 1)
             return first + await self._logs(rpc, window, a + size, b)
-        window.succeeded(b - a + 1, len(ans.result) if isinstance(ans.result, list) else None)
+        window.succeeded(b - a + 1, ans.result[2] if ans.result[0] is not None else None)
         return [(a, b, ans)]
 
     async def _window(self, rpc: Rpc, window: Window, a: int, b: int, known: dict[str, int | None],
@@ -265,16 +281,17 @@ class TransfersStream:
         seen_hash: dict[int, str] = {}
         all_contracts: set[str] = set()
         for s, e, ans in pieces:
-            if not isinstance(ans.result, list):
-                raise ConnectorError(f"evm {self.chain}: eth_getLogs {s}..{e} answered {type(ans.result).__name__}")
-            transfers, bad = decode_transfers(ans.result)
+            # Transfer tuples (plain tuples when a worker process decoded them): indexed, not named.
+            transfers, bad, n_logs = ans.result
+            if transfers is None:
+                raise ConnectorError(f"evm {self.chain}: eth_getLogs {s}..{e} answered {n_logs}")
             contracts: set[str] = set()
-            for t in transfers:
-                if not s <= t.block <= e:
-                    raise ConnectorError(f"evm {self.chain}: node returned a log of block {t.block} for {s}..{e}")
-                seen_hash[t.block] = t.block_hash
-                if t.kind == "erc20":
-                    contracts.add(t.contract)
+            for kind, contract, _src, _dst, _v, blk, bhash, _tx, _li in transfers:
+                if not s <= blk <= e:
+                    raise ConnectorError(f"evm {self.chain}: node returned a log of block {blk} for {s}..{e}")
+                seen_hash[blk] = bhash
+                if kind == "erc20":
+                    contracts.add(contract)
             all_contracts |= contracts
             decoded.append((s, e, ans, transfers, bad, contracts))
         blocks.update(seen_hash)
@@ -413,18 +430,19 @@ class TransfersStream:
         rows: list[tuple[Any, ...]] = []
         append = rows.append
         asset, prefix = f"token:{chain}:", f"evm:{chain}:"
-        t: Transfer
-        for t in d["transfers"]:
-            when = times[t.block]
-            eid = f"{prefix}{t.block:012d}:{t.log_index:06d}"  # edge_id(), inlined
-            if t.kind == "erc20":
-                append((eid, "paid", "wallet:evm:" + t.src, "wallet:evm:" + t.dst,
-                        chain, asset + t.contract, str(t.value), decs.get(t.contract), when, t.block, t.tx,
-                        f'{{"contract":"{t.contract}","log_index":{t.log_index}}}', source, when, when))
+        last, bp, when = -1, "", ""
+        for kind, contract, src, dst, value, block, _bh, tx, li in d["transfers"]:
+            if block != last:  # transfers come in block order: the id prefix and time once per block
+                last, bp, when = block, f"{prefix}{block:012d}:", times[block]
+            eid = f"{bp}{li:06d}"  # edge_id(), inlined
+            if kind == "erc20":
+                append((eid, "paid", "wallet:evm:" + src, "wallet:evm:" + dst, chain, asset + contract,
+                        str(value), decs.get(contract), when, block, tx,
+                        f'{{"contract":"{contract}","log_index":{li}}}', source, when, when))
             else:
-                append((eid, "nft_transfer", "wallet:evm:" + t.src,
-                        "wallet:evm:" + t.dst, chain, asset + t.contract, None, None, when, t.block, t.tx,
-                        f'{{"contract":"{t.contract}","log_index":{t.log_index},"token_id":"{t.value}"}}',
+                append((eid, "nft_transfer", "wallet:evm:" + src, "wallet:evm:" + dst, chain, asset + contract,
+                        None, None, when, block, tx,
+                        f'{{"contract":"{contract}","log_index":{li},"token_id":"{value}"}}',
                         source, when, when))
         if rows:
             yield Rows("edges", EDGE_COLUMNS, rows)
@@ -451,6 +469,13 @@ def decode_uint_small(data: str | None) -> int | None:
 
     n = decode_uint(data)
     return n if n is not None and n <= 255 else None
+
+
+def _decode_inline(body: bytes) -> tuple[str, Any]:
+    return decode_logs_answer(body)
+
+
+_decode_plain = functools.partial(decode_logs_answer, plain=True)  # picklable, for the worker processes
 
 
 class EvmConnector:

@@ -74,15 +74,46 @@ def classify(log: dict[str, Any]) -> str:
 _ZERO24 = "0" * 24
 
 
-def decode_transfers(logs: Iterable[dict[str, Any]]) -> tuple[list[Transfer], int]:
+def decode_logs_answer(body: bytes, plain: bool = False) -> tuple[str, Any]:
+    """An ``eth_getLogs`` answer's bytes, parsed and decoded: ``("ok", (transfers, malformed, logs))``
+    (``plain``: the transfers as plain tuples, cheap to pickle), ``("error", error object)``, or
+    ``("invalid", why)``.
+
+    Why a module-level function of bytes: big answers are parsed in a worker process (see
+    ``decode_workers`` in connectors.evm), so the event loop's core is left for everything else.
+    """
+    import orjson
+
+    try:
+        d = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return "invalid", f"invalid JSON-RPC answer ({len(body)} bytes)"
+    if not isinstance(d, dict):
+        return "invalid", f"not a JSON-RPC answer ({type(d).__name__})"
+    if d.get("error"):
+        return "error", d["error"]
+    if "result" not in d:
+        return "invalid", "not a JSON-RPC answer (no result)"
+    res = d["result"]
+    if not isinstance(res, list):
+        return "ok", (None, 0, type(res).__name__)
+    transfers, bad = decode_transfers(res, plain)
+    return "ok", (transfers, bad, len(res))
+
+
+def decode_transfers(logs: Iterable[dict[str, Any]], plain: bool = False) -> tuple[list[Transfer], int]:
     """Transfers of a list of ``eth_getLogs`` logs, and how many Transfer logs were malformed.
 
     The rules of :func:`classify`, inlined (this loop is most of the extraction's CPU). An address
     topic must be 12 zero bytes then the address.  Removed logs (``removed: true``, a reorg notice)
-    are skipped: they are not canonical.
+    are skipped: they are not canonical.  ``plain`` gives plain tuples (same fields, for pickling).
+    Repeated strings (addresses, block hashes) come out as one object each, so a pickle of the
+    result stores them once.
     """
     out: list[Transfer] = []
     append, new = out.append, tuple.__new__
+    cls: Any = tuple if plain else Transfer
+    seen: dict[str, str] = {}
     bad = 0
     for log in logs:
         topics = log.get("topics")
@@ -106,10 +137,21 @@ def decode_transfers(logs: Iterable[dict[str, Any]]) -> tuple[list[Transfer], in
         if len(a) != 66 or len(b) != 66 or a[2:26] != _ZERO24 or b[2:26] != _ZERO24:
             bad += 1
             continue
+        src = seen.get(a)
+        if src is None:
+            src = seen[a] = "0x" + a[26:].lower()
+        dst = seen.get(b)
+        if dst is None:
+            dst = seen[b] = "0x" + b[26:].lower()
+        c = log["address"]
+        contract = seen.get(c)
+        if contract is None:
+            contract = seen[c] = c.lower()
+        bh = log.get("blockHash") or ""
+        bh = seen.setdefault(bh, bh)
         # tuple.__new__ skips NamedTuple's Python-level __new__ (a third of this loop's time).
-        append(new(Transfer, (kind, log["address"].lower(), "0x" + a[26:].lower(), "0x" + b[26:].lower(),
-                              value, int(log["blockNumber"], 16), log.get("blockHash") or "",
-                              log["transactionHash"], int(log["logIndex"], 16))))
+        append(new(cls, (kind, contract, src, dst, value, int(log["blockNumber"], 16), bh,
+                         log["transactionHash"], int(log["logIndex"], 16))))
     return out, bad
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +75,7 @@ class Rpc:
 
     def __init__(self, http: HttpClient, url: str, retries: int = 6, backoff: float = 0.2) -> None:
         self.http, self.url, self.retries, self.backoff = http, url, retries, backoff
-        self.stats = {"calls": 0, "rpc_errors": 0, "range_splits": 0}
+        self.stats = {"calls": 0, "rpc_errors": 0, "range_splits": 0, "offloaded": 0}
 
     async def _post(self, payload: Any) -> tuple[bytes, Any, str]:
         for attempt in range(self.retries + 1):
@@ -117,6 +119,44 @@ class Rpc:
             if not isinstance(d, dict) or "result" not in d:
                 raise ConnectorError(f"{method}: not a JSON-RPC answer from {url}")
             return RpcAnswer(body, d["result"], url)
+        raise ConnectorError(f"{method} failed after {self.retries + 1} attempts: {last}")
+
+    async def call_parsed(self, method: str, params: list[Any], parse: Callable[[bytes], tuple[str, Any]],
+                          executor: Executor | None = None, offload_bytes: int = 0,
+                          parse_remote: Callable[[bytes], tuple[str, Any]] | None = None) -> RpcAnswer:
+        """:meth:`call` whose answer is parsed by ``parse`` (see ``evm_decode.decode_logs_answer``),
+        or by ``parse_remote`` in ``executor`` when the body has at least ``offload_bytes``;
+        ``result`` is what it returned."""
+        payload = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        loop = asyncio.get_running_loop()
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            try:
+                resp = await self.http.request("POST", self.url, json_body=payload, parse_json=False)
+            except HttpError as e:
+                if (r := range_error(e)) is not None:
+                    raise r from e
+                raise
+            self.stats["calls"] += 1
+            if executor is not None and len(resp.body) >= offload_bytes:
+                self.stats["offloaded"] += 1
+                status, value = await loop.run_in_executor(executor, parse_remote or parse, resp.body)
+            else:
+                status, value = parse(resp.body)
+            if status == "ok":
+                return RpcAnswer(resp.body, value, resp.url)
+            if status == "error":
+                err = self._err({"error": value})
+                if (r := range_error(err)) is not None:
+                    self.stats["range_splits"] += 1
+                    raise r
+                self.stats["rpc_errors"] += 1
+                last = err
+            else:  # a truncated or garbled body: asked again, like any transport fault
+                last = HttpError(f"POST {resp.url}: {value}")
+            await asyncio.sleep(random.uniform(0, self.backoff * 2**attempt))
+        if isinstance(last, HttpError):
+            raise last
         raise ConnectorError(f"{method} failed after {self.retries + 1} attempts: {last}")
 
     async def batch(self, calls: list[tuple[str, list[Any]]], allow_errors: bool = False) -> RpcAnswer:

@@ -245,9 +245,10 @@ class FaultProxy:
     FAULTS = ("rpc_error", "timeout", "429", "502", "503", "truncated")
 
     def __init__(self, upstream: str, every: int = 5, max_range: int = 8, hold: float = 1.5,
-                 fail_after: int | None = None) -> None:
+                 fail_after: int | None = None, only: str | None = None) -> None:
         self.upstream, self.every, self.max_range, self.hold = upstream, every, max_range, hold
         self.fail_after = fail_after  # from this request on: HTTP 401 (not retriable) -> the run dies
+        self.only = only  # fault only requests of this JSON-RPC method (counted among themselves)
         self.n = 0
         self.counts: dict[str, int] = {}
         self.url = ""
@@ -261,10 +262,12 @@ class FaultProxy:
 
         body = await request.read()
         payload = json.loads(body)
-        self.n += 1
+        method = payload.get("method") if isinstance(payload, dict) else None
+        if self.only is None or method == self.only:
+            self.n += 1
         if self.fail_after is not None and self.n > self.fail_after:
             return web.Response(status=401, text="invalid API key")
-        if self.n % self.every == 0:
+        if self.n % self.every == 0 and (self.only is None or method == self.only):
             fault = self.FAULTS[(self.n // self.every - 1) % len(self.FAULTS)]
             self._count(fault)
             if fault == "rpc_error":

@@ -26,6 +26,8 @@ from evm_support import (
     setup_chain,
 )
 
+from connectors.evm import EvmConnector
+from tracer import config as cfgmod
 from tracer.pipeline import sync
 from tracer.store import Store
 
@@ -137,6 +139,35 @@ async def test_faults_same_rows(chain: tuple[Anvil, Workload], tmp_path: Path) -
     assert faulty.query(q) == clean.query(q)
     clean.close()
     faulty.close()
+
+
+async def test_decoding_in_a_worker_process_gives_the_same_rows(chain: tuple[Anvil, Workload],
+                                                                  tmp_path: Path) -> None:
+    """Every answer parsed and decoded in the worker process (garbled ones too) -> the chain exactly."""
+    node, w = chain
+    proxy = FaultProxy(node.url, every=2, max_range=4, only="eth_getLogs")
+    url = await proxy.start()
+    db = tmp_path / "t.db"
+    store = Store(db)
+    try:
+        cfg = evm_config(db, "anvil", url, tokens_of(w), window=32, max_window=64, decode_workers=1,
+                         offload_bytes=0)
+        conn = EvmConnector()
+        streams = conn.streams(cfgmod.connector_config(cfg, "evm", conn.default_config()))
+        res = await sync(store, cfg, plan=[(conn, streams)])
+    finally:
+        await proxy.stop()
+    assert res.status == "ok", res.errors
+    assert streams[0].stats["rpc_offloaded"] > 10
+    assert proxy.counts["truncated"] > 0  # garbled getLogs bodies went through the worker, asked again
+    assert_store_equals_chain(store, node.url, w.token)
+    inline = Store(tmp_path / "inline.db")
+    assert (await sync(inline, evm_config(tmp_path / "inline.db", "anvil", node.url, tokens_of(w),
+                                          decode_workers=0), ["evm"])).status == "ok"
+    q = "SELECT id, kind, src, dst, amount, decimals, time, block, tx, attrs FROM edges ORDER BY id"
+    assert store.query(q) == inline.query(q) and edges(store, "nft_transfer")  # ERC-721 kept apart too
+    inline.close()
+    store.close()
 
 
 async def test_reorg_rewinds_to_canonical(tmp_path: Path) -> None:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from connectors.base import ConfigError
 from connectors.evm import EvmConnector, chain_settings, rewind_deletes
-from connectors.evm_decode import TRANSFER_TOPIC, classify, decode_string, decode_transfers
+from connectors.evm_decode import (
+    TRANSFER_TOPIC,
+    classify,
+    decode_logs_answer,
+    decode_string,
+    decode_transfers,
+)
 from connectors.evm_rpc import Window, range_error
 from connectors.http import HttpError, JsonRpcError
 
@@ -38,6 +46,24 @@ def test_decode_exact_uint256_and_removed_and_bad_address_topics() -> None:
     assert [t.value for t in ts] == [big] and ts[0].src == "0x" + "11" * 20 and ts[0].log_index == 3
     assert ts[0].contract == "0xabc0000000000000000000000000000000000001"
     assert bad == 1  # the non-address topic; a removed log is not malformed, just not canonical
+
+
+def test_the_worker_decoding_equals_the_inline_one() -> None:
+    import orjson
+
+    logs = [log([TRANSFER_TOPIC, A, B], "0x" + "00" * 31 + f"{i:02x}", logIndex=hex(i)) for i in range(5)]
+    logs.append(log([TRANSFER_TOPIC, A, B, "0x" + "00" * 31 + "07"], "0x"))  # ERC-721
+    logs.append(log([TRANSFER_TOPIC], "0x" + "00" * 96))  # malformed
+    body = orjson.dumps({"jsonrpc": "2.0", "id": 1, "result": logs})
+    named, bad = decode_transfers(logs)
+    st, (plain, bad2, n) = decode_logs_answer(body, plain=True)
+    assert st == "ok" and n == 7 and bad == bad2 == 1 and len(named) == 6
+    assert [type(t) for t in plain] == [tuple] * 6 and plain == [tuple(t) for t in named]
+    assert pickle.loads(pickle.dumps(plain)) == plain
+    assert decode_logs_answer(body[:50])[0] == "invalid"  # a truncated body: asked again by the caller
+    err = {"code": -32005, "message": "query returned more than 10000 results"}
+    assert decode_logs_answer(orjson.dumps({"jsonrpc": "2.0", "id": 1, "error": err})) == ("error", err)
+    assert decode_logs_answer(b'{"jsonrpc": "2.0", "id": 1, "result": null}') == ("ok", (None, 0, "NoneType"))
 
 
 def test_decode_string_variants() -> None:
