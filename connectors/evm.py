@@ -274,27 +274,35 @@ class TransfersStream:
 
     async def _window(self, rpc: Rpc, window: Window, a: int, b: int, known: dict[str, int | None],
                       token_tasks: dict[str, asyncio.Future[Any]]) -> list[Page]:
-        """Pages of one window, in write order: token metadata, block headers, then the logs."""
+        """Pages of one window, in write order: token metadata, block headers, then the logs.
+
+        A block's time and hash come from its logs when the node sends ``blockTimestamp`` in them
+        (then the logs page also writes its ``evm_blocks`` rows); other blocks with transfers, and
+        the window's end block (the reorg check's memory), come from their headers."""
         pieces = await self._logs(rpc, window, a, b)
         decoded = []
-        blocks: set[int] = {b}
         seen_hash: dict[int, str] = {}
+        stamps: dict[int, int | None] = {}
         all_contracts: set[str] = set()
         for s, e, ans in pieces:
             # Transfer tuples (plain tuples when a worker process decoded them): indexed, not named.
-            transfers, bad, n_logs = ans.result
+            transfers, bad, n_logs, st = ans.result
             if transfers is None:
                 raise ConnectorError(f"evm {self.chain}: eth_getLogs {s}..{e} answered {n_logs}")
             contracts: set[str] = set()
             for kind, contract, _src, _dst, _v, blk, bhash, _tx, _li in transfers:
                 if not s <= blk <= e:
                     raise ConnectorError(f"evm {self.chain}: node returned a log of block {blk} for {s}..{e}")
-                seen_hash[blk] = bhash
+                if seen_hash.setdefault(blk, bhash) != bhash:
+                    raise ConnectorError(f"evm {self.chain}: logs of block {blk} carry two block hashes "
+                                         "(reorg above confirmations); run sync again")
                 if kind == "erc20":
                     contracts.add(contract)
+            stamps.update(st)
             all_contracts |= contracts
             decoded.append((s, e, ans, transfers, bad, contracts))
-        blocks.update(seen_hash)
+        from_logs = {n for n, ts in stamps.items() if ts is not None and seen_hash.get(n)}
+        blocks = ({b} | set(seen_hash)) - from_logs
         new_tokens = {c for c in all_contracts if c not in known and c not in token_tasks}
         pages: list[Page] = []
         if new_tokens:
@@ -310,18 +318,25 @@ class TransfersStream:
         # Decimals of tokens another window is fetching: wait for that window's answer.
         for w in {token_tasks[c] for c in all_contracts if c not in known and c in token_tasks}:
             await asyncio.shield(w)
-        headers = await self._headers(rpc, sorted(blocks))
-        pages.append(headers)
-        times, hashes = headers.data["times"], headers.data["hashes"]
+        times: dict[int, str] = {}
+        hashes: dict[int, str] = {}
+        if blocks:
+            headers = await self._headers(rpc, sorted(blocks))
+            pages.append(headers)
+            times, hashes = headers.data["times"], headers.data["hashes"]
         for blk, h in seen_hash.items():
-            if h and hashes.get(blk) != h:
+            if blk in hashes and h and hashes[blk] != h:
                 # The logs and the header disagree: the block was replaced meanwhile; retry later.
                 raise ConnectorError(f"evm {self.chain}: block {blk} changed during the sync "
                                      "(reorg above confirmations); run sync again")
+        for n in from_logs:
+            times[n] = iso_time(stamps[n])  # type: ignore[arg-type]
         for s, e, ans, transfers, bad, contracts in decoded:
+            rows = [(self.chain, n, seen_hash[n], None, stamps[n]) for n in sorted(from_logs) if s <= n <= e]
             pages.append(Page(body=ans.body, url=ans.url, method="POST eth_getLogs",
                               data={"start": s, "end": e, "transfers": transfers, "malformed": bad,
-                                    "times": times, "decimals": {c: known.get(c) for c in contracts}},
+                                    "times": times, "decimals": {c: known.get(c) for c in contracts},
+                                    "blocks": rows},
                               state=None, meta={"kind": "logs"}))
         return pages
 
@@ -401,6 +416,8 @@ class TransfersStream:
         kind = page.meta.get("kind")
         if kind == "logs":
             yield from self._transfer_records(page.data)
+            if page.data.get("blocks"):  # blocks whose time and hash came with their logs
+                yield Rows("evm_blocks", ("chain", "number", "hash", "parent_hash", "timestamp"), page.data["blocks"])
         elif kind == "blocks":
             for r in page.data["rows"]:
                 yield Record("evm_blocks", r)

@@ -75,7 +75,8 @@ _ZERO24 = "0" * 24
 
 
 def decode_logs_answer(body: bytes, plain: bool = False) -> tuple[str, Any]:
-    """An ``eth_getLogs`` answer's bytes, parsed and decoded: ``("ok", (transfers, malformed, logs))``
+    """An ``eth_getLogs`` answer's bytes, parsed and decoded: ``("ok", (transfers, malformed, logs,
+    block timestamps))``
     (``plain``: the transfers as plain tuples, cheap to pickle), ``("error", error object)``, or
     ``("invalid", why)``.
 
@@ -96,17 +97,22 @@ def decode_logs_answer(body: bytes, plain: bool = False) -> tuple[str, Any]:
         return "invalid", "not a JSON-RPC answer (no result)"
     res = d["result"]
     if not isinstance(res, list):
-        return "ok", (None, 0, type(res).__name__)
-    transfers, bad = decode_transfers(res, plain)
-    return "ok", (transfers, bad, len(res))
+        return "ok", (None, 0, type(res).__name__, {})
+    stamps: dict[int, int | None] = {}
+    transfers, bad = decode_transfers(res, plain, stamps)
+    return "ok", (transfers, bad, len(res), stamps)
 
 
-def decode_transfers(logs: Iterable[dict[str, Any]], plain: bool = False) -> tuple[list[Transfer], int]:
+def decode_transfers(logs: Iterable[dict[str, Any]], plain: bool = False,
+                     stamps: dict[int, int | None] | None = None) -> tuple[list[Transfer], int]:
     """Transfers of a list of ``eth_getLogs`` logs, and how many Transfer logs were malformed.
 
     The rules of :func:`classify`, inlined (this loop is most of the extraction's CPU). An address
     topic must be 12 zero bytes then the address.  Removed logs (``removed: true``, a reorg notice)
     are skipped: they are not canonical.  ``plain`` gives plain tuples (same fields, for pickling).
+    ``stamps`` (when given) receives each transfer block's ``blockTimestamp`` as nodes that follow
+    the 2025 execution-apis Log schema send it (geth >= 1.16, reth, anvil), or None when a log of
+    the block lacks it or two logs disagree: then the block's header is fetched instead.
     Repeated strings (addresses, block hashes) come out as one object each, so a pickle of the
     result stores them once.
     """
@@ -114,6 +120,7 @@ def decode_transfers(logs: Iterable[dict[str, Any]], plain: bool = False) -> tup
     append, new = out.append, tuple.__new__
     cls: Any = tuple if plain else Transfer
     seen: dict[str, str] = {}
+    last_bn, block = "", -1
     bad = 0
     for log in logs:
         topics = log.get("topics")
@@ -149,9 +156,18 @@ def decode_transfers(logs: Iterable[dict[str, Any]], plain: bool = False) -> tup
             contract = seen[c] = c.lower()
         bh = log.get("blockHash") or ""
         bh = seen.setdefault(bh, bh)
+        bn = log["blockNumber"]
+        if bn != last_bn:  # logs come in block order: once per block
+            last_bn, block = bn, int(bn, 16)
+            if stamps is not None:
+                ts = log.get("blockTimestamp")
+                stamp = int(ts, 16) if isinstance(ts, str) and ts[:2] == "0x" and len(ts) > 2 else None
+                stamps[block] = stamp if stamps.get(block, stamp) == stamp else None
+        elif stamps is not None and stamps[block] is not None and log.get("blockTimestamp") is None:
+            stamps[block] = None
         # tuple.__new__ skips NamedTuple's Python-level __new__ (a third of this loop's time).
-        append(new(cls, (kind, contract, src, dst, value, int(log["blockNumber"], 16), bh,
-                         log["transactionHash"], int(log["logIndex"], 16))))
+        append(new(cls, (kind, contract, src, dst, value, block, bh, log["transactionHash"],
+                         int(log["logIndex"], 16))))
     return out, bad
 
 

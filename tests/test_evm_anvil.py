@@ -23,10 +23,12 @@ from evm_support import (
     evm_config,
     generate,
     rpc,
+    rpc_batch,
     setup_chain,
 )
 
 from connectors.evm import EvmConnector
+from connectors.evm_decode import iso_time
 from tracer import config as cfgmod
 from tracer.pipeline import sync
 from tracer.store import Store
@@ -93,9 +95,15 @@ async def test_sync_equals_chain(chain: tuple[Anvil, Workload], tmp_path: Path) 
     assert state["cursor"] == head and state["skipped_malformed"] == 1
     # Times are the blocks' timestamps; the blocks table has a hash for every block with a transfer.
     blocks = {r["number"]: r for r in store.query("SELECT * FROM evm_blocks WHERE chain='anvil'")}
-    b = rpc(node.url, "eth_getBlockByNumber", [hex(paid[-1]["block"]), False])
-    assert blocks[paid[-1]["block"]]["hash"] == b["hash"]
     assert {e["block"] for e in paid} <= set(blocks)
+    heads = rpc_batch(node.url, [("eth_getBlockByNumber", [hex(n), False]) for n in sorted(blocks)])
+    assert [(r["hash"], r["timestamp"]) for _, r in sorted(blocks.items())] == \
+        [(h["hash"], int(h["timestamp"], 16)) for h in heads]
+    assert {e["block"]: e["time"] for e in paid} == {e["block"]: iso_time(blocks[e["block"]]["timestamp"])
+                                                     for e in paid}
+    # anvil sends blockTimestamp in its logs: those blocks come from the logs (no parent hash),
+    # the window ends without transfers from their headers.
+    assert [n for n, r in blocks.items() if r["parent_hash"] is None]
     toks = {r["address"]: r for r in store.query("SELECT * FROM evm_tokens")}
     assert toks[w.token]["symbol"] == "TUSD" and toks[w.token]["decimals"] == 18
     # provenance: every edge points at the exact eth_getLogs answer it came from

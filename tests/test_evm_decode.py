@@ -56,14 +56,27 @@ def test_the_worker_decoding_equals_the_inline_one() -> None:
     logs.append(log([TRANSFER_TOPIC], "0x" + "00" * 96))  # malformed
     body = orjson.dumps({"jsonrpc": "2.0", "id": 1, "result": logs})
     named, bad = decode_transfers(logs)
-    st, (plain, bad2, n) = decode_logs_answer(body, plain=True)
+    st, (plain, bad2, n, stamps) = decode_logs_answer(body, plain=True)
     assert st == "ok" and n == 7 and bad == bad2 == 1 and len(named) == 6
     assert [type(t) for t in plain] == [tuple] * 6 and plain == [tuple(t) for t in named]
     assert pickle.loads(pickle.dumps(plain)) == plain
     assert decode_logs_answer(body[:50])[0] == "invalid"  # a truncated body: asked again by the caller
     err = {"code": -32005, "message": "query returned more than 10000 results"}
     assert decode_logs_answer(orjson.dumps({"jsonrpc": "2.0", "id": 1, "error": err})) == ("error", err)
-    assert decode_logs_answer(b'{"jsonrpc": "2.0", "id": 1, "result": null}') == ("ok", (None, 0, "NoneType"))
+    assert decode_logs_answer(b'{"jsonrpc": "2.0", "id": 1, "result": null}') == ("ok", (None, 0, "NoneType", {}))
+    assert stamps == {16: None}  # these logs carry no blockTimestamp: the header is fetched
+
+
+def test_block_timestamps_from_logs_only_when_every_log_has_the_same() -> None:
+    def at(block: int, ts: str | None, i: int) -> dict[str, object]:
+        extra = {"blockTimestamp": ts} if ts is not None else {}
+        return log([TRANSFER_TOPIC, A, B], "0x" + "00" * 32, blockNumber=hex(block), logIndex=hex(i), **extra)
+
+    stamps: dict[int, int | None] = {}
+    ts, _ = decode_transfers([at(1, "0x10", 0), at(1, "0x10", 1), at(2, "0x20", 2), at(2, None, 3),
+                              at(3, "0x30", 4), at(4, "0x40", 5), at(3, "0x31", 6)], stamps=stamps)
+    assert len(ts) == 7
+    assert stamps == {1: 0x10, 2: None, 3: None, 4: 0x40}  # 2: a log without it; 3: two values
 
 
 def test_decode_string_variants() -> None:
