@@ -5,6 +5,8 @@ from __future__ import annotations
 import pickle
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connectors.base import ConfigError
 from connectors.evm import EvmConnector, chain_settings, rewind_deletes
@@ -65,6 +67,46 @@ def test_the_worker_decoding_equals_the_inline_one() -> None:
     assert decode_logs_answer(orjson.dumps({"jsonrpc": "2.0", "id": 1, "error": err})) == ("error", err)
     assert decode_logs_answer(b'{"jsonrpc": "2.0", "id": 1, "result": null}') == ("ok", (None, 0, "NoneType", {}))
     assert stamps == {16: None}  # these logs carry no blockTimestamp: the header is fetched
+
+
+_WORD = st.integers(0, 2**256 - 1).map(lambda n: "0x" + f"{n:064x}")
+_ADDR_TOPIC = st.integers(0, 2**160 - 1).map(lambda n: "0x" + "00" * 12 + f"{n:040x}")
+_LOG = st.fixed_dictionaries({
+    "topics": st.one_of(
+        st.tuples(st.just(TRANSFER_TOPIC), _ADDR_TOPIC, _ADDR_TOPIC).map(list),
+        st.tuples(st.just(TRANSFER_TOPIC), _ADDR_TOPIC, _ADDR_TOPIC, _WORD).map(list),
+        st.tuples(st.just(TRANSFER_TOPIC), st.integers(2**160, 2**256 - 1).map(lambda n: "0x" + f"{n:064x}"),
+                  _ADDR_TOPIC).map(list),  # not an address topic
+        st.tuples(st.sampled_from([TRANSFER_TOPIC, TRANSFER_TOPIC.upper().replace("0X", "0x"), "0x" + "11" * 32]),
+                  _ADDR_TOPIC).map(list),
+        st.just([])),
+    "data": st.one_of(_WORD, st.just("0x"), _WORD.map(lambda w: w + "00" * 32)),
+    "removed": st.booleans(),
+    "logIndex": st.integers(0, 5000).map(hex),
+    "blockNumber": st.integers(0, 3).map(hex),
+})
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_LOG, max_size=25))
+def test_the_fast_decoder_agrees_with_classify(raw: list[dict[str, object]]) -> None:
+    import orjson
+
+    logs = [log(**x) for x in raw]  # type: ignore[arg-type]
+    body = orjson.dumps({"jsonrpc": "2.0", "id": 1, "result": logs})
+    status, (transfers, bad, n, _) = decode_logs_answer(body)
+    assert status == "ok" and n == len(logs)
+
+    def address_topics(lg: dict[str, object]) -> bool:
+        return all(str(t).startswith("0x" + "00" * 12) for t in lg["topics"][1:3])  # type: ignore[index]
+
+    kinds = [classify(lg) for lg in logs]
+    want = [(k, int(lg["logIndex"], 16)) for k, lg in zip(kinds, logs, strict=True)  # type: ignore[arg-type]
+            if k in ("erc20", "erc721") and not lg["removed"] and address_topics(lg)]
+    assert [(t.kind, t.log_index) for t in transfers] == want
+    assert bad == sum(1 for k, lg in zip(kinds, logs, strict=True)
+                      if k == "malformed" or (k in ("erc20", "erc721") and not lg["removed"] and not address_topics(lg)))
+    assert decode_transfers(logs) == (transfers, bad)  # the dict entry point: the same rules
 
 
 def test_block_timestamps_from_logs_only_when_every_log_has_the_same() -> None:
