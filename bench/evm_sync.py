@@ -3,13 +3,15 @@
     .venv/bin/python bench/evm_sync.py                    # 200k transfers (generated once, cached)
     .venv/bin/python bench/evm_sync.py --transfers 50000  # a smaller chain
     .venv/bin/python bench/evm_sync.py --skip-etl         # tracer only
+    .venv/bin/python bench/evm_sync.py --repeat 5 --etl-repeat 3
 
 The chain is generated once (automine off, batched eth_sendTransaction, evm_mine) and cached with
 anvil ``--dump-state`` under bench/out/ (gitignored); later runs ``--load-state`` it in ~1 s.  Then,
 against the same node: ethereum-etl ``export_token_transfers`` (its own venv bench/out/etl-venv:
 ``pip install ethereum-etl parsimonious==0.9.0``), ``tracer sync`` into a fresh SQLite file (end to
-end), and tracer's extraction alone (extract + transform, no store).  Prints transfers/s of each
-and the ratios (targets: end to end >= 10x ethereum-etl, extraction >= 25x).  Bounded: fixed-size
+end), and tracer's extraction alone (extract + transform, no store), each ``--repeat`` times
+(median; ethereum-etl ``--etl-repeat`` times).  Prints every run, transfers/s of each and the
+ratios (targets: end to end >= 10x ethereum-etl, extraction >= 25x).  Bounded: fixed-size
 chain, every subprocess has a timeout.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -136,6 +139,8 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=None,
                     help="a fixed tracer eth_getLogs window in blocks (default: the connector's adaptive "
                          "window, which settles near target_logs=5000 logs per answer)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each tracer measurement (the median is used)")
+    ap.add_argument("--etl-repeat", type=int, default=1, help="runs of ethereum-etl (~40 s each at 200k)")
     ap.add_argument("--skip-etl", action="store_true")
     ap.add_argument("--timeout", type=float, default=900)
     a = ap.parse_args()
@@ -144,13 +149,23 @@ def main() -> None:
         n = meta["transfers"]
         print(f"chain: {n} transfers in blocks 0..{meta['head']} at {node.url}")
         results: dict[str, tuple[int, float]] = {}
-        ex = asyncio.run(run_extract(node.url, meta, a.window))
-        results["tracer extraction (no store)"] = ex
-        results["tracer sync -> SQLite (end to end)"] = asyncio.run(run_tracer(node.url, meta, a.window))
+        runs: dict[str, list[float]] = {}
+
+        def median(name: str, fn: Any, times: int) -> None:
+            got = [fn() for _ in range(max(1, times))]
+            got = [g for g in got if g is not None]
+            if not got:
+                return
+            runs[name] = sorted(dt for _, dt in got)
+            results[name] = (min(n for n, _ in got), statistics.median(runs[name]))
+
+        median("tracer extraction (no store)", lambda: asyncio.run(run_extract(node.url, meta, a.window)), a.repeat)
+        median("tracer sync -> SQLite (end to end)", lambda: asyncio.run(run_tracer(node.url, meta, a.window)),
+               a.repeat)
         if not a.skip_etl:
-            etl = run_etl(node.url, meta, a.timeout)
-            if etl:
-                results["ethereum-etl export_token_transfers"] = etl
+            median("ethereum-etl export_token_transfers", lambda: run_etl(node.url, meta, a.timeout), a.etl_repeat)
+        for name, dts in runs.items():
+            print(f"{name}: runs {', '.join(f'{d:.2f}s' for d in dts)} (median used)")
         for name, (rows, dt) in results.items():
             print(f"{name:40s} {rows:>8} transfers {dt:7.2f}s {rows / dt:>10,.0f}/s")
             if rows < n:
