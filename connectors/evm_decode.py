@@ -2,7 +2,9 @@
 
 Why hand-written and not web3's formatters: on the hot path (hundreds of thousands of logs) web3's
 per-call result formatters cost ~10x the whole sync; a Transfer log needs only slicing of hex
-strings and one ``int(x, 16)``.  eth_abi is used off the hot path (token metadata strings).
+strings and one ``int(x, 16)``, over msgspec structs of just the fields used.  The few ABI return
+values (name/symbol/decimals, isSanctioned) are decoded here too, because real tokens break the ABI
+(bytes32 symbols, strings longer than their data) in ways a strict decoder rejects.
 """
 
 from __future__ import annotations

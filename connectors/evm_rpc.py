@@ -1,7 +1,8 @@
 """JSON-RPC access for the EVM connector: raw calls, provider range limits, adaptive windows.
 
-Why raw: the node's answer bytes are the provenance we keep, and parsing them with orjson instead of
-web3's per-call formatters is what makes the sync ~10x faster.  Transport faults (timeouts, 429,
+Why raw: the node's answer bytes are the provenance we keep, and parsing them with orjson (msgspec
+for eth_getLogs, see ``call_parsed``) instead of web3's per-call formatters is what makes the sync
+~10x faster.  Transport faults (timeouts, 429,
 5xx, truncated bodies) are retried by :class:`connectors.http.HttpClient`; JSON-RPC error objects
 are classified here: "too many results / range too large" halves the window, anything else is
 retried a bounded number of times (nodes answer transient -32000/-32603 errors under load).
