@@ -15,6 +15,7 @@ import collections
 import functools
 import logging
 import multiprocessing as mp
+import signal
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, ClassVar
@@ -190,7 +191,8 @@ class TransfersStream:
         pending: collections.deque[asyncio.Task[list[Page]]] = collections.deque()
         nxt = cursor + 1
         if int(c["decode_workers"]) > 0:  # processes start at the first big answer, not before
-            self._executor = ProcessPoolExecutor(int(c["decode_workers"]), mp_context=mp.get_context("spawn"))
+            self._executor = ProcessPoolExecutor(int(c["decode_workers"]), mp_context=mp.get_context("spawn"),
+                                                 initializer=_worker_init)
         try:
             while nxt <= target or pending:
                 while len(pending) < int(c["concurrency"]) and nxt <= target:
@@ -486,6 +488,12 @@ def decode_uint_small(data: str | None) -> int | None:
 
     n = decode_uint(data)
     return n if n is not None and n <= 255 else None
+
+
+def _worker_init() -> None:
+    """A decode worker leaves Ctrl-C to the sync: a terminal sends SIGINT to the whole process group,
+    and the sync stops the pool itself (one line, no traceback from the worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _decode_inline(body: bytes) -> tuple[str, Any]:

@@ -245,8 +245,10 @@ class FaultProxy:
     FAULTS = ("rpc_error", "timeout", "429", "502", "503", "truncated")
 
     def __init__(self, upstream: str, every: int = 5, max_range: int = 8, hold: float = 1.5,
-                 fail_after: int | None = None, only: str | None = None) -> None:
+                 fail_after: int | None = None, only: str | None = None, latency: float = 0.0) -> None:
         self.upstream, self.every, self.max_range, self.hold = upstream, every, max_range, hold
+        self.latency = latency  # seconds added to every answer (a slow, far node)
+        self.getlogs = 0  # eth_getLogs requests seen
         self.fail_after = fail_after  # from this request on: HTTP 401 (not retriable) -> the run dies
         self.only = only  # fault only requests of this JSON-RPC method (counted among themselves)
         self.n = 0
@@ -263,6 +265,9 @@ class FaultProxy:
         body = await request.read()
         payload = json.loads(body)
         method = payload.get("method") if isinstance(payload, dict) else None
+        self.getlogs += method == "eth_getLogs"
+        if self.latency:
+            await asyncio.sleep(self.latency)
         if self.only is None or method == self.only:
             self.n += 1
         if self.fail_after is not None and self.n > self.fail_after:
@@ -325,3 +330,22 @@ def evm_config(db: Path, chain: str, url: str, tokens: Any, **over: Any) -> dict
         "chains": {"ethereum": {"enabled": False}, "polygon": {"enabled": False}, chain: sec},
         "limits": {"concurrency": 8, "rate": 0, "max_retries": 8, "timeout": 1.0, "backoff_base": 0.01,
                    "backoff_max": 0.1}}}}
+
+
+def toml_of(cfg: dict[str, Any]) -> str:
+    """A config dict as TOML (``tracer --config`` reads TOML); scalars and lists as JSON literals,
+    which TOML reads the same way."""
+    lines: list[str] = []
+
+    def table(prefix: str, d: dict[str, Any]) -> None:
+        scalars = {k: v for k, v in d.items() if not isinstance(v, dict)}
+        if prefix and scalars:
+            lines.append(f"[{prefix}]")
+        for k, v in scalars.items():
+            lines.append(f"{k} = {json.dumps(v)}")
+        for k, v in d.items():
+            if isinstance(v, dict):
+                table(f"{prefix}.{k}" if prefix else k, v)
+
+    table("", cfg)
+    return "\n".join(lines) + "\n"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +28,9 @@ from evm_support import (
     rpc,
     rpc_batch,
     setup_chain,
+    toml_of,
 )
+from faultserver import TRACER, cli_env, run_cli
 
 from connectors.evm import EvmConnector
 from connectors.evm_decode import iso_time
@@ -175,6 +180,40 @@ async def test_decoding_in_a_worker_process_gives_the_same_rows(chain: tuple[Anv
     q = "SELECT id, kind, src, dst, amount, decimals, time, block, tx, attrs FROM edges ORDER BY id"
     assert store.query(q) == inline.query(q) and edges(store, "nft_transfer")  # ERC-721 kept apart too
     inline.close()
+    store.close()
+
+
+async def test_ctrl_c_with_a_decode_worker_prints_one_line(chain: tuple[Anvil, Workload], tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole foreground process group, worker included: still one line, exit
+    130, no traceback; the next run resumes to the chain exactly."""
+    node, w = chain
+    proxy = FaultProxy(node.url, every=10**9, max_range=10**9, latency=0.1)
+    url = await proxy.start()
+    db = tmp_path / "t.db"
+    cfg = tmp_path / "evm.toml"
+    cfg.write_text(toml_of(evm_config(db, "anvil", url, [w.token], window=4, max_window=4, concurrency=2,
+                                      decode_workers=1, offload_bytes=0)))
+    try:
+        child = await asyncio.create_subprocess_exec(
+            TRACER, "--config", str(cfg), "sync", "evm", stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=cli_env(), start_new_session=True)
+        for _ in range(300):  # until the worker has decoded a few answers (bounded: 30 s)
+            if proxy.getlogs >= 4:
+                break
+            await asyncio.sleep(0.1)
+        assert proxy.getlogs >= 4
+        os.killpg(child.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        _, err_b = await asyncio.wait_for(child.communicate(), 60)
+    finally:
+        await proxy.stop()
+    err = err_b.decode()
+    assert child.returncode == 130, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    cfg.write_text(cfg.read_text().replace(url, node.url))  # the proxy is gone: resume at the node
+    r = await asyncio.to_thread(run_cli, ["-q", "--config", str(cfg), "sync", "evm"])
+    assert r.returncode == 0, r.stderr
+    store = Store(db)
+    assert_store_equals_chain(store, node.url, w.token)
     store.close()
 
 
