@@ -261,7 +261,7 @@ class TransfersStream:
         Each answer comes back parsed and decoded (``decode_logs_answer``): in the worker process
         when it is big, so the event loop's core keeps fetching and storing meanwhile."""
         try:
-            ans = await rpc.call_parsed("eth_getLogs", [logs_filter(a, b, self.contracts)], _decode_inline,
+            ans = await rpc.call_parsed("eth_getLogs", [logs_filter(a, b, self.contracts)], decode_logs_answer,
                                         self._executor, int(self.c["offload_bytes"]), _decode_plain)
         except RangeTooLarge as e:
             if a == b:
@@ -303,8 +303,8 @@ class TransfersStream:
             stamps.update(st)
             all_contracts |= contracts
             decoded.append((s, e, ans, transfers, bad, contracts))
-        from_logs = {n for n, ts in stamps.items() if ts is not None and seen_hash.get(n)}
-        blocks = ({b} | set(seen_hash)) - from_logs
+        from_logs = {n: ts for n, ts in stamps.items() if ts is not None and seen_hash.get(n)}
+        blocks = ({b} | set(seen_hash)) - set(from_logs)
         new_tokens = {c for c in all_contracts if c not in known and c not in token_tasks}
         pages: list[Page] = []
         if new_tokens:
@@ -331,10 +331,10 @@ class TransfersStream:
                 # The logs and the header disagree: the block was replaced meanwhile; retry later.
                 raise ConnectorError(f"evm {self.chain}: block {blk} changed during the sync "
                                      "(reorg above confirmations); run sync again")
-        for n in from_logs:
-            times[n] = iso_time(stamps[n])  # type: ignore[arg-type]
+        for n, ts in from_logs.items():
+            times[n] = iso_time(ts)
         for s, e, ans, transfers, bad, contracts in decoded:
-            rows = [(self.chain, n, seen_hash[n], None, stamps[n]) for n in sorted(from_logs) if s <= n <= e]
+            rows = [(self.chain, n, seen_hash[n], None, ts) for n, ts in sorted(from_logs.items()) if s <= n <= e]
             pages.append(Page(body=ans.body, url=ans.url, method="POST eth_getLogs",
                               data={"start": s, "end": e, "transfers": transfers, "malformed": bad,
                                     "times": times, "decimals": {c: known.get(c) for c in contracts},
@@ -494,10 +494,6 @@ def _worker_init() -> None:
     """A decode worker leaves Ctrl-C to the sync: a terminal sends SIGINT to the whole process group,
     and the sync stops the pool itself (one line, no traceback from the worker)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _decode_inline(body: bytes) -> tuple[str, Any]:
-    return decode_logs_answer(body)
 
 
 _decode_plain = functools.partial(decode_logs_answer, plain=True)  # picklable, for the worker processes
