@@ -2,10 +2,10 @@
 
 Why raw: the node's answer bytes are the provenance we keep, and parsing them with orjson (msgspec
 for eth_getLogs, see ``call_parsed``) instead of web3's per-call formatters is what makes the sync
-~10x faster.  Transport faults (timeouts, 429,
-5xx, truncated bodies) are retried by :class:`connectors.http.HttpClient`; JSON-RPC error objects
-are classified here: "too many results / range too large" halves the window, anything else is
-retried a bounded number of times (nodes answer transient -32000/-32603 errors under load).
+~10x faster.  Transport faults (timeouts, 429, 5xx, truncated bodies) are retried by
+:class:`connectors.http.HttpClient`; JSON-RPC error objects are classified here: "too many results /
+range too large" halves the window, anything else is retried a bounded number of times (nodes
+answer transient -32000/-32603 errors under load).
 """
 
 from __future__ import annotations
@@ -62,6 +62,20 @@ def range_error(e: Exception) -> RangeTooLarge | None:
     return RangeTooLarge(msg, int(m.group(2), 16) if m else None)
 
 
+def parse_answer(body: bytes) -> tuple[str, Any]:
+    """A JSON-RPC answer's bytes as ``("ok", result)``, ``("error", error object)``, ``("invalid",
+    why)`` (garbled: ask again) or ``("not-rpc", why)`` (valid JSON, not an answer: give up)."""
+    try:
+        d = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return "invalid", f"invalid JSON-RPC answer ({len(body)} bytes)"
+    if isinstance(d, dict) and d.get("error"):
+        return "error", d["error"]
+    if not isinstance(d, dict) or "result" not in d:
+        return "not-rpc", type(d).__name__ if not isinstance(d, dict) else "no result"
+    return "ok", d["result"]
+
+
 @dataclass
 class RpcAnswer:
     """A JSON-RPC answer: the exact bytes received and the parsed result(s)."""
@@ -99,35 +113,15 @@ class Rpc:
 
     async def call(self, method: str, params: list[Any]) -> RpcAnswer:
         """One call; a range refusal raises :class:`RangeTooLarge`, other errors are retried."""
-        payload = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-        last: Exception | None = None
-        for attempt in range(self.retries + 1):
-            try:
-                body, d, url = await self._post(payload)
-            except HttpError as e:
-                if (r := range_error(e)) is not None:
-                    raise r from e
-                raise
-            if isinstance(d, dict) and d.get("error"):
-                err = self._err(d)
-                if (r := range_error(err)) is not None:
-                    self.stats["range_splits"] += 1
-                    raise r
-                self.stats["rpc_errors"] += 1
-                last = err
-                await asyncio.sleep(random.uniform(0, self.backoff * 2**attempt))
-                continue
-            if not isinstance(d, dict) or "result" not in d:
-                raise ConnectorError(f"{method}: not a JSON-RPC answer from {url}")
-            return RpcAnswer(body, d["result"], url)
-        raise ConnectorError(f"{method} failed after {self.retries + 1} attempts: {last}")
+        return await self.call_parsed(method, params, parse_answer)
 
     async def call_parsed(self, method: str, params: list[Any], parse: Callable[[bytes], tuple[str, Any]],
                           executor: Executor | None = None, offload_bytes: int = 0,
                           parse_remote: Callable[[bytes], tuple[str, Any]] | None = None) -> RpcAnswer:
-        """:meth:`call` whose answer is parsed by ``parse`` (see ``evm_decode.decode_logs_answer``),
-        or by ``parse_remote`` in ``executor`` when the body has at least ``offload_bytes``;
-        ``result`` is what it returned."""
+        """:meth:`call` whose answer is parsed by ``parse`` (``parse_answer``'s contract; see also
+        ``evm_decode.decode_logs_answer``), or by ``parse_remote`` in ``executor`` when the body has at
+        least ``offload_bytes``; ``result`` is what it returned.  Garbled bodies and JSON-RPC errors
+        are retried; a range refusal raises :class:`RangeTooLarge`."""
         payload = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
         loop = asyncio.get_running_loop()
         last: Exception | None = None
@@ -146,6 +140,8 @@ class Rpc:
                 status, value = parse(resp.body)
             if status == "ok":
                 return RpcAnswer(resp.body, value, resp.url)
+            if status == "not-rpc":
+                raise ConnectorError(f"{method}: not a JSON-RPC answer from {resp.url} ({value})")
             if status == "error":
                 err = self._err({"error": value})
                 if (r := range_error(err)) is not None:

@@ -17,7 +17,7 @@ from connectors.evm_decode import (
     decode_string,
     decode_transfers,
 )
-from connectors.evm_rpc import Window, range_error
+from connectors.evm_rpc import Window, parse_answer, range_error
 from connectors.http import HttpError, JsonRpcError
 
 A = "0x" + "00" * 12 + "11" * 20
@@ -63,6 +63,9 @@ def test_the_worker_decoding_equals_the_inline_one() -> None:
     assert [type(t) for t in plain] == [tuple] * 6 and plain == [tuple(t) for t in named]
     assert pickle.loads(pickle.dumps(plain)) == plain
     assert decode_logs_answer(body[:50])[0] == "invalid"  # a truncated body: asked again by the caller
+    assert decode_logs_answer(b"[1, 2]")[0] == decode_logs_answer(b'{"id": 1}')[0] == "not-rpc"  # given up
+    assert [parse_answer(b)[0] for b in (b'{"result": 5}', b'{"result": 5', b"[]", b'{"error": {"code": 1}}')] \
+        == ["ok", "invalid", "not-rpc", "error"]
     err = {"code": -32005, "message": "query returned more than 10000 results"}
     assert decode_logs_answer(orjson.dumps({"jsonrpc": "2.0", "id": 1, "error": err})) == ("error", err)
     assert decode_logs_answer(b'{"jsonrpc": "2.0", "id": 1, "result": null}') == ("ok", (None, 0, "NoneType", {}))
