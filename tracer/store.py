@@ -27,6 +27,7 @@ from connectors.base import CORE_TABLES, Delete, Page, Record, Rows, Table
 
 SCHEMA_VERSION = 4
 DEFER_INDEXES = ("empty", "always", "never")
+WAL_AUTOCHECKPOINT = 16384  # pages (64 MB) between the writer's own checkpoints, outside bulk writes
 
 
 class StoreError(Exception):
@@ -107,20 +108,18 @@ class _Checkpointer(threading.Thread):
         super().__init__(name="tracer-checkpoint", daemon=True)
         self.path, self.interval = path, interval
         self.done = threading.Event()
-        self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as e:
-            self.error = e
-            return
+        except sqlite3.Error:
+            return  # no harm: the writer's own autocheckpoint resumes after the sync
         try:
             conn.execute("PRAGMA busy_timeout=1000")
             while not self.done.wait(self.interval):
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.Error as e:  # the writer's own autocheckpoint resumes after the sync
-            self.error = e
+        except sqlite3.Error:
+            pass  # likewise
         finally:
             conn.close()
 
@@ -162,7 +161,7 @@ class Store:
             # 128 MB page cache (an upper bound, allocated on demand): bulk upserts into the indexed
             # edges table thrash the 8 MB default; measured 2x faster on 100k rows (docs/evm.md).
             self.db.execute("PRAGMA cache_size=-131072")
-            self.db.execute("PRAGMA wal_autocheckpoint=16384")
+            self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot open {self.path} as a tracer database: {e}") from e
         self.keep_raw_max_bytes = keep_raw_max_bytes
@@ -315,7 +314,7 @@ class Store:
         finally:
             if ck is not None:
                 ck.stop()
-                self.db.execute("PRAGMA wal_autocheckpoint=16384")
+                self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
             self.restore_deferred_indexes()
 
     def _defer_indexes(self, tables: Iterable[str], mode: str) -> list[str]:
