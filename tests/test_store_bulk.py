@@ -190,3 +190,20 @@ def test_checkpoints_run_in_the_background_during_a_bulk_sync(tmp_path: Path) ->
     assert s.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] > 0  # restored after the sync
     assert s.count("edges") == 10_000
     s.close()
+
+
+@pytest.mark.parametrize(("exc", "rebuilt"), [(RuntimeError("a stream crashed"), True),
+                                              (KeyboardInterrupt(), False)])
+def test_a_failed_sync_rebuilds_at_once_a_stopped_one_leaves_it_to_the_next(
+        tmp_path: Path, exc: BaseException, rebuilt: bool) -> None:
+    """A signal should stop the run now, not after an index build that can take minutes."""
+    s = Store(tmp_path / "t.db")
+    full = _indexes(s, "edges")
+    with pytest.raises(type(exc)), s.lock("test"), s.bulk_writes(["edges"]):
+        assert _indexes(s, "edges") == set()
+        raise exc
+    assert (_indexes(s, "edges") == full) is rebuilt
+    assert (s.count("deferred_indexes") == 0) is rebuilt
+    with s.lock("next"):
+        assert _indexes(s, "edges") == full
+    s.close()

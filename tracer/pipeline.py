@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from connectors.base import ConfigError, Connector, ConnectorError, RunContext, Stream, all_tables
+from connectors.base import ConfigError, Connector, ConnectorError, RunContext, Stream, Table, all_tables
 from connectors.http import REDACT, HostLimits, HttpClient, open_session, url_secrets
 from tracer import config as cfgmod
 from tracer import registry
@@ -174,11 +174,11 @@ async def sync(
         store.abandon_stale_runs(cfgmod.now())
         run_id = store.start_run(REDACT(command), cfgmod.now())
         results: list[StreamResult] = []
-        tables: dict[str, Any] = {}
+        tables: dict[str, Table] = {}
         for _, streams in plan:
             tables.update(all_tables(streams))
-        store.ensure_tables(tables.values())
         try:
+            store.ensure_tables(tables.values())
             with store.bulk_writes(tables, defer):
                 await _sync_plan(store, cfg, plan, configs, limits, run_id, results, progress)
         except BaseException as e:

@@ -309,13 +309,20 @@ class Store:
             self.db.execute("PRAGMA wal_autocheckpoint=0")
             ck = _Checkpointer(self.path, checkpoint_interval)
             ck.start()
+        rebuild = True
         try:
             yield deferred
+        except BaseException as e:
+            # Stopped by a signal (Ctrl-C, SIGTERM): exit now, not after an index build that can
+            # take minutes; the next writer to take the lock builds them.
+            rebuild = isinstance(e, Exception)
+            raise
         finally:
             if ck is not None:
                 ck.stop()
                 self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
-            self.restore_deferred_indexes()
+            if rebuild:
+                self.restore_deferred_indexes()
 
     def _defer_indexes(self, tables: Iterable[str], mode: str) -> list[str]:
         names: list[str] = []
