@@ -1,12 +1,22 @@
 """Exposure to listed wallets, hop by hop, with the share of funds that came from them (a haircut).
 
-Listed wallets start fully tainted.  At each hop, a wallet's taint is the fraction of its inflow
-(per asset, exact :class:`fractions.Fraction` over integer amounts) that came from tainted wallets,
-weighted by their taint; its exposure is the largest share over its assets (assets are never
-converted into one another: tracer has no prices).  Time order counts: a payment made before the
-payer first received tainted funds carries no taint.  Walks stop at hubs (tagged exchanges, bridges,
-mixers, very high-degree nodes) and the result says which hub stopped which walk and why.
-Direct outgoing exposure (paying a listed wallet) is reported separately.
+Listed wallets start fully tainted in every asset.  Taint is kept per (wallet, asset) all the way
+down the walk: a wallet's taint in asset X is the fraction of its X inflow (exact
+:class:`fractions.Fraction` over integer amounts) that came from wallets tainted in X, weighted by
+their X taint; a payment in X carries the payer's taint in X only.  Assets are never converted into
+one another (tracer has no prices): a share computed in USDC never taints GLM payments.  A wallet's
+reported exposure is its largest share over its assets (``ExposureResult.by_asset`` has every asset
+with its own path and facts).  A swap, bridge or chain hop changes the asset or the chain, so it
+ends the walk in that asset: chain hops are a known gap unless a link in the graph says otherwise.
+
+Amounts count: a transfer under its asset's dust limit (:mod:`graphs.dust`) carries no taint and is
+left out of the totals, and a share under ``min_share`` (1 %) taints nothing in that asset.  Time
+order counts: a payment made before the payer first received tainted funds in that asset carries no
+taint; an unknown time (``None``) always counts.  Each hop is computed from the taint of the
+previous hops only, so the result does not depend on node ids.  Walks stop at hubs (tagged
+exchanges, bridges, mixers, exchanges recognised by behaviour, very high-degree nodes) and the
+result says which hub stopped which walk and why.  Direct outgoing exposure (paying a listed wallet)
+is reported separately.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from fractions import Fraction
 
 from graphs.build import TracerGraph
 from graphs.clusters import Hub
+from graphs.dust import as_fraction, dust_limits
 
 DEFAULT_HOPS = 3
 DEFAULT_MIN_SHARE = Fraction(1, 100)
@@ -50,116 +61,151 @@ class HubStop:
 
 @dataclass
 class ExposureResult:
-    incoming: dict[str, Exposure] = field(default_factory=dict)
+    incoming: dict[str, Exposure] = field(default_factory=dict)  # node -> its best asset
     outgoing: dict[str, Exposure] = field(default_factory=dict)
     stops: list[HubStop] = field(default_factory=list)
+    by_asset: dict[str, dict[str, Exposure]] = field(default_factory=dict)  # node -> asset -> exposure
 
     def stops_from(self, source: str) -> list[HubStop]:
         return [s for s in self.stops if s.source == source]
 
 
-def _inflow_taint(tg: TracerGraph, v: int, taint: Mapping[int, Fraction], since: Mapping[int, int]
-                  ) -> tuple[Fraction, str, int | None, str, int]:
-    """(share, asset, best tainted predecessor, its edge's fact id, first tainted time) for ``v``.
+Taint = tuple[Fraction, int, str, int | None]  # share, best tainted payer, its fact id, first tainted time
 
-    A payment from ``u`` carries taint only if it left ``u`` at or after ``u`` first received
-    tainted funds (``since``); unknown times (0) always count.
+
+def _inflow_taint(tg: TracerGraph, v: int, assets: Iterable[str], taint: Mapping[int, Mapping[str, Fraction]],
+                  since: Mapping[tuple[int, str], int | None], listed: set[int],
+                  limits: Mapping[str, int]) -> dict[str, Taint]:
+    """For each of ``assets``: ``v``'s tainted share of its inflow in that asset (dust left out).
+
+    A payment from ``u`` in asset X carries ``u``'s taint in X (1 for a listed wallet) if it left
+    ``u`` at or after ``u`` first received tainted X (``since``); an unknown time counts.  The first
+    tainted time is None (unknown) when any tainted inflow has no time.
     """
+    want = set(assets)
     total: dict[str, int] = defaultdict(int)
     dirty: dict[str, Fraction] = defaultdict(Fraction)
     best: dict[str, tuple[Fraction, int, str]] = {}
-    first: dict[str, int] = {}
+    first: dict[str, int | None] = {}
     for u, d in tg.in_edges(v, "paid"):
-        a, asset, t = d["a"], d.get("s", ""), d["t"]
+        asset, a, t = d.get("s", ""), d["a"], d["t"]
+        if asset not in want or a < limits.get(asset, 1):
+            continue  # another asset, or dust: counts for nothing
         total[asset] += a
-        tu = taint.get(u)
-        if tu and a and (not t or t >= since.get(u, 0)):
-            contrib = tu * a
-            dirty[asset] += contrib
-            first[asset] = min(first.get(asset, t), t)
-            if asset not in best or contrib > best[asset][0]:
-                best[asset] = (contrib, u, d["f"])
-    share, asset_best = Fraction(0), ""
+        tu = Fraction(1) if u in listed else taint.get(u, {}).get(asset)
+        if not tu:
+            continue
+        su = since.get((u, asset))
+        if t is not None and su is not None and t < su:
+            continue  # left u before u received anything tainted in this asset
+        contrib = tu * a
+        dirty[asset] += contrib
+        if asset not in first:
+            first[asset] = t
+        elif first[asset] is not None:
+            first[asset] = None if t is None else min(t, first[asset])  # type: ignore[type-var]
+        if asset not in best or contrib > best[asset][0]:
+            best[asset] = (contrib, u, d["f"])
+    out: dict[str, Taint] = {}
     for asset, dsum in dirty.items():
-        if total[asset]:
-            s = dsum / total[asset]
-            if s > share:
-                share, asset_best = s, asset
-    if not asset_best:
-        return Fraction(0), "", None, "", 0
-    _, u, fact = best[asset_best]
-    return share, asset_best, u, fact, first[asset_best]
+        _, u, fact = best[asset]
+        out[asset] = (dsum / total[asset], u, fact, first[asset])
+    return out
 
 
 def exposure(tg: TracerGraph, listed: Iterable[str], hubs: Mapping[int, Hub], hops: int = DEFAULT_HOPS,
-             min_share: Fraction = DEFAULT_MIN_SHARE) -> ExposureResult:
-    """Incoming exposure within ``hops`` of the ``listed`` wallets, and direct outgoing exposure."""
+             min_share: Fraction | float = DEFAULT_MIN_SHARE, dust: Mapping[str, int] | None = None
+             ) -> ExposureResult:
+    """Incoming exposure within ``hops`` of the ``listed`` wallets, and direct outgoing exposure.
+
+    ``dust``: per asset key, the smallest amount that is not dust (:func:`graphs.dust.dust_limits`;
+    default: computed with its defaults; an asset missing from the mapping has no minimum).
+    """
+    limits = dust_limits(tg) if dust is None else dust
+    min_share = as_fraction(min_share)
     res = ExposureResult()
-    taint: dict[int, Fraction] = {}
-    since: dict[int, int] = {}  # when a wallet first received tainted funds (listed: always)
-    pred: dict[int, tuple[int, str]] = {}
-    origin: dict[int, int] = {}
-    hop_of: dict[int, int] = {}
-    frontier: list[int] = []
+    taint: dict[int, dict[str, Fraction]] = defaultdict(dict)
+    since: dict[tuple[int, str], int | None] = {}  # first tainted inflow per (wallet, asset); None: unknown
+    pred: dict[tuple[int, str], tuple[int, str]] = {}
+    origin: dict[tuple[int, str], int] = {}
+    listed_nodes: set[int] = set()
     for lid in listed:
         n = tg.get(lid)
-        if n is None or n in hubs:
-            continue
-        taint[n], origin[n], hop_of[n] = Fraction(1), n, 0
-        frontier.append(n)
-    listed_nodes = set(frontier)
+        if n is not None and n not in hubs:
+            listed_nodes.add(n)
+    stopped: set[int] = set()
+    # The frontier: (wallet, asset) pairs tainted at the previous hop; None = every asset (listed).
+    frontier: list[tuple[int, str | None]] = [(n, None) for n in sorted(listed_nodes)]
 
-    def path_of(n: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def path_of(n: int, asset: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         nodes, facts = [n], []
-        while n in pred:
-            n, fact = pred[n]
+        while (n, asset) in pred:
+            n, fact = pred[(n, asset)]
             nodes.append(n)
             facts.append(fact)
         return tuple(tg.ids[x] for x in reversed(nodes)), tuple(reversed(facts))
 
+    def src_of(u: int, asset: str) -> int:
+        return u if u in listed_nodes else origin[(u, asset)]
+
     for h in range(1, hops + 1):
-        candidates: dict[int, int] = {}
-        for u in frontier:
+        candidates: dict[int, set[str]] = defaultdict(set)
+        for u, fasset in frontier:
             for v, d in tg.out_edges(u, "paid"):
-                if v in hop_of:
+                asset = d.get("s", "")
+                if (fasset is not None and asset != fasset) or d["a"] < limits.get(asset, 1):
+                    continue  # a payment in another asset carries none of this taint; dust carries none
+                if v in listed_nodes or asset in taint.get(v, {}):
                     continue
                 if v in hubs:
-                    hub = hubs[v]
-                    res.stops.append(HubStop(hub.node, hub.reason, h, tg.ids[u], tg.ids[origin[u]], d["f"]))
-                    hop_of[v] = h  # a hub is reported once, never expanded
+                    if v not in stopped:  # a hub is reported once, never expanded
+                        stopped.add(v)
+                        hub = hubs[v]
+                        res.stops.append(HubStop(hub.node, hub.reason, h, tg.ids[u], tg.ids[src_of(u, asset)],
+                                                 d["f"]))
                     continue
-                candidates.setdefault(v, u)
-        nxt: list[int] = []
-        for v in sorted(candidates):
-            share, asset, best_u, fact, t_first = _inflow_taint(tg, v, taint, since)
-            if best_u is None or share < min_share:
-                continue
-            taint[v], pred[v], origin[v], hop_of[v] = share, (best_u, fact), origin[best_u], h
-            since[v] = t_first
-            nxt.append(v)
-            path, refs = path_of(v)
-            res.incoming[tg.ids[v]] = Exposure(tg.ids[v], tg.ids[origin[v]], h, share, asset, path, refs)
+                candidates[v].add(asset)
+        # Every candidate from the taint of earlier hops only, then applied together.
+        found = [(v, _inflow_taint(tg, v, candidates[v], taint, since, listed_nodes, limits))
+                 for v in sorted(candidates)]
+        nxt: list[tuple[int, str | None]] = []
+        for v, per_asset in found:
+            vid = tg.ids[v]
+            for asset, (share, best_u, fact, t_first) in sorted(per_asset.items()):
+                if share < min_share:
+                    continue  # under the share minimum: no taint in this asset
+                taint[v][asset], since[(v, asset)] = share, t_first
+                pred[(v, asset)], origin[(v, asset)] = (best_u, fact), src_of(best_u, asset)
+                nxt.append((v, asset))
+                path, refs = path_of(v, asset)
+                e = Exposure(vid, tg.ids[origin[(v, asset)]], h, share, asset, path, refs)
+                res.by_asset.setdefault(vid, {})[asset] = e
+                cur = res.incoming.get(vid)
+                if cur is None or share > cur.share:
+                    res.incoming[vid] = e
         frontier = nxt
         if not frontier:
             break
 
-    # Direct outgoing: the share of a wallet's outflow (per asset) paid to listed wallets.
-    payers: dict[int, int] = {}
+    # Direct outgoing: the share of a wallet's outflow (per asset, dust left out) paid to listed wallets.
+    payers: set[int] = set()
     for n in listed_nodes:
         for u, _ in tg.in_edges(n, "paid"):
             if u not in hubs and u not in listed_nodes:
-                payers.setdefault(u, n)
+                payers.add(u)
     for u in sorted(payers):
         total: dict[str, int] = defaultdict(int)
         to_listed: dict[str, int] = defaultdict(int)
         best: dict[str, tuple[int, int, str]] = {}
         for v, d in tg.out_edges(u, "paid"):
-            asset = d.get("s", "")
-            total[asset] += d["a"]
+            asset, a = d.get("s", ""), d["a"]
+            if a < limits.get(asset, 1):
+                continue
+            total[asset] += a
             if v in listed_nodes:
-                to_listed[asset] += d["a"]
-                if asset not in best or d["a"] > best[asset][0]:
-                    best[asset] = (d["a"], v, d["f"])
+                to_listed[asset] += a
+                if asset not in best or a > best[asset][0]:
+                    best[asset] = (a, v, d["f"])
         cands = [(Fraction(x, total[a]), a) for a, x in to_listed.items() if total[a] and x]
         if not cands:
             continue

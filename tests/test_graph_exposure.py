@@ -12,10 +12,13 @@ from graphs.clusters import find_hubs
 from graphs.exposure import exposure
 
 L = "wallet:evm:listed"
+# Amounts below are in units of 100 USDC: every one is above the stablecoin dust minimum (10 USDC;
+# graphs/dust.py). They were base units (0.000001 USDC) before dust existed; the shares are the same.
+UNIT = 100 * 10**6
 
 
 def paid(i: int, src: str, dst: str, amount: int, asset: str = "USDC", t: int = 0) -> tuple:
-    return (f"p{i}", "paid", src, dst, str(amount), 6, asset, t, None)
+    return (f"p{i}", "paid", src, dst, str(amount * UNIT), 6, asset, t, None)
 
 
 def test_haircut_is_exact_fraction() -> None:
