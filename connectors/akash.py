@@ -56,9 +56,9 @@ class AkashConnector:
             "streams": list(STREAM_ORDER),  # which streams run (orders/bids are large on mainnet)
             "console_page_size": 100,      # /v1/providers/{p}/deployments/{skip}/{limit}, max 100
             "console_providers": [],       # empty = every provider already stored
-            "tenants": [],                 # akash1... wallets whose funding (bank/IBC) is followed
-            "follow_store_tenants": False,  # also follow every stored lease owner (up to the max below)
-            "funding_max_tenants": 100,
+            "tenants": [],                 # akash1... wallets whose funding (bank/IBC) is always followed
+            "follow_store_tenants": True,  # also follow stored lease owners, most recently active first,
+            "funding_max_tenants": 1000,   # up to this many (0 = none); each costs >= 1 tx-search call
             "funding_page_size": 50,
             "seconds_per_block": 6.1,      # used when the node cannot serve the sample block
             "block_time_sample": 1000,     # average block time over the last N blocks

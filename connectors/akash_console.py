@@ -136,14 +136,19 @@ class FundingStream:
         self.config = config
 
     def tenants(self, ctx: RunContext) -> list[str]:
+        """Configured tenants, then stored lease owners (bounded): open leases first, newest first."""
         out = [addr(t) for t in self.config.get("tenants") or []]
-        if self.config.get("follow_store_tenants") and ctx.read is not None:
-            n = int(self.config.get("funding_max_tenants", 100))
+        n = int(self.config.get("funding_max_tenants", 1000) or 0)
+        if self.config.get("follow_store_tenants", True) and n > 0 and ctx.read is not None:
             try:
-                rows = ctx.read("SELECT DISTINCT owner FROM akash_leases ORDER BY owner LIMIT ?", [n])
-            except Exception:
+                rows = ctx.read(
+                    "SELECT owner, max(CASE WHEN closed_on IS NULL OR closed_on = 0 THEN 1 ELSE 0 END) AS open, "
+                    "max(created_at) AS last FROM akash_leases GROUP BY owner "
+                    "ORDER BY open DESC, last DESC, owner LIMIT ?", [n])
+            except Exception:  # no leases table yet (leases stream not synced)
                 rows = []
-            out += [r["owner"] for r in rows if r["owner"] not in out]
+            seen = set(out)
+            out += [r["owner"] for r in rows if r["owner"] not in seen]
         return out
 
     async def _fetch(self, ctx: RunContext, mode: str, tenant: str, page: int) -> tuple[Any, Any]:

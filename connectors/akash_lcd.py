@@ -29,6 +29,7 @@ from connectors.akash_records import (
     REJECTED,
     audit_records,
     bid_records,
+    block_time_record,
     deployment_records,
     escrow_account_records,
     gpu_of,
@@ -281,8 +282,17 @@ class LeasesStream(LcdListStream):
     module, kind, list_key, conf_key = "market", "leases", "leases", "leases"
 
     async def before(self, ctx: RunContext) -> dict[str, Any]:
-        head, spb = await block_time(ctx, self.base, self.config)
-        return {"head": head, "seconds_per_block": spb}
+        head, spb, head_time, measured = await head_clock(ctx, self.base, self.config)
+        return {"head": head, "seconds_per_block": spb, "head_time": head_time, "spb_measured": measured}
+
+    def transform(self, page: Page) -> Iterator[Record]:
+        m = page.meta
+        if m.get("head") is not None and m.get("head_time") is not None:
+            # What was measured at the head: the graph's block clock anchors on it (stable id per head).
+            yield block_time_record(int(m["head"]), float(m["head_time"]), float(m["seconds_per_block"]),
+                                    bool(m.get("spb_measured")), int(self.config.get("block_time_sample", 1000) or 0),
+                                    page.fetched_at)
+        yield from super().transform(page)
 
     def page_meta(self, ctx: RunContext, items: list[Any]) -> dict[str, Any]:
         ids = [(i.get("owner"), str(i.get("dseq"))) for it in items if isinstance(it, Mapping)
@@ -339,19 +349,27 @@ async def block_time(ctx: RunContext, base: str, config: Mapping[str, Any]) -> t
 
     Falls back to the configured ``seconds_per_block`` when the node cannot serve old blocks (pruned).
     """
+    head, spb, _, _ = await head_clock(ctx, base, config)
+    return head, spb
+
+
+async def head_clock(ctx: RunContext, base: str, config: Mapping[str, Any],
+                     ) -> tuple[int | None, float, float | None, bool]:
+    """(head height, seconds per block, head time as epoch seconds, whether the rate was measured)."""
     spb = float(config.get("seconds_per_block", 6.1))
     url = base + "/cosmos/base/tendermint/v1beta1/blocks/"
     try:
         head, t1 = _block_time((await ctx.http.get_json(url + "latest")).data)
     except (ConnectorError, KeyError, ValueError, TypeError):
-        return None, spb
+        return None, spb, None, False
+    measured = False
     sample = int(config.get("block_time_sample", 1000) or 0)
     if sample > 0 and head > sample:
         try:
             h0, t0 = _block_time((await ctx.http.get_json(url + str(head - sample))).data)
             if t1 > t0 and head > h0:
-                spb = (t1 - t0) / (head - h0)
+                spb, measured = (t1 - t0) / (head - h0), True
         except (ConnectorError, KeyError, ValueError, TypeError):
             pass
-    return head, spb
+    return head, spb, t1, measured
 

@@ -305,6 +305,20 @@ def lease_records(item: Mapping[str, Any], gpu: GpuRequest | None, head: int | N
         yield from payment_records(item["escrow_payment"], at)
 
 
+def block_time_record(head: int, head_time: float, spb: float, measured: bool, sample: int, at: str) -> Record:
+    """What the LCD said at fetch time: head height, its time, seconds per block (a block-clock anchor).
+
+    Subject ``chain:akash``, one observation per head height, so re-syncs at the same head add nothing
+    and successive syncs leave a series of anchors.
+    """
+    from datetime import UTC, datetime
+
+    iso = datetime.fromtimestamp(int(head_time), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return obs("chain:akash", "block_time", f"{spb:.6f}", at, 1.0 if measured else 0.5, {
+        "head": head, "head_time": iso, "seconds_per_block": spb, "measured": measured,
+        "sample_blocks": sample if measured else 0}, key=str(head))
+
+
 # -- Console --------------------------------------------------------------------------------------
 def console_provider_records(c: Mapping[str, Any], at: str) -> Iterator[Record]:
     """A Console ``/v1/providers`` item: IP geolocation, uptime, GPU models, attributes with auditors."""

@@ -5,6 +5,12 @@ them over.  To keep a million-edge graph in memory, nodes are small ints (``Trac
 them back to store ids) and each edge keeps only what the walks need: kind, amount (int), time
 (epoch seconds), asset key and the id of the stored fact behind it.  Everything else stays in the
 store and is looked up by that fact id when a flag is explained.
+
+Time: an edge's ``t`` is epoch seconds or None (unknown), never a made-up 0.  A fact with a block
+height but no time gets the estimate of a per-chain :class:`graphs.timeline.BlockClock` (anchored
+on the facts that carry both, and on ``block_time`` observations) and is marked ``te`` (estimated),
+with ``b``/``c`` holding the height and chain it was estimated from.  Where times are compared, known
+times order before unknown ones.
 """
 
 from __future__ import annotations
@@ -18,8 +24,11 @@ from typing import Any
 
 import networkx as nx
 
+from graphs.timeline import BlockClock
+
 # Column order of the tuples ``add_edges`` / ``add_observations`` accept (dicts use these keys).
-EDGE_COLUMNS = ("id", "kind", "src", "dst", "amount", "decimals", "asset", "time", "attrs")
+# ``chain`` and ``block`` come last so older 9-column rows still work (no block: no estimate).
+EDGE_COLUMNS = ("id", "kind", "src", "dst", "amount", "decimals", "asset", "time", "attrs", "chain", "block")
 OBS_COLUMNS = ("id", "subject", "predicate", "value", "attrs")
 
 NODE_KINDS = {
@@ -36,10 +45,10 @@ def node_kind(node_id: str) -> str:
     return NODE_KINDS.get(node_id.split(":", 1)[0], "other")
 
 
-def to_epoch(t: Any) -> int:
-    """Seconds since 1970 for an ISO-8601 text, an int or None (0); naive times are UTC."""
+def to_epoch(t: Any) -> int | None:
+    """Seconds since 1970 for an ISO-8601 text or an int; None (unknown) for None/""; naive = UTC."""
     if t is None or t == "":
-        return 0
+        return None
     if isinstance(t, int | float):
         return int(t)
     s = str(t)
@@ -49,6 +58,11 @@ def to_epoch(t: Any) -> int:
     if d.tzinfo is None:
         d = d.replace(tzinfo=UTC)
     return int(d.timestamp())
+
+
+def _before(t: int | None, fid: str, t2: int | None, fid2: str) -> bool:
+    """Whether (t, fid) orders before (t2, fid2): known times first, then by time and fact id."""
+    return (t is None, t or 0, fid) < (t2 is None, t2 or 0, fid2)
 
 
 def _rows(rows: Any, cols: Sequence[str]) -> Iterator[tuple[Any, ...]]:
@@ -73,7 +87,7 @@ class FirstFunding:
     """The first ``paid`` edge into a wallet: who funded it, when, how much, which fact."""
 
     src: int
-    time: int
+    time: int | None  # None: no payment into the wallet has a known or estimable time
     amount: int
     asset: str
     fact: str
@@ -87,12 +101,15 @@ class TracerGraph:
     ids: list[str] = field(default_factory=list)
     index: dict[str, int] = field(default_factory=dict)
     first_in: dict[int, FirstFunding] = field(default_factory=dict)
+    clock: BlockClock = field(default_factory=BlockClock)
+    _unplaced: list[tuple[int, int, int, str, int]] = field(default_factory=list)  # (u, v, key, chain, block)
     _assets: dict[str, str] = field(default_factory=dict)
     _nkeys: int = 0  # edge keys are a graph-wide counter: networkx's own key search is the slow part
 
-    def _add(self, src: int, dst: int, data: dict[str, Any]) -> None:
+    def _add(self, src: int, dst: int, data: dict[str, Any]) -> int:
         self._nkeys += 1
         self.g.add_edge(src, dst, self._nkeys, **data)
+        return self._nkeys
 
     # -- nodes ---------------------------------------------------------------------------------
     def node(self, node_id: str) -> int:
@@ -128,17 +145,24 @@ class TracerGraph:
 
     # -- edges ---------------------------------------------------------------------------------
     def add_edges(self, rows: Any) -> int:
-        """Add ``edges`` rows (EDGE_COLUMNS); incremental: call again with new rows. Returns count."""
-        add, node, n_added = self._add, self.node, 0
-        for fid, kind, src, dst, amount, decimals, asset, time, attrs in _rows(rows, EDGE_COLUMNS):
+        """Add ``edges`` rows (EDGE_COLUMNS); incremental: call again with new rows. Returns count.
+
+        Rows with a time and a block feed the chain's clock; rows with a block and no time are placed
+        by it once all rows are read (``te`` marks them); rows with neither keep time None.
+        """
+        add, node, n_added, clock, unplaced = self._add, self.node, 0, self.clock, self._unplaced
+        for fid, kind, src, dst, amount, decimals, asset, time, attrs, chain, block in _rows(rows, EDGE_COLUMNS):
             u, v = node(src), node(dst)
             a = int(amount) if amount not in (None, "") else 0
             t = to_epoch(time)
             data: dict[str, Any] = {"k": sys.intern(kind), "a": a, "t": t, "f": fid}
+            place = block is not None and block != "" and chain
+            if place and t is not None:
+                clock.add(chain, block, t)
             if kind == "paid":
                 data["s"] = self.asset_key(asset, decimals)
                 prev = self.first_in.get(v)
-                if prev is None or (t, fid) < (prev.time, prev.fact):
+                if prev is None or _before(t, fid, prev.time, prev.fact):
                     self.first_in[v] = FirstFunding(u, t, a, data["s"], fid)
             elif kind in _UNIT_KINDS and attrs:
                 at = json.loads(attrs) if isinstance(attrs, str) else attrs
@@ -147,20 +171,62 @@ class TracerGraph:
                     data["u"] = int(units)
                 if at.get("hours") is not None:
                     data["h"] = float(at["hours"])
-            add(u, v, data)
+            key = add(u, v, data)
+            if place and t is None:
+                unplaced.append((u, v, key, sys.intern(str(chain)), int(block)))
             n_added += 1
+        if unplaced:
+            self.place_by_block()
         return n_added
 
+    def place_by_block(self) -> int:
+        """Give edges with a block and no time the clock's estimate; returns how many were placed."""
+        still: list[tuple[int, int, int, str, int]] = []
+        funded: set[int] = set()
+        for item in self._unplaced:
+            u, v, key, chain, block = item
+            est = self.clock.estimate(chain, block)
+            data = self.g.get_edge_data(u, v, key)
+            if data is None:  # removed since (an incremental build dropped it)
+                continue
+            if est is None:
+                still.append(item)
+                continue
+            data.update(t=est, te=True, b=block, c=chain)
+            if data["k"] == "paid":
+                funded.add(v)
+        placed = len(self._unplaced) - len(still)
+        self._unplaced = still
+        for v in funded:  # first funding again, now that some payments into v have a time
+            best: FirstFunding | None = None
+            for u, _, d in self.g.in_edges(v, data=True):
+                if d["k"] == "paid" and (best is None or _before(d["t"], d["f"], best.time, best.fact)):
+                    best = FirstFunding(u, d["t"], d["a"], d["s"], d["f"])
+            if best is not None:
+                self.first_in[v] = best
+        return placed
+
+    def time_note(self, data: Mapping[str, Any]) -> str | None:
+        """For an edge whose time was estimated: ``time estimated from <chain> block height H at ~S s/block``."""
+        return self.clock.note(data.get("c"), data.get("b")) if data.get("te") else None
+
     def add_observations(self, rows: Any) -> int:
-        """Turn ``location`` observations into ``located_in`` edges to ``jurisdiction:<ISO2>``."""
-        n_added = 0
+        """Turn ``location`` observations into ``located_in`` edges to ``jurisdiction:<ISO2>``;
+        ``block_time`` observations (``chain:<name>``) become block-clock anchors."""
+        n_added, clocked = 0, False
         for oid, subject, predicate, value, attrs in _rows(rows, OBS_COLUMNS):
+            if predicate == "block_time":
+                self.clock.add_observation(subject, value, attrs)
+                clocked = True
+                continue
             if predicate != "location" or not value:
                 continue
             at = json.loads(attrs) if isinstance(attrs, str) else (attrs or {})
             self._add(self.node(subject), self.node(f"jurisdiction:{str(value).upper()}"),
-                      {"k": "located_in", "a": 0, "t": 0, "f": oid, "layer": at.get("layer", "declared")})
+                      {"k": "located_in", "a": 0, "t": None, "f": oid, "layer": at.get("layer", "declared")})
             n_added += 1
+        if clocked and self._unplaced:
+            self.place_by_block()
         return n_added
 
     def derive_funded_by(self) -> int:
@@ -173,7 +239,7 @@ class TracerGraph:
         """Add ``same_actor`` edges from clustering links (graphs.clusters.Link)."""
         n = 0
         for lk in links:
-            self._add(self.node(lk.a), self.node(lk.b), {"k": "same_actor", "a": 0, "t": 0,
+            self._add(self.node(lk.a), self.node(lk.b), {"k": "same_actor", "a": 0, "t": None,
                       "f": lk.refs[0] if lk.refs else "", "h": lk.heuristic, "w": lk.strength})
             n += 1
         return n
@@ -194,11 +260,21 @@ class TracerGraph:
 
 
 def build_graph(edges: Any, observations: Any = (), derive: bool = True,
-                graph: TracerGraph | None = None) -> TracerGraph:
-    """Build (or extend ``graph``) from edge and observation rows; ``derive`` adds ``funded_by``."""
+                graph: TracerGraph | None = None, clock: BlockClock | None = None) -> TracerGraph:
+    """Build (or extend ``graph``) from edge and observation rows; ``derive`` adds ``funded_by``.
+
+    ``clock`` adds block-time anchors read elsewhere (``tracer.scoring.tables.block_anchors``);
+    ``block_time`` observations among ``observations`` are anchors too, read before the edges.
+    """
     tg = graph or TracerGraph()
+    if clock is not None:
+        tg.clock.merge(clock)
+    obs = list(_rows(observations, OBS_COLUMNS))
+    for _oid, subject, predicate, value, attrs in obs:
+        if predicate == "block_time":
+            tg.clock.add_observation(subject, value, attrs)
     tg.add_edges(edges)
-    tg.add_observations(observations)
+    tg.add_observations(obs)
     if derive:
         # Incremental builds: drop funded_by edges from a previous derive before re-deriving.
         if graph is not None:

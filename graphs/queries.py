@@ -257,23 +257,43 @@ def component(fetch: Fetch, start: str, kinds: Sequence[str] = ("same_actor",),
     return neighbourhood(fetch, start, depth=max_nodes, kinds=kinds, max_nodes=max_nodes)
 
 
-def timeline(edges: Iterable[EdgeRow], observations: Iterable[Mapping[str, Any]], subject: str) -> list[dict[str, Any]]:
+def _edge_time(e: EdgeRow, clock: Any) -> tuple[str | None, str]:
+    """(time, how it is known) for an edge: recorded; estimated from its block height; first seen."""
+    if e.get("time"):
+        return str(e["time"]), "recorded"
+    if clock is not None and e.get("block") is not None and e.get("chain"):
+        from graphs.timeline import iso
+
+        est = clock.estimate(e["chain"], e["block"])
+        if est is not None:
+            return iso(est), clock.note(e["chain"], e["block"])
+    if e.get("first_seen"):
+        return str(e["first_seen"]), "not recorded; first seen by tracer then (an upper bound)"
+    return None, "unknown"
+
+
+def timeline(edges: Iterable[EdgeRow], observations: Iterable[Mapping[str, Any]], subject: str,
+             clock: Any = None) -> list[dict[str, Any]]:
     """Payments, leases and observations about ``subject`` as one list in time order.
 
-    Events without a time sort last (an undated fact is still a fact, but it cannot be placed).
+    An edge without a recorded time is placed by ``clock`` (a :class:`graphs.timeline.BlockClock`)
+    from its block height when it can be, else at its first-seen time; ``time_basis`` says which.
+    Events without any time sort last (an undated fact is still a fact, but it cannot be placed).
     """
     events: list[dict[str, Any]] = []
     for e in edges:
         outgoing = e["src"] == subject
+        when, basis = _edge_time(e, clock)
         events.append({
-            "time": e.get("time") or e.get("first_seen"), "event": str(e["kind"]),
+            "time": when, "time_basis": basis, "event": str(e["kind"]),
             "direction": "out" if outgoing else "in", "other": e["dst"] if outgoing else e["src"],
             "amount": amount_text(e.get("amount"), e.get("decimals")), "asset": e.get("asset"),
             "tx": e.get("tx"), "ref": e["id"],
         })
     for o in observations:
         events.append({
-            "time": o.get("observed_at") or o.get("first_seen"), "event": str(o["predicate"]),
+            "time": o.get("observed_at") or o.get("first_seen"), "time_basis": "observed",
+            "event": str(o["predicate"]),
             "direction": "", "other": o.get("value"), "amount": None, "asset": None, "tx": None,
             "ref": o["id"],
         })

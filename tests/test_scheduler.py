@@ -100,7 +100,7 @@ def test_run_once_syncs_scores_exports_and_notifies(tmp_path, lists_server) -> N
     runs, steps = _runs(tmp_path)
     assert len(runs) == 1 and runs[0]["status"] == "ok" and runs[0]["duration_s"] >= 0
     by = {s["stream"]: s for s in steps}
-    assert set(by) == {"step:sync", "step:score", "step:export", "step:notify"}
+    assert set(by) == {"step:sync", "step:screen", "step:score", "step:export", "step:notify"}
     assert by["step:sync"]["records"] >= len(listed_wallets())
     s = Store(tmp_path / "run.db")
     for w in listed_wallets():  # the world's listed wallets reached the store through the real connector

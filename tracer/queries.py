@@ -401,7 +401,32 @@ def timeline(store: Reader, node: str, limit: int = 500) -> list[dict[str, Any]]
                          [node, node, limit])
     obs = store.query("SELECT id, predicate, value, observed_at, first_seen FROM observations "
                       "WHERE subject = ? LIMIT ?", [node, limit])
-    return gq.timeline(edges, obs, node)[:limit]
+    return gq.timeline(edges, obs, node, block_clock(store, edges))[:limit]
+
+
+def block_clock(store: Reader, edges: Sequence[Mapping[str, Any]]) -> Any:
+    """A block clock for the edges that have a block height and no time (None when none need one).
+
+    Anchors are read near those heights only (``tracer.scoring.tables.block_anchors``).
+    """
+    need: dict[str, set[int]] = {}
+    for e in edges:
+        if not e.get("time") and e.get("block") is not None and e.get("chain"):
+            need.setdefault(str(e["chain"]), set()).add(int(e["block"]))
+    if not need:
+        return None
+    try:
+        from graphs.timeline import BlockClock
+        from tracer.scoring import tables
+    except ImportError:
+        return None
+    clock = BlockClock()
+    for chain, blocks in need.items():
+        for c, b, t in tables.block_anchors(store, [chain], sorted(blocks)):
+            clock.add(c, b, t)
+    for o in tables.block_clock_inputs(store, sorted(need)):
+        clock.add_observation(o["subject"], o["value"], o["attrs"])
+    return clock
 
 
 def node(store: Reader, node_id: str) -> dict[str, Any]:

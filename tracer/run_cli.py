@@ -1,4 +1,4 @@
-"""``tracer run``: the scheduled job (sync due connectors, score, export, notify), for cron or a loop."""
+"""``tracer run``: the scheduled job (sync due connectors, screen names, score, export, notify), for cron or a loop."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def _line(c: Cycle) -> str:
               help="Folder for watchlist.{csv,jsonl,ftm.json} (default: config export.dir or ./exports).")
 @click.pass_obj
 def run_command(env: Any, every: str | None, once: bool, max_runs: int | None, out_dir: Path | None) -> None:
-    """Sync due connectors, score, export the watch-list and notify; once or every N.
+    """Sync due connectors, screen names, score, export and notify; once or every N.
 
     \b
     Examples:
@@ -35,6 +35,8 @@ def run_command(env: Any, every: str | None, once: bool, max_runs: int | None, o
     Connectors with an 'every' key (e.g. connectors.ofac_addresses.every = "1d") are synced only
     when that long has passed since their last good sync. export.min_score (0.5) and
     export.webhook (POST of new high/severe entries) come from the config.
+    Screening is `tracer screen --all` (stored organisation/e-mail/website facts against the
+    stored lists, hits kept as name_match), so a newly listed provider is flagged by the same run.
     A run refused by the lock or with a failed step prints one line and exits 1.
     History: tracer runs --streams (one row per step with duration and counts).
     """

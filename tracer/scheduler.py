@@ -1,10 +1,13 @@
-"""Unattended runs: sync due connectors, score, export the watch-list, notify — once or every N.
+"""Unattended runs: sync due connectors, screen names, score, export the watch-list, notify — once or every N.
 
 One cycle is one row in ``runs`` (command ``run``) with one ``run_streams`` row per step
-(``step:sync``, ``step:score``, ``step:export``, ``step:notify``) carrying its duration and counts,
-so ``tracer runs --streams`` is the history an operator reads.  The sync takes the store lock
-and score/export run under it too, so a second ``tracer run`` started meanwhile is refused with
-one line.  A step that fails ends the cycle as ``failed`` with its one-line cause.
+(``step:sync``, ``step:screen``, ``step:score``, ``step:export``, ``step:notify``) carrying its
+duration and counts, so ``tracer runs --streams`` is the history an operator reads.  The sync and
+the screening take the store lock and score/export run under it too, so a second ``tracer run``
+started meanwhile is refused with one line.  A step that fails ends the cycle as ``failed`` with
+its one-line cause.  Screening is what ``tracer screen --all`` does: every stored organisation,
+e-mail and website fact against the stored restricted-party lists, hits stored as ``name_match``,
+so the score that follows sees a provider whose organisation was just listed.
 """
 
 from __future__ import annotations
@@ -114,6 +117,18 @@ async def _sync(store: Store, cfg: dict[str, Any], step: Step) -> None:
         step.status, step.error = "failed", "; ".join(res.errors) or "sync failed"
 
 
+def _screen(store: Store, cfg: dict[str, Any], step: Step) -> None:
+    """``tracer screen --all`` as a step (takes the store lock itself, like the sync)."""
+    from tracer.lists_cli import screen_stored_facts
+
+    listed = store.query("SELECT count(*) AS n FROM entities WHERE kind = 'listed_entity'")[0]["n"]
+    if not listed:
+        step.status, step.detail = "skipped", {"why": "no restricted-party list in the store (sync lists_csl ...)"}
+        return
+    step.records = screen_stored_facts(store)
+    step.detail = {"listed_entities": listed}
+
+
 def _score(store: Store, cfg: dict[str, Any], step: Step) -> None:
     if importlib.util.find_spec("tracer.scoring") is None or importlib.util.find_spec("tracer.scoring.run") is None:
         step.status, step.detail = "skipped", {"why": "tracer.scoring is not installed"}
@@ -193,6 +208,7 @@ async def run_cycle(store: Store, cfg: dict[str, Any], out_dir: Path) -> Cycle:
 
     try:
         ok = await step("sync", lambda s: _sync(store, cfg, s))
+        ok = ok and await step("screen", lambda s: _screen(store, cfg, s))
         ok = ok and await step("score", locked(lambda s: _score(store, cfg, s)))
         ok = ok and await step("export", locked(do_export))
         ok = ok and await step("notify", lambda s: _notify(cfg, fresh, s))

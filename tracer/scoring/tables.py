@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from connectors.base import Column, Table
 from tracer.store import Store
@@ -27,15 +27,95 @@ EVIDENCE = Table(
     pk=("id",),
     indexes=(("subject",), ("rule",)),
 )
-OBS_PREDICATES = ("sanctioned", "listed", "tag", "location", "name_match", "gpu_hours", "role", "organization")
+OBS_PREDICATES = ("sanctioned", "listed", "tag", "location", "name_match", "gpu_hours", "role", "organization",
+                  "block_time")
 
 
 # ---- reads for scoring ----------------------------------------------------------------------------
 def iter_edges(store: Store) -> Iterator[tuple[Any, ...]]:
-    """Edge rows in graphs.build.EDGE_COLUMNS order; attrs only where the graph needs them."""
+    """Edge rows in graphs.build.EDGE_COLUMNS order; attrs only where the graph needs them.
+
+    ``chain`` and ``block`` let the graph builder anchor its block clock on the rows that carry a
+    time and place the ones that carry only a height (no separate pass over the table).
+    """
     return store.iter_rows(
         "SELECT id, kind, src, dst, amount, decimals, asset, time, "
-        "CASE WHEN kind IN ('uses_gpu', 'offers_gpu') THEN attrs END FROM edges")
+        "CASE WHEN kind IN ('uses_gpu', 'offers_gpu') THEN attrs END, chain, block FROM edges")
+
+
+_TIMED = "time IS NOT NULL AND time != ''"
+
+
+class Reader(Protocol):
+    """Anything with ``Store.query`` (the store, or the server's read-only view of it)."""
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]: ...
+
+
+def _edge_kinds(store: Reader) -> list[str]:
+    """Distinct edge kinds by skipping along the (kind, chain, block) index: one probe per kind."""
+    kinds: list[str] = []
+    while True:
+        row = store.query("SELECT kind FROM edges WHERE kind > ? ORDER BY kind LIMIT 1", [kinds[-1] if kinds else ""])
+        if not row or row[0]["kind"] is None:
+            return kinds
+        kinds.append(row[0]["kind"])
+
+
+def block_anchors(store: Reader, chains: Sequence[str], blocks: Sequence[int] = (),
+                  per_chain: int = 64) -> list[tuple[str, int, int]]:
+    """(chain, block, epoch) anchors of the block clock, sampled, for ``chains`` only.
+
+    From stored edges that carry both a block and a time (transfers found by tx search, EVM logs)
+    and from ``block_time`` observations (head height and time a connector measured).  Every read
+    walks the ``(kind, chain, block)`` index: with ``blocks`` (the heights to be placed, at most 256
+    used) the nearest timed edge at or below and at or above each; without, ``per_chain`` timed edges
+    spread over the chain's height range.  A 1M-edge store costs a few hundred index probes.
+    """
+    from graphs.build import to_epoch
+
+    out: list[tuple[str, int, int]] = []
+    if not chains:
+        return out
+    kinds = _edge_kinds(store)
+    for chain in chains:
+        for r in store.query("SELECT attrs FROM observations WHERE subject = ? AND predicate = 'block_time'",
+                             [f"chain:{chain}"]):
+            at = json.loads(r["attrs"] or "{}")
+            t = to_epoch(at.get("head_time"))
+            if at.get("head") is not None and t:
+                out.append((chain, int(at["head"]), t))
+        for kind in kinds:
+            base = f"FROM edges WHERE kind = ? AND chain = ? AND block IS NOT NULL AND {_TIMED}"
+            if not store.query(f"SELECT 1 {base} LIMIT 1", [kind, chain]):
+                continue  # this kind never carries a time on this chain
+            if blocks:
+                targets = sorted(set(int(b) for b in blocks))[:256]
+            else:
+                lo_hi = store.query("SELECT min(block) AS lo, max(block) AS hi FROM edges WHERE kind = ? AND chain = ?",
+                                    [kind, chain])[0]
+                lo, hi = int(lo_hi["lo"] or 0), int(lo_hi["hi"] or 0)
+                n = max(2, per_chain)
+                targets = sorted({lo + (hi - lo) * i // (n - 1) for i in range(n)})
+            seen: set[int] = set()
+            for b in targets:
+                for op, order in ((">=", "ASC"), ("<=", "DESC")):
+                    for r in store.query(f"SELECT block, time {base} AND block {op} ? ORDER BY block {order} LIMIT 1",
+                                         [kind, chain, b]):
+                        t = to_epoch(r["time"])
+                        if r["block"] not in seen and t:
+                            seen.add(r["block"])
+                            out.append((chain, int(r["block"]), t))
+    return out
+
+
+def block_clock_inputs(store: Reader, chains: Sequence[str]) -> list[dict[str, Any]]:
+    """``block_time`` observations of ``chains`` (head, head_time, seconds_per_block in attrs)."""
+    if not chains:
+        return []
+    return store.query(
+        f"SELECT id, subject, predicate, value, attrs FROM observations WHERE predicate = 'block_time' "
+        f"AND subject IN ({', '.join('?' for _ in chains)})", [f"chain:{c}" for c in chains])
 
 
 def observations(store: Store, now: str) -> list[dict[str, Any]]:
@@ -62,6 +142,12 @@ def deployments(store: Store) -> list[dict[str, Any]]:
         out.append({"id": r["id"], "owner": owner if owner.startswith("wallet:") else f"wallet:{chain}:{owner}",
                     "hash": h})
     return out
+
+
+def token_symbols(store: Store) -> dict[str, str]:
+    """Token id -> symbol from the token entities the EVM connector writes (label = ``symbol()``)."""
+    rows = store.query("SELECT id, label FROM entities WHERE kind = 'token' AND label IS NOT NULL AND label != ''")
+    return {r["id"]: str(r["label"]) for r in rows}
 
 
 # ---- writes -----------------------------------------------------------------------------------------
@@ -139,7 +225,7 @@ def read_evidence(store: Store, subject: str | None = None, evidence_id: str | N
 
 def fact(store: Store, ref: str) -> dict[str, Any] | None:
     """A stored fact by id (edge, observation or entity) with its raw-payload provenance."""
-    for table, cols in (("edges", "id, kind, src, dst, chain, asset, amount, decimals, time, tx, source"),
+    for table, cols in (("edges", "id, kind, src, dst, chain, asset, amount, decimals, time, block, tx, source"),
                         ("observations", "id, subject, predicate, value, confidence, observed_at, valid_to, source"),
                         ("entities", "id, kind, chain, address, label, source")):
         rows = store.query(
@@ -147,8 +233,24 @@ def fact(store: Store, ref: str) -> dict[str, Any] | None:
             f"p.fetched_at AS raw_fetched_at FROM {table} t LEFT JOIN raw_payloads p ON p.sha256 = t.raw_sha256 "
             f"WHERE t.id = ?", [ref])
         if rows:
-            return {"table": table, **rows[0]}
+            out = {"table": table, **rows[0]}
+            if table == "edges" and not out.get("time") and out.get("block") is not None and out.get("chain"):
+                out.update(estimated_time(store, out["chain"], int(out["block"])))
+            return out
     return None
+
+
+def estimated_time(store: Reader, chain: str, block: int) -> dict[str, Any]:
+    """``time_estimated`` (RFC 3339) and ``time_note`` for a fact stored with a height and no time."""
+    from graphs.timeline import BlockClock, iso
+
+    clock = BlockClock(block_anchors(store, [chain], [block]))
+    for o in block_clock_inputs(store, [chain]):
+        clock.add_observation(o["subject"], o["value"], o["attrs"])
+    est = clock.estimate(chain, block)
+    if est is None:
+        return {"time_estimated": None, "time_note": f"time unknown: no block-time anchors for {chain}"}
+    return {"time_estimated": iso(est), "time_note": clock.note(chain, block)}
 
 
 def fact_exists(store: Store, ref: str) -> bool:
