@@ -14,6 +14,15 @@ from tracer.cli import Env, pass_env
 from tracer.output import emit, output_options
 
 
+def _when(fact: dict[str, Any]) -> str:
+    """A fact's time as stored, else its block-clock estimate with the basis, else 'unknown time'."""
+    if fact.get("time"):
+        return str(fact["time"])
+    if fact.get("time_estimated"):
+        return f"~{fact['time_estimated']} ({fact.get('time_note')})"
+    return str(fact.get("time_note") or "unknown time")
+
+
 @click.command("score")
 @click.option("--top", default=20, show_default=True, help="How many top flags to print.")
 @click.option("--min-level", type=click.Choice(["low", "medium", "high", "severe"]), default="low",
@@ -153,7 +162,7 @@ def explain_command(env: Env, ident: str, as_json: bool) -> None:
             if fact["table"] == "edges":
                 what = (f"{fact['kind']} {fact['src']} -> {fact['dst']}"
                         + (f" {fact['amount']} {fact['asset'] or ''} (decimals {fact['decimals']})"
-                           if fact.get("amount") else "") + f" at {fact['time']}")
+                           if fact.get("amount") else "") + " at " + _when(fact))
             elif fact["table"] == "observations":
                 what = f"{fact['predicate']} {fact['subject']} = {fact['value']} (confidence {fact['confidence']})"
             else:
