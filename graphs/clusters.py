@@ -9,15 +9,26 @@ components of the links at or above a strength threshold.
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+import math
+from bisect import bisect_left, bisect_right
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from graphs.build import TracerGraph, _rows
 
 HUB_CATEGORIES = ("exchange", "bridge", "mixer", "service")
 DEFAULT_MAX_DEGREE = 1000
 DEFAULT_MAX_STAR = 100
+DEFAULT_FRESH_S = 14 * 86400  # a wallet is fresh at an act when nothing it did is older than this before it
+DEFAULT_SYNC_WINDOW_S = 3600  # synchronized first rentals start within this window of each other
+DEFAULT_SYNC_MIN_GROUP = 3
+SYNC_MIN_WINDOW_S = 300  # a group's own spread, below this, is judged as if it were 5 minutes
+DEFAULT_SYNC_ALPHA = 0.01  # chance of seeing such a group among the background renters, all windows counted
+DEFAULT_MANIFEST_WINDOW_S = 2 * 86400  # a private manifest's owners first deploy it within this window
+DEFAULT_PAYROLL_MIN_PAYMENTS = 3
+DEFAULT_MAX_BURSTS = 3  # a funder first-funding fresh wallets in more windows than this is a service
 
 # Strength of each heuristic (0..1); clusters use links >= DEFAULT_THRESHOLD.
 STRENGTH = {
@@ -26,9 +37,37 @@ STRENGTH = {
     "deposit_reuse": 0.8,
     "escrow_third_party": 0.75,
     "common_funder": 0.7,
+    "payroll": 0.6,
     "manifest_hash": 0.6,
+    "sync_rentals": 0.6,
 }
 DEFAULT_THRESHOLD = 0.5
+# Heuristics that say wallets *hide* being one actor (what scoring's concealment rule counts); the
+# others (payout wallets, deposit addresses, payroll cadence) say one actor without hiding it.
+COORDINATION = ("common_funder", "manifest_hash", "sync_rentals", "escrow_third_party")
+
+
+def known(t: Any) -> bool:
+    """A usable edge time: None is unknown (a height-only fact the block clock could not place); 0 is
+    how graphs built before times were estimated spelled unknown."""
+    return t is not None and t > 0
+
+
+def earliest_activity(tg: TracerGraph, n: int) -> int | None:
+    """The earliest known time of any stored fact on node ``n`` (derived edges excluded)."""
+    best: int | None = None
+    for edges in (tg.g.out_edges(n, data=True), tg.g.in_edges(n, data=True)):
+        for _, _, d in edges:
+            t = d["t"]
+            if known(t) and d["k"] not in ("funded_by", "same_actor") and (best is None or t < best):
+                best = t
+    return best
+
+
+def is_fresh(tg: TracerGraph, n: int, at: int, fresh_s: int = DEFAULT_FRESH_S) -> bool:
+    """No known fact on the wallet is older than ``fresh_s`` before ``at`` (unknown times don't count)."""
+    e = earliest_activity(tg, n)
+    return e is None or e >= at - fresh_s
 
 
 @dataclass(frozen=True)
@@ -54,8 +93,15 @@ class Link:
 
 def find_hubs(tg: TracerGraph, tags: Iterable[tuple[str, str, str, str]] = (),
               max_degree: int = DEFAULT_MAX_DEGREE,
-              categories: Iterable[str] = HUB_CATEGORIES) -> dict[int, Hub]:
-    """Hubs from ``tags`` rows (subject, category, label, observation id) and node degree."""
+              categories: Iterable[str] = HUB_CATEGORIES, *, behaviour: bool = True,
+              never: Iterable[str] = (), **behaviour_params: Any) -> dict[int, Hub]:
+    """Hubs from ``tags`` rows (subject, category, label, observation id), node degree and behaviour.
+
+    Tags win, then degree > ``max_degree``; then, if ``behaviour``, wallets that act like an
+    exchange without a tag (:func:`graphs.hubs.behavioural_hubs`, which gets ``behaviour_params``:
+    ``dust``, ``min_counterparties``, ...).  Wallets in ``never`` (the listed ones) are never made
+    hubs by behaviour.
+    """
     cats = set(categories)
     hubs: dict[int, Hub] = {}
     for subject, category, label, oid in tags:
@@ -66,41 +112,86 @@ def find_hubs(tg: TracerGraph, tags: Iterable[tuple[str, str, str, str]] = (),
         for n, d in tg.g.degree():
             if d > max_degree and n not in hubs and tg.kind(n) == "wallet":
                 hubs[n] = Hub(tg.ids[n], f"degree {d} > {max_degree}")
+    if behaviour:
+        from graphs.hubs import behavioural_hubs  # graphs.hubs imports Hub from here
+
+        hubs.update(behavioural_hubs(tg, hubs, never, **behaviour_params))
     return hubs
 
 
 def common_funder_links(tg: TracerGraph, hubs: Mapping[int, Hub], window_s: int = 7 * 86400,
-                        min_group: int = 3, max_star: int = DEFAULT_MAX_STAR) -> list[Link]:
+                        min_group: int = 3, max_star: int = DEFAULT_MAX_STAR,
+                        payroll_min_payments: int = DEFAULT_PAYROLL_MIN_PAYMENTS,
+                        max_bursts: int = DEFAULT_MAX_BURSTS) -> list[Link]:
     """Fresh wallets first funded by one (non-hub) wallet within ``window_s`` of each other.
 
     A funder that first-funds more than ``max_star`` wallets behaves like an untagged exchange or
-    faucet and is skipped (a Sybil farm that large needs other evidence, e.g. a tag).
+    faucet and is skipped (a Sybil farm that large needs other evidence, e.g. a tag).  A star's
+    fundings all fall within ``window_s`` of its first one; a funder whose fresh first fundings fall
+    in more than ``max_bursts`` (3) such windows keeps onboarding wallets over months -- a service
+    (an untagged exchange, a faucet, a shop), not a burst -- and is skipped too.  Fresh: no
+    payment with a known time left the wallet before its first funding (unknown times, e.g. Akash
+    escrow deposits known only by height, do not count).  A group most of whose wallets the funder
+    pays again and again on a regular cadence (:func:`regular_cadence`) is a payroll or treasury:
+    its links are ``payroll`` (one organisation, same strength class) instead of ``common_funder``.
     """
     by_funder: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
     for w, ff in tg.first_in.items():
-        if ff.src in hubs or w in hubs or tg.kind(w) != "wallet":
+        if ff.src in hubs or w in hubs or tg.kind(w) != "wallet" or not known(ff.time):
             continue
+        t0: int = ff.time  # type: ignore[assignment]  # known() checked
         # Fresh: nothing left the wallet before its first funding arrived.
-        if any(d["k"] == "paid" and d["t"] < ff.time for _, d in tg.out_edges(w)):
+        if any(d["k"] == "paid" and known(d["t"]) and d["t"] < t0 for _, d in tg.out_edges(w)):
             continue
-        by_funder[ff.src].append((ff.time, w, ff.fact))
+        by_funder[ff.src].append((t0, w, ff.fact))
     links: list[Link] = []
     for funder, funded in by_funder.items():
         if not min_group <= len(funded) <= max_star:
             continue
         funded.sort()
-        group: list[tuple[int, int, str]] = []
-        for item in funded + [(None, -1, "")]:  # type: ignore[list-item]
-            if group and (item[0] is None or item[0] - group[-1][0] > window_s):
-                if len(group) >= min_group:
-                    for _t, w, fact in group:
-                        links.append(Link(tg.ids[w], tg.ids[funder], "common_funder", STRENGTH["common_funder"],
-                                          (fact,), f"one of {len(group)} fresh wallets funded within "
-                                          f"{window_s // 3600} h by the same wallet"))
-                group = []
-            if item[0] is not None:
-                group.append(item)
+        # One star = first fundings within window_s of the star's first (not chained gap by gap: a
+        # funder paying a new wallet every few days for months is a service, not one burst).
+        groups: list[list[tuple[int, int, str]]] = [[funded[0]]]
+        for item in funded[1:]:
+            if item[0] - groups[-1][0][0] > window_s:
+                groups.append([])
+            groups[-1].append(item)
+        if len(groups) > max_bursts:  # first-funds new wallets burst after burst: a service, not a star
+            continue
+        pay_times: dict[int, list[int]] | None = None
+        for group in groups:
+            if len(group) < min_group:
+                continue
+            if pay_times is None:
+                pay_times = defaultdict(list)
+                for v, d in tg.out_edges(funder, "paid"):
+                    if known(d["t"]):
+                        pay_times[v].append(d["t"])
+            regular = [w for _t, w, _f in group if regular_cadence(pay_times.get(w, []), payroll_min_payments)]
+            if 2 * len(regular) >= len(group):
+                for _t, w, fact in group:
+                    links.append(Link(tg.ids[w], tg.ids[funder], "payroll", STRENGTH["payroll"], (fact,),
+                                      f"one of {len(group)} wallets the same wallet pays on a regular cadence "
+                                      f"({len(regular)} paid >= {payroll_min_payments} times at even intervals): "
+                                      "payroll or treasury, one organisation not hiding it"))
+                continue
+            for _t, w, fact in group:
+                links.append(Link(tg.ids[w], tg.ids[funder], "common_funder", STRENGTH["common_funder"],
+                                  (fact,), f"one of {len(group)} fresh wallets funded within "
+                                  f"{window_s // 3600} h by the same wallet"))
     return links
+
+
+def regular_cadence(times: Iterable[int], min_payments: int = DEFAULT_PAYROLL_MIN_PAYMENTS,
+                    min_interval_s: int = 86400, tolerance: float = 0.35) -> bool:
+    """Payments at even intervals: >= ``min_payments``, median interval >= a day, every interval
+    within ``tolerance`` (35 %) of the median -- how salaries and allowances look, not a Sybil top-up."""
+    ts = sorted(times)
+    if len(ts) < max(2, min_payments):
+        return False
+    gaps = sorted(b - a for a, b in zip(ts, ts[1:], strict=False))
+    med = gaps[len(gaps) // 2]
+    return med >= min_interval_s and all(abs(g - med) <= tolerance * med for g in gaps)
 
 
 def deposit_reuse_links(tg: TracerGraph, hubs: Mapping[int, Hub], exchange_reason: str = "exchange",
@@ -174,25 +265,176 @@ def payout_links(tg: TracerGraph, hubs: Mapping[int, Hub]) -> list[Link]:
     return links
 
 
-def manifest_links(deployments: object, max_owners: int = 10) -> list[Link]:
-    """Owners deploying the identical manifest hash (rows: deployment id, owner wallet id, hash).
+def deployment_time(tg: TracerGraph, dep_id: str, owner: int | None) -> int | None:
+    """When a deployment started: the earliest known time of a rental or escrow deposit into it, or of
+    the owner's rental of one of its leases (``lease:akash:<owner>/<dseq>/...``)."""
+    times: list[int] = []
+    n = tg.get(dep_id)
+    if n is not None:
+        times += [d["t"] for _, d in tg.in_edges(n) if d["k"] in ("rented", "paid") and known(d["t"])]
+    if owner is not None:
+        prefix = "lease:" + dep_id.split(":", 1)[1] + "/"
+        times += [d["t"] for v, d in tg.out_edges(owner, "rented") if known(d["t"]) and tg.ids[v].startswith(prefix)]
+    return min(times) if times else None
 
-    A hash shared by more than ``max_owners`` owners is a public template, not a fingerprint.
+
+def manifest_links(deployments: object, tg: TracerGraph | None = None, hubs: Mapping[int, Hub] | None = None,
+                   window_s: int = DEFAULT_MANIFEST_WINDOW_S, fresh_s: int = DEFAULT_FRESH_S,
+                   max_owners: int | None = None) -> list[Link]:
+    """Owners deploying the identical manifest hash (rows: deployment id, owner wallet id, hash), when
+    the owners' behaviour says the manifest is private rather than a public template.
+
+    Not an owner count: a hash is *private* when its owners are otherwise coordinated -- most of them
+    first funded by one non-hub wallet (most of whose first-funded wallets they are), or every owner's first deployment of it within ``window_s``
+    (2 days) of the others while most owners are fresh (nothing they did is older than ``fresh_s``
+    before it).  A *template* is used by unrelated owners: different funders, first deployments
+    spread over weeks or months, wallets with their own history.  Without the graph (no times, no
+    funders) nothing is known about the owners and no link is made.  ``max_owners`` is an optional
+    hard cap (default none).
     """
+    if tg is None:
+        return []
+    hub_set = hubs or {}
+    first_funded: Counter[int] = Counter(ff.src for ff in tg.first_in.values())
     by_hash: dict[str, dict[str, str]] = defaultdict(dict)
     for dep, owner, h in _rows(deployments, ("id", "owner", "hash")):
         if h and owner:
             by_hash[str(h)].setdefault(str(owner), str(dep))
     links: list[Link] = []
     for h, owners in by_hash.items():
-        if not 2 <= len(owners) <= max_owners:
+        if len(owners) < 2 or (max_owners is not None and len(owners) > max_owners):
             continue
         items = sorted(owners.items())
+        times: list[int] = []
+        fresh = 0
+        funders: Counter[int] = Counter()
+        for o, dep in items:
+            n = tg.get(o)
+            t = deployment_time(tg, dep, n)
+            if t is not None:
+                times.append(t)
+                fresh += n is None or is_fresh(tg, n, t, fresh_s)
+            ff = tg.first_in.get(n) if n is not None else None
+            if ff is not None and ff.src not in hub_set:
+                funders[ff.src] += 1
+        half = max(2, math.ceil(len(items) / 2))
+        top = funders.most_common(1)
+        # A common funder counts when the wallets it first-funded are mostly these owners: an
+        # (untagged) exchange funds many customers, of whom a template's users are a few.
+        common = bool(top) and top[0][1] >= half and 2 * top[0][1] >= first_funded[top[0][0]]
+        span = max(times) - min(times) if len(times) >= 2 else None
+        tight = span is not None and len(times) >= half and span <= window_s and 2 * fresh >= len(times)
+        if not (common or tight):
+            continue
+        why = (f"mostly first funded by {tg.ids[top[0][0]]}" if common else
+               f"first deployed within {(span or 0) / 3600:.1f} h by fresh wallets")
         first, first_dep = items[0]
         for o, dep in items[1:]:
             links.append(Link(first, o, "manifest_hash", STRENGTH["manifest_hash"], (first_dep, dep),
-                              f"identical deployment manifest hash {h[:16]} across {len(owners)} owners"))
+                              f"identical private deployment manifest {h[:16]} across {len(owners)} owners, "
+                              f"{why}"))
     return links
+
+
+def poisson_tail(mu: float, k: int) -> float:
+    """P(X >= k) for X ~ Poisson(mu), summed term by term (exact enough for tiny tails)."""
+    if k <= 0:
+        return 1.0
+    if mu <= 0:
+        return 0.0
+    total, i = 0.0, k
+    while True:
+        term = math.exp(-mu + i * math.log(mu) - math.lgamma(i + 1))
+        total += term
+        i += 1
+        if (term < 1e-18 * total and i > mu) or i > k + 10_000:
+            return min(1.0, total)
+
+
+def sync_rental_links(tg: TracerGraph, hubs: Mapping[int, Hub], controlled: Collection[str],
+                      window_s: int = DEFAULT_SYNC_WINDOW_S, min_group: int = DEFAULT_SYNC_MIN_GROUP,
+                      fresh_s: int = DEFAULT_FRESH_S, alpha: float = DEFAULT_SYNC_ALPHA) -> list[Link]:
+    """Fresh wallets whose first rentals, on controlled GPUs (ids in ``controlled``), start within
+    ``window_s`` (1 h) of each other.  A wallet without leases rents by paying a provider's payee
+    (Golem): its first payment to the payee of a provider offering controlled GPUs is its first rental.
+
+    Guard against chance: a group of k first rentals spread over w (its own spread, at least 5 min)
+    is kept only if k >= ``min_group`` (3) and the Poisson chance of k or more in one window of w,
+    times the T / w windows of the span T looked at, is <= ``alpha`` (0.01).  The expected count mu
+    is the larger of the overall rate (N first rentals over T, times w) and the rate of the *other*
+    first rentals at the same time of day over the span's days -- rentals clump by time of day (daily
+    jobs, schedulers), and a group at an hour when renters usually start is not coordination.  Many
+    background renters therefore need a bigger or tighter group.  Unknown rental times, and times at
+    exactly 00:00:00 UTC (a date without a time of day), are left out.
+    """
+    ctrl = {c.removeprefix("gpu:") for c in controlled}
+    # Payee wallets of providers offering controlled GPUs: paying one is renting there (Golem).
+    ctrl_payees: set[int] = set()
+    for n, k in tg.g.nodes(data="k"):
+        if k == "provider" and any(tg.ids[g].removeprefix("gpu:") in ctrl for g, _ in tg.out_edges(n, "offers_gpu")):
+            ctrl_payees.update(w for w, _ in tg.out_edges(n, "payout_to") if w not in hubs)
+    firsts: list[tuple[int, int, str]] = []
+    for n, k in tg.g.nodes(data="k"):
+        if k != "wallet" or n in hubs or n in ctrl_payees:
+            continue
+        rentals = [(d["t"], v, d["f"]) for v, d in tg.out_edges(n, "rented") if known(d["t"])]
+        if rentals:
+            t, lease, fact = min(rentals)
+            if not any(tg.ids[g].removeprefix("gpu:") in ctrl for g, _ in tg.out_edges(lease, "uses_gpu")):
+                continue
+        else:
+            pays = [(d["t"], v, d["f"]) for v, d in tg.out_edges(n, "paid") if v in ctrl_payees and known(d["t"])]
+            if not pays:
+                continue
+            t, _payee, fact = min(pays)
+        # A time at exactly 00:00:00 UTC is a date without a time of day (day precision): it cannot
+        # say whether rentals were minutes apart.
+        if t % 86400 and is_fresh(tg, n, t, fresh_s):
+            firsts.append((t, n, fact))
+    if len(firsts) < min_group:
+        return []
+    firsts.sort()
+    span = max(firsts[-1][0] - firsts[0][0], window_s)
+    rate = len(firsts) / span
+    tods = sorted(t % 86400 for t, _, _ in firsts)
+    days = max(1.0, span / 86400)
+    # Smallest group that could pass at all (the most lenient window): prunes chance groups cheaply.
+    w_min = min(SYNC_MIN_WINDOW_S, window_s)
+    k_min = min_group
+    while k_min <= len(firsts) and (span / w_min) * poisson_tail(rate * w_min, k_min) > alpha:
+        k_min += 1
+    links: list[Link] = []
+    i = 0
+    while i < len(firsts):
+        j = i
+        while j + 1 < len(firsts) and firsts[j + 1][0] - firsts[i][0] <= window_s:
+            j += 1
+        group = firsts[i:j + 1]
+        p = 1.0
+        if len(group) >= k_min:
+            w = max(group[-1][0] - group[0][0], w_min)
+            same_hour = (_in_tod_band(tods, group[0][0] % 86400, w) - len(group)) / days
+            p = (span / w) * poisson_tail(max(rate * w, same_hour), len(group))
+        if p <= alpha:
+            _t0, a, fa = group[0]
+            for _t, b, fb in group[1:]:
+                links.append(Link(tg.ids[a], tg.ids[b], "sync_rentals", STRENGTH["sync_rentals"], (fa, fb),
+                                  f"first rentals of {len(group)} fresh wallets on controlled GPUs within "
+                                  f"{(group[-1][0] - group[0][0]) / 60:.0f} min (chance among {len(firsts)} "
+                                  f"first rentals ~{p:.1g})"))
+            i = j + 1
+        else:
+            i += 1
+    return links
+
+
+def _in_tod_band(tods: list[int], lo: int, width: int) -> int:
+    """How many times of day (sorted seconds since midnight) fall in [lo, lo + width], wrapping."""
+    hi = lo + width
+    n = bisect_right(tods, min(hi, 86399)) - bisect_left(tods, lo)
+    if hi >= 86400:
+        n += bisect_right(tods, hi - 86400)
+    return n
 
 
 @dataclass
@@ -253,7 +495,16 @@ def cluster_links(links: Iterable[Link], threshold: float = DEFAULT_THRESHOLD) -
 
 
 def all_links(tg: TracerGraph, hubs: Mapping[int, Hub], deployments: object = (),
-              window_s: int = 7 * 86400, min_group: int = 3, max_star: int = DEFAULT_MAX_STAR) -> list[Link]:
-    """Every heuristic's links (the input of :func:`cluster_links`)."""
-    return (common_funder_links(tg, hubs, window_s, min_group, max_star) + deposit_reuse_links(tg, hubs)
-            + escrow_third_party_links(tg, hubs) + payout_links(tg, hubs) + manifest_links(deployments))
+              window_s: int = 7 * 86400, min_group: int = 3, max_star: int = DEFAULT_MAX_STAR,
+              controlled: Collection[str] = (), sync_window_s: int = DEFAULT_SYNC_WINDOW_S,
+              sync_min_group: int = DEFAULT_SYNC_MIN_GROUP, sync_alpha: float = DEFAULT_SYNC_ALPHA,
+              fresh_s: int = DEFAULT_FRESH_S, manifest_window_s: int = DEFAULT_MANIFEST_WINDOW_S,
+              payroll_min_payments: int = DEFAULT_PAYROLL_MIN_PAYMENTS) -> list[Link]:
+    """Every heuristic's links (the input of :func:`cluster_links`); ``controlled`` GPU ids enable
+    :func:`sync_rental_links`."""
+    links = (common_funder_links(tg, hubs, window_s, min_group, max_star, payroll_min_payments)
+             + deposit_reuse_links(tg, hubs) + escrow_third_party_links(tg, hubs) + payout_links(tg, hubs)
+             + manifest_links(deployments, tg, hubs, manifest_window_s, fresh_s))
+    if controlled:
+        links += sync_rental_links(tg, hubs, controlled, sync_window_s, sync_min_group, fresh_s, sync_alpha)
+    return links

@@ -83,3 +83,68 @@ def cluster_compute(leases: object, peak_tflops: Mapping[str, float],
     for actor, per in member_flop.items():
         out[actor].per_member = dict(per)
     return out
+
+
+@dataclass(frozen=True)
+class Rental:
+    """One rental of GPUs by a wallet, as concurrency needs it: when, how many, which GPU, which facts.
+
+    ``start``/``end`` are epoch seconds or None (unknown: counted in GPU-hours, not in concurrency);
+    ``estimated`` marks rentals inferred from payments (a Golem requestor paying a provider's payee:
+    the provider's offered GPUs, taken as in use the day before the payment)."""
+
+    lease: str
+    renter: str
+    gpu: str
+    units: int
+    start: int | None
+    end: int | None
+    gpu_hours: float
+    refs: tuple[str, ...]
+    provider: str | None = None
+    estimated: bool = False
+
+
+@dataclass
+class Peak:
+    """The most GPUs in use at once: summed weight, GPU count, when, and the facts active then."""
+
+    value: float = 0.0
+    units: int = 0
+    at: int | None = None
+    refs: list[str] = field(default_factory=list)
+    by_gpu: dict[str, int] = field(default_factory=dict)
+
+
+def peak_concurrent(intervals: object) -> Peak:
+    """Peak of the summed ``units x weight`` over overlapping half-open intervals [start, end).
+
+    Rows: (start, end, units, weight, ref[, gpu]); rows with an unknown start or end are skipped.
+    A sweep over the sorted boundaries (ends before starts at the same instant): O(n log n).
+    """
+    events: list[tuple[int, int, int]] = []
+    rows: list[tuple[int, float, str, str]] = []
+    for r in _rows(intervals, ("start", "end", "units", "weight", "ref", "gpu")):
+        start, end, units, weight, ref, gpu = r
+        if start is None or end is None or end <= start or not units:
+            continue
+        i = len(rows)
+        rows.append((int(units), float(weight if weight is not None else 1.0), str(ref), str(gpu or "")))
+        events.append((int(start), 1, i))
+        events.append((int(end), 0, i))
+    events.sort()
+    top, at = 0.0, None
+    value = 0.0
+    for t, is_start, i in events:
+        value += rows[i][0] * rows[i][1] if is_start else -rows[i][0] * rows[i][1]
+        if is_start and value > top + 1e-9:
+            top, at = value, t
+    if at is None:
+        return Peak()
+    # The intervals active at the peak instant (second pass: linear, whatever the peak's size).
+    ends: dict[int, int] = {i: t for t, is_start, i in events if not is_start}
+    active = [i for t, is_start, i in events if is_start and t <= at < ends[i]]
+    by: dict[str, int] = {}
+    for i in active:
+        by[rows[i][3]] = by.get(rows[i][3], 0) + rows[i][0]
+    return Peak(top, sum(rows[i][0] for i in active), at, sorted(rows[i][2] for i in active), by)

@@ -80,12 +80,17 @@ def test_shared_payout_and_manifest_hash() -> None:
     assert cl.cluster("provider:akash:p1") == cl.cluster("provider:akash:p2") is not None
     deps = [{"id": f"deployment:akash:o{i}/1", "owner": f"wallet:akash:o{i}", "hash": "h1"} for i in range(2)]
     deps += [{"id": f"deployment:akash:t{i}/1", "owner": f"wallet:akash:t{i}", "hash": "template"} for i in range(20)]
-    links = manifest_links(deps, max_owners=10)
+    # Behaviour, not an owner count: o0/o1 deploy within minutes; the template's owners over 20 weeks.
+    rows = [(f"r{d['owner']}", "rented", d["owner"], d["id"], None, None, None,
+             1000 + (i * 7 * DAY if d["hash"] == "template" else i * 60), None) for i, d in enumerate(deps)]
+    links = manifest_links(deps, build_graph(rows))
     assert [(lk.a, lk.b, lk.heuristic) for lk in links] == [("wallet:akash:o0", "wallet:akash:o1", "manifest_hash")]
+    assert manifest_links(deps) == []  # no graph: nothing known about the owners, no link
 
 
 def test_threshold_drops_weak_links() -> None:
     deps = [{"id": f"deployment:akash:o{i}/1", "owner": f"wallet:akash:o{i}", "hash": "h1"} for i in range(2)]
-    links = manifest_links(deps)
+    rows = [(f"r{i}", "rented", d["owner"], d["id"], None, None, None, 1000 + i, None) for i, d in enumerate(deps)]
+    links = manifest_links(deps, build_graph(rows))
     assert cluster_links(links, threshold=0.5).cluster("wallet:akash:o0") is not None
     assert cluster_links(links, threshold=0.65).cluster("wallet:akash:o0") is None

@@ -124,9 +124,30 @@ def test_compute_volume_and_structuring_on_sybil_cluster() -> None:
     _, out = scored(w)
     cv = ev_of(out, ws[0], "compute_volume")
     assert cv and cv.score == 0.2 and "cluster of 7" in cv.detail
+    # The same coordination is concealment (48 H100s at once, no restricted link: medium band) and
+    # structuring; structuring then only adds the split under thresholds on top of it.
+    co = ev_of(out, ws[0], "concealment")
+    assert co and 0.45 <= co.score <= 0.6 and "6 wallets acting as one" in co.detail
     st_ = ev_of(out, ws[0], "structuring")
-    assert st_ and st_.score == 0.6 and "6 fresh wallets" in st_.detail and len(st_.refs) == 6
+    assert st_ and st_.score == 0.2 and "6 fresh wallets" in st_.detail and len(st_.refs) == 6
+    assert "counted by concealment" in st_.detail
     assert out["flags"][ws[0]]["level"] in ("high", "medium")
+
+
+def test_structuring_alone_is_graded_by_how_far_the_total_crosses() -> None:
+    w = World("t-struct-funds")
+    f = w.wallet("funder")
+    p = w.provider("p", {"rtx-4080": 8}, "US")  # uncontrolled GPUs: no concealment
+    ws = []
+    for i in range(6):
+        s = w.wallet(f"s{i}")
+        ws.append(s)
+        w.pay(f, s, 9_000, 1 + i * 0.1)  # 54,000 together: 5.4x the 10,000 threshold
+        w.rent(s, p, "rtx-4080", 10, 2, 10)
+    _, out = scored(w)
+    assert ev_of(out, ws[0], "concealment") is None
+    st_ = ev_of(out, ws[0], "structuring")
+    assert st_ and 0.5 < st_.score < 0.6 and "5.4x" in st_.detail
 
 
 def test_structuring_needs_every_wallet_under_threshold() -> None:

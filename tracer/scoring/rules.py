@@ -7,15 +7,16 @@ clusters and exposure once, and hands every rule the same read-only :class:`Cont
 
 from __future__ import annotations
 
+import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from graphs.build import TracerGraph
 from graphs.clusters import Clusters, Hub, Link
-from graphs.compute import THRESHOLDS, ComputeTotal
+from graphs.compute import THRESHOLDS, ComputeTotal, Rental
 from graphs.exposure import ExposureResult
 from tracer.catalog import Catalog, CountryGroups
 
@@ -41,10 +42,29 @@ STABLECOINS = (
 )
 
 
-def threshold_for(thresholds: dict[str, int], asset_key: str) -> int | None:
-    """The funding threshold for an ``asset/decimals`` key, or for the asset alone."""
+def threshold_for(thresholds: Mapping[str, int], asset_key: str,
+                  symbols: Mapping[str, str] | None = None) -> int | None:
+    """The funding threshold for an ``asset/decimals`` key: the key itself, the asset alone, else the
+    asset's symbol (``symbols``: token id or denom -> symbol, from the store's token entities) as
+    ``SYMBOL/decimals`` -- rescaled when the edge's decimals differ from the key's (Akash stores IBC
+    USDC with 6 + 18 decimals) -- or the symbol alone."""
     lim = thresholds.get(asset_key)
-    return lim if lim is not None else thresholds.get(asset_key.rsplit("/", 1)[0])
+    if lim is not None:
+        return lim
+    asset, _, dec = asset_key.rpartition("/")
+    lim = thresholds.get(asset)
+    if lim is not None:
+        return lim
+    sym = (symbols or {}).get(asset)
+    if not sym:
+        return None
+    sym = sym.upper()
+    for key, v in thresholds.items():
+        ks, _, kd = key.rpartition("/")
+        if ks.upper() == sym and kd.isdigit() and dec.isdigit():
+            shift = int(dec) - int(kd)
+            return v * 10**shift if shift >= 0 else v // 10**-shift
+    return next((v for k, v in thresholds.items() if k.upper() == sym), None)
 
 
 @dataclass(frozen=True)
@@ -60,6 +80,17 @@ class Params:
     hub_degree: int = 1000
     max_star: int = 100
     utilisation: float = 0.4
+    # Concealment of controlled capacity (rule `concealment`) and the coordination heuristics behind it.
+    concealment_min_h100: float = 8.0  # peak concurrent controlled GPUs, in H100-equivalents (TPP)
+    concealment_min_gpu_hours: float = 5000.0  # or this many H100-equivalent GPU-hours
+    concealment_min_wallets: int = 2  # renting wallets among the coordinated ones
+    concealment_exposure_share: float = 0.1  # exposure share that makes a restricted link
+    fresh_days: int = 14  # a wallet is fresh at an act when nothing it did is older than this before it
+    sync_window_minutes: int = 60  # synchronized first rentals start within this window
+    sync_min_group: int = 3
+    sync_alpha: float = 0.01  # chance-coincidence guard (Poisson, over all windows)
+    manifest_window_days: float = 2.0  # a private manifest's owners first deploy it within this window
+    payroll_min_payments: int = 3  # regular payments that make a funder a payroll, not a Sybil star
     # Per-wallet funding thresholds for structuring, in base units, keyed "ASSET/decimals".
     # Keys: "<asset>/<decimals>" or the asset alone (symbol or token id as connectors store it).
     funding_thresholds: dict[str, int] = field(default_factory=lambda: {
@@ -71,6 +102,20 @@ class Params:
         "UTC+8 (CN, HK, MO)": 8.0, "UTC+3 (RU, BY)": 3.0, "UTC+3:30 (IR)": 3.5, "UTC+9 (KP)": 9.0})
     activity_min_events: int = 10
     activity_min_share: float = 0.85
+    # Exposure amounts (graphs/dust.py) and behavioural hubs (graphs/hubs.py); docs/scoring.md.
+    exposure_min_share: float = 0.01  # a (wallet, asset) share under this carries no taint
+    # Dust minimum per asset in display units, keyed "asset/decimals", asset or symbol (replaced as a
+    # whole by the config); other assets: dust_median_share x their median transfer.
+    dust_min_value: dict[str, str | float] = field(default_factory=lambda: {
+        "USDC": "10", "USDT": "10", "DAI": "10", **{f"token:{t}": "10" for t in STABLECOINS}})
+    dust_median_share: float = 0.01
+    dust_min_transfers: int = 20
+    hub_behaviour: bool = True
+    hub_min_counterparties: int = 25
+    hub_median_factor: float = 5.0
+    hub_min_deposits: int = 10
+    hub_deposit_max_senders: int = 5
+    hub_forward_share: float = 0.9
 
 
 @dataclass
@@ -91,6 +136,8 @@ class Context:
     groups: CountryGroups
     params: Params = field(default_factory=Params)
     memo: dict[Any, Any] = field(default_factory=dict)  # per-cluster results, so big clusters stay linear
+    rentals: dict[str, list[Rental]] = field(default_factory=dict)  # renter -> its rentals (concurrency)
+    symbols: dict[str, str] = field(default_factory=dict)  # asset (token id, denom) -> symbol
 
     def once(self, key: Any, fn: Callable[[], Any]) -> Any:
         """Compute a per-cluster value once per run (rules stay pure: same inputs, same value)."""
@@ -288,10 +335,36 @@ def compute_volume(subject: str, ctx: Context) -> Evidence | None:
 
 
 @rule("main")
+def concealment(subject: str, ctx: Context) -> Evidence | None:
+    """Concealment of controlled capacity: wallets that act as one -- fresh wallets of one funder,
+    a shared private deployment manifest, synchronized first rentals, escrow paid by a third party --
+    rent export-controlled GPUs (3A090.a/.b) together: at least 8 H100-equivalents at once (peak
+    concurrent GPUs over overlapping leases, weighted by TPP) or 5,000 H100-equivalent GPU-hours.
+    Score 0.45 (medium) plus 0.04 per doubling of the concurrent capacity and 0.02 per doubling of
+    the GPU-hours over those minimums, at most 0.6; with a restricted link anywhere in the cluster (a listed wallet,
+    exposure >= 10 %, a name match, renting from a provider in D:1/D:4/D:5/Macau offering controlled
+    GPUs) 0.7 (high) up to 0.85. Payroll cadence, deposit addresses and payout wallets do not count."""
+    from tracer.scoring.coordination import cluster_concealment, subject_path
+
+    if subject.startswith("provider:"):
+        return None
+    cid = ctx.clusters.cluster(subject)
+    if cid is None:
+        return None
+    c = ctx.once(("concealment", cid), lambda: cluster_concealment(cid, ctx))
+    if c is None:
+        return None
+    path, link_refs = subject_path(ctx, cid, subject, c)
+    return Evidence("concealment", c.score, c.detail, link_refs + c.refs, path)
+
+
+@rule("main")
 def structuring(subject: str, ctx: Context) -> Evidence | None:
     """Many fresh wallets (>= 5) funded by one wallet within the funding window, each under every
     single threshold (compute < 10^24 FLOP, stablecoin funding < 10,000) while together they cross
-    one: splitting to stay under thresholds. Score 0.6."""
+    one: splitting to stay under thresholds. Score 0.5, up to 0.6 as the total reaches 10x the
+    threshold. When concealment also fires on the cluster (same coordination), structuring adds 0.2
+    on top of it (never leaving the pair below structuring alone)."""
     cid = ctx.clusters.cluster(subject)
     if cid is None:
         return None
@@ -319,30 +392,57 @@ def _structuring(cid: str, ctx: Context) -> Evidence | None:
             ff = ctx.tg.first_in.get(n) if n is not None else None
             if ff is None:
                 continue
-            lim = threshold_for(p.funding_thresholds, ff.asset)
+            lim = threshold_for(p.funding_thresholds, ff.asset, ctx.symbols)
             if lim is not None:
                 under &= ff.amount < lim
                 sums[ff.asset] = sums.get(ff.asset, 0) + ff.amount
-        crossed_funds = [a for a, s in sums.items() if s >= (threshold_for(p.funding_thresholds, a) or 0)]
-        crossed_compute = sum(per.get(w, 0.0) for w in wallets) >= THRESHOLDS[0]
-        if under and (crossed_funds or crossed_compute):
-            what = ("compute >= 1e24 FLOP" if crossed_compute else "") + (
-                (" and " if crossed_compute and crossed_funds else "") +
-                ("funding >= threshold in " + ", ".join(crossed_funds) if crossed_funds else ""))
-            refs = tuple(r for lk in lks for r in lk.refs)
-            return Evidence("structuring", 0.6, f"{len(wallets)} fresh wallets funded by {funder}, each under "
-                            f"every single threshold, together {what}", refs, (funder, *sorted(wallets)[:20]))
+        over: dict[str, float] = {}
+        for a, total in sums.items():
+            lim = threshold_for(p.funding_thresholds, a, ctx.symbols)
+            if lim and total >= lim:
+                over[a] = total / lim
+        compute_total = sum(per.get(w, 0.0) for w in wallets)
+        crossed_compute = compute_total >= THRESHOLDS[0]
+        if not (under and (over or crossed_compute)):
+            continue
+        names = [f"{ctx.symbols[a.rpartition('/')[0]]} ({a})" if a.rpartition("/")[0] in ctx.symbols else a
+                 for a in sorted(over)]
+        what = ("compute >= 1e24 FLOP" if crossed_compute else "") + (
+            (" and " if crossed_compute and over else "") +
+            ("funding >= threshold in " + ", ".join(names) if over else ""))
+        factor = max([*over.values(), compute_total / THRESHOLDS[0] if crossed_compute else 1.0])
+        score = 0.5 + 0.1 * min(1.0, math.log10(max(1.0, factor)))
+        note = ""
+        conc = ctx.once(("concealment", cid), lambda: _conc(cid, ctx))
+        if conc is not None:
+            score = max(0.2, 1 - (1 - score) / (1 - conc.score))
+            note = "; the same coordination is counted by concealment, structuring adds the split under thresholds"
+        refs = tuple(r for lk in lks for r in lk.refs)
+        return Evidence("structuring", round(score, 4), f"{len(wallets)} fresh wallets funded by {funder}, each "
+                        f"under every single threshold, together {what} ({factor:.1f}x){note}", refs,
+                        (funder, *sorted(wallets)[:20]))
     return None
+
+
+def _conc(cid: str, ctx: Context) -> Any:
+    from tracer.scoring.coordination import cluster_concealment
+
+    return cluster_concealment(cid, ctx)
 
 
 # ---- qualifiers -------------------------------------------------------------------------------
 def _gpu_path(ctx: Context, subject: str, facts: tuple[str, ...], gid: str) -> tuple[str, ...]:
-    """subject -> lease -> gpu when the GPU comes through a lease (the rented edge's target)."""
+    """subject -> lease -> gpu when the GPU comes through a lease (the rented edge's target);
+    subject -> payee -> provider -> gpu when it comes through a payment to a provider's payee."""
     n = ctx.tg.get(subject)
     if n is not None:
         for v, d in ctx.tg.out_edges(n, "rented"):
             if d["f"] in facts:
                 return (subject, ctx.tg.ids[v], f"gpu:{gid}")
+        for v, d in ctx.tg.out_edges(n, "paid"):
+            if d["f"] in facts:
+                provs = [ctx.tg.ids[u] for u, _ in ctx.tg.in_edges(v, "payout_to")]
+                return (subject, ctx.tg.ids[v], *provs[:1], f"gpu:{gid}")
     return (subject, f"gpu:{gid}")
 
 

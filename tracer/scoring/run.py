@@ -12,14 +12,16 @@ import hashlib
 import json
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from connectors.akash_parse import DENOM_SYMBOL
 from graphs.build import TracerGraph, build_graph
 from graphs.clusters import all_links, cluster_links, find_hubs
-from graphs.compute import cluster_compute
+from graphs.compute import Rental, cluster_compute
+from graphs.dust import dust_limits
 from graphs.exposure import exposure
 from tracer.catalog import load_catalog, load_country_groups
 from tracer.scoring import tables
@@ -56,8 +58,12 @@ def params_from_config(cfg: dict[str, Any] | None) -> Params:
 
 
 def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], deployment_rows: list[dict[str, Any]],
-                      params: Params | None = None, timings: dict[str, float] | None = None) -> Context:
-    """Build every derived structure rules read, from plain rows (no database access)."""
+                      params: Params | None = None, timings: dict[str, float] | None = None,
+                      tokens: Mapping[str, str] | None = None) -> Context:
+    """Build every derived structure rules read, from plain rows (no database access).
+
+    ``tokens``: token id -> symbol (the store's token entities), so `USDC/6` thresholds match EVM
+    transfers stored by contract; Akash denoms are known (``connectors.akash_parse.DENOM_SYMBOL``)."""
     p = params or Params()
     t = timings if timings is not None else {}
     t0 = time.monotonic()
@@ -92,19 +98,29 @@ def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], depl
             label.setdefault(tg.ids[u], f"{lname} ({tg.ids[v]})")
 
     t0 = time.monotonic()
-    hubs = find_hubs(tg, tags, p.hub_degree)
-    links = all_links(tg, hubs, deployment_rows, p.funding_window_days * 86400, max_star=p.max_star)
+    dust = dust_limits(tg, p.dust_min_value, p.dust_median_share, p.dust_min_transfers)
+    hubs = find_hubs(tg, tags, p.hub_degree, behaviour=p.hub_behaviour, never=listed, dust=dust,
+                     min_counterparties=p.hub_min_counterparties, median_factor=p.hub_median_factor,
+                     min_deposits=p.hub_min_deposits, deposit_max_senders=p.hub_deposit_max_senders,
+                     forward_share=p.hub_forward_share, max_star=p.max_star)
+    catalog = load_catalog()
+    controlled = frozenset(g.id for g in catalog.gpus.values() if g.eccn_3a090 in ("a", "b"))
+    links = all_links(tg, hubs, deployment_rows, p.funding_window_days * 86400, max_star=p.max_star,
+                      controlled=controlled, sync_window_s=p.sync_window_minutes * 60,
+                      sync_min_group=p.sync_min_group, sync_alpha=p.sync_alpha, fresh_s=p.fresh_days * 86400,
+                      manifest_window_s=int(p.manifest_window_days * 86400),
+                      payroll_min_payments=p.payroll_min_payments)
     tg.add_links(links)
     clusters = cluster_links(links, p.cluster_threshold)
     t["cluster"] = time.monotonic() - t0
 
     t0 = time.monotonic()
-    exp = exposure(tg, list(listed), hubs, p.hops)
+    exp = exposure(tg, list(listed), hubs, p.hops, p.exposure_min_share, dust)
     t["exposure"] = time.monotonic() - t0
 
     # GPUs per subject and GPU-hours per lease (gpu_hours observation, else uses_gpu units x hours).
-    catalog = load_catalog()
     gpus: dict[str, list[tuple[str, str, tuple[str, ...]]]] = defaultdict(list)
+    rentals: dict[str, list[Rental]] = defaultdict(list)
     payouts: dict[str, list[tuple[str, str]]] = defaultdict(list)
     lease_rows: list[tuple[str, str, str, float, str]] = []
     for n, k in tg.g.nodes(data="k"):
@@ -122,6 +138,7 @@ def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], depl
             for r, rf in renters:
                 for gid, d in uses:
                     gpus[r].append((gid, "rents", (rf, d["f"])))
+                rentals[r].extend(_rentals(tg, n, r, rf, uses, gpu_hours.get(lid, []), providers))
                 if lid in gpu_hours:
                     for hours, hgid, oid in gpu_hours[lid]:
                         g = hgid or (uses[0][0] if uses else "")
@@ -133,10 +150,73 @@ def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], depl
             for pv in providers:
                 for gid, d in uses:
                     gpus[pv].append((gid, "leased out", (d["f"],)))
+    _payee_rentals(tg, hubs, obs, payouts, gpus, rentals)
     peaks = {g.id: g.fp16_dense_tflops for g in catalog.gpus.values()}
     compute = cluster_compute(lease_rows, peaks, lambda r: clusters.cluster(r) or r, p.utilisation)
+    symbols = {**DENOM_SYMBOL, **dict(tokens or {})}
     return Context(tg, hubs, dict(listed), label, dict(obs), exp, clusters, compute, dict(gpus), dict(payouts),
-                   catalog, load_country_groups(), p)
+                   catalog, load_country_groups(), p, rentals=dict(rentals), symbols=symbols)
+
+
+def _rentals(tg: TracerGraph, lease: int, renter: str, rented_fact: str, uses: list[tuple[str, dict[str, Any]]],
+             hours_obs: list[tuple[float, str | None, str]], providers: list[str]) -> list[Rental]:
+    """One renter's rental of a lease per GPU model: start (the ``rented`` time), units, wall-clock end
+    (uses_gpu ``hours``, else GPU-hours / units) and GPU-hours (``gpu_hours`` observation first)."""
+    t = next((d["t"] for u, d in tg.in_edges(lease, "rented") if d["f"] == rented_fact), None)
+    start = t if t is not None and t > 0 else None
+    out = []
+    for gid, d in uses:
+        units = int(d.get("u") or 1)
+        obs_h = [(h, oid) for h, hg, oid in hours_obs if not hg or str(hg).removeprefix("gpu:") == gid]
+        total = sum(h for h, _ in obs_h) if obs_h else float(d.get("h") or 0.0) * units
+        wall = float(d["h"]) if d.get("h") else (total / units if units else 0.0)
+        end = start + int(wall * 3600) if start is not None and wall > 0 else None
+        out.append(Rental(tg.ids[lease], renter, gid, units, start, end, total,
+                          (rented_fact, d["f"], *(oid for _, oid in obs_h)), providers[0] if providers else None))
+    return out
+
+
+def _payee_rentals(tg: TracerGraph, hubs: Mapping[int, Any], obs: Mapping[str, list[dict[str, Any]]],
+                   payouts: Mapping[str, list[tuple[str, str]]], gpus: dict[str, list[tuple[str, str, tuple[str, ...]]]],
+                   rentals: dict[str, list[Rental]]) -> None:
+    """Requestors paying a provider's payee wallet (Golem: GLM to the payee) rent that provider's GPUs:
+    the qualifier sees them, and each payment with a known time is an estimated rental of the offered
+    GPUs over the day before it (no lease facts exist for such markets)."""
+    by_payee: dict[int, set[str]] = defaultdict(set)
+    for prov, wallets in payouts.items():
+        for w, _ in wallets:
+            if (n := tg.get(w)) is not None:
+                by_payee[n].add(prov)
+    for s, rows in obs.items():
+        for o in rows:
+            if o["predicate"] == "role" and o["value"] == "provider_payee" and (n := tg.get(s)) is not None:
+                prov = o["attrs"].get("provider")
+                if prov and tg.get(str(prov)) is not None:
+                    by_payee[n].add(str(prov))
+    for payee, provs in by_payee.items():
+        if payee in hubs:
+            continue
+        offers = []
+        for prov in sorted(provs):
+            pn = tg.get(prov)
+            if pn is not None:
+                offers += [(prov, tg.ids[g].removeprefix("gpu:"), d) for g, d in tg.out_edges(pn, "offers_gpu")]
+        if not offers:
+            continue
+        seen: set[tuple[int, str, str]] = set()
+        for u, d in tg.in_edges(payee, "paid"):
+            if u in hubs or u in by_payee or tg.kind(u) != "wallet":
+                continue
+            renter = tg.ids[u]
+            for prov, gid, od in offers:
+                if (u, prov, gid) not in seen:
+                    seen.add((u, prov, gid))
+                    gpus[renter].append((gid, f"pays payee {tg.ids[payee]} of {prov}, which offers",
+                                         (d["f"], od["f"])))
+                t = d["t"]
+                if t is not None and t > 0:
+                    rentals[renter].append(Rental(d["f"], renter, gid, int(od.get("u") or 1), t - 86400, t, 0.0,
+                                                  (d["f"], od["f"]), prov, estimated=True))
 
 
 def subjects(ctx: Context) -> list[str]:
@@ -202,7 +282,8 @@ def score_store(store: Store, params: Params | None = None, write: bool = True, 
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     obs_rows = tables.observations(store, now)
-    ctx = context_from_rows(tables.iter_edges(store), obs_rows, tables.deployments(store), params, timings)
+    ctx = context_from_rows(tables.iter_edges(store), obs_rows, tables.deployments(store), params, timings,
+                            tables.token_symbols(store))
     t1 = time.monotonic()
     flags, evidence = score_context(ctx, now)
     timings["score"] = time.monotonic() - t1

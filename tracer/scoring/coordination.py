@@ -1,0 +1,200 @@
+"""Concealment of controlled capacity, per actor cluster (the work behind the ``concealment`` rule).
+
+A cluster conceals controlled capacity when wallets in it are tied by *coordination* links
+(``graphs.clusters.COORDINATION``: common fresh funder, shared private manifest, synchronized first
+rentals, third-party escrow) and those coordinated renters together rent export-controlled GPUs at
+a scale: peak concurrent GPUs over overlapping leases (3A090.a/.b, weighted by TPP against the
+H100 SXM, so 8 L4s weigh about one H100) or GPU-hours.  Computed once per cluster
+(``Context.once``); each member's evidence only adds its own path to the cluster's anchor.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from graphs.clusters import COORDINATION, Link
+from graphs.compute import Rental, peak_concurrent
+
+if TYPE_CHECKING:
+    from tracer.scoring.rules import Context
+
+REFERENCE_GPU = "h100-sxm"  # capacity is counted in H100-equivalents by TPP (the 3A090 measure)
+BASE, BASE_RESTRICTED, STEP_AT_ONCE, STEP_HOURS, MAX_BUMP = 0.45, 0.7, 0.04, 0.02, 0.15
+MAX_LINK_REFS, MAX_PEAK_REFS = 60, 40
+
+
+@dataclass(frozen=True)
+class Concealment:
+    """A cluster's concealment finding: score, text, facts, and where each member's path leads."""
+
+    score: float
+    detail: str
+    refs: tuple[str, ...]
+    anchor: str  # the member every subject's path leads to (restricted member, else the funder/peer)
+    tail: tuple[str, ...]  # path on from the anchor to the restricted thing (empty without one)
+
+
+def gpu_weight(ctx: Context, gid: str) -> float:
+    """H100-equivalents of one GPU by TPP for 3A090.a/.b parts; 0 for uncontrolled or unknown GPUs."""
+    g = ctx.catalog.get(gid)
+    ref = ctx.catalog.get(REFERENCE_GPU)
+    if g is None or ref is None or g.eccn_3a090 not in ("a", "b") or not ref.tpp:
+        return 0.0
+    return float(g.tpp) / float(ref.tpp)
+
+
+def cluster_concealment(cid: str, ctx: Context) -> Concealment | None:
+    p = ctx.params
+    links = [lk for lk in ctx.clusters.links.get(cid, []) if lk.heuristic in COORDINATION]
+    if not links:
+        return None
+    coord = {x for lk in links for x in (lk.a, lk.b)}
+    renters = sorted(w for w in coord if ctx.rentals.get(w))
+    if len(renters) < p.concealment_min_wallets:
+        return None
+    used: list[Rental] = []
+    rows = []
+    hours = heq_hours = 0.0
+    estimated = 0
+    for w in renters:
+        for r in ctx.rentals[w]:
+            wt = gpu_weight(ctx, r.gpu)
+            if wt <= 0:
+                continue
+            rows.append((r.start, r.end, r.units, wt, str(len(used)), r.gpu))
+            used.append(r)
+            hours += r.gpu_hours
+            heq_hours += r.gpu_hours * wt
+            estimated += r.estimated
+    if not used:
+        return None
+    peak = peak_concurrent(rows)
+    cap_ratio = peak.value / p.concealment_min_h100 if p.concealment_min_h100 > 0 else 0.0
+    hour_ratio = heq_hours / p.concealment_min_gpu_hours if p.concealment_min_gpu_hours > 0 else 0.0
+    if cap_ratio < 1 and hour_ratio < 1:
+        return None
+    bump = min(MAX_BUMP, STEP_AT_ONCE * math.log2(max(1.0, cap_ratio)) + STEP_HOURS * math.log2(max(1.0, hour_ratio)))
+    restricted = _restricted_link(cid, renters, ctx)
+    score = round((BASE_RESTRICTED if restricted else BASE) + bump, 4)
+
+    heur = Counter(lk.heuristic for lk in links)
+    how = ", ".join(f"{h} x{n}" for h, n in sorted(heur.items()))
+    at = datetime.fromtimestamp(peak.at, UTC).strftime("%Y-%m-%d %H:%M UTC") if peak.at is not None else "?"
+    mix = ", ".join(f"{n}x {g}" for g, n in sorted(peak.by_gpu.items()))
+    detail = (f"{len(renters)} wallets acting as one ({how}) rent up to {peak.units} controlled GPUs at once "
+              f"({mix or 'no known lease times'}; {peak.value:.1f} H100-equivalents by TPP, {at}) and "
+              f"{hours:,.0f} controlled GPU-hours ({heq_hours:,.0f} H100-equivalent)")
+    if estimated:
+        detail += f"; {estimated} rental(s) estimated from payments to a provider's payee"
+    link_refs = list(dict.fromkeys(r for lk in links for r in lk.refs))[:MAX_LINK_REFS]
+    peak_refs = [f for i in peak.refs[:MAX_PEAK_REFS] for f in used[int(i)].refs]
+    if restricted is None:
+        anchor = _default_anchor(links)
+        detail += "; no restricted link found in the cluster"
+        return Concealment(score, detail, tuple(link_refs + peak_refs), anchor, ())
+    text, rrefs, member, tail = restricted
+    detail += f"; restricted link: {text}"
+    return Concealment(score, detail, tuple(link_refs + peak_refs + list(rrefs)), member, tail)
+
+
+def _default_anchor(links: list[Link]) -> str:
+    """The funder of a common-funder star (its hub), else the first coordination link's end."""
+    for lk in links:
+        if lk.heuristic == "common_funder":
+            return lk.b
+    return min(links, key=lambda lk: (lk.heuristic, lk.a, lk.b)).a
+
+
+def _restricted_link(cid: str, renters: list[str], ctx: Context
+                     ) -> tuple[str, tuple[str, ...], str, tuple[str, ...]] | None:
+    """The strongest restricted link in the cluster: (text, refs, member, path on from the member)."""
+    p = ctx.params
+    members = ctx.clusters.members.get(cid, [])
+    for m in members:
+        if m in ctx.listed:
+            return (f"listed wallet {m} ({ctx.listed_label.get(m, 'listed')})", tuple(ctx.listed[m]), m, ())
+    for m in members:
+        for o in ctx.obs.get(m, []):
+            if o["predicate"] != "name_match":
+                continue
+            at = o["attrs"]
+            sc = float(at.get("score", o.get("confidence") or 0))
+            sc = sc / 100.0 if sc > 1.0 else sc
+            if sc >= p.name_match_min:
+                entity = str(at.get("entity_id") or at.get("entity") or o["value"])
+                return (f"{m} matches listed party {entity} at {sc:.2f}", (o["id"],), m, (entity,))
+    for m in members:
+        for e, how in ((ctx.exposure.incoming.get(m), "of inflow from"), (ctx.exposure.outgoing.get(m), "paid to")):
+            if e is not None and float(e.share) >= p.concealment_exposure_share:
+                tail = tuple(x for x in reversed(e.path) if x != m)
+                return (f"{m}: {float(e.share):.1%} {how} listed {e.source}, {e.hop} hop(s)",
+                        e.refs + tuple(ctx.listed.get(e.source, [])), m, tail)
+    seen: dict[str, tuple[str, str, str] | None] = {}
+    for w in renters:
+        for r in ctx.rentals.get(w, []):
+            if not r.provider or gpu_weight(ctx, r.gpu) <= 0:
+                continue
+            if r.provider not in seen:
+                seen[r.provider] = _restricted_place(r.provider, ctx)
+            place = seen[r.provider]
+            if place is not None:
+                text, oid, iso = place
+                via = (r.lease,) if r.lease.startswith("lease:") else ()
+                return (f"{w} rents {r.gpu} from {r.provider}, {text}", (*r.refs, oid), w,
+                        (*via, r.provider, f"jurisdiction:{iso}"))
+    return None
+
+
+def _restricted_place(provider: str, ctx: Context) -> tuple[str, str, str] | None:
+    """A provider located in D:1/D:4/D:5/Macau that offers controlled GPUs: (text, observation, ISO2)."""
+    if not any(gpu_weight(ctx, g) > 0 for g, rel, _ in ctx.gpus.get(provider, []) if rel == "offers"):
+        return None
+    best: tuple[float, str, str, str] | None = None
+    for o in ctx.obs.get(provider, []):
+        if o["predicate"] != "location" or not o["value"]:
+            continue
+        gw, group = ctx.groups.weight(str(o["value"]))
+        if not group:
+            continue
+        layer = str(o["attrs"].get("layer", "declared"))
+        w = gw * ctx.params.layer_weights.get(layer, 0.5)
+        if best is None or w > best[0]:
+            best = (w, f"{layer} location {o['value']} in {group}, offering controlled GPUs", o["id"], str(o["value"]))
+    return None if best is None else best[1:]
+
+
+def subject_path(ctx: Context, cid: str, subject: str, c: Concealment) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The subject's chain of clustering links to the cluster's anchor, then on to the restricted
+    thing; a BFS tree from the anchor is built once per cluster, so each member's path is O(depth)."""
+    tree: dict[str, tuple[str, Link] | None] = ctx.once(("anchor_tree", cid, c.anchor),
+                                                        lambda: _tree(ctx, cid, c.anchor))
+    nodes: list[str] = [subject]
+    refs: list[str] = []
+    cur = subject
+    while (step := tree.get(cur)) is not None:
+        cur, lk = step
+        nodes.append(cur)
+        refs.extend(lk.refs)
+    if cur != c.anchor:  # not connected to the anchor (cannot happen inside one cluster)
+        return (subject,), ()
+    return tuple(nodes) + c.tail, tuple(refs)
+
+
+def _tree(ctx: Context, cid: str, root: str) -> dict[str, tuple[str, Link] | None]:
+    adj: dict[str, list[tuple[str, Link]]] = {}
+    for lk in ctx.clusters.links.get(cid, []):
+        adj.setdefault(lk.a, []).append((lk.b, lk))
+        adj.setdefault(lk.b, []).append((lk.a, lk))
+    parent: dict[str, tuple[str, Link] | None] = {root: None}
+    q = deque([root])
+    while q:
+        x = q.popleft()
+        for y, lk in adj.get(x, []):
+            if y not in parent:
+                parent[y] = (x, lk)
+                q.append(y)
+    return parent
