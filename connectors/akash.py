@@ -58,7 +58,12 @@ class AkashConnector:
             "console_providers": [],       # empty = every provider already stored
             "tenants": [],                 # akash1... wallets whose funding (bank/IBC) is always followed
             "follow_store_tenants": True,  # also follow stored lease owners, most recently active first,
-            "funding_max_tenants": 1000,   # up to this many (0 = none); each costs >= 1 tx-search call
+            "funding_max_tenants": 1000,   # wallets followed per run, every hop (0 = only `tenants`);
+                                           # each costs >= 1 tx-search call
+            "funding_hops": 3,             # follow the Akash senders of followed wallets back, breadth-first,
+                                           # up to this hop (1 = the tenants' own funding only)
+            "funding_max_pages": 20,       # tx-search pages per followed wallet (0 = no cap): a hot wallet
+                                           # with a huge inflow stops here and is listed in state `capped`
             "funding_page_size": 50,
             "seconds_per_block": 6.1,      # used when the node cannot serve the sample block
             "block_time_sample": 1000,     # average block time over the last N blocks

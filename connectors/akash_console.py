@@ -20,6 +20,7 @@ from connectors.akash_records import (
     console_deployment_records,
     console_provider_records,
     funding_records,
+    funding_senders,
 )
 from connectors.base import EDGES, ENTITIES, OBSERVATIONS, ConnectorError, Page, Record, RunContext, Table
 
@@ -122,7 +123,16 @@ class ConsoleDeploymentsStream:
 
 
 class FundingStream:
-    """Bank sends and IBC receives into followed tenant wallets -> ``paid`` edges (who funded the renter)."""
+    """Bank sends and IBC receives into followed wallets -> ``paid`` edges (who funded the renter).
+
+    The walk is breadth-first: the tenants (configured, then stored lease owners) are hop 1; once a
+    wallet's pages are read, the Akash senders of its bank sends (``MsgSend``, ``MsgMultiSend`` inputs,
+    authz-executed sends; not IBC senders, whose accounts are on other chains) join the queue at hop + 1
+    up to ``funding_hops``.  At most ``funding_max_tenants`` wallets are followed in all (configured
+    tenants always are) and at most ``funding_max_pages`` pages are read per wallet (a capped wallet is
+    listed in the state's ``capped``).  The queue is part of the committed state, so a run killed after
+    any page resumes to the same content as an uninterrupted one.
+    """
 
     name: ClassVar[str] = "akash.funding"
     primary_key: ClassVar[tuple[str, ...]] = ("id",)
@@ -133,11 +143,25 @@ class FundingStream:
     def __init__(self, config: dict[str, Any]) -> None:
         self.base = str(config["lcd_url"]).rstrip("/")
         self.limit = int(config.get("funding_page_size", 50))
+        self.hops = max(1, int(config.get("funding_hops", 3) or 1))
+        self.max_pages = max(0, int(config.get("funding_max_pages", 20) or 0))  # 0 = no cap
         self.config = config
+
+    def _configured(self) -> list[str]:
+        out: list[str] = []
+        for t in self.config.get("tenants") or []:
+            a = addr(t)
+            if a not in out:
+                out.append(a)
+        return out
+
+    def bound(self) -> int:
+        """Wallets followed per run, every hop included (configured tenants are always followed)."""
+        return max(int(self.config.get("funding_max_tenants", 1000) or 0), len(self._configured()))
 
     def tenants(self, ctx: RunContext) -> list[str]:
         """Configured tenants, then stored lease owners (bounded): open leases first, newest first."""
-        out = [addr(t) for t in self.config.get("tenants") or []]
+        out = self._configured()
         n = int(self.config.get("funding_max_tenants", 1000) or 0)
         if self.config.get("follow_store_tenants", True) and n > 0 and ctx.read is not None:
             try:
@@ -149,7 +173,7 @@ class FundingStream:
                 rows = []
             seen = set(out)
             out += [r["owner"] for r in rows if r["owner"] not in seen]
-        return out
+        return out[:self.bound()]
 
     async def _fetch(self, ctx: RunContext, mode: str, tenant: str, page: int) -> tuple[Any, Any]:
         url = self.base + "/cosmos/tx/v1beta1/txs"
@@ -164,15 +188,34 @@ class FundingStream:
         return resp, params
 
     async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
-        tenants = self.tenants(ctx)
         resume = state.get("complete") is False and state.get("node") == self.base
-        done = list(state.get("done") or []) if resume else []
+        done: list[str] = list(state.get("done") or []) if resume else []
         cur, at_page = (state.get("current"), int(state.get("page") or 0)) if resume else (None, 0)
         mode = state.get("mode") if resume else None
-        for t in tenants:
-            if t in done:
-                continue
+        capped: list[str] = list(state.get("capped") or []) if resume else []
+        dropped = int(state.get("dropped") or 0) if resume else 0
+        by_hop: dict[str, int] = dict(state.get("by_hop") or {}) if resume else {}
+        # The queue holds the wallet being read (at its head) and every wallet waiting, with its hop.
+        if resume and isinstance(state.get("queue"), list):
+            # (a lowered funding_hops or bound since the stop applies to what is left of the walk)
+            queue = [(str(a), int(h)) for a, h in state["queue"] if int(h) <= self.hops]
+            queue = queue[:max(0, self.bound() - len(done))]
+        else:  # a fresh walk, or a state written before the queue was kept: the tenants are hop 1
+            queue = [(t, 1) for t in self.tenants(ctx) if t not in done]
+        bound = self.bound()
+        known = set(done) | {a for a, _ in queue}
+        if done:
+            ctx.report(len(done), len(done) + len(queue), "resumed")
+
+        def st(complete: bool, page: int) -> dict[str, Any]:
+            return {"node": self.base, "mode": mode, "done": list(done), "current": cur, "page": page,
+                    "queue": [[a, h] for a, h in queue], "capped": list(capped), "dropped": dropped,
+                    "by_hop": dict(by_hop), "complete": complete}
+
+        while queue:
+            t, hop = queue[0]
             page = at_page if t == cur else 0
+            cur = t
             while True:
                 if mode is None:  # SDK 0.50 first; a 400 means the node wants the older events= form
                     resp, _ = await self._fetch(ctx, "query", t, page)
@@ -188,17 +231,36 @@ class FundingStream:
                 total = int(d.get("total") or (d.get("pagination") or {}).get("total") or 0)
                 page += 1
                 last = not txs or page * self.limit >= total
+                if not last and self.max_pages and page >= self.max_pages:
+                    last = True
+                    capped.append(t)
+                if hop < self.hops:  # the funders of this wallet are followed one hop further back
+                    for txr in txs:
+                        try:
+                            senders = funding_senders(txr, t)
+                        except _ERRORS:  # transform records the malformed tx as rejected
+                            continue
+                        for s in senders:
+                            if s in known:
+                                continue
+                            if len(done) + len(queue) >= bound:
+                                dropped += 1
+                                continue
+                            known.add(s)
+                            queue.append((s, hop + 1))
                 if last:
+                    queue.pop(0)
                     done.append(t)
+                    by_hop[str(hop)] = by_hop.get(str(hop), 0) + 1
                 yield Page(body=resp.body, url=resp.url, method="GET", data={"tenant": t, "txs": txs},
-                           state={"node": self.base, "mode": mode, "done": done, "current": t, "page": page,
-                                  "complete": False})
+                           state=st(False, page))
                 if last:
                     break
-            ctx.report(1, len(tenants), t[:16])
-        yield Page(body=json.dumps({"tenants": len(tenants)}).encode(), url=self.base, method="note:done",
+            ctx.report(1, len(done) + len(queue), f"hop {hop} {t[:16]}" + (" (page cap)" if t in capped else ""))
+        summary = {"followed": len(done), "by_hop": by_hop, "capped": capped, "dropped": dropped}
+        yield Page(body=json.dumps(summary).encode(), url=self.base, method="note:done",
                    data={"tenant": None, "txs": []},
-                   state={"node": self.base, "mode": mode, "done": [], "complete": True})
+                   state={"node": self.base, "mode": mode, "done": [], "complete": True, **summary})
 
     def transform(self, page: Page) -> Iterator[Record]:
         t = page.data["tenant"]

@@ -456,6 +456,36 @@ def funding_records(txr: Mapping[str, Any], tenants: set[str], at: str) -> Itera
                            attrs={"amount_text": str(c.get("amount")), **extra})
 
 
+def funding_senders(txr: Mapping[str, Any], tenant: str) -> list[str]:
+    """The Akash senders of bank moves into ``tenant`` in one tx, in message order, each once.
+
+    ``MsgSend`` senders and every ``MsgMultiSend`` input (authz ``MsgExec`` unwrapped) count; IBC
+    senders do not (their accounts are on other chains) and neither do malformed addresses.
+    """
+    if int(txr.get("code") or 0) != 0:
+        return []
+    out: list[str] = []
+    msgs = _messages(((txr.get("tx") or {}).get("body") or {}).get("messages") or [])
+    for m in msgs:
+        t, raw = m.get("@type"), []
+        try:
+            if t == "/cosmos.bank.v1beta1.MsgSend" and addr(m.get("to_address")) == tenant:
+                raw = [m.get("from_address")]
+            elif t == "/cosmos.bank.v1beta1.MsgMultiSend" and any(
+                    isinstance(o, Mapping) and addr(o.get("address")) == tenant for o in m.get("outputs") or []):
+                raw = [i.get("address") for i in m.get("inputs") or [] if isinstance(i, Mapping)]
+        except AddressError:
+            continue
+        for a in raw:
+            try:
+                s = addr(a)
+            except AddressError:
+                continue
+            if s != tenant and s not in out:
+                out.append(s)
+    return out
+
+
 def gpu_of(row: Mapping[str, Any] | None) -> GpuRequest | None:
     """A stored ``akash_groups`` row back into a GpuRequest (the leases stream reads them)."""
     if not row:
