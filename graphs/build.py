@@ -206,6 +206,33 @@ class TracerGraph:
                 self.first_in[v] = best
         return placed
 
+    def ignore_dust_fundings(self, limits: Mapping[str, int]) -> int:
+        """Re-derive first fundings without dust (``limits``: per asset key, the smallest amount that
+        is not dust, :func:`graphs.dust.dust_limits`).  A dust transfer is not a funding: a listed
+        wallet dusting fresh wallets must not become their "first funder" (common funder, star,
+        freshness); their first real funding takes its place.  ``funded_by`` edges follow.  Returns
+        how many wallets changed."""
+        changed: dict[int, FirstFunding | None] = {}
+        for v, ff in self.first_in.items():
+            if ff.amount >= limits.get(ff.asset, 1):
+                continue
+            best: FirstFunding | None = None
+            for u, _, d in self.g.in_edges(v, data=True):
+                if d["k"] == "paid" and d["a"] >= limits.get(d["s"], 1) and (
+                        best is None or _before(d["t"], d["f"], best.time, best.fact)):
+                    best = FirstFunding(u, d["t"], d["a"], d["s"], d["f"])
+            changed[v] = best
+        for v, best in changed.items():
+            stale = [(v, w, key) for _, w, key, k in self.g.out_edges(v, keys=True, data="k") if k == "funded_by"]
+            self.g.remove_edges_from(stale)
+            if best is None:
+                del self.first_in[v]
+                continue
+            self.first_in[v] = best
+            if stale:  # funded_by was derived: derive it again for the new first funding
+                self._add(v, best.src, {"k": "funded_by", "a": best.amount, "t": best.time, "f": best.fact})
+        return len(changed)
+
     def time_note(self, data: Mapping[str, Any]) -> str | None:
         """For an edge whose time was estimated: ``time estimated from <chain> block height H at ~S s/block``."""
         return self.clock.note(data.get("c"), data.get("b")) if data.get("te") else None

@@ -57,12 +57,16 @@ def as_fraction(x: Fraction | float | int | str) -> Fraction:
     return x if isinstance(x, Fraction) else Fraction(str(x))
 
 
-def _configured(min_value: Mapping[str, Any], key: str) -> int | None:
-    """The configured minimum for an ``asset/decimals`` key in base units, or None."""
+def _configured(min_value: Mapping[str, Any], key: str, symbols: Mapping[str, str] | None = None) -> int | None:
+    """The configured minimum for an ``asset/decimals`` key in base units, or None; ``symbols`` maps
+    an asset as stored (token id, denom) to its symbol, so ``USDC`` covers IBC USDC and token ids."""
     asset, _, dec = key.rpartition("/")
     if not dec.isdigit():
         return None
     v = min_value.get(key.lower(), min_value.get(asset.lower()))
+    if v is None and symbols and asset in symbols:
+        sym = str(symbols[asset]).lower()
+        v = min_value.get(f"{sym}/{dec}", min_value.get(sym))
     if v is None:
         return None
     return int((Decimal(str(v)) * 10 ** int(dec)).to_integral_value(rounding=ROUND_CEILING))
@@ -70,7 +74,8 @@ def _configured(min_value: Mapping[str, Any], key: str) -> int | None:
 
 def dust_limits(tg: TracerGraph, min_value: Mapping[str, Any] | None = None,
                 median_share: Fraction | float = DEFAULT_MEDIAN_SHARE,
-                min_transfers: int = DEFAULT_MIN_TRANSFERS) -> dict[str, int]:
+                min_transfers: int = DEFAULT_MIN_TRANSFERS, symbols: Mapping[str, str] | None = None
+                ) -> dict[str, int]:
     """Per asset key of the graph's ``paid`` edges, the smallest amount (base units) that is not dust.
 
     ``min_value``: display-unit minimums by ``asset/decimals``, asset or symbol (default
@@ -85,7 +90,7 @@ def dust_limits(tg: TracerGraph, min_value: Mapping[str, Any] | None = None,
             continue
         key = d.get("s", "")
         if key not in limits:
-            lim = _configured(conf, key)
+            lim = _configured(conf, key, symbols)
             limits[key] = -1 if lim is None else lim  # -1: decided by the median below
         if limits[key] < 0 and d["a"] > 0:
             amounts[key].append(d["a"])
@@ -100,6 +105,15 @@ def dust_limits(tg: TracerGraph, min_value: Mapping[str, Any] | None = None,
         median = xs[(len(xs) - 1) // 2]  # the lower median: an amount that occurred
         limits[key] = max(1, int(median * share))
     return limits
+
+
+def priced_assets(tg: TracerGraph, min_value: Mapping[str, Any] | None = None,
+                  symbols: Mapping[str, str] | None = None) -> set[str]:
+    """Asset keys of the graph's ``paid`` edges whose dust limit is a configured value (tracer can
+    say what an amount is worth); every other asset is judged by the median rule only."""
+    conf = {str(k).lower(): v for k, v in (DEFAULT_DUST_MIN_VALUE if min_value is None else min_value).items()}
+    keys = {d.get("s", "") for _, _, d in tg.g.edges(data=True) if d["k"] == "paid"}
+    return {k for k in keys if _configured(conf, k, symbols) is not None}
 
 
 def is_dust(amount: int, asset_key: str, limits: Mapping[str, int]) -> bool:

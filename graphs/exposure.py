@@ -12,7 +12,11 @@ ends the walk in that asset: chain hops are a known gap unless a link in the gra
 Amounts count: a transfer under its asset's dust limit (:mod:`graphs.dust`) carries no taint and is
 left out of the totals, and a share under ``min_share`` (1 %) taints nothing in that asset.  Time
 order counts: a payment made before the payer first received tainted funds in that asset carries no
-taint; an unknown time (``None``) always counts.  Each hop is computed from the taint of the
+taint; an unknown time (``None``) always counts.  In an asset tracer cannot value (no configured
+dust minimum: anything but the USD stablecoins by default), a wallet is exposed only if it moved
+that asset on afterwards (a provider's payout wallet excepted: its income pays for compute it
+delivered): receiving a token it never uses is what dusting with unpriced tokens and spam airdrops
+look like, and such a receipt funds nothing.  Each hop is computed from the taint of the
 previous hops only, so the result does not depend on node ids.  Walks stop at hubs (tagged
 exchanges, bridges, mixers, exchanges recognised by behaviour, very high-degree nodes) and the
 result says which hub stopped which walk and why.  Direct outgoing exposure (paying a listed wallet)
@@ -22,13 +26,13 @@ is reported separately.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 from graphs.build import TracerGraph
 from graphs.clusters import Hub
-from graphs.dust import as_fraction, dust_limits
+from graphs.dust import as_fraction, dust_limits, priced_assets
 
 DEFAULT_HOPS = 3
 DEFAULT_MIN_SHARE = Fraction(1, 100)
@@ -114,14 +118,27 @@ def _inflow_taint(tg: TracerGraph, v: int, assets: Iterable[str], taint: Mapping
 
 
 def exposure(tg: TracerGraph, listed: Iterable[str], hubs: Mapping[int, Hub], hops: int = DEFAULT_HOPS,
-             min_share: Fraction | float = DEFAULT_MIN_SHARE, dust: Mapping[str, int] | None = None
-             ) -> ExposureResult:
+             min_share: Fraction | float = DEFAULT_MIN_SHARE, dust: Mapping[str, int] | None = None,
+             priced: Collection[str] | None = None) -> ExposureResult:
     """Incoming exposure within ``hops`` of the ``listed`` wallets, and direct outgoing exposure.
 
     ``dust``: per asset key, the smallest amount that is not dust (:func:`graphs.dust.dust_limits`;
     default: computed with its defaults; an asset missing from the mapping has no minimum).
+    ``priced``: asset keys with a configured value minimum (:func:`graphs.dust.priced_assets`,
+    default: with its defaults); in other assets a wallet must move the asset on to be exposed.
     """
     limits = dust_limits(tg) if dust is None else dust
+    valued = priced_assets(tg) if priced is None else set(priced)
+    # A provider's payout wallet is paid for compute it delivers: its income is never a passive receipt.
+    payees = {w for u, w, k in tg.g.edges(data="k") if k == "payout_to"}
+
+    def moved_on(v: int, asset: str, since_t: int | None) -> bool:
+        """``v`` paid out non-dust ``asset`` at or after ``since_t`` (unknown times count)."""
+        for _, d in tg.out_edges(v, "paid"):
+            if d.get("s", "") == asset and d["a"] >= limits.get(asset, 1) and (
+                    d["t"] is None or since_t is None or d["t"] >= since_t):
+                return True
+        return False
     min_share = as_fraction(min_share)
     res = ExposureResult()
     taint: dict[int, dict[str, Fraction]] = defaultdict(dict)
@@ -174,6 +191,8 @@ def exposure(tg: TracerGraph, listed: Iterable[str], hubs: Mapping[int, Hub], ho
             for asset, (share, best_u, fact, t_first) in sorted(per_asset.items()):
                 if share < min_share:
                     continue  # under the share minimum: no taint in this asset
+                if asset not in valued and v not in payees and not moved_on(v, asset, t_first):
+                    continue  # a passive receipt of an unpriced asset: funds nothing, taints nothing
                 taint[v][asset], since[(v, asset)] = share, t_first
                 pred[(v, asset)], origin[(v, asset)] = (best_u, fact), src_of(best_u, asset)
                 nxt.append((v, asset))

@@ -18,6 +18,12 @@ when it shows either shape (``paid`` edges only; dust - :mod:`graphs.dust` - mak
    they receive (per asset) to this wallet, whose senders come from at least ``min_deposits``
    funding sources (counted as above), while this wallet pays at least ``min_deposits`` distinct
    receivers (a sink passes no taint on, so it needs no stop).
+3. **A long-running distributor**: the first funder of at least as many wallets as shape 1 asks
+   receivers (``min_counterparties``, or ``median_factor`` x the median), on at least
+   ``distributor_min_days`` (10) different days.  An exchange's withdrawal wallet or a faucet
+   funds new wallets day after day; where the crawl sees only its outflows (Akash: funding is read
+   per followed wallet, so an exchange's own inflow may be unseen) this is the shape that shows.
+   A Sybil funder funds its star in a burst, so it is not one; nor is a listed wallet (``never``).
 
 Not hubs, by construction: a Sybil funder or a listed wallet dusting many wallets (fan-out only), a
 Golem provider's payee (fan-in from requestors, a couple of outs), a payroll treasury (one funder,
@@ -45,6 +51,7 @@ DEFAULT_MEDIAN_FACTOR = 5.0
 DEFAULT_MIN_DEPOSITS = 10
 DEFAULT_DEPOSIT_MAX_SENDERS = 5
 DEFAULT_FORWARD_SHARE = Fraction(9, 10)
+DEFAULT_DISTRIBUTOR_MIN_DAYS = 10
 
 
 def _lower_median(xs: list[int]) -> int:
@@ -60,7 +67,8 @@ def behavioural_hubs(tg: TracerGraph, known: Mapping[int, Hub] | None = None, ne
                      median_factor: float = DEFAULT_MEDIAN_FACTOR, min_deposits: int = DEFAULT_MIN_DEPOSITS,
                      deposit_max_senders: int = DEFAULT_DEPOSIT_MAX_SENDERS,
                      forward_share: Fraction | float = DEFAULT_FORWARD_SHARE,
-                     max_star: int = DEFAULT_MAX_STAR) -> dict[int, Hub]:
+                     max_star: int = DEFAULT_MAX_STAR,
+                     distributor_min_days: int = DEFAULT_DISTRIBUTOR_MIN_DAYS) -> dict[int, Hub]:
     """Wallets that behave like an exchange (not already in ``known``, not in ``never``), with why."""
     known = known or {}
     forward_share = as_fraction(forward_share)
@@ -133,6 +141,18 @@ def behavioural_hubs(tg: TracerGraph, known: Mapping[int, Hub] | None = None, ne
         if len(keys) >= thr_in:
             hubs[n] = Hub(tg.ids[n], f"behaves like an exchange: {len(keys)} distinct senders, "
                                      f"{n_out[n]} distinct receivers")
+    days: dict[int, set[int]] = defaultdict(set)
+    wallets_funded: Counter[int] = Counter()
+    for w, ff in tg.first_in.items():
+        if tg.kind(w) == "wallet" and ff.time is not None and ff.amount >= lim(ff.asset, 1):
+            days[ff.src].add(ff.time // 86400)
+            wallets_funded[ff.src] += 1
+    for n in sorted(days):
+        if n in skip or n in hubs or tg.kind(n) != "wallet" or distributor_min_days <= 0:
+            continue
+        if wallets_funded[n] >= thr_out and len(days[n]) >= distributor_min_days:
+            hubs[n] = Hub(tg.ids[n], f"behaves like an exchange: first funder of {wallets_funded[n]} wallets "
+                                     f"on {len(days[n])} different days")
     for t in sorted(feeders):
         deps = feeders[t]
         if t in skip or t in hubs or len(deps) < min_deposits or n_out.get(t, 0) < min_deposits:

@@ -69,8 +69,27 @@ def test_dust_in_an_asset_without_configured_minimum_is_relative_to_its_median()
     lim = dust_limits(tg)
     assert lim[f"{GLM}/18"] == (54 * 10**18) // 100  # median of 40..69 GLM (54) / 100
     assert r not in exposure(tg, [L], {}).incoming
-    rows[-1] = glm(1, L, r, 5)  # 5 GLM: above 1 % of the median, a real payment
+    rows[-1] = glm(1, L, r, 5)  # 5 GLM: above 1 % of the median, a real payment...
+    rows.append(glm(2, r, "wallet:evm:payee", 4))  # ...that r moves on (pays a provider with it)
     assert exposure(build_graph(rows), [L], {}).incoming[r].share == 1
+
+
+def test_passive_receipt_of_an_unpriced_asset_is_not_exposure() -> None:
+    """Issue 12 (independent worlds): 0.0066 of an IBC USDT denom tracer cannot value, sent by a
+    listed key to Akash renters that never move it, made them severe ("100 % of inflow in ibc").
+    An asset with no configured value minimum taints a wallet only if the wallet moves it on."""
+    r = "wallet:akash:renter"
+    junk = "ibc/659B12CDFFBF0F80BA036DB626D1EBD5725674108630087F3AFC14675DDF5BF9"
+    rows = [("j1", "paid", L, r, str(6578 * 10**18), 24, junk, 10, None),
+            ("k1", "paid", "wallet:akash:exchange", r, str(500 * 10**24), 24, "uakt", 5, None),
+            ("k2", "paid", r, "deployment:akash:x/1", str(300 * 10**24), 24, "uakt", 20, None)]
+    assert r not in exposure(build_graph(rows), [L], {}).incoming
+    rows.append(("j2", "paid", r, "wallet:akash:other", str(6000 * 10**18), 24, junk, 30, None))
+    e = exposure(build_graph(rows), [L], {}).incoming[r]
+    assert e.share == 1 and e.asset == f"{junk}/24"  # moved on: it did fund something
+    # A priced asset (USD stablecoin above its value minimum) counts even if it was never moved.
+    held = [usdc(1, L, r, 500)]
+    assert exposure(build_graph(held), [L], {}).incoming[r].share == 1
 
 
 def test_dust_does_not_count_as_paying_a_listed_wallet() -> None:
@@ -129,7 +148,8 @@ def test_taint_per_asset_with_paths_per_asset() -> None:
     """A wallet tainted in two assets by two routes: the best asset is reported, each has its path."""
     m, x, y = "wallet:evm:m", "wallet:evm:x", "wallet:evm:y"
     rows = [usdc(1, L, x, 100), usdc(2, x, m, 100), usdc(3, "wallet:evm:c", m, 300),
-            glm(1, L, y, 1_000), glm(2, y, m, 1_000), glm(3, "wallet:evm:c2", m, 1_000)]
+            glm(1, L, y, 1_000), glm(2, y, m, 1_000), glm(3, "wallet:evm:c2", m, 1_000),
+            glm(4, m, "wallet:evm:payee", 500)]  # m spends GLM (unpriced: must move on to count)
     res = exposure(build_graph(rows), [L], {})
     e = res.incoming[m]
     assert (e.share, e.asset, e.path, e.refs) == (Fraction(1, 2), f"{GLM}/18", (L, y, m), ("g1", "g2"))
@@ -152,3 +172,30 @@ def test_three_hop_renter_with_material_share_keeps_exact_fraction() -> None:
     e = res.incoming[c]
     assert e.share == Fraction(3, 32) and e.hop == 3 and e.asset == "USDC/6"
     assert e.path == (L, a, b, c) and e.refs == ("u1", "u3", "u5")
+
+
+def test_dust_is_nobodys_first_funding() -> None:
+    """A listed wallet dusting fresh wallets before their real funding must not become their common
+    funder (held-out Polygon worlds: dusted renters joined the listed wallet's cluster and were high)."""
+    from graphs.clusters import common_funder_links
+
+    rows, victims = [], [f"wallet:evm:v{i}" for i in range(5)]
+    for i, v in enumerate(victims):
+        rows.append(usdc(10 + i, L, v, 0.0093, t=100 + i))  # dust first
+        rows.append(usdc(20 + i, f"wallet:evm:bank{i}", v, 800, t=5_000 + 86_400 * i))  # real funding
+    tg = build_graph(rows)
+    assert {tg.first_in[tg.index[v]].src for v in victims} == {tg.index[L]}  # what the attack exploits
+    assert tg.ignore_dust_fundings(dust_limits(tg)) == 5
+    assert [tg.ids[tg.first_in[tg.index[v]].src] for v in victims] == [f"wallet:evm:bank{i}" for i in range(5)]
+    assert not common_funder_links(tg, {})
+
+
+def test_provider_payee_income_in_an_unpriced_asset_counts() -> None:
+    """A provider's payout wallet paid in GLM by a listed renter: income for compute, not a passive
+    receipt, even though the payee never moves the GLM on."""
+    payee, prov = "wallet:evm:payee", "provider:golem:p"
+    rows = [glm(1, L, payee, 700, t=10), glm(2, "wallet:evm:req", payee, 300, t=20),
+            ("po", "payout_to", prov, payee, None, None, None, None, None)]
+    e = exposure(build_graph(rows), [L], {}).incoming[payee]
+    assert e.share == Fraction(7, 10)
+    assert payee not in exposure(build_graph(rows[:2]), [L], {}).incoming  # without the payout link

@@ -189,3 +189,35 @@ def test_busy_ordinary_wallets_are_not_hubs() -> None:
         rows.pay(s, d, rnd.randrange(20, 5_000), k)
     tg = build_graph(rows)
     assert behavioural_hubs(tg) == {}
+
+
+def test_long_running_distributor_is_a_hub_even_when_its_inflow_is_unseen() -> None:
+    """Issue 12 (Akash worlds): funding is crawled per followed wallet, so an untagged exchange's hot
+    wallet shows mostly as the first funder of many tenants, day after day; a listed wallet's deposit
+    into it made ~200 customers medium once material exposure counted. It is a hub by that shape."""
+    rows, hot = Rows(), "wallet:evm:hot"
+    rows.pay("wallet:evm:l-src", L, 100_000, 1)
+    rows.pay(L, hot, 20_000, 2)
+    customers = [f"wallet:evm:c{i}" for i in range(60)]
+    for i, c in enumerate(customers):
+        rows.pay(hot, c, 500, 86_400 * i + 3)  # one new customer a day for 60 days
+        rows.pay(c, f"wallet:evm:lease{i}", 400, 86_400 * i + 10)
+    tg = build_graph(rows)
+    hubs = find_hubs(tg, [])
+    assert tg.index[hot] in hubs and "first funder of 60 wallets on 60 different days" in hubs[tg.index[hot]].reason
+    res = exposure(tg, [L], hubs)
+    assert not set(customers) & set(res.incoming)
+    assert [s.hub for s in res.stops] == [hot]
+    # Switched off (distributor_min_days 0) the customers are exposed again: the shape is what stops it.
+    off = find_hubs(tg, [], distributor_min_days=0)
+    assert set(customers) <= set(exposure(tg, [L], off).incoming)
+
+
+def test_burst_funder_is_not_a_distributor() -> None:
+    """A Sybil operator funds its 60 wallets within two days: not a service, clustering must see it."""
+    rows, f = Rows(), "wallet:evm:star"
+    rows.pay("wallet:evm:bridge", f, 100_000, 1)
+    for i in range(60):
+        rows.pay(f, f"wallet:evm:s{i}", 900, 3_000 * i)  # 60 fundings over ~2 days
+    tg = build_graph(rows)
+    assert tg.index[f] not in find_hubs(tg, [])

@@ -57,7 +57,22 @@ def test_exposure_rule_scores_share_and_hop() -> None:
     w.rent(r, p, "h100-sxm", 1, 3, 1)
     _, out = scored(w)
     e = ev_of(out, r, "exposure")
-    assert e and e.score == pytest.approx(0.9 * 0.5 * 0.8) and "50.0%" in e.detail and e.path[0] == src
+    # material share (>= 10 %): 0.9 x 0.9^(hop-1) x (0.5 + 0.5 x share)
+    assert e and e.score == pytest.approx(0.9 * 0.9 * (0.5 + 0.5 * 0.5)) and "50.0%" in e.detail and e.path[0] == src
+
+
+def test_exposure_rule_immaterial_share_stays_low() -> None:
+    """Under the materiality share (10 %) the score is proportional to the share: low, not medium."""
+    w = World("t-exp-small")
+    src, r = w.wallet("l"), w.wallet("r")
+    w.listed(src)
+    w.pay(src, r, 50, 1)
+    w.pay(w.wallet("clean"), r, 950, 1)
+    p = w.provider("p", {"h100-sxm": 1}, "US")
+    w.rent(r, p, "h100-sxm", 1, 3, 1)
+    _, out = scored(w)
+    e = ev_of(out, r, "exposure")
+    assert e and e.score == pytest.approx(0.9 * 0.05) and "5.0%" in e.detail
 
 
 def test_name_match_threshold() -> None:

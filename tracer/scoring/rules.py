@@ -72,7 +72,8 @@ class Params:
     """Tunable thresholds (``[scoring]`` in the config file); defaults documented in docs/scoring.md."""
 
     hops: int = 3
-    hop_decay: float = 0.8
+    hop_decay: float = 0.9
+    exposure_material_share: float = 0.1  # a share at or above this is material (>= medium in k hops)
     name_match_min: float = 0.7
     structuring_min_wallets: int = 5
     funding_window_days: int = 7
@@ -233,17 +234,21 @@ def listed_wallet(subject: str, ctx: Context) -> Evidence | None:
 
 @rule("main")
 def exposure(subject: str, ctx: Context) -> Evidence | None:
-    """Funds came from a listed wallet within k hops (default 3). Score = 0.9 x share x 0.8^(hop-1),
-    where share is the exact fraction of the wallet's inflow (per asset) traceable to the listed
-    source (haircut). Paying a listed wallet directly scores 0.5 x share of outflow. Walks stop at
-    exchanges, bridges, mixers and very high-degree wallets."""
+    """Funds came from a listed wallet within k hops (default 3). A material share (>= 10 % of the
+    wallet's inflow in one asset, exact, traceable to the listed source) scores 0.9 x 0.9^(hop-1)
+    x (0.5 + 0.5 x share): at least medium within 3 hops, high at 1 hop from about 56 %; a smaller
+    share scores 0.9 x 0.9^(hop-1) x share (low). Paying a listed wallet directly scores 0.5 x share
+    of outflow. Dust carries no taint; assets are never mixed; walks stop at exchanges, bridges and
+    mixers (tagged or recognised by behaviour) and very high-degree wallets."""
     best: Evidence | None = None
     p = ctx.params
     for w, via in ctx.wallets_of(subject):
         e = ctx.exposure.incoming.get(w)
         if e is not None:
-            s = 0.9 * float(e.share) * p.hop_decay ** (e.hop - 1)
-            ev = Evidence("exposure", s, f"{float(e.share):.1%} of inflow in {e.asset.split('/')[0]} traces to "
+            share = float(e.share)
+            base = 0.9 * p.hop_decay ** (e.hop - 1)
+            s = base * (0.5 + 0.5 * share) if share >= p.exposure_material_share else base * share
+            ev = Evidence("exposure", s, f"{share:.1%} of inflow in {asset_name(ctx, e.asset)} traces to "
                           f"listed {e.source} ({ctx.listed_label.get(e.source, 'listed')}), {e.hop} hop(s)",
                           via + e.refs + tuple(ctx.listed.get(e.source, [])), e.path)
             if best is None or ev.score > best.score:
@@ -251,12 +256,18 @@ def exposure(subject: str, ctx: Context) -> Evidence | None:
         o = ctx.exposure.outgoing.get(w)
         if o is not None:
             s = 0.5 * float(o.share)
-            ev = Evidence("exposure", s, f"paid {float(o.share):.1%} of its {o.asset.split('/')[0]} outflow "
+            ev = Evidence("exposure", s, f"paid {float(o.share):.1%} of its {asset_name(ctx, o.asset)} outflow "
                           f"directly to listed {o.source}", via + o.refs + tuple(ctx.listed.get(o.source, [])),
                           o.path)
             if best is None or ev.score > best.score:
                 best = ev
     return best
+
+
+def asset_name(ctx: Context, key: str) -> str:
+    """An ``asset/decimals`` key as people read it: the symbol when known, else the asset id."""
+    asset = key.rpartition("/")[0] if key.rpartition("/")[2].isdigit() else key
+    return ctx.symbols.get(asset) or asset
 
 
 @rule("main")

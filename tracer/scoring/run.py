@@ -21,7 +21,7 @@ from connectors.akash_parse import DENOM_SYMBOL
 from graphs.build import TracerGraph, build_graph
 from graphs.clusters import all_links, cluster_links, find_hubs
 from graphs.compute import Rental, cluster_compute
-from graphs.dust import dust_limits
+from graphs.dust import dust_limits, priced_assets
 from graphs.exposure import exposure
 from tracer.catalog import load_catalog, load_country_groups
 from tracer.scoring import tables
@@ -98,7 +98,9 @@ def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], depl
             label.setdefault(tg.ids[u], f"{lname} ({tg.ids[v]})")
 
     t0 = time.monotonic()
-    dust = dust_limits(tg, p.dust_min_value, p.dust_median_share, p.dust_min_transfers)
+    symbols = {**DENOM_SYMBOL, **dict(tokens or {})}
+    dust = dust_limits(tg, p.dust_min_value, p.dust_median_share, p.dust_min_transfers, symbols)
+    tg.ignore_dust_fundings(dust)  # a listed wallet's dust is nobody's first funding
     hubs = find_hubs(tg, tags, p.hub_degree, behaviour=p.hub_behaviour, never=listed, dust=dust,
                      min_counterparties=p.hub_min_counterparties, median_factor=p.hub_median_factor,
                      min_deposits=p.hub_min_deposits, deposit_max_senders=p.hub_deposit_max_senders,
@@ -115,7 +117,8 @@ def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], depl
     t["cluster"] = time.monotonic() - t0
 
     t0 = time.monotonic()
-    exp = exposure(tg, list(listed), hubs, p.hops, p.exposure_min_share, dust)
+    exp = exposure(tg, list(listed), hubs, p.hops, p.exposure_min_share, dust,
+                   priced_assets(tg, p.dust_min_value, symbols))
     t["exposure"] = time.monotonic() - t0
 
     # GPUs per subject and GPU-hours per lease (gpu_hours observation, else uses_gpu units x hours).
@@ -153,7 +156,6 @@ def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], depl
     _payee_rentals(tg, hubs, obs, payouts, gpus, rentals)
     peaks = {g.id: g.fp16_dense_tflops for g in catalog.gpus.values()}
     compute = cluster_compute(lease_rows, peaks, lambda r: clusters.cluster(r) or r, p.utilisation)
-    symbols = {**DENOM_SYMBOL, **dict(tokens or {})}
     return Context(tg, hubs, dict(listed), label, dict(obs), exp, clusters, compute, dict(gpus), dict(payouts),
                    catalog, load_country_groups(), p, rentals=dict(rentals), symbols=symbols)
 
