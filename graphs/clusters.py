@@ -29,6 +29,9 @@ DEFAULT_SYNC_ALPHA = 0.01  # chance of seeing such a group among the background 
 DEFAULT_MANIFEST_WINDOW_S = 2 * 86400  # a private manifest's owners first deploy it within this window
 DEFAULT_PAYROLL_MIN_PAYMENTS = 3
 DEFAULT_MAX_BURSTS = 3  # a funder first-funding fresh wallets in more windows than this is a service
+DEFAULT_FUNDING_WINDOW_S = 7 * 86400  # a star's first fundings fall within this window of its first one
+DEFAULT_FLEET_MIN_OWNERS = 3  # a private manifest told by its owners' behaviour alone needs this many
+DEFAULT_FLEET_ALPHA = 0.01  # chance that independent adopters' first deployments are that compact
 
 # Strength of each heuristic (0..1); clusters use links >= DEFAULT_THRESHOLD.
 STRENGTH = {
@@ -119,7 +122,18 @@ def find_hubs(tg: TracerGraph, tags: Iterable[tuple[str, str, str, str]] = (),
     return hubs
 
 
-def common_funder_links(tg: TracerGraph, hubs: Mapping[int, Hub], window_s: int = 7 * 86400,
+def bursts(times: Iterable[int], window_s: int) -> list[list[int]]:
+    """Times (sorted) grouped into bursts: each burst holds the times within ``window_s`` of its first
+    one -- not chained gap by gap, so a steady trickle over months is many bursts, not one."""
+    groups: list[list[int]] = []
+    for t in sorted(times):
+        if not groups or t - groups[-1][0] > window_s:
+            groups.append([])
+        groups[-1].append(t)
+    return groups
+
+
+def common_funder_links(tg: TracerGraph, hubs: Mapping[int, Hub], window_s: int = DEFAULT_FUNDING_WINDOW_S,
                         min_group: int = 3, max_star: int = DEFAULT_MAX_STAR,
                         payroll_min_payments: int = DEFAULT_PAYROLL_MIN_PAYMENTS,
                         max_bursts: int = DEFAULT_MAX_BURSTS) -> list[Link]:
@@ -278,62 +292,158 @@ def deployment_time(tg: TracerGraph, dep_id: str, owner: int | None) -> int | No
     return min(times) if times else None
 
 
+def _lease_deployment(lease_id: str) -> str:
+    """``lease:<chain>:<owner>/<dseq>/<gseq>/<oseq>/<provider>`` -> ``deployment:<chain>:<owner>/<dseq>``."""
+    _, chain, rest = lease_id.split(":", 2)
+    return f"deployment:{chain}:" + "/".join(rest.split("/", 2)[:2])
+
+
+def range_chance(k: int, ratio: float) -> float:
+    """P(the range of k independent uniform times on [0, T] is <= ratio x T): how likely k unrelated
+    adopters spread over a life T would all start within ``ratio`` of it."""
+    if k < 2 or ratio >= 1:
+        return 1.0
+    r = max(0.0, ratio)
+    return k * r ** (k - 1) - (k - 1) * r ** k
+
+
 def manifest_links(deployments: object, tg: TracerGraph | None = None, hubs: Mapping[int, Hub] | None = None,
                    window_s: int = DEFAULT_MANIFEST_WINDOW_S, fresh_s: int = DEFAULT_FRESH_S,
-                   max_owners: int | None = None) -> list[Link]:
+                   max_owners: int | None = None, funding_window_s: int = DEFAULT_FUNDING_WINDOW_S,
+                   max_bursts: int = DEFAULT_MAX_BURSTS, max_star: int = DEFAULT_MAX_STAR,
+                   fleet_min_owners: int = DEFAULT_FLEET_MIN_OWNERS,
+                   fleet_alpha: float = DEFAULT_FLEET_ALPHA) -> list[Link]:
     """Owners deploying the identical manifest hash (rows: deployment id, owner wallet id, hash), when
     the owners' behaviour says the manifest is private rather than a public template.
 
-    Not an owner count: a hash is *private* when its owners are otherwise coordinated -- most of them
-    first funded by one non-hub wallet (most of whose first-funded wallets they are), or every owner's first deployment of it within ``window_s``
-    (2 days) of the others while most owners are fresh (nothing they did is older than ``fresh_s``
-    before it).  A *template* is used by unrelated owners: different funders, first deployments
-    spread over weeks or months, wallets with their own history.  Without the graph (no times, no
-    funders) nothing is known about the owners and no link is made.  ``max_owners`` is an optional
-    hard cap (default none).
+    Not an owner count: a hash is *private* when its owners act as one --
+
+    1. **one funder**: most of them (at least half, at least 2) first funded by one non-hub wallet
+       that is not a service (it first-funds at most ``max_star`` wallets, in at most ``max_bursts``
+       bursts of ``funding_window_s`` -- the judgement :func:`common_funder_links` makes: an
+       untagged exchange or faucet onboards wallets burst after burst, week after week) and most
+       of whose first-funded wallets they are;
+    2. **a fresh burst**: every owner's first deployment of it within ``window_s`` (2 days) of the
+       others while most owners are fresh (nothing they did is older than ``fresh_s`` before it);
+    3. **a fleet** (at least ``fleet_min_owners``, 3): the owners' adoption is compact for the hash's
+       life and their number -- if k unrelated owners adopted it independently at any time over its
+       observed life T (first deployment to the last known end of one of its leases), the chance
+       that all k would start within the spread actually seen is <= ``fleet_alpha`` (0.01; the
+       chance of k uniform times having a range <= s/T, :func:`range_chance`) -- *and* their
+       deployments of it all run at the same time (one moment when every owner's is active; lease
+       ends must be known) -- *and* each owner does nothing else on the market (every deployment and
+       lease it has is of this hash).  A template's users come and go over its life, each on its
+       own schedule, and have their own other deployments.
+
+    A *template* is used by unrelated owners: different funders (or a service funding many), first
+    deployments spread over its life, not running as one fleet, wallets with their own history.
+    Without the graph (no times, no funders) nothing is known about the owners and no link is made.
+    ``max_owners`` is an optional hard cap (default none).
     """
     if tg is None:
         return []
     hub_set = hubs or {}
-    first_funded: Counter[int] = Counter(ff.src for ff in tg.first_in.values())
-    by_hash: dict[str, dict[str, str]] = defaultdict(dict)
+    funded_times: dict[int, list[int]] = defaultdict(list)
+    first_funded: Counter[int] = Counter()
+    for ffd in tg.first_in.values():
+        first_funded[ffd.src] += 1
+        if known(ffd.time):
+            funded_times[ffd.src].append(ffd.time)  # type: ignore[arg-type]  # known() checked
+    service: dict[int, bool] = {}
+
+    def is_service(f: int) -> bool:
+        if f not in service:
+            service[f] = (first_funded[f] > max_star
+                          or len(bursts(funded_times.get(f, []), funding_window_s)) > max_bursts)
+        return service[f]
+
+    by_hash: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    hashes_of: dict[str, set[str]] = defaultdict(set)
     for dep, owner, h in _rows(deployments, ("id", "owner", "hash")):
+        if owner:
+            hashes_of[str(owner)].add(str(h) if h else "")
         if h and owner:
-            by_hash[str(h)].setdefault(str(owner), str(dep))
+            by_hash[str(h)][str(owner)].append(str(dep))
     links: list[Link] = []
     for h, owners in by_hash.items():
         if len(owners) < 2 or (max_owners is not None and len(owners) > max_owners):
             continue
-        items = sorted(owners.items())
-        times: list[int] = []
+        items = sorted((o, sorted(deps)) for o, deps in owners.items())
+        starts: list[int] = []
+        ends: list[int | None] = []
         fresh = 0
+        exclusive = True
         funders: Counter[int] = Counter()
-        for o, dep in items:
+        for o, deps in items:
             n = tg.get(o)
-            t = deployment_time(tg, dep, n)
-            if t is not None:
-                times.append(t)
+            ts = [t for dep in deps if (t := deployment_time(tg, dep, n)) is not None]
+            if ts:
+                t = min(ts)
+                starts.append(t)
                 fresh += n is None or is_fresh(tg, n, t, fresh_s)
+            end, own = _deployments_end(tg, n, set(deps))
+            ends.append(end)
+            exclusive = exclusive and own and hashes_of[o] == {h}
             ff = tg.first_in.get(n) if n is not None else None
             if ff is not None and ff.src not in hub_set:
                 funders[ff.src] += 1
         half = max(2, math.ceil(len(items) / 2))
         top = funders.most_common(1)
-        # A common funder counts when the wallets it first-funded are mostly these owners: an
-        # (untagged) exchange funds many customers, of whom a template's users are a few.
-        common = bool(top) and top[0][1] >= half and 2 * top[0][1] >= first_funded[top[0][0]]
-        span = max(times) - min(times) if len(times) >= 2 else None
-        tight = span is not None and len(times) >= half and span <= window_s and 2 * fresh >= len(times)
-        if not (common or tight):
+        # A common funder counts when it is no service and the wallets it first-funded are mostly
+        # these owners: an (untagged) exchange funds many customers, of whom a template's users are a few.
+        common = (bool(top) and top[0][1] >= half and 2 * top[0][1] >= first_funded[top[0][0]]
+                  and not is_service(top[0][0]))
+        span = max(starts) - min(starts) if len(starts) >= 2 else None
+        tight = span is not None and len(starts) >= half and span <= window_s and 2 * fresh >= len(starts)
+        fleet_p: float | None = None
+        if not (common or tight) and exclusive and span is not None and len(items) >= fleet_min_owners \
+                and len(starts) == len(items) and all(e is not None for e in ends):
+            known_ends = [e for e in ends if e is not None]
+            life = max(known_ends) - min(starts)
+            if max(starts) < min(known_ends) and life > 0:  # all running at once
+                p = range_chance(len(starts), span / life)
+                fleet_p = p if p <= fleet_alpha else None
+        if not (common or tight or fleet_p is not None):
             continue
-        why = (f"mostly first funded by {tg.ids[top[0][0]]}" if common else
-               f"first deployed within {(span or 0) / 3600:.1f} h by fresh wallets")
-        first, first_dep = items[0]
-        for o, dep in items[1:]:
-            links.append(Link(first, o, "manifest_hash", STRENGTH["manifest_hash"], (first_dep, dep),
+        if common:
+            why = f"mostly first funded by {tg.ids[top[0][0]]}"
+        elif tight:
+            why = f"first deployed within {(span or 0) / 3600:.1f} h by fresh wallets"
+        else:
+            why = (f"a fleet: first deployed within {(span or 0) / 86400:.1f} days of a "
+                   f"{(max(e for e in ends if e is not None) - min(starts)) / 86400:.0f}-day life (chance for "
+                   f"unrelated owners ~{fleet_p:.1g}), all running at once, owners deploying nothing else")
+        first, first_deps = items[0]
+        for o, deps in items[1:]:
+            links.append(Link(first, o, "manifest_hash", STRENGTH["manifest_hash"], (first_deps[0], deps[0]),
                               f"identical private deployment manifest {h[:16]} across {len(owners)} owners, "
                               f"{why}"))
     return links
+
+
+def _deployments_end(tg: TracerGraph, owner: int | None, deps: set[str]) -> tuple[int | None, bool]:
+    """When the owner's deployments ``deps`` last ran (the latest end of their leases: rental time +
+    ``uses_gpu`` hours; None if a lease's end is unknown or there is none) and whether every lease
+    the owner rents belongs to ``deps``."""
+    if owner is None:
+        return None, False
+    end: int | None = None
+    unknown = False
+    own = True
+    seen = False
+    for v, d in tg.out_edges(owner, "rented"):
+        lid = tg.ids[v]
+        if (_lease_deployment(lid) if lid.startswith("lease:") else lid) not in deps:
+            own = False
+            continue
+        seen = True
+        hours = [float(u["h"]) for _, u in tg.out_edges(v, "uses_gpu") if u.get("h")]
+        if not known(d["t"]) or not hours:
+            unknown = True
+            continue
+        e = int(d["t"] + max(hours) * 3600)
+        end = e if end is None or e > end else end
+    return (None if unknown or not seen else end), own
 
 
 def poisson_tail(mu: float, k: int) -> float:
@@ -353,10 +463,16 @@ def poisson_tail(mu: float, k: int) -> float:
 
 def sync_rental_links(tg: TracerGraph, hubs: Mapping[int, Hub], controlled: Collection[str],
                       window_s: int = DEFAULT_SYNC_WINDOW_S, min_group: int = DEFAULT_SYNC_MIN_GROUP,
-                      fresh_s: int = DEFAULT_FRESH_S, alpha: float = DEFAULT_SYNC_ALPHA) -> list[Link]:
-    """Fresh wallets whose first rentals, on controlled GPUs (ids in ``controlled``), start within
+                      fresh_s: int | None = None, alpha: float = DEFAULT_SYNC_ALPHA) -> list[Link]:
+    """Wallets whose first rentals, on controlled GPUs (ids in ``controlled``), start within
     ``window_s`` (1 h) of each other.  A wallet without leases rents by paying a provider's payee
     (Golem): its first payment to the payee of a provider offering controlled GPUs is its first rental.
+
+    Freshness is not required (``fresh_s`` None; pass seconds to require it): what is synchronized is
+    each wallet's *first* rental, whenever the wallet was funded -- an operator funding wallets over
+    weeks and starting them together is as coordinated as one funding them that morning, and a new
+    wallet is no less likely than an old one to start by coincidence.  The chance test below is the
+    guard against coincidence, and every first rental (not only fresh wallets') sets its base rate.
 
     Guard against chance: a group of k first rentals spread over w (its own spread, at least 5 min)
     is kept only if k >= ``min_group`` (3) and the Poisson chance of k or more in one window of w,
@@ -389,7 +505,7 @@ def sync_rental_links(tg: TracerGraph, hubs: Mapping[int, Hub], controlled: Coll
             t, _payee, fact = min(pays)
         # A time at exactly 00:00:00 UTC is a date without a time of day (day precision): it cannot
         # say whether rentals were minutes apart.
-        if t % 86400 and is_fresh(tg, n, t, fresh_s):
+        if t % 86400 and (fresh_s is None or is_fresh(tg, n, t, fresh_s)):
             firsts.append((t, n, fact))
     if len(firsts) < min_group:
         return []
@@ -419,7 +535,7 @@ def sync_rental_links(tg: TracerGraph, hubs: Mapping[int, Hub], controlled: Coll
             _t0, a, fa = group[0]
             for _t, b, fb in group[1:]:
                 links.append(Link(tg.ids[a], tg.ids[b], "sync_rentals", STRENGTH["sync_rentals"], (fa, fb),
-                                  f"first rentals of {len(group)} fresh wallets on controlled GPUs within "
+                                  f"first rentals of {len(group)} wallets on controlled GPUs within "
                                   f"{(group[-1][0] - group[0][0]) / 60:.0f} min (chance among {len(firsts)} "
                                   f"first rentals ~{p:.1g})"))
             i = j + 1
@@ -495,7 +611,7 @@ def cluster_links(links: Iterable[Link], threshold: float = DEFAULT_THRESHOLD) -
 
 
 def all_links(tg: TracerGraph, hubs: Mapping[int, Hub], deployments: object = (),
-              window_s: int = 7 * 86400, min_group: int = 3, max_star: int = DEFAULT_MAX_STAR,
+              window_s: int = DEFAULT_FUNDING_WINDOW_S, min_group: int = 3, max_star: int = DEFAULT_MAX_STAR,
               controlled: Collection[str] = (), sync_window_s: int = DEFAULT_SYNC_WINDOW_S,
               sync_min_group: int = DEFAULT_SYNC_MIN_GROUP, sync_alpha: float = DEFAULT_SYNC_ALPHA,
               fresh_s: int = DEFAULT_FRESH_S, manifest_window_s: int = DEFAULT_MANIFEST_WINDOW_S,
@@ -504,7 +620,8 @@ def all_links(tg: TracerGraph, hubs: Mapping[int, Hub], deployments: object = ()
     :func:`sync_rental_links`."""
     links = (common_funder_links(tg, hubs, window_s, min_group, max_star, payroll_min_payments)
              + deposit_reuse_links(tg, hubs) + escrow_third_party_links(tg, hubs) + payout_links(tg, hubs)
-             + manifest_links(deployments, tg, hubs, manifest_window_s, fresh_s))
+             + manifest_links(deployments, tg, hubs, manifest_window_s, fresh_s, funding_window_s=window_s,
+                              max_star=max_star))
     if controlled:
-        links += sync_rental_links(tg, hubs, controlled, sync_window_s, sync_min_group, fresh_s, sync_alpha)
+        links += sync_rental_links(tg, hubs, controlled, sync_window_s, sync_min_group, None, sync_alpha)
     return links

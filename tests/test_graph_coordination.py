@@ -59,11 +59,11 @@ def test_private_manifest_shared_by_fresh_wallets_in_a_short_window_is_linked() 
         rows2.append(paid(f"a{i}", f"wallet:akash:src{i}", o, 1000 + i * 30 * DAY))
         rows2 += rent_rows(i, o, 5000 + i * 30 * DAY)
     assert manifest_links(deps, build_graph(rows2), {}) == []
-    # Spread over months but first funded by one (non-hub) wallet: private.
+    # Deployed over months but first funded by one (non-hub) wallet in one burst: private.
     rows3 = []
     for i in range(5):
         o = f"wallet:akash:m{i}"
-        rows3.append(paid(f"a{i}", "wallet:akash:boss", o, 1000 + i * 30 * DAY))
+        rows3.append(paid(f"a{i}", "wallet:akash:boss", o, 1000 + i * 3600))
         rows3 += rent_rows(i, o, 5000 + i * 30 * DAY)
     assert len(manifest_links(deps, build_graph(rows3), {})) == 4
 
@@ -100,14 +100,83 @@ def test_sync_rentals_links_fresh_first_rentals_and_guards_against_chance() -> N
         rows += rent_rows(f"x{i}", f"wallet:akash:x{i}", DAY + 3600 + i * 60)
     links = sync_rental_links(build_graph(rows), {}, H100)
     assert not any(lk.a.startswith("wallet:akash:x") for lk in links)
-    # Not fresh: wallets with an old history renting in sync are not linked.
+    # Too few first rentals to know a base rate: 4 within 3 minutes and nothing else is not enough.
     rows = []
     for i in range(4):
         o = f"wallet:akash:h{i}"
         rows.append(paid(f"h{i}", f"wallet:akash:src{i}", o, 1000))
-        rows.append(paid(f"ho{i}", o, f"wallet:akash:shop{i}", 2000))
         rows += rent_rows(i, o, 60 * DAY + i * 60)
     assert sync_rental_links(build_graph(rows), {}, H100) == []
+
+
+def test_sync_rentals_do_not_require_fresh_wallets() -> None:
+    # Funded (and active) weeks before: their first rentals within 15 minutes, among 40 background
+    # first rentals over a month, are still synchronized -- the chance test, not freshness, decides.
+    rows = []
+    for i in range(4):
+        o = f"wallet:akash:s{i}"
+        rows.append(paid(f"f{i}", f"wallet:akash:exchange{i % 2}", o, 60 * DAY - (20 + 5 * i) * DAY))
+        rows.append(paid(f"o{i}", o, f"wallet:akash:shop{i}", 60 * DAY - 18 * DAY))
+        rows += rent_rows(i, o, 60 * DAY + 3 * 3600 + i * 300)
+    for i in range(40):
+        rows += rent_rows(f"b{i}", f"wallet:akash:b{i}", 40 * DAY + i * 18 * 3600 + 7 * 3600)
+    links = sync_rental_links(build_graph(rows), {}, H100)
+    assert {lk.a for lk in links} | {lk.b for lk in links} == {f"wallet:akash:s{i}" for i in range(4)}
+    # Requiring freshness (the old behaviour) is still available and drops them.
+    assert sync_rental_links(build_graph(rows), {}, H100, fresh_s=14 * DAY) == []
+
+
+def test_template_funded_by_an_exchange_like_wallet_is_not_linked() -> None:
+    # One untagged wallet first-funds 10 customers, one a week; 6 of them use a template over months.
+    # Most owners share that funder and are most of its wallets, but it onboards wallets week after
+    # week like an exchange: that is no common owner.
+    rows, deps = [], []
+    for i in range(10):
+        o = f"wallet:akash:c{i}"
+        rows.append(paid(f"a{i}", "wallet:akash:exch", o, 1000 + i * 7 * DAY + i * 3600))
+        if i < 6:
+            rows += rent_rows(i, o, 80 * DAY + i * 9 * DAY)
+            deps.append(dep(o, "template"))
+    assert manifest_links(deps, build_graph(rows), {}) == []
+    # The same six funded by that wallet in one burst are its own wallets: linked.
+    rows = [paid(r[0], r[2], r[3], 1000 + i * 600) if r[1] == "paid" else r for i, r in enumerate(rows)]
+    assert len(manifest_links(deps, build_graph(rows), {})) == 5
+
+
+def fleet_rows(n: int, starts: list[int], hours: float, other: bool = False) -> tuple[list[tuple], list[dict]]:
+    rows: list[tuple] = []
+    deps: list[dict] = []
+    for i in range(n):
+        o = f"wallet:akash:f{i}"
+        rows.append(paid(f"a{i}", f"wallet:akash:src{i}", o, starts[i] - (5 + 4 * i) * DAY))  # not fresh
+        lease = rent_rows(i, o, starts[i])
+        lease[2] = (*lease[2][:8], f'{{"units": 8, "hours": {hours}}}')
+        rows += lease
+        deps.append(dep(o, "fleet"))
+        if other and i == 0:
+            rows += rent_rows(f"x{i}", o, starts[i] - 3 * DAY, dseq=2)
+            deps.append(dep(o, "something-else", 2))
+    return rows, deps
+
+
+def test_private_fleet_deployed_over_ten_days_is_linked() -> None:
+    # Five owners, separate funders, not fresh, deploying one manifest over ~10 days and then running
+    # it together for months, doing nothing else: a fleet.
+    starts = [100 * DAY + i * int(2.5 * DAY) for i in range(5)]
+    rows, deps = fleet_rows(5, starts, 120 * 24)
+    links = manifest_links(deps, build_graph(rows), {})
+    assert len(links) == 4 and "fleet" in links[0].detail
+    # Not all running at once (the first closed before the last started): no fleet.
+    rows, deps = fleet_rows(5, starts, 5 * 24)
+    assert manifest_links(deps, build_graph(rows), {}) == []
+    # One owner also deploys something else: not a wallet made for the fleet, no link.
+    rows, deps = fleet_rows(5, starts, 120 * 24, other=True)
+    assert manifest_links(deps, build_graph(rows), {}) == []
+    # All running at once, but adoption spread over half the hash's life (10 days of a 21-day
+    # life): five unrelated owners would do that by chance (~0.16), no link.
+    rows, deps = fleet_rows(5, starts, 11 * 24)
+    assert manifest_links(deps, build_graph(rows), {}) == []
+    assert len(manifest_links(deps, build_graph(rows), {}, fleet_alpha=0.2)) == 4
 
 
 def test_common_funder_ignores_unknown_times_and_tells_payroll_apart() -> None:

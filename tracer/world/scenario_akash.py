@@ -293,8 +293,7 @@ class _AkashWorld:
                 self.fund(r.choice(self.clean), t, int(got * (1 - share) / share), h - r.randint(100, 2 * BPD))
             self.rentals(t, h + hops * 600, r.randint(1, 3), denom="uakt")
             lb.add(f"wallet:akash:{t}", "indirect_exposure", True,
-                   f"{hops} hop(s), {share:.0%} of its uakt inflow" + (" (hops 2+ not followed by the funding stream)"
-                                                                        if hops > 1 else ""))
+                   f"{hops} hop(s), {share:.0%} of its uakt inflow")
 
     def _star(self, role: str, exchange: str, n: int, models: list[str], units: tuple[int, int]) -> list[str]:
         d, r = self.d, self.r
