@@ -148,10 +148,13 @@ def common_funder_links(tg: TracerGraph, hubs: Mapping[int, Hub], window_s: int 
     escrow deposits known only by height, do not count).  A group most of whose wallets the funder
     pays again and again on a regular cadence (:func:`regular_cadence`) is a payroll or treasury:
     its links are ``payroll`` (one organisation, same strength class) instead of ``common_funder``.
+    A provider's payout wallet is not funded but paid: its first inflow is a customer's payment for
+    compute, so a renter paying several providers first is not their common funder.
     """
+    payees = {v for _, v, k in tg.g.edges(data="k") if k == "payout_to"}
     by_funder: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
     for w, ff in tg.first_in.items():
-        if ff.src in hubs or w in hubs or tg.kind(w) != "wallet" or not known(ff.time):
+        if ff.src in hubs or w in hubs or w in payees or tg.kind(w) != "wallet" or not known(ff.time):
             continue
         t0: int = ff.time  # type: ignore[assignment]  # known() checked
         # Fresh: nothing left the wallet before its first funding arrived.

@@ -203,3 +203,21 @@ def test_peak_concurrent_gpus_over_overlapping_intervals() -> None:
     assert peak_concurrent([]).units == 0
     # Weighted: 16 GPUs at 0.5 each weigh 8, less than the 16 full ones.
     assert peak_concurrent([(30, 40, 16, 0.5, "d")]).value == 8.0
+
+
+def test_a_renter_paying_providers_first_is_not_their_common_funder() -> None:
+    """Held-out Polygon+Golem worlds: a listed renter was the first to pay three Golem payees, so
+    common_funder put the providers in the listed wallet's cluster (high, unlabelled). A payout wallet
+    is paid for compute, not funded."""
+    from graphs.build import build_graph
+    from graphs.clusters import common_funder_links
+
+    rows: list[tuple] = []
+    for i in range(4):
+        payee = f"wallet:evm:payee{i}"
+        rows.append((f"po{i}", "payout_to", f"provider:golem:p{i}", payee, None, None, None, None, None))
+        rows.append((f"r{i}", "paid", "wallet:evm:renter", payee, str(10**19), 18, "GLM", 1_000 + 60 * i, None))
+    tg = build_graph(rows)
+    assert not common_funder_links(tg, {})
+    # The same shape without payout links is a star (what the guard changes).
+    assert common_funder_links(build_graph([r for r in rows if r[1] == "paid"]), {})

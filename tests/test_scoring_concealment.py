@@ -264,3 +264,43 @@ def test_usdc_symbol_threshold_matches_polygon_token_transfers() -> None:
     # The same symbol at another precision (Akash stores IBC USDC with 6 + 18 decimals) is rescaled.
     assert R.threshold_for({"USDC/6": 10}, "ibc/X/24", {"ibc/X": "USDC"}) == 10 * 10**18
     assert R.threshold_for({"USDC/6": 10}, "token:polygon:0xother/6", {}) is None
+
+
+def test_a_training_node_of_a100s_counts_as_controlled_capacity() -> None:
+    """Tuning worlds: a 6-wallet star renting 4x A100 each at once (24 A100, ~7.6 H100-equivalents by
+    TPP, under 8) scored nothing. 8 or more GPUs at or above the TPP 4800 line at once is a training
+    node whatever their H100 weight; L4s (TPP ~1,900) are not."""
+    def star(gpu: str) -> tuple[dict[str, Any], list[str]]:
+        w = World(f"c-node-{gpu}")
+        p = w.provider("host", {gpu: 64}, "US")
+        ex = w.wallet("exchange", "akash")
+        w.tag(ex, "Exchange", "exchange")
+        funder = w.wallet("star-funder", "akash")
+        w.pay(ex, funder, 30_000, 0.2)
+        wallets = []
+        for i in range(6):
+            s = w.wallet(f"star-{i}", "akash")
+            w.pay(funder, s, 1_000, 1 + i * 0.05)
+            w.rent(s, p, gpu, 4 * 24 * 2, 2 + i * 0.01, 100, units=4)  # 2 days, all overlapping
+            wallets.append(s)
+        return scored(w), wallets
+
+    out, wallets = star("a100")
+    assert all(at_least(out, s, "medium") for s in wallets)
+    ev = concealment_of(out, wallets[0])
+    assert ev is not None and "24 controlled GPUs at once" in ev.detail
+    w_out, l4 = star("l4")
+    assert not any(at_least(w_out, s, "medium") for s in l4)
+    # Without the node criterion the same A100 star falls under the H100-equivalent minimum.
+    w2 = World("c-node-off")
+    p2 = w2.provider("host", {"a100": 64}, "US")
+    f2 = w2.wallet("star-funder", "akash")
+    w2.pay(w2.wallet("src", "akash"), f2, 30_000, 0.2)
+    off = []
+    for i in range(6):
+        s = w2.wallet(f"star-{i}", "akash")
+        w2.pay(f2, s, 1_000, 1 + i * 0.05)
+        w2.rent(s, p2, "a100", 4 * 24 * 2, 2 + i * 0.01, 100, units=4)
+        off.append(s)
+    res = scored(w2, Params(concealment_min_node_gpus=0))
+    assert concealment_of(res, off[0]) is None

@@ -47,6 +47,12 @@ def gpu_weight(ctx: Context, gid: str) -> float:
     return float(g.tpp) / float(ref.tpp)
 
 
+def gpu_tpp(ctx: Context, gid: str) -> float:
+    """The catalog TPP of a GPU (0 when unknown)."""
+    g = ctx.catalog.get(gid)
+    return float(g.tpp) if g is not None and g.tpp else 0.0
+
+
 def cluster_concealment(cid: str, ctx: Context) -> Concealment | None:
     p = ctx.params
     links = [lk for lk in ctx.clusters.links.get(cid, []) if lk.heuristic in COORDINATION]
@@ -74,6 +80,12 @@ def cluster_concealment(cid: str, ctx: Context) -> Concealment | None:
         return None
     peak = peak_concurrent(rows)
     cap_ratio = peak.value / p.concealment_min_h100 if p.concealment_min_h100 > 0 else 0.0
+    # Or a full training node: >= concealment_min_node_gpus GPUs at once at or above the 3A090 TPP line
+    # (4800: the class of the 2022 rule, A100 and up), whatever their H100-equivalent weight.
+    if p.concealment_min_node_gpus > 0:
+        node_rows = [(a, b, u, 1.0, i, g) for a, b, u, _w, i, g in rows if gpu_tpp(ctx, g) >= p.concealment_node_tpp]
+        if node_rows:
+            cap_ratio = max(cap_ratio, peak_concurrent(node_rows).value / p.concealment_min_node_gpus)
     hour_ratio = heq_hours / p.concealment_min_gpu_hours if p.concealment_min_gpu_hours > 0 else 0.0
     if cap_ratio < 1 and hour_ratio < 1:
         return None

@@ -84,6 +84,8 @@ class Params:
     # Concealment of controlled capacity (rule `concealment`) and the coordination heuristics behind it.
     concealment_min_h100: float = 8.0  # peak concurrent controlled GPUs, in H100-equivalents (TPP)
     concealment_min_gpu_hours: float = 5000.0  # or this many H100-equivalent GPU-hours
+    concealment_min_node_gpus: int = 8  # or a training node: this many GPUs at once at/above the TPP line
+    concealment_node_tpp: float = 4800.0  # the 3A090 TPP line (A100 and up)
     concealment_min_wallets: int = 2  # renting wallets among the coordinated ones
     concealment_exposure_share: float = 0.1  # exposure share that makes a restricted link
     fresh_days: int = 14  # a wallet is fresh at an act when nothing it did is older than this before it
@@ -350,7 +352,8 @@ def concealment(subject: str, ctx: Context) -> Evidence | None:
     """Concealment of controlled capacity: wallets that act as one -- fresh wallets of one funder,
     a shared private deployment manifest, synchronized first rentals, escrow paid by a third party --
     rent export-controlled GPUs (3A090.a/.b) together: at least 8 H100-equivalents at once (peak
-    concurrent GPUs over overlapping leases, weighted by TPP) or 5,000 H100-equivalent GPU-hours.
+    concurrent GPUs over overlapping leases, weighted by TPP), a training node's 8 GPUs at once at or
+    above TPP 4800 (A100 and up), or 5,000 H100-equivalent GPU-hours.
     Score 0.45 (medium) plus 0.04 per doubling of the concurrent capacity and 0.02 per doubling of
     the GPU-hours over those minimums, at most 0.6; with a restricted link anywhere in the cluster (a listed wallet,
     exposure >= 10 %, a name match, renting from a provider in D:1/D:4/D:5/Macau offering controlled
