@@ -101,6 +101,8 @@ def scenario_main(args: argparse.Namespace) -> None:
         tuned = sorted(set(seeds) & set(TUNING_SEEDS))
         if tuned:
             print(f"warning: {tuned} are tuning seeds; their results are not held-out", file=sys.stderr)
+        else:
+            what = "held-out"
     else:
         seeds, what = held_out_seeds(args.n or 3), "held-out"
     print(f"{what} seeds: {','.join(map(str, seeds))}  kinds: {','.join(kinds)}  "
@@ -118,9 +120,26 @@ def scenario_main(args: argparse.Namespace) -> None:
                   f"{sum(lb.positive for lb in sc.labels)} positive | sync {run.sync_status} | {tm}", flush=True)
             runs.append(run)
     out = report(runs, time.monotonic() - t0)
+    out["seeds"], out["kinds"] = seeds, kinds
     if args.json:
-        out["seeds"], out["kinds"] = seeds, kinds
         Path(args.json).write_text(json.dumps(out, indent=2, default=str))
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(out, what))
+
+
+def markdown(out: dict[str, Any], what: str) -> str:
+    """The per-typology table and overall precision/recall as markdown (for docs/typologies.md)."""
+    lines = [f"{what.capitalize()} seeds {', '.join(map(str, out['seeds']))} x {', '.join(out['kinds'])} "
+             f"({len(out['seeds']) * len(out['kinds'])} worlds, {out['wall_s']:.0f} s wall):", "",
+             "| typology | kind | n | >= medium | >= high | quality at >= medium | at >= high |",
+             "|---|---|---|---|---|---|---|"]
+    for r in out["typologies"]:
+        lines.append(f"| `{r['typology']}` | {r['kind']} | {r['n']} | {r['medium']} | {r['high']} | "
+                     f"{fmt_q(r['quality_medium'])} | {fmt_q(r['quality_high'])} |")
+    lines.append("")
+    for cut, m in out["overall"].items():
+        lines.append(f"- overall at >= {cut}: precision {m['precision']:.3f}, recall {m['recall']:.3f}")
+    return "\n".join(lines) + "\n"
 
 
 def simulator_main(args: argparse.Namespace) -> None:
@@ -164,6 +183,7 @@ def main() -> None:
     ap.add_argument("--tuning", action="store_true", help=f"run the tuning seeds {TUNING_SEEDS}")
     ap.add_argument("--kinds", help="akash,polygon_golem (default both)")
     ap.add_argument("--json", metavar="PATH", help="also write the summary as JSON")
+    ap.add_argument("--markdown", metavar="PATH", help="also write the per-typology table as markdown")
     ap.add_argument("--ranges", action="store_true", help="print the documented parameter ranges and exit")
     ap.add_argument("--simulator", action="store_true", help="the old consistency check on tracer/simulate.py")
     ap.add_argument("--background", type=int, default=500, help="simulator background wallets")
