@@ -101,15 +101,32 @@ class TracerGraph:
     ids: list[str] = field(default_factory=list)
     index: dict[str, int] = field(default_factory=dict)
     first_in: dict[int, FirstFunding] = field(default_factory=dict)
+    payees: set[int] = field(default_factory=set)  # targets of payout_to: providers' payout wallets
+    paid_assets: set[str] = field(default_factory=set)  # asset keys of paid edges
     clock: BlockClock = field(default_factory=BlockClock)
     _unplaced: list[tuple[int, int, int, str, int]] = field(default_factory=list)  # (u, v, key, chain, block)
     _assets: dict[str, str] = field(default_factory=dict)
     _nkeys: int = 0  # edge keys are a graph-wide counter: networkx's own key search is the slow part
 
     def _add(self, src: int, dst: int, data: dict[str, Any]) -> int:
+        """Add one edge (both ends exist: :meth:`node` made them) with a fresh ``data`` dict.
+
+        What ``MultiDiGraph.add_edge`` does for a new key, without its per-call checks, copy and
+        cache clearing (a third of a million-edge build): keys are a graph-wide counter, so the key is
+        always new; the key dict is shared by ``_succ`` and ``_pred`` exactly as networkx shares it.
+        Callers that add edges call :meth:`_touched` once afterwards (networkx's view caches)."""
         self._nkeys += 1
-        self.g.add_edge(src, dst, self._nkeys, **data)
+        succ = self.g._succ[src]
+        keydict = succ.get(dst)
+        if keydict is None:
+            keydict = succ[dst] = {}
+            self.g._pred[dst][src] = keydict
+        keydict[self._nkeys] = data
         return self._nkeys
+
+    def _touched(self) -> None:
+        """Clear networkx's cached views after edges were added directly (see :meth:`_add`)."""
+        nx._clear_cache(self.g)
 
     # -- nodes ---------------------------------------------------------------------------------
     def node(self, node_id: str) -> int:
@@ -161,9 +178,12 @@ class TracerGraph:
                 clock.add(chain, block, t)
             if kind == "paid":
                 data["s"] = self.asset_key(asset, decimals)
+                self.paid_assets.add(data["s"])
                 prev = self.first_in.get(v)
                 if prev is None or _before(t, fid, prev.time, prev.fact):
                     self.first_in[v] = FirstFunding(u, t, a, data["s"], fid)
+            elif kind == "payout_to":
+                self.payees.add(v)
             elif kind in _UNIT_KINDS and attrs:
                 at = json.loads(attrs) if isinstance(attrs, str) else attrs
                 units = at.get("units", at.get("count"))
@@ -177,6 +197,7 @@ class TracerGraph:
             n_added += 1
         if unplaced:
             self.place_by_block()
+        self._touched()
         return n_added
 
     def place_by_block(self) -> int:
@@ -231,6 +252,7 @@ class TracerGraph:
             self.first_in[v] = best
             if stale:  # funded_by was derived: derive it again for the new first funding
                 self._add(v, best.src, {"k": "funded_by", "a": best.amount, "t": best.time, "f": best.fact})
+        self._touched()
         return len(changed)
 
     def time_note(self, data: Mapping[str, Any]) -> str | None:
@@ -254,12 +276,14 @@ class TracerGraph:
             n_added += 1
         if clocked and self._unplaced:
             self.place_by_block()
+        self._touched()
         return n_added
 
     def derive_funded_by(self) -> int:
         """Add ``funded_by`` edges (wallet -> its first funder), the reverse of each first ``paid``."""
         for v, ff in self.first_in.items():
             self._add(v, ff.src, {"k": "funded_by", "a": ff.amount, "t": ff.time, "f": ff.fact})
+        self._touched()
         return len(self.first_in)
 
     def add_links(self, links: Iterable[Any]) -> int:
@@ -269,6 +293,7 @@ class TracerGraph:
             self._add(self.node(lk.a), self.node(lk.b), {"k": "same_actor", "a": 0, "t": None,
                       "f": lk.refs[0] if lk.refs else "", "h": lk.heuristic, "w": lk.strength})
             n += 1
+        self._touched()
         return n
 
     # -- walks ---------------------------------------------------------------------------------

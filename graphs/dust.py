@@ -85,15 +85,16 @@ def dust_limits(tg: TracerGraph, min_value: Mapping[str, Any] | None = None,
     conf = {str(k).lower(): v for k, v in (DEFAULT_DUST_MIN_VALUE if min_value is None else min_value).items()}
     limits: dict[str, int] = {}
     amounts: dict[str, list[int]] = defaultdict(list)
-    for _, _, d in tg.g.edges(data=True):
-        if d["k"] != "paid":
-            continue
-        key = d.get("s", "")
-        if key not in limits:
-            lim = _configured(conf, key, symbols)
-            limits[key] = -1 if lim is None else lim  # -1: decided by the median below
-        if limits[key] < 0 and d["a"] > 0:
-            amounts[key].append(d["a"])
+    for key in tg.paid_assets:
+        lim = _configured(conf, key, symbols)
+        limits[key] = -1 if lim is None else lim  # -1: decided by the median below
+    median_keys = {k for k, v in limits.items() if v < 0}
+    if median_keys:
+        for nbrs in tg.g._succ.values():  # raw adjacency: the edge views cost more than the work here
+            for kd in nbrs.values():
+                for d in kd.values():
+                    if d["k"] == "paid" and d["a"] > 0 and d["s"] in median_keys:
+                        amounts[d["s"]].append(d["a"])
     for key, lim in limits.items():
         if lim >= 0:
             continue
@@ -112,8 +113,7 @@ def priced_assets(tg: TracerGraph, min_value: Mapping[str, Any] | None = None,
     """Asset keys of the graph's ``paid`` edges whose dust limit is a configured value (tracer can
     say what an amount is worth); every other asset is judged by the median rule only."""
     conf = {str(k).lower(): v for k, v in (DEFAULT_DUST_MIN_VALUE if min_value is None else min_value).items()}
-    keys = {d.get("s", "") for _, _, d in tg.g.edges(data=True) if d["k"] == "paid"}
-    return {k for k in keys if _configured(conf, k, symbols) is not None}
+    return {k for k in tg.paid_assets if _configured(conf, k, symbols) is not None}
 
 
 def is_dust(amount: int, asset_key: str, limits: Mapping[str, int]) -> bool:

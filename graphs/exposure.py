@@ -16,7 +16,11 @@ taint; an unknown time (``None``) always counts.  In an asset tracer cannot valu
 dust minimum: anything but the USD stablecoins by default), a wallet is exposed only if it moved
 that asset on afterwards (a provider's payout wallet excepted: its income pays for compute it
 delivered): receiving a token it never uses is what dusting with unpriced tokens and spam airdrops
-look like, and such a receipt funds nothing.  Each hop is computed from the taint of the
+look like, and such a receipt funds nothing.  In a valued asset (a stablecoin above its dust
+limit) a held receipt under ``held_factor`` (100) x the dust limit - 1,000 USD for stablecoins -
+is kept apart in ``ExposureResult.passive``: worth showing, but it may be unsolicited (Tornado
+Cash sent 0.1 ETH, not dust, to famous wallets) and funded nothing.  A larger held receipt is a
+relationship with the listed party and counts in ``incoming``.  Each hop is computed from the taint of the
 previous hops only, so the result does not depend on node ids.  Walks stop at hubs (tagged
 exchanges, bridges, mixers, exchanges recognised by behaviour, very high-degree nodes) and the
 result says which hub stopped which walk and why.  Direct outgoing exposure (paying a listed wallet)
@@ -36,6 +40,7 @@ from graphs.dust import as_fraction, dust_limits, priced_assets
 
 DEFAULT_HOPS = 3
 DEFAULT_MIN_SHARE = Fraction(1, 100)
+DEFAULT_HELD_FACTOR = 100  # x the dust limit: 1,000 USD for stablecoins
 
 
 @dataclass(frozen=True)
@@ -69,12 +74,15 @@ class ExposureResult:
     outgoing: dict[str, Exposure] = field(default_factory=dict)
     stops: list[HubStop] = field(default_factory=list)
     by_asset: dict[str, dict[str, Exposure]] = field(default_factory=dict)  # node -> asset -> exposure
+    # node -> its best exposure in a valued asset it received and never moved on (not in ``incoming``)
+    passive: dict[str, Exposure] = field(default_factory=dict)
 
     def stops_from(self, source: str) -> list[HubStop]:
         return [s for s in self.stops if s.source == source]
 
 
-Taint = tuple[Fraction, int, str, int | None]  # share, best tainted payer, its fact id, first tainted time
+# share, best tainted payer, its fact id, first tainted time, tainted amount (base units)
+Taint = tuple[Fraction, int, str, int | None, Fraction]
 
 
 def _inflow_taint(tg: TracerGraph, v: int, assets: Iterable[str], taint: Mapping[int, Mapping[str, Fraction]],
@@ -113,24 +121,26 @@ def _inflow_taint(tg: TracerGraph, v: int, assets: Iterable[str], taint: Mapping
     out: dict[str, Taint] = {}
     for asset, dsum in dirty.items():
         _, u, fact = best[asset]
-        out[asset] = (dsum / total[asset], u, fact, first[asset])
+        out[asset] = (dsum / total[asset], u, fact, first[asset], dsum)
     return out
 
 
 def exposure(tg: TracerGraph, listed: Iterable[str], hubs: Mapping[int, Hub], hops: int = DEFAULT_HOPS,
              min_share: Fraction | float = DEFAULT_MIN_SHARE, dust: Mapping[str, int] | None = None,
-             priced: Collection[str] | None = None) -> ExposureResult:
+             priced: Collection[str] | None = None, held_factor: int = DEFAULT_HELD_FACTOR) -> ExposureResult:
     """Incoming exposure within ``hops`` of the ``listed`` wallets, and direct outgoing exposure.
 
     ``dust``: per asset key, the smallest amount that is not dust (:func:`graphs.dust.dust_limits`;
     default: computed with its defaults; an asset missing from the mapping has no minimum).
     ``priced``: asset keys with a configured value minimum (:func:`graphs.dust.priced_assets`,
     default: with its defaults); in other assets a wallet must move the asset on to be exposed.
+    ``held_factor``: a valued asset received, never moved on and under ``held_factor`` x its dust
+    limit goes to ``ExposureResult.passive`` instead of ``incoming``.
     """
     limits = dust_limits(tg) if dust is None else dust
     valued = priced_assets(tg) if priced is None else set(priced)
     # A provider's payout wallet is paid for compute it delivers: its income is never a passive receipt.
-    payees = {w for u, w, k in tg.g.edges(data="k") if k == "payout_to"}
+    payees = tg.payees
 
     def moved_on(v: int, asset: str, since_t: int | None) -> bool:
         """``v`` paid out non-dust ``asset`` at or after ``since_t`` (unknown times count)."""
@@ -188,20 +198,26 @@ def exposure(tg: TracerGraph, listed: Iterable[str], hubs: Mapping[int, Hub], ho
         nxt: list[tuple[int, str | None]] = []
         for v, per_asset in found:
             vid = tg.ids[v]
-            for asset, (share, best_u, fact, t_first) in sorted(per_asset.items()):
+            for asset, (share, best_u, fact, t_first, amount) in sorted(per_asset.items()):
                 if share < min_share:
                     continue  # under the share minimum: no taint in this asset
-                if asset not in valued and v not in payees and not moved_on(v, asset, t_first):
+                held = v not in payees and not moved_on(v, asset, t_first)
+                if held and asset not in valued:
                     continue  # a passive receipt of an unpriced asset: funds nothing, taints nothing
+                # A held receipt of a valued asset under held_factor x its dust limit (1,000 USD for
+                # stablecoins) may be an unsolicited gift: kept apart.  A larger one is a relationship.
+                passive = held and amount < held_factor * limits.get(asset, 1)
                 taint[v][asset], since[(v, asset)] = share, t_first
                 pred[(v, asset)], origin[(v, asset)] = (best_u, fact), src_of(best_u, asset)
                 nxt.append((v, asset))
                 path, refs = path_of(v, asset)
                 e = Exposure(vid, tg.ids[origin[(v, asset)]], h, share, asset, path, refs)
                 res.by_asset.setdefault(vid, {})[asset] = e
-                cur = res.incoming.get(vid)
+                # Held, never moved on: reported apart (it may be unsolicited and funded nothing).
+                into = res.passive if passive else res.incoming
+                cur = into.get(vid)
                 if cur is None or share > cur.share:
-                    res.incoming[vid] = e
+                    into[vid] = e
         frontier = nxt
         if not frontier:
             break

@@ -95,7 +95,7 @@ def behavioural_hubs(tg: TracerGraph, known: Mapping[int, Hub] | None = None, ne
         for m, kd in adj.items():
             if m != n:
                 for d in kd.values():
-                    if d["k"] == "paid" and d["a"] >= lim(d.get("s", ""), 1):
+                    if d["k"] == "paid" and d["a"] >= limits.get(d["s"], 1):
                         c += 1
                         break
         return c
@@ -119,6 +119,10 @@ def behavioural_hubs(tg: TracerGraph, known: Mapping[int, Hub] | None = None, ne
     feeders: dict[int, list[int]] = defaultdict(list)  # forwarding target -> deposit-like wallets
     for n, nin in n_in.items():
         if not 1 <= nin <= deposit_max_senders or not n_out[n]:
+            continue
+        # A forwarding target needs min_deposits feeders, hence as many distinct senders: skip
+        # wallets that pay no such wallet (most of a busy background) before summing amounts.
+        if not any(n_in.get(v, 0) >= min_deposits for v in succ[n] if v != n):
             continue
         received: dict[str, int] = defaultdict(int)
         for _, d in payments(n, False):

@@ -48,16 +48,16 @@ def test_dust_from_listed_wallet_is_not_exposure() -> None:
 def test_value_minimum_boundary_and_configuration() -> None:
     r = "wallet:evm:r"
     at_min = [usdc(1, L, r, float(DEFAULT_DUST_MIN_VALUE["USDC"]))]
-    e = exposure(build_graph(at_min), [L], {}).incoming[r]
+    e = exposure(build_graph(at_min), [L], {}, held_factor=0).incoming[r]
     assert e.share == 1 and e.asset == "USDC/6"  # exactly the minimum is not dust
     below = [usdc(1, L, r, float(DEFAULT_DUST_MIN_VALUE["USDC"]) - 0.01)]
-    assert r not in exposure(build_graph(below), [L], {}).incoming
+    assert r not in exposure(build_graph(below), [L], {}, held_factor=0).incoming
     tg = build_graph(below)
     # Per-asset configuration in display units: symbol, asset/decimals key or token id.
     assert dust_limits(tg, {"USDC": "0.5"})["USDC/6"] == 500_000
     assert dust_limits(tg, {"USDC/6": 2})["USDC/6"] == 2_000_000
-    assert r in exposure(tg, [L], {}, dust=dust_limits(tg, {"USDC": "0.5"})).incoming
-    assert r in exposure(tg, [L], {}, dust={}).incoming  # no minimum at all: the old behaviour
+    assert r in exposure(tg, [L], {}, dust=dust_limits(tg, {"USDC": "0.5"}), held_factor=0).incoming
+    assert r in exposure(tg, [L], {}, dust={}, held_factor=0).incoming  # no minimum at all: the old behaviour
 
 
 def test_dust_in_an_asset_without_configured_minimum_is_relative_to_its_median() -> None:
@@ -87,9 +87,12 @@ def test_passive_receipt_of_an_unpriced_asset_is_not_exposure() -> None:
     rows.append(("j2", "paid", r, "wallet:akash:other", str(6000 * 10**18), 24, junk, 30, None))
     e = exposure(build_graph(rows), [L], {}).incoming[r]
     assert e.share == 1 and e.asset == f"{junk}/24"  # moved on: it did fund something
-    # A priced asset (USD stablecoin above its value minimum) counts even if it was never moved.
-    held = [usdc(1, L, r, 500)]
-    assert exposure(build_graph(held), [L], {}).incoming[r].share == 1
+    # A valued asset (USD stablecoin) held and never moved: under 1,000 (100 x the dust limit) it is
+    # kept apart as a possibly unsolicited receipt; from 1,000 it is a relationship and counts.
+    small = exposure(build_graph([usdc(1, L, r, 500)]), [L], {})
+    assert r not in small.incoming and small.passive[r].share == 1
+    big = exposure(build_graph([usdc(1, L, r, 1_000)]), [L], {})
+    assert big.incoming[r].share == 1 and r not in big.passive
 
 
 def test_dust_does_not_count_as_paying_a_listed_wallet() -> None:
@@ -137,7 +140,7 @@ def test_usdc_share_does_not_taint_glm_payments() -> None:
     m, r_glm, r_usdc = "wallet:evm:m", "wallet:evm:r-glm", "wallet:evm:r-usdc"
     rows = [usdc(1, L, m, 100), glm(1, "wallet:evm:clean", m, 10_000),
             glm(2, m, r_glm, 500), usdc(2, m, r_usdc, 50)]
-    res = exposure(build_graph(rows), [L], {})
+    res = exposure(build_graph(rows), [L], {}, held_factor=0)
     assert res.incoming[m].share == 1 and res.incoming[m].asset == "USDC/6"
     assert r_glm not in res.incoming  # m holds no tainted GLM
     e = res.incoming[r_usdc]
@@ -166,7 +169,7 @@ def test_three_hop_renter_with_material_share_keeps_exact_fraction() -> None:
             usdc(3, a, b, 200, t=20), usdc(4, "wallet:evm:c2", b, 200, t=21),
             usdc(5, b, c, 100, t=30), usdc(6, "wallet:evm:c3", c, 300, t=31),
             glm(1, "wallet:evm:g", c, 1_000_000, t=5)]  # a big GLM inflow does not dilute the USDC share
-    res = exposure(build_graph(rows), [L], {})
+    res = exposure(build_graph(rows), [L], {}, held_factor=0)
     assert res.incoming[a].share == Fraction(3, 4)
     assert res.incoming[b].share == Fraction(3, 8)
     e = res.incoming[c]
@@ -199,3 +202,32 @@ def test_provider_payee_income_in_an_unpriced_asset_counts() -> None:
     e = exposure(build_graph(rows), [L], {}).incoming[payee]
     assert e.share == Fraction(7, 10)
     assert payee not in exposure(build_graph(rows[:2]), [L], {}).incoming  # without the payout link
+
+
+def test_unsolicited_stablecoins_held_are_low_not_severe() -> None:
+    """Independent tester: 150 USDC sent unasked by a listed wallet to wallets that never move it
+    (Tornado-style amounts, above the 10 USDC dust limit) made them severe. Held and under 1,000: a
+    possibly unsolicited receipt, scored low at most; a renter that received 5,000 and holds it, or
+    that spent the 150, is exposed as before."""
+    w = World("unsolicited")
+    src = w.wallet("listed")
+    w.listed(src)
+    p = w.provider("p", {"h100-sxm": 8}, "US")
+    gift, big, spent = w.wallet("gift"), w.wallet("big-holder"), w.wallet("spent")
+    for r in (gift, big, spent):
+        w.pay(w.wallet(f"own-{r[-6:]}"), r, 2_000, 0.5, asset=("GLM", 18))
+        w.rent(r, p, "h100-sxm", 100, 3, 0)  # pays its rent in GLM below (unpriced)
+        w.pay(r, w.wallet(f"payee-{r[-6:]}"), 500, 3.5, asset=("GLM", 18))
+    w.pay(src, gift, 150, 1)
+    w.pay(src, big, 5_000, 1)
+    w.pay(src, spent, 150, 1)
+    w.pay(spent, w.wallet("shop"), 140, 2)  # moved on: it funded something
+    store = Store(":memory:")
+    w.write(store)
+    res = score_store(store, now=NOW)
+    flags = {f["subject"]: f for f in res.flags}
+    assert res.context is not None
+    ev = R.exposure(gift, res.context)
+    assert ev is not None and ev.score <= 0.3 and "never moved on" in ev.detail
+    assert gift not in flags or flags[gift]["level"] in ("low", "none")
+    assert flags[big]["level"] in ("severe", "high") and flags[spent]["level"] in ("severe", "high")

@@ -54,7 +54,7 @@ def test_exposure_rule_scores_share_and_hop() -> None:
     w.pay(mid, r, 100, 2)
     w.pay(w.wallet("clean"), r, 100, 2)
     p = w.provider("p", {"h100-sxm": 1}, "US")
-    w.rent(r, p, "h100-sxm", 1, 3, 1)
+    w.rent(r, p, "h100-sxm", 1, 3, 150)  # r spends its USDC on the lease (moved on)
     _, out = scored(w)
     e = ev_of(out, r, "exposure")
     # material share (>= 10 %): 0.9 x 0.9^(hop-1) x (0.5 + 0.5 x share)

@@ -74,6 +74,8 @@ class Params:
     hops: int = 3
     hop_decay: float = 0.9
     exposure_material_share: float = 0.1  # a share at or above this is material (>= medium in k hops)
+    exposure_passive_max: float = 0.3  # cap for small held receipts (never moved on: maybe unsolicited)
+    exposure_held_factor: int = 100  # a held receipt under this x the dust limit is small (1,000 USD)
     name_match_min: float = 0.7
     structuring_min_wallets: int = 5
     funding_window_days: int = 7
@@ -239,20 +241,24 @@ def exposure(subject: str, ctx: Context) -> Evidence | None:
     """Funds came from a listed wallet within k hops (default 3). A material share (>= 10 % of the
     wallet's inflow in one asset, exact, traceable to the listed source) scores 0.9 x 0.9^(hop-1)
     x (0.5 + 0.5 x share): at least medium within 3 hops, high at 1 hop from about 56 %; a smaller
-    share scores 0.9 x 0.9^(hop-1) x share (low). Paying a listed wallet directly scores 0.5 x share
-    of outflow. Dust carries no taint; assets are never mixed; walks stop at exchanges, bridges and
+    share scores 0.9 x 0.9^(hop-1) x share (low). Stablecoins received and never moved on, under
+    1,000 (possibly unsolicited), score 0.3 at most. Paying a listed wallet directly scores 0.5 x share of outflow. Dust carries no taint; assets are never mixed; walks stop at exchanges, bridges and
     mixers (tagged or recognised by behaviour) and very high-degree wallets."""
     best: Evidence | None = None
     p = ctx.params
     for w, via in ctx.wallets_of(subject):
-        e = ctx.exposure.incoming.get(w)
-        if e is not None:
+        for e, held in ((ctx.exposure.incoming.get(w), False), (ctx.exposure.passive.get(w), True)):
+            if e is None:
+                continue
             share = float(e.share)
             base = 0.9 * p.hop_decay ** (e.hop - 1)
             s = base * (0.5 + 0.5 * share) if share >= p.exposure_material_share else base * share
-            ev = Evidence("exposure", s, f"{share:.1%} of inflow in {asset_name(ctx, e.asset)} traces to "
-                          f"listed {e.source} ({ctx.listed_label.get(e.source, 'listed')}), {e.hop} hop(s)",
-                          via + e.refs + tuple(ctx.listed.get(e.source, [])), e.path)
+            text = (f"{share:.1%} of inflow in {asset_name(ctx, e.asset)} traces to listed {e.source} "
+                    f"({ctx.listed_label.get(e.source, 'listed')}), {e.hop} hop(s)")
+            if held:  # received and never moved on: may be unsolicited, funded nothing
+                s = min(s, p.exposure_passive_max)
+                text += "; received, under 1,000 and never moved on (possibly unsolicited): low at most"
+            ev = Evidence("exposure", s, text, via + e.refs + tuple(ctx.listed.get(e.source, [])), e.path)
             if best is None or ev.score > best.score:
                 best = ev
         o = ctx.exposure.outgoing.get(w)

@@ -118,7 +118,7 @@ def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], depl
 
     t0 = time.monotonic()
     exp = exposure(tg, list(listed), hubs, p.hops, p.exposure_min_share, dust,
-                   priced_assets(tg, p.dust_min_value, symbols))
+                   priced_assets(tg, p.dust_min_value, symbols), p.exposure_held_factor)
     t["exposure"] = time.monotonic() - t0
 
     # GPUs per subject and GPU-hours per lease (gpu_hours observation, else uses_gpu units x hours).
