@@ -91,7 +91,9 @@ class Rental:
 
     ``start``/``end`` are epoch seconds or None (unknown: counted in GPU-hours, not in concurrency);
     ``estimated`` marks rentals inferred from payments (a Golem requestor paying a provider's payee:
-    the provider's offered GPUs, taken as in use the day before the payment)."""
+    the provider's offered GPUs, an upper bound, taken as in use since the requestor's previous
+    payment to that payee, else over a default period before the payment; see
+    ``tracer.scoring.run._payee_rentals``)."""
 
     lease: str
     renter: str

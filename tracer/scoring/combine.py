@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from tracer.scoring.rules import RULES, Evidence
 
-RULES_VERSION = "2026.11-3"
+RULES_VERSION = "2026.11-4"
 LEVELS = (("severe", 0.9), ("high", 0.7), ("medium", 0.4), ("low", 0.0))
 QUALIFIER_CAP = 0.5
 KIND = {fn.__name__: kind for fn, kind in RULES}

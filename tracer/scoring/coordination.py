@@ -4,20 +4,29 @@ A cluster conceals controlled capacity when wallets in it are tied by *coordinat
 (``graphs.clusters.COORDINATION``: common fresh funder, shared private manifest, synchronized first
 rentals, third-party escrow) and those coordinated renters together rent export-controlled GPUs at
 a scale: peak concurrent GPUs over overlapping leases (3A090.a/.b, weighted by TPP against the
-H100 SXM, so 8 L4s weigh about one H100) or GPU-hours.  Computed once per cluster
-(``Context.once``); each member's evidence only adds its own path to the cluster's anchor.
+H100 SXM, so 8 L4s weigh about one H100) or GPU-hours.  The capacity is computed once per cluster
+(``Context.once``).
+
+A restricted link (a listed member, a name match, material exposure, renting from a provider in a
+restricted place) raises a member only when it is in the member's *attribution group*: the part of
+the cluster the member reaches through links other than synchronized timing alone
+(``Context.attribution_groups``).  Timing coincidence is the weakest coordination signal: it may say
+that wallets act together (concealment, medium), not that one wallet's listing or exposure is
+another's.  So the finding is computed once per (cluster, group); each member's evidence only adds its
+own path to the group's anchor.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from graphs.clusters import COORDINATION, Link
 from graphs.compute import Rental, peak_concurrent
+from tracer.scoring.rules import TIMING_ONLY, link_tree
 
 if TYPE_CHECKING:
     from tracer.scoring.rules import Context
@@ -38,6 +47,27 @@ class Concealment:
     tail: tuple[str, ...]  # path on from the anchor to the restricted thing (empty without one)
 
 
+@dataclass(frozen=True)
+class Capacity:
+    """A cluster's coordinated controlled capacity (once per cluster): what every member shares."""
+
+    bump: float  # the rise over the base score by capacity and GPU-hours
+    detail: str
+    refs: tuple[str, ...]
+    anchor: str  # the funder of a common-funder star, else a coordination link's end
+    renters: tuple[str, ...]  # the coordinated renters
+
+
+@dataclass(frozen=True)
+class Restricted:
+    """A restricted link: its text and facts, the member it is about, the path on from that member."""
+
+    text: str
+    refs: tuple[str, ...]
+    member: str
+    tail: tuple[str, ...]
+
+
 def gpu_weight(ctx: Context, gid: str) -> float:
     """H100-equivalents of one GPU by TPP for 3A090.a/.b parts; 0 for uncontrolled or unknown GPUs."""
     g = ctx.catalog.get(gid)
@@ -53,7 +83,8 @@ def gpu_tpp(ctx: Context, gid: str) -> float:
     return float(g.tpp) if g is not None and g.tpp else 0.0
 
 
-def cluster_concealment(cid: str, ctx: Context) -> Concealment | None:
+def cluster_capacity(cid: str, ctx: Context) -> Capacity | None:
+    """The coordinated renters' controlled capacity, if it reaches a minimum (once per cluster)."""
     p = ctx.params
     links = [lk for lk in ctx.clusters.links.get(cid, []) if lk.heuristic in COORDINATION]
     if not links:
@@ -90,8 +121,6 @@ def cluster_concealment(cid: str, ctx: Context) -> Concealment | None:
     if cap_ratio < 1 and hour_ratio < 1:
         return None
     bump = min(MAX_BUMP, STEP_AT_ONCE * math.log2(max(1.0, cap_ratio)) + STEP_HOURS * math.log2(max(1.0, hour_ratio)))
-    restricted = _restricted_link(cid, renters, ctx)
-    score = round((BASE_RESTRICTED if restricted else BASE) + bump, 4)
 
     heur = Counter(lk.heuristic for lk in links)
     how = ", ".join(f"{h} x{n}" for h, n in sorted(heur.items()))
@@ -101,16 +130,37 @@ def cluster_concealment(cid: str, ctx: Context) -> Concealment | None:
               f"({mix or 'no known lease times'}; {peak.value:.1f} H100-equivalents by TPP, {at}) and "
               f"{hours:,.0f} controlled GPU-hours ({heq_hours:,.0f} H100-equivalent)")
     if estimated:
-        detail += f"; {estimated} rental(s) estimated from payments to a provider's payee"
+        detail += (f"; {estimated} rental(s) estimated from payments to a provider's payee (each payment taken "
+                   f"to settle the provider's offered GPUs, an upper bound, since the requestor's previous "
+                   f"payment to that payee within {p.payment_max_window_days:g} days, else over the "
+                   f"{p.payment_window_hours:g} h before it)")
     link_refs = list(dict.fromkeys(r for lk in links for r in lk.refs))[:MAX_LINK_REFS]
     peak_refs = [f for i in peak.refs[:MAX_PEAK_REFS] for f in used[int(i)].refs]
-    if restricted is None:
-        anchor = _default_anchor(links)
-        detail += "; no restricted link found in the cluster"
-        return Concealment(score, detail, tuple(link_refs + peak_refs), anchor, ())
-    text, rrefs, member, tail = restricted
-    detail += f"; restricted link: {text}"
-    return Concealment(score, detail, tuple(link_refs + peak_refs + list(rrefs)), member, tail)
+    return Capacity(bump, detail, tuple(link_refs + peak_refs), _default_anchor(links), tuple(renters))
+
+
+def subject_concealment(cid: str, subject: str, ctx: Context) -> Concealment | None:
+    """The concealment finding for ``subject``: the cluster's capacity, raised by a restricted link
+    only when that link is in the subject's attribution group (once per cluster and group)."""
+    cap: Capacity | None = ctx.once(("concealment", cid), lambda: cluster_capacity(cid, ctx))
+    if cap is None:
+        return None
+    group = ctx.attribution_groups(cid).get(subject, subject)
+    return ctx.once(("concealment_group", cid, group),  # type: ignore[no-any-return]
+                    lambda: _group_concealment(cid, group, cap, ctx))
+
+
+def _group_concealment(cid: str, group: str, cap: Capacity, ctx: Context) -> Concealment:
+    found: dict[str, Restricted] = ctx.once(("restricted", cid),
+                                            lambda: _restricted_links(cid, list(cap.renters), ctx))
+    own = found.get(group)
+    if own is not None:
+        return Concealment(round(BASE_RESTRICTED + cap.bump, 4), f"{cap.detail}; restricted link: {own.text}",
+                           cap.refs + own.refs, own.member, own.tail)
+    other = next(iter(found.values()), None)  # the strongest, from another group (own is None)
+    note = (f"; {other.text}, linked only by synchronized timing: not counted" if other is not None
+            else "; no restricted link found in the cluster")
+    return Concealment(round(BASE + cap.bump, 4), cap.detail + note, cap.refs, cap.anchor, ())
 
 
 def _default_anchor(links: list[Link]) -> str:
@@ -121,15 +171,24 @@ def _default_anchor(links: list[Link]) -> str:
     return min(links, key=lambda lk: (lk.heuristic, lk.a, lk.b)).a
 
 
-def _restricted_link(cid: str, renters: list[str], ctx: Context
-                     ) -> tuple[str, tuple[str, ...], str, tuple[str, ...]] | None:
-    """The strongest restricted link in the cluster: (text, refs, member, path on from the member)."""
+def _restricted_links(cid: str, renters: list[str], ctx: Context) -> dict[str, Restricted]:
+    """The strongest restricted link of each attribution group of the cluster: group -> link, in the
+    order found, the strongest kind first (a listed member, a name match, exposure, a renter renting from a provider
+    in a restricted place).  One pass per kind over the members: linear in the cluster."""
     p = ctx.params
     members = ctx.clusters.members.get(cid, [])
+    groups = ctx.attribution_groups(cid)
+    found: dict[str, Restricted] = {}
+
+    def add(m: str, r: Restricted) -> None:
+        found.setdefault(groups.get(m, m), r)
+
     for m in members:
         if m in ctx.listed:
-            return (f"listed wallet {m} ({ctx.listed_label.get(m, 'listed')})", tuple(ctx.listed[m]), m, ())
+            add(m, Restricted(f"listed wallet {m} ({ctx.listed_label.get(m, 'listed')})", tuple(ctx.listed[m]), m, ()))
     for m in members:
+        if groups.get(m, m) in found:
+            continue
         for o in ctx.obs.get(m, []):
             if o["predicate"] != "name_match":
                 continue
@@ -138,15 +197,21 @@ def _restricted_link(cid: str, renters: list[str], ctx: Context
             sc = sc / 100.0 if sc > 1.0 else sc
             if sc >= p.name_match_min:
                 entity = str(at.get("entity_id") or at.get("entity") or o["value"])
-                return (f"{m} matches listed party {entity} at {sc:.2f}", (o["id"],), m, (entity,))
+                add(m, Restricted(f"{m} matches listed party {entity} at {sc:.2f}", (o["id"],), m, (entity,)))
+                break
     for m in members:
+        if groups.get(m, m) in found:
+            continue
         for e, how in ((ctx.exposure.incoming.get(m), "of inflow from"), (ctx.exposure.outgoing.get(m), "paid to")):
             if e is not None and float(e.share) >= p.concealment_exposure_share:
                 tail = tuple(x for x in reversed(e.path) if x != m)
-                return (f"{m}: {float(e.share):.1%} {how} listed {e.source}, {e.hop} hop(s)",
-                        e.refs + tuple(ctx.listed.get(e.source, [])), m, tail)
+                add(m, Restricted(f"{m}: {float(e.share):.1%} {how} listed {e.source}, {e.hop} hop(s)",
+                                  e.refs + tuple(ctx.listed.get(e.source, [])), m, tail))
+                break
     seen: dict[str, tuple[str, str, str] | None] = {}
     for w in renters:
+        if groups.get(w, w) in found:
+            continue
         for r in ctx.rentals.get(w, []):
             if not r.provider or gpu_weight(ctx, r.gpu) <= 0:
                 continue
@@ -156,9 +221,10 @@ def _restricted_link(cid: str, renters: list[str], ctx: Context
             if place is not None:
                 text, oid, iso = place
                 via = (r.lease,) if r.lease.startswith("lease:") else ()
-                return (f"{w} rents {r.gpu} from {r.provider}, {text}", (*r.refs, oid), w,
-                        (*via, r.provider, f"jurisdiction:{iso}"))
-    return None
+                add(w, Restricted(f"{w} rents {r.gpu} from {r.provider}, {text}", (*r.refs, oid), w,
+                                  (*via, r.provider, f"jurisdiction:{iso}")))
+                break
+    return found
 
 
 def _restricted_place(provider: str, ctx: Context) -> tuple[str, str, str] | None:
@@ -180,33 +246,20 @@ def _restricted_place(provider: str, ctx: Context) -> tuple[str, str, str] | Non
 
 
 def subject_path(ctx: Context, cid: str, subject: str, c: Concealment) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The subject's chain of clustering links to the cluster's anchor, then on to the restricted
-    thing; a BFS tree from the anchor is built once per cluster, so each member's path is O(depth)."""
-    tree: dict[str, tuple[str, Link] | None] = ctx.once(("anchor_tree", cid, c.anchor),
-                                                        lambda: _tree(ctx, cid, c.anchor))
+    """The subject's chain of clustering links to the finding's anchor, then on to the restricted
+    thing.  The chain avoids timing-only links where it can (to a restricted member it always can:
+    that is why the member counts).  BFS trees from the anchor are built once per cluster, so each
+    member's path is O(depth)."""
+    tree = link_tree(ctx, cid, c.anchor, TIMING_ONLY)
+    if subject not in tree:
+        tree = link_tree(ctx, cid, c.anchor)
+    if subject not in tree:  # not connected to the anchor (cannot happen inside one cluster)
+        return (subject,), ()
     nodes: list[str] = [subject]
     refs: list[str] = []
     cur = subject
-    while (step := tree.get(cur)) is not None:
+    while (step := tree[cur]) is not None:
         cur, lk = step
         nodes.append(cur)
         refs.extend(lk.refs)
-    if cur != c.anchor:  # not connected to the anchor (cannot happen inside one cluster)
-        return (subject,), ()
     return tuple(nodes) + c.tail, tuple(refs)
-
-
-def _tree(ctx: Context, cid: str, root: str) -> dict[str, tuple[str, Link] | None]:
-    adj: dict[str, list[tuple[str, Link]]] = {}
-    for lk in ctx.clusters.links.get(cid, []):
-        adj.setdefault(lk.a, []).append((lk.b, lk))
-        adj.setdefault(lk.b, []).append((lk.a, lk))
-    parent: dict[str, tuple[str, Link] | None] = {root: None}
-    q = deque([root])
-    while q:
-        x = q.popleft()
-        for y, lk in adj.get(x, []):
-            if y not in parent:
-                parent[y] = (x, lk)
-                q.append(y)
-    return parent

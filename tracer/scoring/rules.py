@@ -32,6 +32,11 @@ class Evidence:
     path: tuple[str, ...] = ()
 
 
+# Links that say wallets act together but carry nothing of one wallet to another: a restricted
+# member (listed, exposed, a name match, renting from a restricted place) counts for a subject only
+# when the subject reaches it through other links (``Context.attribution_groups``).
+TIMING_ONLY: frozenset[str] = frozenset({"sync_rentals"})
+
 # USD stablecoin token ids (6 decimals) as EVM connectors store them in edges.asset.
 STABLECOINS = (
     "ethereum:0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48",  # USDC
@@ -96,6 +101,11 @@ class Params:
     sync_alpha: float = 0.01  # chance-coincidence guard (Poisson, over all windows)
     manifest_window_days: float = 2.0  # a private manifest's owners first deploy it within this window
     payroll_min_payments: int = 3  # regular payments that make a funder a payroll, not a Sybil star
+    # Golem (no leases): a payment to a provider's payee settles the offered GPUs since the requestor's
+    # previous payment to that payee (if at most payment_max_window_days before), else over the
+    # payment_window_hours before it.
+    payment_window_hours: float = 24.0
+    payment_max_window_days: float = 7.0
     # Per-wallet funding thresholds for structuring, in base units, keyed "ASSET/decimals".
     # Keys: "<asset>/<decimals>" or the asset alone (symbol or token id as connectors store it).
     funding_thresholds: dict[str, int] = field(default_factory=lambda: {
@@ -150,13 +160,59 @@ class Context:
             self.memo[key] = fn()
         return self.memo[key]
 
+    def attribution_groups(self, cid: str) -> dict[str, str]:
+        """The cluster's members grouped by its links other than timing-only ones (``TIMING_ONLY``):
+        member -> a representative of its group.  Whatever one wallet is (listed, exposed, a name
+        match, renting from a restricted place) is imputed only within its group: a synchronized
+        first rental says wallets act together, not that they are one another.  Once per cluster
+        (union-find over its links: linear)."""
+        def build() -> dict[str, str]:
+            parent: dict[str, str] = {m: m for m in self.clusters.members.get(cid, [])}
+
+            def find(x: str) -> str:
+                root = x
+                while parent.setdefault(root, root) != root:
+                    root = parent[root]
+                while parent[x] != root:
+                    parent[x], x = root, parent[x]
+                return root
+
+            for lk in self.clusters.links.get(cid, []):
+                if lk.heuristic not in TIMING_ONLY:
+                    ra, rb = find(lk.a), find(lk.b)
+                    if ra != rb:
+                        parent[max(ra, rb)] = min(ra, rb)
+            return {m: find(m) for m in parent}
+
+        return self.once(("attribution_groups", cid), build)  # type: ignore[no-any-return]
+
+    def attributable(self, subject: str, member: str) -> bool:
+        """``member`` is the subject, or in its cluster reached through links other than timing alone."""
+        if subject == member:
+            return True
+        cid = self.clusters.cluster(subject)
+        if cid is None or self.clusters.cluster(member) != cid:
+            return False
+        groups = self.attribution_groups(cid)
+        return groups.get(subject, subject) == groups.get(member, member)
+
     def listed_peers(self, subject: str) -> list[str]:
-        """Listed wallets in the subject's actor cluster (computed once per cluster)."""
+        """Listed wallets of the subject's actor cluster that the subject reaches through links other
+        than synchronized timing alone (:meth:`attribution_groups`; computed once per group)."""
         cid = self.clusters.cluster(subject)
         if cid is None:
             return []
-        return self.once(("listed_peers", cid),  # type: ignore[no-any-return]
-                         lambda: [m for m in self.clusters.members[cid] if m in self.listed])
+        groups = self.attribution_groups(cid)
+
+        def by_group() -> dict[str, list[str]]:
+            out: dict[str, list[str]] = {}
+            for m in self.clusters.members[cid]:
+                if m in self.listed:
+                    out.setdefault(groups.get(m, m), []).append(m)
+            return out
+
+        listed: dict[str, list[str]] = self.once(("listed_peers", cid), by_group)
+        return listed.get(groups.get(subject, subject), [])
 
     def actor(self, subject: str) -> str:
         return self.clusters.cluster(subject) or subject
@@ -180,39 +236,54 @@ def rule(kind: str) -> Callable[[RuleFn], RuleFn]:
     return deco
 
 
-def link_path(ctx: Context, a: str, b: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Nodes and fact ids of the shortest chain of clustering links from ``a`` to ``b``."""
+def link_tree(ctx: Context, cid: str, root: str, skip: frozenset[str] = frozenset()
+              ) -> dict[str, tuple[str, Link] | None]:
+    """A BFS tree of the cluster's links (heuristics in ``skip`` left out) from ``root``: node ->
+    (its parent towards the root, the link), once per (cluster, root, skip).  The adjacency is built
+    once per (cluster, skip) and a tree only visits the root's component, so trees rooted in many
+    small components of one big cluster stay linear together."""
+    def adjacency() -> dict[str, list[tuple[str, Link]]]:
+        adj: dict[str, list[tuple[str, Link]]] = {}
+        for lk in ctx.clusters.links.get(cid, []):
+            if lk.heuristic not in skip:
+                adj.setdefault(lk.a, []).append((lk.b, lk))
+                adj.setdefault(lk.b, []).append((lk.a, lk))
+        return adj
+
+    def build() -> dict[str, tuple[str, Link] | None]:
+        adj: dict[str, list[tuple[str, Link]]] = ctx.once(("adj", cid, skip), adjacency)
+        parent: dict[str, tuple[str, Link] | None] = {root: None}
+        q = deque([root])
+        while q:
+            x = q.popleft()
+            for y, lk in adj.get(x, []):
+                if y not in parent:
+                    parent[y] = (x, lk)
+                    q.append(y)
+        return parent
+
+    return ctx.once(("link_tree", cid, root, skip), build)  # type: ignore[no-any-return]
+
+
+def link_path(ctx: Context, a: str, b: str, skip: frozenset[str] = frozenset()
+              ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Nodes and fact ids of the shortest chain of clustering links from ``a`` to ``b`` (links of
+    the heuristics in ``skip`` left out); empty when there is none.  The BFS tree is rooted at ``b``
+    and built once, so many subjects' paths to one member stay linear."""
     cid = ctx.clusters.cluster(a)
     if cid is None or cid != ctx.clusters.cluster(b):
         return (), ()
-    def build() -> dict[str, list[tuple[str, Link]]]:
-        adj: dict[str, list[tuple[str, Link]]] = {}
-        for lk in ctx.clusters.links.get(cid, []):
-            adj.setdefault(lk.a, []).append((lk.b, lk))
-            adj.setdefault(lk.b, []).append((lk.a, lk))
-        return adj
-
-    adj: dict[str, list[tuple[str, Link]]] = ctx.once(("adj", cid), build)
-    prev: dict[str, tuple[str, Link] | None] = {a: None}
-    q = deque([a])
-    while q:
-        x = q.popleft()
-        if x == b:
-            break
-        for y, lk in adj.get(x, []):
-            if y not in prev:
-                prev[y] = (x, lk)
-                q.append(y)
-    if b not in prev:
+    tree = link_tree(ctx, cid, b, skip)
+    if a not in tree:
         return (), ()
-    nodes: list[str] = [b]
+    nodes: list[str] = [a]
     refs: list[str] = []
-    cur = b
-    while (p := prev[cur]) is not None:
+    cur = a
+    while (p := tree[cur]) is not None:
         cur, lk = p
         nodes.append(cur)
         refs.extend(lk.refs)
-    return tuple(reversed(nodes)), tuple(refs)
+    return tuple(nodes), tuple(refs)
 
 
 # ---- main rules ------------------------------------------------------------------------------
@@ -220,7 +291,9 @@ def link_path(ctx: Context, a: str, b: str) -> tuple[tuple[str, ...], tuple[str,
 def listed_wallet(subject: str, ctx: Context) -> Evidence | None:
     """The actor's own wallet is on a sanctions list (OFAC SDN digital-currency address, or a wallet
     linked to a listed entity). Own wallet: 1.0; a provider's payout wallet: 0.95; another wallet of
-    the same actor cluster: 0.8, with the chain of clustering links as the path."""
+    the same actor cluster: 0.8, with the chain of clustering links as the path -- only when that
+    chain holds links other than synchronized first rentals (timing alone says wallets act
+    together, not that one's listing is the other's)."""
     for w, via in ctx.wallets_of(subject):
         if w in ctx.listed:
             own = w == subject
@@ -229,7 +302,7 @@ def listed_wallet(subject: str, ctx: Context) -> Evidence | None:
                             via + tuple(ctx.listed[w]), (subject,) if own else (subject, w))
     for peer in ctx.listed_peers(subject):
         if peer != subject:
-            path, refs = link_path(ctx, subject, peer)
+            path, refs = link_path(ctx, subject, peer, TIMING_ONLY)
             return Evidence("listed_wallet", 0.8,
                             f"same actor cluster as listed wallet {peer} ({ctx.listed_label[peer]})",
                             refs + tuple(ctx.listed[peer]), path)
@@ -358,20 +431,25 @@ def concealment(subject: str, ctx: Context) -> Evidence | None:
     """Concealment of controlled capacity: wallets that act as one -- fresh wallets of one funder,
     a shared private deployment manifest, synchronized first rentals, escrow paid by a third party --
     rent export-controlled GPUs (3A090.a/.b) together: at least 8 H100-equivalents at once (peak
-    concurrent GPUs over overlapping leases, weighted by TPP), a training node's 8 GPUs at once at or
-    above TPP 4800 (A100 and up), or 5,000 H100-equivalent GPU-hours.
+    concurrent GPUs over overlapping leases, weighted by TPP; on Golem each payment to a provider's
+    payee counts its offered GPUs, an upper bound, since the requestor's previous payment to that payee
+    within 7 days, else over the 24 h before it), a training node's 8 GPUs at once at or above TPP 4800
+    (A100 and up), or 5,000 H100-equivalent GPU-hours.
     Score 0.45 (medium) plus 0.04 per doubling of the concurrent capacity and 0.02 per doubling of
-    the GPU-hours over those minimums, at most 0.6; with a restricted link anywhere in the cluster (a listed wallet,
-    exposure >= 10 %, a name match, renting from a provider in D:1/D:4/D:5/Macau offering controlled
-    GPUs) 0.7 (high) up to 0.85. Payroll cadence, deposit addresses and payout wallets do not count."""
-    from tracer.scoring.coordination import cluster_concealment, subject_path
+    the GPU-hours over those minimums, at most 0.6; with a restricted link in the cluster (a listed
+    wallet, exposure >= 10 %, a name match, renting from a provider in D:1/D:4/D:5/Macau offering
+    controlled GPUs) 0.7 (high) up to 0.85 -- counted only for wallets that reach it through links
+    other than synchronized first rentals alone (timing says wallets act together, not that one's
+    listing or exposure is the other's). Payroll cadence, deposit addresses and payout wallets do not
+    count."""
+    from tracer.scoring.coordination import subject_concealment, subject_path
 
     if subject.startswith("provider:"):
         return None
     cid = ctx.clusters.cluster(subject)
     if cid is None:
         return None
-    c = ctx.once(("concealment", cid), lambda: cluster_concealment(cid, ctx))
+    c = subject_concealment(cid, subject, ctx)
     if c is None:
         return None
     path, link_refs = subject_path(ctx, cid, subject, c)
@@ -433,7 +511,7 @@ def _structuring(cid: str, ctx: Context) -> Evidence | None:
         factor = max([*over.values(), compute_total / THRESHOLDS[0] if crossed_compute else 1.0])
         score = 0.5 + 0.1 * min(1.0, math.log10(max(1.0, factor)))
         note = ""
-        conc = ctx.once(("concealment", cid), lambda: _conc(cid, ctx))
+        conc = _conc(cid, funder, ctx)  # the star's own finding (the funder's attribution group)
         if conc is not None:
             score = max(0.2, 1 - (1 - score) / (1 - conc.score))
             note = "; the same coordination is counted by concealment, structuring adds the split under thresholds"
@@ -444,10 +522,10 @@ def _structuring(cid: str, ctx: Context) -> Evidence | None:
     return None
 
 
-def _conc(cid: str, ctx: Context) -> Any:
-    from tracer.scoring.coordination import cluster_concealment
+def _conc(cid: str, member: str, ctx: Context) -> Any:
+    from tracer.scoring.coordination import subject_concealment
 
-    return cluster_concealment(cid, ctx)
+    return subject_concealment(cid, member, ctx)
 
 
 # ---- qualifiers -------------------------------------------------------------------------------

@@ -153,7 +153,8 @@ def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], depl
             for pv in providers:
                 for gid, d in uses:
                     gpus[pv].append((gid, "leased out", (d["f"],)))
-    _payee_rentals(tg, hubs, obs, payouts, gpus, rentals)
+    _payee_rentals(tg, hubs, obs, payouts, gpus, rentals, int(p.payment_window_hours * 3600),
+                   int(p.payment_max_window_days * 86400))
     peaks = {g.id: g.fp16_dense_tflops for g in catalog.gpus.values()}
     compute = cluster_compute(lease_rows, peaks, lambda r: clusters.cluster(r) or r, p.utilisation)
     return Context(tg, hubs, dict(listed), label, dict(obs), exp, clusters, compute, dict(gpus), dict(payouts),
@@ -180,10 +181,18 @@ def _rentals(tg: TracerGraph, lease: int, renter: str, rented_fact: str, uses: l
 
 def _payee_rentals(tg: TracerGraph, hubs: Mapping[int, Any], obs: Mapping[str, list[dict[str, Any]]],
                    payouts: Mapping[str, list[tuple[str, str]]], gpus: dict[str, list[tuple[str, str, tuple[str, ...]]]],
-                   rentals: dict[str, list[Rental]]) -> None:
+                   rentals: dict[str, list[Rental]], window_s: int = 86400, max_window_s: int = 7 * 86400) -> None:
     """Requestors paying a provider's payee wallet (Golem: GLM to the payee) rent that provider's GPUs:
-    the qualifier sees them, and each payment with a known time is an estimated rental of the offered
-    GPUs over the day before it (no lease facts exist for such markets)."""
+    the qualifier sees them, and each payment with a known time is an estimated rental (no lease facts
+    exist for such markets).
+
+    A payment settles usage *before* it (a Golem invoice or debit note pays for an agreement's work so
+    far), so each payment is taken to cover the interval since the same requestor's previous payment
+    to the same payee, when that was at most ``max_window_s`` (7 days) earlier, else the ``window_s``
+    (24 h) before it.  Successive payments therefore tile one requestor's use of a node without
+    overlapping (never counted twice at once), and coordinated requestors settling on their own
+    schedules overlap while they run.  Units: the provider's offered GPUs of each model -- an upper
+    bound on what one requestor used; GPU-hours: units x the window."""
     by_payee: dict[int, set[str]] = defaultdict(set)
     for prov, wallets in payouts.items():
         for w, _ in wallets:
@@ -206,6 +215,7 @@ def _payee_rentals(tg: TracerGraph, hubs: Mapping[int, Any], obs: Mapping[str, l
         if not offers:
             continue
         seen: set[tuple[int, str, str]] = set()
+        times: dict[int, list[tuple[int, str]]] = defaultdict(list)
         for u, d in tg.in_edges(payee, "paid"):
             if u in hubs or u in by_payee or tg.kind(u) != "wallet":
                 continue
@@ -215,10 +225,21 @@ def _payee_rentals(tg: TracerGraph, hubs: Mapping[int, Any], obs: Mapping[str, l
                     seen.add((u, prov, gid))
                     gpus[renter].append((gid, f"pays payee {tg.ids[payee]} of {prov}, which offers",
                                          (d["f"], od["f"])))
-                t = d["t"]
-                if t is not None and t > 0:
-                    rentals[renter].append(Rental(d["f"], renter, gid, int(od.get("u") or 1), t - 86400, t, 0.0,
-                                                  (d["f"], od["f"]), prov, estimated=True))
+            t = d["t"]
+            if t is not None and t > 0:
+                times[u].append((int(t), d["f"]))
+        for u, pays in times.items():
+            renter = tg.ids[u]
+            prev: int | None = None
+            for t, fact in sorted(pays):
+                start = prev if prev is not None and t - prev <= max_window_s else t - window_s
+                prev = t
+                if t <= start:  # paid at the same instant as the previous payment: nothing more to settle
+                    continue
+                for prov, gid, od in offers:
+                    units = int(od.get("u") or 1)
+                    rentals[renter].append(Rental(fact, renter, gid, units, start, t, units * (t - start) / 3600,
+                                                  (fact, od["f"]), prov, estimated=True))
 
 
 def subjects(ctx: Context) -> list[str]:
