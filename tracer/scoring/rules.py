@@ -131,6 +131,7 @@ class Params:
     hub_min_deposits: int = 10
     hub_deposit_max_senders: int = 5
     hub_forward_share: float = 0.9
+    hub_distributor_min_days: int = 10  # first funder of many wallets on this many days: a service
 
 
 @dataclass

@@ -104,7 +104,8 @@ def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], depl
     hubs = find_hubs(tg, tags, p.hub_degree, behaviour=p.hub_behaviour, never=listed, dust=dust,
                      min_counterparties=p.hub_min_counterparties, median_factor=p.hub_median_factor,
                      min_deposits=p.hub_min_deposits, deposit_max_senders=p.hub_deposit_max_senders,
-                     forward_share=p.hub_forward_share, max_star=p.max_star)
+                     forward_share=p.hub_forward_share, max_star=p.max_star,
+                     distributor_min_days=p.hub_distributor_min_days)
     catalog = load_catalog()
     controlled = frozenset(g.id for g in catalog.gpus.values() if g.eccn_3a090 in ("a", "b"))
     links = all_links(tg, hubs, deployment_rows, p.funding_window_days * 86400, max_star=p.max_star,
