@@ -9,11 +9,12 @@ IBC receives found with ``/cosmos/tx/v1beta1/txs`` event queries: SDK 0.50 nodes
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
-from connectors.akash_parse import AddressError, ParseError, _bad, addr, with_query
+from connectors.akash_parse import addr, with_query
 from connectors.akash_records import (
     PROVIDERS,
     REJECTED,
@@ -22,17 +23,25 @@ from connectors.akash_records import (
     funding_records,
     funding_senders,
 )
-from connectors.base import EDGES, ENTITIES, OBSERVATIONS, ConnectorError, Page, Record, RunContext, Table
+from connectors.base import (
+    EDGES,
+    ENTITIES,
+    ITEM_ERRORS,
+    OBSERVATIONS,
+    ConnectorError,
+    Page,
+    Record,
+    RunContext,
+    Table,
+    item_records,
+)
 
 CORE = (ENTITIES, EDGES, OBSERVATIONS, REJECTED)
-_ERRORS = (AddressError, ParseError, KeyError, TypeError, ValueError)
 
 
-def _safe(stream: str, item: Any, at: str, gen: Iterator[Record]) -> Iterator[Record]:
-    try:
-        yield from list(gen)
-    except _ERRORS as e:
-        yield _bad(stream, json.dumps(item, sort_keys=True, default=str)[:200], f"{type(e).__name__}: {e}", at)
+def _safe(stream: str, item: Any, at: str, gen: Callable[[Any], Iterable[Record]]) -> Iterator[Record]:
+    """One item's records, or one ``rejected_inputs`` row (context ``akash``) when it is malformed."""
+    return iter(item_records(stream, item, at, gen, "akash"))
 
 
 class ConsoleProvidersStream:
@@ -57,7 +66,7 @@ class ConsoleProvidersStream:
 
     def transform(self, page: Page) -> Iterator[Record]:
         for c in page.data:
-            yield from _safe(self.name, c, page.fetched_at, console_provider_records(c, page.fetched_at))
+            yield from _safe(self.name, c, page.fetched_at, lambda x: console_provider_records(x, page.fetched_at))
 
 
 def _providers(ctx: RunContext, config: Mapping[str, Any]) -> list[str]:
@@ -119,7 +128,7 @@ class ConsoleDeploymentsStream:
     def transform(self, page: Page) -> Iterator[Record]:
         p = page.data["provider"]
         for d in page.data["deployments"]:
-            yield from _safe(self.name, d, page.fetched_at, console_deployment_records(p, d, page.fetched_at))
+            yield from _safe(self.name, d, page.fetched_at, lambda x: console_deployment_records(p, x, page.fetched_at))
 
 
 class FundingStream:
@@ -238,7 +247,7 @@ class FundingStream:
                     for txr in txs:
                         try:
                             senders = funding_senders(txr, t)
-                        except _ERRORS:  # transform records the malformed tx as rejected
+                        except ITEM_ERRORS:  # transform records the malformed tx as rejected
                             continue
                         for s in senders:
                             if s in known:
@@ -265,5 +274,9 @@ class FundingStream:
     def transform(self, page: Page) -> Iterator[Record]:
         t = page.data["tenant"]
         for txr in page.data["txs"]:
-            yield from _safe(self.name, txr.get("txhash"), page.fetched_at,
-                             funding_records(txr, {t}, page.fetched_at))
+            what = txr.get("txhash") if isinstance(txr, Mapping) else txr  # shown in rejected_inputs
+            yield from _safe(self.name, what, page.fetched_at, functools.partial(self._tx, txr, t, page.fetched_at))
+
+    @staticmethod
+    def _tx(txr: Any, tenant: str, at: str, _shown: Any) -> Iterator[Record]:
+        return funding_records(txr, {tenant}, at)

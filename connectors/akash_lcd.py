@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from connectors.akash_parse import AddressError, GpuRequest, ParseError, _bad, with_query
+from connectors.akash_parse import GpuRequest, LeaseId, ParseError, lease_id, with_query
 from connectors.akash_records import (
     API_VERSIONS,
     AUDITED,
@@ -38,7 +38,18 @@ from connectors.akash_records import (
     payment_records,
     provider_records,
 )
-from connectors.base import EDGES, ENTITIES, OBSERVATIONS, ConnectorError, Page, Record, RunContext, Table
+from connectors.base import (
+    EDGES,
+    ENTITIES,
+    ITEM_ERRORS,
+    OBSERVATIONS,
+    ConnectorError,
+    Page,
+    Record,
+    RunContext,
+    Table,
+    item_records,
+)
 from connectors.http import TokenGuard
 
 # module -> [(version, list path)], newest first.
@@ -216,13 +227,15 @@ class LcdListStream:
 
     def transform(self, page: Page) -> Iterator[Record]:
         for item in page.data.get("items") or []:
-            if self.start_height and self._created(item) < self.start_height:
-                continue
-            try:
-                yield from list(self.records_for(item, page))
-            except (AddressError, ParseError, KeyError, TypeError, ValueError) as e:
-                what = json.dumps(item, sort_keys=True)[:200]
-                yield _bad(self.name, what, f"{type(e).__name__}: {e}", page.fetched_at)
+            # Every item on its own: a malformed one is one rejected_inputs row, never the page.
+            yield from item_records(self.name, item, page.fetched_at, lambda x: self._item(x, page), "akash")
+
+    def _item(self, item: Any, page: Page) -> list[Record]:
+        if not isinstance(item, Mapping):
+            raise ParseError(f"{self.kind} item is a {type(item).__name__}, not an object")
+        if self.start_height and self._created(item) < self.start_height:
+            return []
+        return list(self.records_for(item, page))
 
 
 class ProvidersStream(LcdListStream):
@@ -295,9 +308,9 @@ class LeasesStream(LcdListStream):
         yield from super().transform(page)
 
     def page_meta(self, ctx: RunContext, items: list[Any]) -> dict[str, Any]:
-        ids = [(i.get("owner"), str(i.get("dseq"))) for it in items if isinstance(it, Mapping)
-               for raw in [it.get("lease") or it] for i in [raw.get("id") or raw.get("lease_id") or {}]]
-        ids = sorted(set(ids))
+        # Only ids that parse (lease_id validates owner and dseq) reach the page-wide sort and query: a
+        # malformed lease is rejected by transform, item by item, and must not cost its neighbours.
+        ids = sorted({(lid.owner, lid.dseq) for lid in map(_valid_lease_id, items) if lid is not None})
         if not ids or ctx.read is None:
             return {"groups": {}, "offers": {}}
         where = " OR ".join("(owner = ? AND dseq = ?)" for _ in ids)
@@ -310,6 +323,9 @@ class LeasesStream(LcdListStream):
 
     def records_for(self, item: Mapping[str, Any], page: Page) -> Iterator[Record]:
         raw = item.get("lease") or item
+        if not isinstance(raw, Mapping):
+            raise ParseError(f"lease is a {type(raw).__name__}, not an object")
+        lease_id(raw)  # validated before any lookup: a malformed id is this item's rejection
         i = raw.get("id") or raw.get("lease_id") or {}
         g = (page.meta.get("groups") or {}).get(f"{i.get('owner')}/{i.get('dseq')}/{i.get('gseq')}")
         req = gpu_of(g)
@@ -321,6 +337,17 @@ class LeasesStream(LcdListStream):
                 req = GpuRequest(req.units, offer.keys)
         return lease_records(item, req, page.meta.get("head"),
                              float(page.meta.get("seconds_per_block") or 6.0), page.fetched_at)
+
+
+def _valid_lease_id(item: Any) -> LeaseId | None:
+    """The parsed id of a leases/list item, or None when the item is malformed (transform rejects it)."""
+    raw = (item.get("lease") or item) if isinstance(item, Mapping) else None
+    if not isinstance(raw, Mapping):
+        return None
+    try:
+        return lease_id(raw)
+    except ITEM_ERRORS:
+        return None
 
 
 def _read_keyed(ctx: RunContext, sql: str, args: list[Any], key: tuple[str, ...]) -> dict[str, Any]:

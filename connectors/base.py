@@ -9,7 +9,7 @@ new state in one transaction, so a crash replays at most one page and upserts ma
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -234,3 +234,90 @@ def check_uint256(value: int | str) -> str:
     if not 0 <= n < 2**256:
         raise ValueError(f"{value!r} is not a uint256")
     return str(n)
+
+
+# -- one bad item never costs a page ---------------------------------------------------------------
+REJECTED = Table(
+    "rejected_inputs",
+    (Column("stream"), Column("value"), Column("context"), Column("reason"), Column("first_seen"),
+     Column("last_seen")),
+    pk=("stream", "value", "context"),
+    keep_first_seen=("first_seen",),
+)
+# What a malformed item of a parsed answer can raise while it is turned into records: a missing key, a
+# field of the wrong type (``None < "a"``, ``"x".get``), a number that does not parse or is out of range,
+# nesting too deep to walk.  Anything else (a bug in our own code paths, MemoryError) still ends the run.
+ITEM_ERRORS: tuple[type[Exception], ...] = (ArithmeticError, AttributeError, LookupError, TypeError,
+                                            ValueError, RecursionError)
+_INT64 = 2**63
+
+
+def _storable(v: Any) -> bool:
+    """Whether the store can write ``v`` as a cell (mirrors ``tracer.store``: text must be UTF-8
+    encodable -- a JSON ``\\ud800`` escape decodes to a lone surrogate SQLite refuses -- and integers
+    must fit 64 bits; dicts and lists are stored as JSON)."""
+    t = type(v)
+    if t is str:
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if t is int:
+        return -_INT64 <= v < _INT64
+    if v is None or t in (float, bool, bytes):
+        return True
+    if isinstance(v, dict | list | tuple):
+        try:
+            import json
+
+            json.dumps(v, sort_keys=True)
+        except (TypeError, ValueError, RecursionError):
+            return False
+        return True
+    return False
+
+
+def unstorable(records: Iterable[Record]) -> str | None:
+    """The first cell of ``records`` the store could not write, described, or None when all can be."""
+    for r in records:
+        if not isinstance(r.row, Mapping):
+            return f"{r.table}: a row that is a {type(r.row).__name__}, not a mapping"
+        for k, v in r.row.items():
+            if not _storable(v):
+                return f"{r.table}.{k}: cannot store {type(v).__name__} {ascii(v)[:60]}"
+    return None
+
+
+def snippet(item: Any, limit: int = 200) -> str:
+    """A short, always-storable text of a raw item (sorted ASCII JSON) for ``rejected_inputs.value``."""
+    import json
+
+    try:
+        text = json.dumps(item, sort_keys=True, default=str)
+    except (TypeError, ValueError, RecursionError):
+        text = ascii(item)
+    return text[:limit]
+
+
+def rejection(stream: str, item: Any, reason: str, at: str, context: str = "") -> Record:
+    """One ``rejected_inputs`` row: the item (as a snippet), why it was refused, when.  The pipeline
+    adds the sha256 of the raw page it came from (``raw_sha256``), like every row's provenance."""
+    return Record("rejected_inputs", {"stream": stream, "value": snippet(item), "context": context,
+                                      "reason": reason.encode("utf-8", "backslashreplace").decode()[:300],
+                                      "first_seen": at, "last_seen": at})
+
+
+def item_records(stream: str, item: Any, at: str, make: Callable[[Any], Iterable[Record]],
+                 context: str = "") -> list[Record]:
+    """The records of one item, or one rejection row when the item is malformed or unstorable.
+
+    ``make(item)`` builds the item's records; it runs to completion here, so a failure half-way through an
+    item never leaves part of it stored, and nothing page-wide (sorting, totals) has seen it yet.
+    """
+    try:
+        out = list(make(item))
+    except ITEM_ERRORS as e:
+        return [rejection(stream, item, f"{type(e).__name__}: {e}", at, context)]
+    bad = unstorable(out)
+    return [rejection(stream, item, bad, at, context)] if bad else out

@@ -11,6 +11,7 @@ server (how it is derived is not documented: stored as ``layer = ip`` with a not
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
@@ -19,6 +20,7 @@ from connectors.base import (
     EDGES,
     ENTITIES,
     OBSERVATIONS,
+    REJECTED,
     Column,
     ConnectorError,
     Page,
@@ -26,6 +28,8 @@ from connectors.base import (
     Record,
     RunContext,
     Table,
+    item_records,
+    rejection,
 )
 from connectors.gpu_names import gpu_count, gpu_id
 
@@ -51,7 +55,7 @@ class ServersStream:
     primary_key: ClassVar[tuple[str, ...]] = ("snapshot", "server_id")
     cursor_field: ClassVar[str | None] = "snapshot"
     is_sorted: ClassVar[bool] = True
-    tables: ClassVar[tuple[Table, ...]] = (SERVERS, ENTITIES, EDGES, OBSERVATIONS)
+    tables: ClassVar[tuple[Table, ...]] = (SERVERS, ENTITIES, EDGES, OBSERVATIONS, REJECTED)
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.base = str(config["base_url"]).rstrip("/")
@@ -80,25 +84,14 @@ class ServersStream:
         owners: dict[str, dict[str, Any]] = {}
         for s in servers:
             if not isinstance(s, dict) or s.get("id") is None:
+                yield rejection(self.name, s, "server without an id", snap, "clore")
                 continue
-            sid, specs = s["id"], s.get("specs") or {}
-            raw = specs.get("gpu") if isinstance(specs.get("gpu"), str) else None
-            arr = [g for g in s.get("gpu_array") or [] if isinstance(g, str)]
-            gid = gpu_id("clore", raw) or (gpu_id("clore", arr[0]) if arr else None)
-            count = len(arr) or gpu_count("clore", raw) or (1 if raw else None)
-            cc = str((specs.get("net") or {}).get("cc") or "").upper() or None
-            cc = cc if cc and len(cc) == 2 and cc.isalpha() else None
-            mid = f"machine:clore:{sid}"
-            owner = None if s.get("owner") is None else str(s["owner"])
-            yield Record("clore_servers", {"snapshot": snap, "server_id": sid, "owner": owner,
-                                           "gpu": raw, "gpu_id": gid, "gpu_count": count, "country": cc,
-                                           "rented": None if s.get("rented") is None else int(bool(s["rented"])),
-                                           "reliability": None if s.get("reliability") is None else str(s["reliability"]),
-                                           "price": s.get("price")})
-            attrs: dict[str, Any] = {"market": "clore", "server_id": sid, "gpu": raw, "gpu_count": count,
-                                     "rented": s.get("rented")}
-            if owner is not None:
-                attrs["provider"] = f"provider:clore:{owner}"
+            # Each server on its own (a malformed one is one rejected_inputs row); its share of the
+            # host-level totals is added only once all its records are built.
+            share: list[tuple[str, str | None, str | None, str | None, int | None]] = []
+            recs = item_records(self.name, s, snap, functools.partial(self._server, snap=snap, seen=seen, share=share), "clore")
+            if share and not _rejected(recs):
+                owner, cc, gid, raw, count = share[0]
                 o = owners.setdefault(owner, {"gpus": {}, "countries": set(), "servers": 0})
                 o["servers"] += 1
                 if cc:
@@ -107,16 +100,44 @@ class ServersStream:
                     g = o["gpus"].setdefault(gid, {"count": 0, "machines": 0, "raw": raw})
                     g["count"] += count or 0
                     g["machines"] += 1
-            yield Record("entities", {"id": mid, "kind": "machine", "chain": None, "address": None,
-                                      "label": f"Clore server {sid}", "attrs": attrs, **seen})
-            if gid:
-                yield Record("edges", {"id": f"edge:clore:offers_gpu:{sid}:{gid}", "kind": "offers_gpu", "src": mid,
-                                       "dst": f"gpu:{gid}", "chain": None, "asset": None, "amount": None,
-                                       "decimals": None, "time": snap, "block": None, "tx": None,
-                                       "attrs": {"count": count, "raw_name": raw}, **seen})
-            if cc:
-                yield Record("observations", _location(f"obs:clore:location:{sid}", mid, cc, snap))
-        # The host (owner) level, as for Vast hosts: what it offers in total and where.
+            yield from recs
+        yield from self._hosts(owners, seen, snap)
+
+    def _server(self, s: dict[str, Any], snap: str, seen: dict[str, Any],
+                share: list[tuple[str, str | None, str | None, str | None, int | None]]) -> Iterator[Record]:
+        sid, specs = s["id"], s.get("specs") or {}
+        if not isinstance(sid, int | str) or isinstance(sid, bool):
+            raise ValueError(f"server id is a {type(sid).__name__}")
+        raw = specs.get("gpu") if isinstance(specs.get("gpu"), str) else None
+        arr = [g for g in s.get("gpu_array") or [] if isinstance(g, str)]
+        gid = gpu_id("clore", raw) or (gpu_id("clore", arr[0]) if arr else None)
+        count = len(arr) or gpu_count("clore", raw) or (1 if raw else None)
+        cc = str((specs.get("net") or {}).get("cc") or "").upper() or None
+        cc = cc if cc and len(cc) == 2 and cc.isalpha() else None
+        mid = f"machine:clore:{sid}"
+        owner = None if s.get("owner") is None else str(s["owner"])
+        yield Record("clore_servers", {"snapshot": snap, "server_id": sid, "owner": owner,
+                                       "gpu": raw, "gpu_id": gid, "gpu_count": count, "country": cc,
+                                       "rented": None if s.get("rented") is None else int(bool(s["rented"])),
+                                       "reliability": None if s.get("reliability") is None else str(s["reliability"]),
+                                       "price": s.get("price")})
+        attrs: dict[str, Any] = {"market": "clore", "server_id": sid, "gpu": raw, "gpu_count": count,
+                                 "rented": s.get("rented")}
+        if owner is not None:
+            attrs["provider"] = f"provider:clore:{owner}"
+            share.append((owner, cc, gid, raw, count))
+        yield Record("entities", {"id": mid, "kind": "machine", "chain": None, "address": None,
+                                  "label": f"Clore server {sid}", "attrs": attrs, **seen})
+        if gid:
+            yield Record("edges", {"id": f"edge:clore:offers_gpu:{sid}:{gid}", "kind": "offers_gpu", "src": mid,
+                                   "dst": f"gpu:{gid}", "chain": None, "asset": None, "amount": None,
+                                   "decimals": None, "time": snap, "block": None, "tx": None,
+                                   "attrs": {"count": count, "raw_name": raw}, **seen})
+        if cc:
+            yield Record("observations", _location(f"obs:clore:location:{sid}", mid, cc, snap))
+
+    def _hosts(self, owners: dict[str, dict[str, Any]], seen: dict[str, Any], snap: str) -> Iterator[Record]:
+        """The host (owner) level, as for Vast hosts: what it offers in total and where."""
         for owner, o in sorted(owners.items()):
             pid = f"provider:clore:{owner}"
             yield Record("entities", {"id": pid, "kind": "provider", "chain": None, "address": None,
@@ -131,6 +152,10 @@ class ServersStream:
                                        **seen})
             for cc in sorted(o["countries"]):
                 yield Record("observations", _location(f"obs:clore:location:provider:{owner}:{cc}", pid, cc, snap))
+
+
+def _rejected(recs: list[Record]) -> bool:
+    return len(recs) == 1 and recs[0].table == "rejected_inputs"
 
 
 def _location(oid: str, subject: str, cc: str, at: str) -> dict[str, Any]:

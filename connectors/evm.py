@@ -25,6 +25,7 @@ from connectors.base import (
     EDGES,
     ENTITIES,
     OBSERVATIONS,
+    REJECTED,
     Column,
     ConfigError,
     ConnectorError,
@@ -35,6 +36,7 @@ from connectors.base import (
     Rows,
     RunContext,
     Table,
+    item_records,
 )
 from connectors.evm_decode import (
     CHAINALYSIS_ORACLE,
@@ -147,7 +149,7 @@ class TransfersStream:
     primary_key: ClassVar[tuple[str, ...]] = ("id",)
     cursor_field: ClassVar[str | None] = "block"
     is_sorted: ClassVar[bool] = True
-    tables: ClassVar[tuple[Table, ...]] = (EDGES, ENTITIES, OBSERVATIONS, EVM_BLOCKS, EVM_TOKENS)
+    tables: ClassVar[tuple[Table, ...]] = (EDGES, ENTITIES, OBSERVATIONS, EVM_BLOCKS, EVM_TOKENS, REJECTED)
 
     def __init__(self, chain: str, settings: dict[str, Any]) -> None:
         self.chain, self.c = chain, settings
@@ -420,17 +422,12 @@ class TransfersStream:
             yield from self._transfer_records(page.data)
             if page.data.get("blocks"):  # blocks whose time and hash came with their logs
                 yield Rows("evm_blocks", ("chain", "number", "hash", "parent_hash", "timestamp"), page.data["blocks"])
-        elif kind == "blocks":
+        elif kind == "blocks":  # row by row: a header the store cannot hold is one rejected_inputs row
             for r in page.data["rows"]:
-                yield Record("evm_blocks", r)
+                yield from item_records(self.name, r, page.fetched_at, lambda x: [Record("evm_blocks", x)], "evm")
         elif kind == "tokens":
             for r in page.data["rows"]:
-                yield Record("evm_tokens", r)
-                yield Record("entities", {"id": f"token:{self.chain}:{r['address']}", "kind": "token",
-                                          "chain": self.chain, "address": r["address"],
-                                          "label": r["symbol"], "attrs": {"name": r["name"],
-                                                                          "decimals": r["decimals"]},
-                                          "source": self.source})
+                yield from item_records(self.name, r, page.fetched_at, self._token_records, "evm")
         elif kind == "sanctions":
             d = page.data
             src = f"chainalysis-oracle:{self.chain}:{d['oracle']}"
@@ -442,6 +439,12 @@ class TransfersStream:
                     "valid_to": None, "attrs": {"chain": self.chain, "contract": d["oracle"],
                                                 "block": d["block"]},
                     "source": src, "first_seen": d["at"], "last_seen": d["at"]})
+
+    def _token_records(self, r: dict[str, Any]) -> list[Record]:
+        return [Record("evm_tokens", r),
+                Record("entities", {"id": f"token:{self.chain}:{r['address']}", "kind": "token",
+                                    "chain": self.chain, "address": r["address"], "label": r["symbol"],
+                                    "attrs": {"name": r["name"], "decimals": r["decimals"]}, "source": self.source})]
 
     def _transfer_records(self, d: dict[str, Any]) -> Iterator[Rows]:
         """One :class:`Rows` batch of edges per logs page (tuples: this is the sync's hottest loop)."""

@@ -16,6 +16,7 @@ payments.  Offers carry no location.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
@@ -26,6 +27,7 @@ from connectors.base import (
     EDGES,
     ENTITIES,
     OBSERVATIONS,
+    REJECTED,
     Column,
     ConnectorError,
     Page,
@@ -33,6 +35,8 @@ from connectors.base import (
     Record,
     RunContext,
     Table,
+    item_records,
+    rejection,
 )
 from connectors.gpu_names import gpu_id
 
@@ -95,7 +99,7 @@ class ProvidersStream:
     primary_key: ClassVar[tuple[str, ...]] = ("snapshot", "node_id")
     cursor_field: ClassVar[str | None] = "snapshot"
     is_sorted: ClassVar[bool] = True
-    tables: ClassVar[tuple[Table, ...]] = (NODES, ENTITIES, EDGES, OBSERVATIONS)
+    tables: ClassVar[tuple[Table, ...]] = (NODES, ENTITIES, EDGES, OBSERVATIONS, REJECTED)
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.base = str(config["base_url"]).rstrip("/")
@@ -118,43 +122,49 @@ class ProvidersStream:
         for node in nodes:
             nid = node.get("node_id") if isinstance(node, dict) else None
             if not isinstance(nid, str) or not nid:
+                yield rejection(self.name, node, "node without a node_id", snap, "golem")
                 continue
-            nid = nid.lower()
-            pid = f"provider:golem:{nid}"
-            payees, gpus, name = node_payees(node), node_gpus(node), node_name(node)
-            yield Record("golem_nodes", {
-                "snapshot": snap, "node_id": nid, "name": name, "online": int(bool(node.get("online"))),
-                "version": node.get("version"), "network": node.get("network"), "wallet": node.get("wallet"),
-                "runtimes": sorted((node.get("runtimes") or {}).keys()), "gpus": gpus,
-                "payees": {a: sorted(p) for a, p in sorted(payees.items())}})
-            yield Record("entities", {"id": pid, "kind": "provider", "chain": None, "address": nid,
-                                      "label": name or f"Golem node {nid[:10]}",
-                                      "attrs": {"market": "golem", "node_id": nid, "name": name,
-                                                "version": node.get("version"), "network": node.get("network")},
-                                      **seen})
-            for raw, platforms in sorted(payees.items()):
-                try:
-                    wid = wallet_id("evm", raw)
-                except AddressError:
-                    continue
-                yield Record("entities", {"id": wid, "kind": "wallet", "chain": "evm", "address": normalize("evm", raw),
-                                          "label": None, "attrs": {}, **seen})
-                yield Record("edges", {"id": f"edge:golem:payout_to:{nid}:{wid}", "kind": "payout_to", "src": pid,
-                                       "dst": wid, "chain": "evm", "asset": None, "amount": None, "decimals": None,
-                                       "time": snap, "block": None, "tx": None,
-                                       "attrs": {"platforms": sorted(platforms)}, **seen})
-                yield Record("observations", {
-                    "id": f"obs:golem:role:{nid}:{wid}", "subject": wid, "predicate": "role", "value": "provider_payee",
-                    "confidence": 1.0, "observed_at": snap, "valid_to": None,
-                    "attrs": {"provider": pid, "platforms": sorted(platforms)}, **seen})
-            for g in gpus:
-                if not g["gpu_id"]:
-                    continue
-                yield Record("edges", {"id": f"edge:golem:offers_gpu:{nid}:{g['runtime']}:{g['gpu_id']}",
-                                       "kind": "offers_gpu", "src": pid, "dst": f"gpu:{g['gpu_id']}", "chain": None,
-                                       "asset": None, "amount": None, "decimals": None, "time": snap, "block": None,
-                                       "tx": None, "attrs": {"count": g["count"], "raw_name": g["raw_name"],
-                                                             "runtime": g["runtime"]}, **seen})
+            # One node at a time: a malformed offer is one rejected_inputs row, the others are stored.
+            yield from item_records(self.name, node, snap, functools.partial(self._node, snap=snap, seen=seen),
+                                    "golem")
+
+    def _node(self, node: dict[str, Any], snap: str, seen: dict[str, Any]) -> Iterator[Record]:
+        nid = str(node["node_id"]).lower()
+        pid = f"provider:golem:{nid}"
+        payees, gpus, name = node_payees(node), node_gpus(node), node_name(node)
+        yield Record("golem_nodes", {
+            "snapshot": snap, "node_id": nid, "name": name, "online": int(bool(node.get("online"))),
+            "version": node.get("version"), "network": node.get("network"), "wallet": node.get("wallet"),
+            "runtimes": sorted((node.get("runtimes") or {}).keys()), "gpus": gpus,
+            "payees": {a: sorted(p) for a, p in sorted(payees.items())}})
+        yield Record("entities", {"id": pid, "kind": "provider", "chain": None, "address": nid,
+                                  "label": name or f"Golem node {nid[:10]}",
+                                  "attrs": {"market": "golem", "node_id": nid, "name": name,
+                                            "version": node.get("version"), "network": node.get("network")},
+                                  **seen})
+        for raw, platforms in sorted(payees.items()):
+            try:
+                wid = wallet_id("evm", raw)
+            except AddressError:
+                continue
+            yield Record("entities", {"id": wid, "kind": "wallet", "chain": "evm", "address": normalize("evm", raw),
+                                      "label": None, "attrs": {}, **seen})
+            yield Record("edges", {"id": f"edge:golem:payout_to:{nid}:{wid}", "kind": "payout_to", "src": pid,
+                                   "dst": wid, "chain": "evm", "asset": None, "amount": None, "decimals": None,
+                                   "time": snap, "block": None, "tx": None,
+                                   "attrs": {"platforms": sorted(platforms)}, **seen})
+            yield Record("observations", {
+                "id": f"obs:golem:role:{nid}:{wid}", "subject": wid, "predicate": "role", "value": "provider_payee",
+                "confidence": 1.0, "observed_at": snap, "valid_to": None,
+                "attrs": {"provider": pid, "platforms": sorted(platforms)}, **seen})
+        for g in gpus:
+            if not g["gpu_id"]:
+                continue
+            yield Record("edges", {"id": f"edge:golem:offers_gpu:{nid}:{g['runtime']}:{g['gpu_id']}",
+                                   "kind": "offers_gpu", "src": pid, "dst": f"gpu:{g['gpu_id']}", "chain": None,
+                                   "asset": None, "amount": None, "decimals": None, "time": snap, "block": None,
+                                   "tx": None, "attrs": {"count": g["count"], "raw_name": g["raw_name"],
+                                                         "runtime": g["runtime"]}, **seen})
 
 
 def golem_payments(edges: Iterable[Mapping[str, Any]], payee_map: Mapping[str, str]) -> list[dict[str, Any]]:

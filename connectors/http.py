@@ -4,6 +4,11 @@ Why not retry everything: a 4xx other than 408/425/429 is the caller's mistake (
 path) and retrying it only burns the rate budget, so it fails fast with one clear line.  429, 5xx,
 timeouts, dropped connections and truncated JSON bodies are transient and retried with exponential
 backoff and full jitter, honouring ``Retry-After`` for the whole host.
+
+Answers are bounded: a body is read in chunks and the request fails with one line as soon as it
+passes ``max_body_bytes`` (or announces more in Content-Length), so a runaway page never sits in
+memory; a body that does not parse as JSON is downloaded at most ``parse_tries`` times (a cut-off
+transfer usually parses on the next try, a broken endpoint never does).  A redirect loop is one line.
 """
 
 from __future__ import annotations
@@ -106,6 +111,8 @@ class HostLimits:
     backoff_max: float = 30.0
     timeout: float = 30.0
     retry_after_max: float = 300.0
+    max_body_bytes: int = 32 * 1024 * 1024
+    parse_tries: int = 3
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None, where: str = "limits") -> HostLimits:
@@ -126,6 +133,9 @@ class HostLimits:
             raise ConfigError(f"{where}.concurrency must be a whole number >= 1, not {lim.concurrency!r}")
         if not (isinstance(lim.max_retries, int) and lim.max_retries >= 0):
             raise ConfigError(f"{where}.max_retries must be a whole number >= 0, not {lim.max_retries!r}")
+        for k in ("max_body_bytes", "parse_tries"):
+            if not (isinstance(getattr(lim, k), int) and getattr(lim, k) >= 1):
+                raise ConfigError(f"{where}.{k} must be a whole number >= 1, not {getattr(lim, k)!r}")
         for k in ("rate", "backoff_base", "backoff_max", "retry_after_max"):
             if getattr(lim, k) < 0:
                 raise ConfigError(f"{where}.{k} must be >= 0, not {getattr(lim, k)!r}")
@@ -195,11 +205,17 @@ class _Host:
 
 
 class _Transient(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None, status: int | None = None) -> None:
+    def __init__(self, reason: str, retry_after: float | None = None, status: int | None = None,
+                 bad_body: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
         self.status = status
+        self.bad_body = bad_body  # the answer arrived whole but does not parse
+
+
+def _size(n: int) -> str:
+    return f"{n / 1048576:g} MB" if n % 1048576 == 0 else f"{n} bytes"
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -276,6 +292,7 @@ class HttpClient:
         lim = host.limits
         shown = self.redact(url)
         last = ""
+        bad_bodies = 0
         for attempt in range(lim.max_retries + 1):
             await host.wait_pause()
             try:
@@ -291,6 +308,11 @@ class HttpClient:
                 last = t.reason
                 if t.status == 429 and host.limiter is not None:
                     host.limiter.widen()
+                bad_bodies += t.bad_body
+                if bad_bodies >= lim.parse_tries:
+                    raise HttpError(f"{method} {shown}: the answer is not valid JSON in {bad_bodies} "
+                                    f"download(s) (limits.parse_tries = {lim.parse_tries}): "
+                                    f"{self.redact(last)}") from None
                 if attempt >= lim.max_retries:
                     break
                 self.stats["retries"] += 1
@@ -310,13 +332,18 @@ class HttpClient:
         try:
             async with self.session.request(method, url, json=json_body, params=params, headers=headers,
                                             timeout=timeout) as resp:
-                body = await resp.read()
                 status = resp.status
                 hdrs = {k: v for k, v in resp.headers.items()}
+                body = await self._read_capped(resp, method, shown, lim.max_body_bytes)
         except TimeoutError as e:
             raise _Transient(f"timeout after {lim.timeout:g}s") from e
+        except aiohttp.TooManyRedirects as e:
+            at = self.redact(str(e.history[-1].url)) if e.history else shown
+            raise HttpError(f"{method} {shown}: redirect loop at {at} after {len(e.history)} redirects") from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as e:
             raise _Transient(f"connection error: {type(e).__name__}: {e}") from e
+        except aiohttp.ClientError as e:  # an invalid URL or answer: the same on every try
+            raise HttpError(f"{method} {shown}: {type(e).__name__}: {self.redact(str(e))}") from None
         if status == 429:
             self.stats["status_429"] += 1
         if status in RETRIABLE_STATUS:
@@ -329,8 +356,26 @@ class HttpClient:
             try:
                 data = json.loads(body)
             except ValueError as e:
-                raise _Transient(f"invalid or truncated JSON ({len(body)} bytes): {e}") from e
+                raise _Transient(f"invalid or truncated JSON ({len(body)} bytes): {e}", bad_body=True) from e
         return Response(status, body, data, shown, hdrs)
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse, method: str, shown: str, cap: int) -> bytes:
+        """The body, read in chunks; past ``cap`` bytes the read stops and the request fails for good
+        (the connection is dropped, not drained: the rest of the body is never downloaded)."""
+        declared = resp.content_length
+        too_big = f"{method} {shown}: the answer is larger than {_size(cap)} (limits.max_body_bytes = {cap})"
+        if declared is not None and declared > cap:
+            resp.close()
+            raise HttpError(f"{too_big}: Content-Length {declared}", resp.status)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > cap:
+                resp.close()
+                raise HttpError(f"{too_big}; stopped reading", resp.status)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def get_json(self, url: str, params: Mapping[str, Any] | None = None,
                        headers: Mapping[str, str] | None = None) -> Response:

@@ -11,6 +11,7 @@ as opaque job/cluster UUIDs (``for``), kept in ``ionet_jobs``.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
@@ -20,6 +21,7 @@ from connectors.base import (
     EDGES,
     ENTITIES,
     OBSERVATIONS,
+    REJECTED,
     Column,
     ConfigError,
     ConnectorError,
@@ -28,6 +30,7 @@ from connectors.base import (
     Record,
     RunContext,
     Table,
+    item_records,
 )
 from connectors.gpu_names import gpu_id
 
@@ -55,6 +58,15 @@ def _text(v: Any) -> str | None:
     return None if v is None or isinstance(v, bool) else (v if isinstance(v, str) else str(v))
 
 
+def _job(dev: str, j: dict[str, Any]) -> Iterator[Record]:
+    yield Record("ionet_jobs", {"device_id": dev, "job_for": j.get("for"), "start_time": j.get("start_time"),
+                                "end_time": j.get("end_time"), "status": j.get("status"),
+                                "earned": _text(j.get("earned")), "slashed": _text(j.get("slashed")),
+                                "total_hire_rate": _text(j.get("total_hire_rate")),
+                                "compute_minutes_hired": _text(j.get("compute_minutes_hired")),
+                                "compute_minutes_served": _text(j.get("compute_minutes_served"))})
+
+
 class DevicesStream:
     """One details call per configured device id (one page each)."""
 
@@ -62,7 +74,7 @@ class DevicesStream:
     primary_key: ClassVar[tuple[str, ...]] = ("snapshot", "device_id")
     cursor_field: ClassVar[str | None] = None
     is_sorted: ClassVar[bool] = False
-    tables: ClassVar[tuple[Table, ...]] = (DEVICES, JOBS, ENTITIES, EDGES, OBSERVATIONS)
+    tables: ClassVar[tuple[Table, ...]] = (DEVICES, JOBS, ENTITIES, EDGES, OBSERVATIONS, REJECTED)
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.base = str(config["base_url"]).rstrip("/")
@@ -95,19 +107,18 @@ class DevicesStream:
         pid, gid = f"provider:ionet:{dev}", gpu_id("ionet", d.get("hardware_name"))
         qty = d.get("hardware_quantity") if isinstance(d.get("hardware_quantity"), int) else None
         cc = str(d.get("iso2") or "").upper() or None
-        jobs = [j for j in d.get("jobs") or [] if isinstance(j, dict)]
-        yield Record("ionet_devices", {"snapshot": snap, "device_id": dev, "hardware_name": d.get("hardware_name"),
+        jobs = [j for j in d.get("jobs") or [] if isinstance(j, dict)] if isinstance(d.get("jobs"), list) else []
+        device = [Record("ionet_devices", {"snapshot": snap, "device_id": dev, "hardware_name": d.get("hardware_name"),
                                        "gpu_id": gid, "hardware_quantity": qty, "iso2": cc,
                                        "location_name": d.get("location_name"),
                                        "tier": d.get("base_tier_name") or _text(d.get("connectivity_tier")),
-                                       "jobs": len(jobs)})
-        for j in jobs:
-            yield Record("ionet_jobs", {"device_id": dev, "job_for": j.get("for"), "start_time": j.get("start_time"),
-                                        "end_time": j.get("end_time"), "status": j.get("status"),
-                                        "earned": _text(j.get("earned")), "slashed": _text(j.get("slashed")),
-                                        "total_hire_rate": _text(j.get("total_hire_rate")),
-                                        "compute_minutes_hired": _text(j.get("compute_minutes_hired")),
-                                        "compute_minutes_served": _text(j.get("compute_minutes_served"))})
+                                       "jobs": len(jobs)}), *self._device(d, dev, gid, qty, cc, pid, snap, seen)]
+        yield from item_records(self.name, d, snap, lambda _: device, "ionet")  # e.g. a quantity past 64 bits
+        for j in jobs:  # one job at a time: a malformed one is one rejected_inputs row
+            yield from item_records(self.name, j, snap, functools.partial(_job, dev), "ionet")
+
+    def _device(self, d: dict[str, Any], dev: str, gid: str | None, qty: int | None, cc: str | None, pid: str,
+                snap: str, seen: dict[str, Any]) -> Iterator[Record]:
         yield Record("entities", {"id": pid, "kind": "provider", "chain": None, "address": None,
                                   "label": f"io.net device {dev[:8]}",
                                   "attrs": {"market": "ionet", "device_id": dev, "hardware_name": d.get("hardware_name"),

@@ -134,7 +134,8 @@ class ListsCslConnector:
     def default_config(self) -> dict[str, Any]:
         return {"sources": {"csl": {"url": CSL_URL, "format": "csl_csv", "source": "csl"},
                             "dpl": {"url": DPL_URL, "format": "dpl_txt", "source": "bis-dpl", "enabled": False}},
-                "limits": {"concurrency": 2, "rate": 1, "timeout": 300}}
+                "limits": {"concurrency": 2, "rate": 1, "timeout": 300,
+                           "max_body_bytes": 256 * 1024 * 1024}}
 
     def streams(self, config: dict[str, Any]) -> list[Any]:
         return [ListStream(self.name, s) for s in source_specs(config, PARSERS)]

@@ -177,7 +177,8 @@ class ListsOfacConnector:
     description: ClassVar[str] = "OFAC SDN and consolidated lists (sdn.csv family, sdn.xml, advanced XML)"
 
     def default_config(self) -> dict[str, Any]:
-        return {"sources": default_sources(), "limits": {"concurrency": 2, "rate": 1, "timeout": 300}}
+        return {"sources": default_sources(), "limits": {"concurrency": 2, "rate": 1, "timeout": 300,
+                                                              "max_body_bytes": 512 * 1024 * 1024}}
 
     def streams(self, config: dict[str, Any]) -> list[Any]:
         from connectors.lists_base import ListStream

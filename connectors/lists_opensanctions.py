@@ -13,7 +13,17 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
 
-from connectors.base import ConfigError, Page, Probe, Record, RunContext, Table
+from connectors.base import (
+    ITEM_ERRORS,
+    ConfigError,
+    Page,
+    Probe,
+    Record,
+    RunContext,
+    Table,
+    rejection,
+    unstorable,
+)
 from connectors.lists_base import LIST_TABLES, ListStream, Party, Snapshot, records, source_specs
 
 ENTITIES_URL = "https://data.opensanctions.org/datasets/latest/default/entities.ftm.json"
@@ -87,6 +97,24 @@ def version_time(version: str) -> str:
     return f"{y}-{mo}-{d}T{h}:{mi}:{s}"
 
 
+def op_problem(o: Any) -> str | None:
+    """Why one delta operation cannot be applied (None when it can): not an ADD/MOD/DEL of an entity
+    with a text id, an entity FtM parsing fails on, or one whose rows the store could not write."""
+    if not isinstance(o, dict) or o.get("op") not in ("ADD", "MOD", "DEL"):
+        return "not an ADD, MOD or DEL operation"
+    e = o.get("entity")
+    if not isinstance(e, dict) or not isinstance(e.get("id"), str) or not e["id"]:
+        return "operation without an entity id"
+    if o["op"] == "DEL":
+        return unstorable([Record("x", {"id": e["id"]})])
+    try:
+        snap = parse_ftm_lines([e])
+        rows = list(records("x", "x", snap, "x", "x", "x", "x"))
+    except ITEM_ERRORS as err:
+        return f"{type(err).__name__}: {err}"
+    return unstorable(rows)
+
+
 class DeltaStream:
     """The delta feed: each new version's operations are applied to the previous snapshot.
 
@@ -122,7 +150,7 @@ class DeltaStream:
             prev_snap = prev[0]["s"] if prev and prev[0]["s"] else None
             members = ctx.read("SELECT kind, key, label, list_type FROM list_members WHERE source = ? AND snapshot = ?",
                                [self.source, prev_snap]) if ctx.read and prev_snap else []
-            deleted = [o["entity"]["id"] for o in ops if o.get("op") == "DEL"]
+            deleted = [o["entity"]["id"] for o in ops if op_problem(o) is None and o["op"] == "DEL"]
             stale = ctx.read(
                 "SELECT id, subject FROM observations WHERE source = ? AND valid_to IS NULL AND predicate IN "
                 "('listed', 'sanctioned')", [self.source]) if ctx.read and deleted else []
@@ -135,9 +163,17 @@ class DeltaStream:
 
     def transform(self, page: Page) -> Iterator[Record]:
         snapshot = version_time(page.data["version"])
-        ops = page.data["ops"]
-        changed = [o["entity"] for o in ops if o.get("op") in ("ADD", "MOD")]
-        deleted = {f"entity:opensanctions:{o['entity']['id']}" for o in ops if o.get("op") == "DEL"}
+        # Operation by operation: a malformed one is one rejected_inputs row and takes no part in the
+        # snapshot (its parties, deletions, membership and totals); the others are applied.
+        ops = []
+        for o in page.data["ops"]:
+            why = op_problem(o)
+            if why is None:
+                ops.append(o)
+            else:
+                yield rejection(self.name, o, why, page.data["load_at"], "opensanctions-delta")
+        changed = [o["entity"] for o in ops if o["op"] in ("ADD", "MOD")]
+        deleted = {f"entity:opensanctions:{o['entity']['id']}" for o in ops if o["op"] == "DEL"}
         snap = parse_ftm_lines(changed)
         new_keys = {p.entity_id for p in snap.parties}
         yield from records(self.source, self.name, snap, snapshot, page.data["load_at"], page.url, page.sha256)
@@ -165,7 +201,8 @@ class ListsOpensanctionsConnector:
         return {"sources": {"entities": {"url": ENTITIES_URL, "format": "ftm_json", "source": "opensanctions",
                                          "enabled": False},
                             "delta": {"url": DELTA_URL, "format": "ftm_delta", "source": "opensanctions-delta"}},
-                "limits": {"concurrency": 2, "rate": 2, "timeout": 600}}
+                "limits": {"concurrency": 2, "rate": 2, "timeout": 600,
+                           "max_body_bytes": 4 * 1024**3}}
 
     def streams(self, config: dict[str, Any]) -> list[Any]:
         out: list[Any] = []

@@ -305,7 +305,8 @@ class ListsTagsConnector:
             "forta": {"format": "forta_csv", "base_url": FORTA_BASE, "source": "forta",
                       "files": ["labels/1/phishing_scams.csv", "labels/1/malicious_smart_contracts.csv",
                                 "labels/1/etherscan_malicious_labels.csv"]},
-        }, "limits": {"concurrency": 2, "rate": 2, "timeout": 120}}
+        }, "limits": {"concurrency": 2, "rate": 2, "timeout": 120,
+                             "max_body_bytes": 256 * 1024 * 1024}}
 
     def streams(self, config: dict[str, Any]) -> list[Any]:
         return [TagStream(self.name, k, v) for k, v in (config.get("sources") or {}).items() if v.get("enabled", True)]

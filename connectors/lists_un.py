@@ -73,7 +73,8 @@ class ListsUnConnector:
 
     def default_config(self) -> dict[str, Any]:
         return {"sources": {"un": {"url": UN_URL, "format": "un_xml", "source": "un-consolidated"}},
-                "limits": {"concurrency": 1, "rate": 1, "timeout": 300}}
+                "limits": {"concurrency": 1, "rate": 1, "timeout": 300,
+                           "max_body_bytes": 128 * 1024 * 1024}}
 
     def streams(self, config: dict[str, Any]) -> list[Any]:
         return [ListStream(self.name, s) for s in source_specs(config, {"un_xml": parse_un})]

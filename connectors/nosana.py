@@ -32,6 +32,7 @@ from connectors.base import (
     EDGES,
     ENTITIES,
     OBSERVATIONS,
+    REJECTED,
     Column,
     ConnectorError,
     Page,
@@ -40,6 +41,7 @@ from connectors.base import (
     RunContext,
     Table,
     check_uint256,
+    item_records,
 )
 from connectors.solana import DEFAULT_RPC, MINTS, rfc3339
 
@@ -141,11 +143,15 @@ def job_payment(job: Mapping[str, Any]) -> int | None:
     return int(job["price"]) * max(0, min(ran, int(job["timeout"])))  # a corrupt negative timeout pays 0
 
 
+class AccountDataError(ConnectorError, ValueError):
+    """An account item that is not ``[<base64>, "base64"]``: that item is rejected, not the page."""
+
+
 def account_data(item: Mapping[str, Any]) -> bytes:
     """Bytes of a ``getProgramAccounts`` item (``account.data = [<base64>, "base64"]``)."""
     data = (item.get("account") or {}).get("data")
     if not (isinstance(data, list) and len(data) == 2 and data[1] == "base64"):
-        raise ConnectorError("getProgramAccounts item is not base64-encoded (ask for encoding=base64)")
+        raise AccountDataError("getProgramAccounts item is not base64-encoded (ask for encoding=base64)")
     return base64.b64decode(data[0])
 
 
@@ -174,7 +180,7 @@ class JobsStream:
     primary_key: ClassVar[tuple[str, ...]] = ("address",)
     cursor_field: ClassVar[str | None] = None
     is_sorted: ClassVar[bool] = False
-    tables: ClassVar[tuple[Table, ...]] = (MARKETS, JOBS, ENTITIES, EDGES, OBSERVATIONS)
+    tables: ClassVar[tuple[Table, ...]] = (MARKETS, JOBS, ENTITIES, EDGES, OBSERVATIONS, REJECTED)
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.rpc = str(config["rpc_url"])
@@ -204,13 +210,16 @@ class JobsStream:
 
     def transform(self, page: Page) -> Iterator[Record]:
         at = page.data["at"]
-        for item in page.data["items"]:
-            raw = account_data(item)
-            if page.data["what"] == "markets":
-                if raw[:8] == MARKET_DISC:
-                    yield from self._market(item["pubkey"], decode(MARKET_LAYOUT, raw, "MarketAccount"), at)
-            elif raw[:8] == JOB_DISC:
-                yield from self._job(item["pubkey"], decode(JOB_LAYOUT, raw, "JobAccount"), at)
+        for item in page.data["items"]:  # account by account: a malformed one is one rejected_inputs row
+            yield from item_records(self.name, item, at, lambda x: self._account(x, page.data["what"], at), "nosana")
+
+    def _account(self, item: Mapping[str, Any], what: str, at: str) -> Iterator[Record]:
+        raw = account_data(item)
+        if what == "markets":
+            if raw[:8] == MARKET_DISC:
+                yield from self._market(str(item["pubkey"]), decode(MARKET_LAYOUT, raw, "MarketAccount"), at)
+        elif raw[:8] == JOB_DISC:
+            yield from self._job(str(item["pubkey"]), decode(JOB_LAYOUT, raw, "JobAccount"), at)
 
     def _market(self, addr: str, m: dict[str, Any], at: str) -> Iterator[Record]:
         yield Record("nosana_markets", {

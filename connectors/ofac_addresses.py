@@ -18,7 +18,7 @@ from connectors.addresses import AddressError, chain_for_asset, normalize, walle
 from connectors.base import (
     ENTITIES,
     OBSERVATIONS,
-    Column,
+    REJECTED,
     Page,
     Probe,
     Record,
@@ -30,14 +30,7 @@ DEFAULT_BASE_URL = "https://raw.githubusercontent.com/0xB10C/ofac-sanctioned-dig
 ASSETS = ("XBT", "ETH", "XMR", "LTC", "ZEC", "DASH", "BTG", "ETC", "BSV", "BCH", "XVG", "USDC", "USDT",
           "XRP", "TRX", "ARB", "BSC")
 SOURCE = "ofac-sdn-0xb10c"
-
-REJECTED = Table(
-    "rejected_inputs",
-    (Column("stream"), Column("value"), Column("context"), Column("reason"), Column("first_seen"),
-     Column("last_seen")),
-    pk=("stream", "value", "context"),
-    keep_first_seen=("first_seen",),
-)
+__all__ = ["REJECTED"]  # re-exported: defined in connectors.base
 
 
 def list_url(base: str, asset: str, fmt: str = "txt") -> str:

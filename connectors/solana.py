@@ -28,6 +28,8 @@ from typing import Any, ClassVar
 from connectors.base import (
     EDGES,
     ENTITIES,
+    ITEM_ERRORS,
+    REJECTED,
     Column,
     ConnectorError,
     Page,
@@ -36,6 +38,7 @@ from connectors.base import (
     RunContext,
     Table,
     check_uint256,
+    item_records,
 )
 from connectors.http import JsonRpcError
 
@@ -179,7 +182,7 @@ class TransfersStream:
     primary_key: ClassVar[tuple[str, ...]] = ("tx_signature", "ix_path")
     cursor_field: ClassVar[str | None] = None  # opaque: a signature per address (newest first), not ordered text
     is_sorted: ClassVar[bool] = True
-    tables: ClassVar[tuple[Table, ...]] = (TRANSFERS, SIGNATURES, ENTITIES, EDGES)
+    tables: ClassVar[tuple[Table, ...]] = (TRANSFERS, SIGNATURES, ENTITIES, EDGES, REJECTED)
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.rpc = str(config["rpc_url"])
@@ -228,10 +231,15 @@ class TransfersStream:
                 if not sigs:
                     done = True
                     break
-                head = head or sigs[0]["signature"]
+                # Cursors come from well-formed entries only (a malformed one is rejected by transform).
+                valid = valid_signatures(sigs)
+                if not valid:
+                    raise ConnectorError(f"getSignaturesForAddress {addr}: no entry of the page has a signature; "
+                                         "cannot page further back")
+                head = head or valid[0]["signature"]
                 yield Page(body=resp.body, url=resp.url, method="rpc:getSignaturesForAddress",
                            data={"address": addr, "signatures": sigs}, state=None)
-                ok = [s["signature"] for s in sigs if s.get("err") is None]
+                ok = [s["signature"] for s in valid if s.get("err") is None]
                 for i in range(0, len(ok), self.batch):
                     chunk = ok[i:i + self.batch]
                     results, bresp = await self._transactions(ctx, chunk)
@@ -240,7 +248,7 @@ class TransfersStream:
                     yield Page(body=bresp.body, url=bresp.url, method="rpc:getTransaction",
                                data={"address": addr, "transactions": [r for r in results if r]},
                                state={"newest": dict(newest), "pending": dict(pending)})
-                before, count = sigs[-1]["signature"], count + len(sigs)
+                before, count = valid[-1]["signature"], count + len(sigs)
                 pending[addr] = {"before": before, "head": head}
                 done = len(sigs) < opts["limit"]
             if done:
@@ -252,15 +260,37 @@ class TransfersStream:
                        state={"newest": dict(newest), "pending": dict(pending), "done": n + 1})
 
     def transform(self, page: Page) -> Iterator[Record]:
+        # Entry by entry: a malformed one is one rejected_inputs row (context solana), never the page.
         if page.method == "rpc:getSignaturesForAddress":
             for s in page.data["signatures"]:
-                yield Record("solana_signatures", {"address": page.data["address"], "signature": s["signature"],
-                                                   "slot": s.get("slot"), "block_time": s.get("blockTime"),
-                                                   "err": s.get("err")})
+                yield from item_records(self.name, s, page.fetched_at,
+                                        lambda x: [signature_record(page.data["address"], x)], "solana")
         elif page.method == "rpc:getTransaction":
             for tx in page.data["transactions"]:
-                for row in spl_transfers(tx, self.mints or None):
-                    yield from transfer_records(row)
+                yield from item_records(self.name, tx, page.fetched_at, self._tx_records, "solana")
+
+    def _tx_records(self, tx: Mapping[str, Any]) -> Iterator[Record]:
+        for row in spl_transfers(tx, self.mints or None):
+            yield from transfer_records(row)
+
+
+def signature_record(address: str, s: Mapping[str, Any]) -> Record:
+    if not isinstance(s.get("signature"), str) or not s["signature"]:
+        raise ValueError("signature entry has no signature text")
+    return Record("solana_signatures", {"address": address, "signature": s["signature"], "slot": s.get("slot"),
+                                        "block_time": s.get("blockTime"), "err": s.get("err")})
+
+
+def valid_signatures(sigs: Any) -> list[Mapping[str, Any]]:
+    """The entries of a getSignaturesForAddress answer that have a signature (the others are rejected)."""
+    out = []
+    for s in sigs if isinstance(sigs, list) else []:
+        try:
+            signature_record("", s)
+        except ITEM_ERRORS:
+            continue
+        out.append(s)
+    return out
 
 
 class SolanaConnector:

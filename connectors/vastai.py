@@ -23,6 +23,7 @@ from connectors.base import (
     EDGES,
     ENTITIES,
     OBSERVATIONS,
+    REJECTED,
     Column,
     ConnectorError,
     Page,
@@ -30,6 +31,8 @@ from connectors.base import (
     Record,
     RunContext,
     Table,
+    item_records,
+    rejection,
 )
 from connectors.gpu_names import gpu_id
 
@@ -128,6 +131,21 @@ def offer_row(o: Mapping[str, Any], snapshot: str) -> dict[str, Any]:
     }
 
 
+_INTS = ("id", "host_id", "machine_id", "num_gpus", "ask_contract_id", "hosting_type")
+
+
+def valid_offer_row(o: Mapping[str, Any], snapshot: str) -> dict[str, Any]:
+    """:func:`offer_row`, after checking the fields the snapshot groups and sorts by: ids and GPU counts
+    are integers (or absent), names text; anything else raises ValueError (the offer is rejected)."""
+    for k in _INTS:
+        v = o.get(k)
+        if v is not None and (type(v) is not int or not -(2**63) <= v < 2**63):
+            raise ValueError(f"offer {k} is not a 64-bit integer: {ascii(v)[:40]}")
+    if o.get("gpu_name") is not None and not isinstance(o.get("gpu_name"), str):
+        raise ValueError("offer gpu_name is not text")
+    return offer_row(o, snapshot)
+
+
 def graph_records(rows: list[dict[str, Any]], snapshot: str) -> Iterator[Record]:
     """Entities, ``offers_gpu`` edges and ``location`` observations of one snapshot's offer rows.
 
@@ -205,7 +223,7 @@ class OffersStream:
     primary_key: ClassVar[tuple[str, ...]] = ("snapshot", "offer_id")
     cursor_field: ClassVar[str | None] = "snapshot"
     is_sorted: ClassVar[bool] = True
-    tables: ClassVar[tuple[Table, ...]] = (OFFERS, SNAPSHOTS, CHANGES, ENTITIES, EDGES, OBSERVATIONS)
+    tables: ClassVar[tuple[Table, ...]] = (OFFERS, SNAPSHOTS, CHANGES, ENTITIES, EDGES, OBSERVATIONS, REJECTED)
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.base = str(config["base_url"]).rstrip("/")
@@ -248,10 +266,18 @@ class OffersStream:
                     "prev_snapshot": page.data["prev_snapshot"], "host_id": c.get("host_id"),
                     "gpu_name": c.get("gpu_name"), "num_gpus": c.get("num_gpus"), "country": c.get("country")})
             return
-        rows = [offer_row(o, snap) for o in parse_offers(page.body)]
-        rows = [r for r in rows if r["offer_id"] is not None]
-        for r in rows:
-            yield Record("vastai_offers", r)
+        # Offer by offer: a malformed one is one rejected_inputs row and never reaches the snapshot's
+        # page-wide totals and per-machine/per-host grouping (which sort and compare ids).
+        rows: list[dict[str, Any]] = []
+        for o in parse_offers(page.body):
+            recs = item_records(self.name, o, snap, lambda x: [Record("vastai_offers", valid_offer_row(x, snap))],
+                                "vastai")
+            if recs[0].table == "vastai_offers":
+                if recs[0].row["offer_id"] is None:
+                    yield rejection(self.name, o, "offer without an id", snap, "vastai")
+                    continue
+                rows.append(dict(recs[0].row))
+            yield from recs
         yield Record("vastai_snapshots", {
             "snapshot": snap, "offers": len(rows), "machines": len({r["machine_id"] for r in rows}),
             "hosts": len({r["host_id"] for r in rows}), "url": page.url, "query": page.data["query"]})

@@ -142,6 +142,7 @@ def test_screen_all_stores_name_match(db: Path, tmp_path: Path) -> None:
 
 
 def test_screen_on_an_empty_store_says_what_to_do(tmp_path: Path) -> None:
+    Store(tmp_path / "empty.db").close()  # read commands refuse a missing store (issue 17), not an empty one
     r = _run(tmp_path / "empty.db", "screen", "Volga GPU")
     assert r.exit_code == 1 and "no list is loaded yet" in r.output
     assert json.loads(_run(tmp_path / "empty.db", "lists", "--json").output) == []

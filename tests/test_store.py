@@ -94,7 +94,7 @@ def test_a_file_that_is_not_a_database_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "junk.db"
     path.write_bytes(b"this is not sqlite" * 100)
     r = run_cli(["--db", str(path), "runs"])
-    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr  # refused as not a store (issue 17)
     assert len(r.stderr.strip().splitlines()) == 1 and "junk.db" in r.stderr
 
 

@@ -13,6 +13,7 @@ import importlib
 import logging
 import os
 import signal
+import sqlite3
 import sys
 from typing import Any
 
@@ -21,7 +22,7 @@ import click
 from connectors.base import ConfigError, ConnectorError
 from tracer import config as cfgmod
 from tracer.output import emit, output_options
-from tracer.store import LockedError, Store, StoreError
+from tracer.store import LockedError, Store, StoreError, store_fault
 
 # Commands living in other modules, loaded only when used (fast --help, independent modules).
 LAZY_COMMANDS: dict[str, str] = {
@@ -46,8 +47,24 @@ LAZY_COMMANDS: dict[str, str] = {
 }
 
 
+INTERRUPTED = "interrupted: work stored so far is kept; run again to resume"
+
+
+class _Context(click.Context):
+    """Closing the context (the store, on_close callbacks) under Ctrl-C: one line, not "Aborted!"."""
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except KeyboardInterrupt:
+            click.echo(INTERRUPTED, err=True)
+            sys.exit(130)
+
+
 class TracerGroup(click.Group):
     """A click group that loads listed commands lazily and turns user errors into one line."""
+
+    context_class = _Context
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
@@ -58,35 +75,64 @@ class TracerGroup(click.Group):
             return getattr(importlib.import_module(mod), attr)  # type: ignore[no-any-return]
         return super().get_command(ctx, cmd_name)
 
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        # Ctrl-C while click parses the arguments: the same one line as anywhere else, not click's
+        # own "Aborted!" with exit 1 (its main() turns a KeyboardInterrupt it sees into that).
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except KeyboardInterrupt:
+            click.echo(INTERRUPTED, err=True)
+            sys.exit(130)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (ConfigError, LockedError) as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(2 if isinstance(e, ConfigError) else 1)
-        except (ConnectorError, StoreError) as e:
+        except ConnectorError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(1)
+        except StoreError as e:  # 2 for a path that holds no store, 1 for a fault of its file or disk
+            click.echo(f"error: {e}", err=True)
+            sys.exit(e.exit_code)
+        except sqlite3.Error as e:  # a store fault met outside tracer.store (full disk, read-only, damaged)
+            env = ctx.find_object(Env)
+            fault = store_fault(e, str(env.cfg.get("db", "the store")) if env else "the store")
+            if fault is None:
+                raise  # an SQL error is a bug: "internal error" (TRACER_DEBUG=1 shows where)
+            click.echo(f"error: {fault}", err=True)
+            sys.exit(fault.exit_code)
         except KeyboardInterrupt:
-            click.echo("interrupted: work stored so far is kept; run again to resume", err=True)
+            click.echo(INTERRUPTED, err=True)
             sys.exit(130)
+
+
+# Commands that create the store when its file does not exist; every other one refuses a missing
+# store ("no tracer store at ...") instead of leaving an empty one behind a mistyped --db.
+CREATES_STORE = frozenset({"sync", "run", "simulate", "demo"})
 
 
 class Env:
     """What every command gets: the merged config and a lazily opened store."""
 
-    def __init__(self, config_path: str | None, db: str | None, quiet: bool) -> None:
+    def __init__(self, config_path: str | None, db: str | None, quiet: bool, create: bool = True) -> None:
         self.cfg = cfgmod.load(config_path)
         if db:
             self.cfg["db"] = db
         self.quiet = quiet
+        self.create = create
         self._store: Store | None = None
 
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store(self.cfg["db"], int(self.cfg.get("store", {}).get("keep_raw_max_bytes",
-                                                                                   2_000_000)))
+            sc = self.cfg.get("store") or {}
+            # store.read_only (TRACER_STORE__READ_ONLY=1): open read-only even where writable; a
+            # file or folder that is not writable is opened read-only anyway (tracer.store.open_mode).
+            self._store = Store(self.cfg["db"], int(sc.get("keep_raw_max_bytes", 2_000_000)),
+                                create=self.create, read_only=bool(sc.get("read_only", False)))
         return self._store
 
 
@@ -125,7 +171,7 @@ def main(ctx: click.Context, config_path: str | None, db: str | None, quiet: boo
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     try:
-        ctx.obj = Env(config_path, db, quiet)
+        ctx.obj = Env(config_path, db, quiet, create=ctx.invoked_subcommand in CREATES_STORE)
     except ConfigError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
@@ -161,6 +207,7 @@ async def _stoppable(coro: Any) -> Any:
     """Run ``coro`` so that SIGTERM cancels it like Ctrl-C does (asyncio.run only handles SIGINT)."""
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
+    previous = signal.getsignal(signal.SIGTERM)  # tracer.entry's handler: back in force afterwards
     try:
         if task is not None:
             loop.add_signal_handler(signal.SIGTERM, task.cancel)
@@ -169,8 +216,10 @@ async def _stoppable(coro: Any) -> Any:
     try:
         return await coro
     finally:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.remove_signal_handler(signal.SIGTERM)
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, TypeError):
+            loop.remove_signal_handler(signal.SIGTERM)  # (this resets SIGTERM to SIG_DFL)
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
 
 @main.command()

@@ -21,7 +21,7 @@ from connectors.base import ConfigError, Connector, ConnectorError, RunContext, 
 from connectors.http import REDACT, HostLimits, HttpClient, open_session, url_secrets
 from tracer import config as cfgmod
 from tracer import registry
-from tracer.store import DEFER_INDEXES, Store
+from tracer.store import DEFER_INDEXES, Store, StoreError, StoreFault
 
 log = logging.getLogger("tracer.pipeline")
 
@@ -182,8 +182,12 @@ async def sync(
             with store.bulk_writes(tables, defer):
                 await _sync_plan(store, cfg, plan, configs, limits, run_id, results, progress)
         except BaseException as e:
-            store.end_run(run_id, "interrupted", cfgmod.now(), time.monotonic() - started,
-                          sum(r.records for r in results), REDACT(f"{type(e).__name__}: {e}"))
+            # A store fault (disk full, read-only, ...) fails the run; a signal interrupts it.  The
+            # store records this best effort: a second fault while recording is not raised over the first.
+            failed = isinstance(e, StoreError)
+            store.end_run(run_id, "failed" if failed else "interrupted", cfgmod.now(),
+                          time.monotonic() - started, sum(r.records for r in results),
+                          REDACT(str(e) if failed else f"{type(e).__name__}: {e}"))
             raise
         status = "ok" if all(r.status == "ok" for r in results) else "failed"
         duration = time.monotonic() - started
@@ -211,6 +215,11 @@ async def _sync_plan(store: Store, cfg: dict[str, Any], plan: list[tuple[Connect
                     await _run_stream(store, stream, ctx, res)
                 except (KeyboardInterrupt, asyncio.CancelledError):
                     res.status, res.error = "interrupted", "stopped by a signal"
+                    store.log_stream(run_id, stream.name, t0, cfgmod.now(), res.status, res.pages,
+                                     res.records, res.error)
+                    raise
+                except StoreFault as e:  # the store's disk or file failed: every stream would, the run stops
+                    res.status, res.error = "failed", str(e)
                     store.log_stream(run_id, stream.name, t0, cfgmod.now(), res.status, res.pages,
                                      res.records, res.error)
                     raise

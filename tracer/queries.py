@@ -208,6 +208,8 @@ def find(store: Reader, text: str, limit: int = 50) -> list[dict[str, Any]]:
         raise QueryError("search text is longer than 200 characters")
     if any(ord(c) < 32 for c in q):
         raise QueryError("search text contains control characters")
+    if any("\ud800" <= c <= "\udfff" for c in q):  # undecodable argv bytes (surrogateescape), "\udcff" in JSON
+        raise QueryError("search text is not valid UTF-8 (check the terminal's or the file's encoding)")
     limit = check_int(limit, "limit", 1, 500)
     hits: dict[str, str] = {}
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import sqlite3
 import threading
+import time
+import urllib.parse
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -24,18 +27,32 @@ from typing import Any
 import sqlite_utils
 
 from connectors.base import CORE_TABLES, Delete, Page, Record, Rows, Table
+from tracer.store_faults import (  # noqa: F401 - re-exported: callers import the errors from here
+    SQLITE_MAGIC,
+    LockedError,
+    NotAStoreError,
+    ReadOnlyStoreError,
+    StoreError,
+    StoreFault,
+    _check_file,
+    lock_fault,
+    open_mode,
+    store_fault,
+)
 
 SCHEMA_VERSION = 4
 DEFER_INDEXES = ("empty", "always", "never")
 WAL_AUTOCHECKPOINT = 16384  # pages (64 MB) between the writer's own checkpoints, outside bulk writes
+# A row's provenance: the raw page it cites and the run that stored that page's version of the row.
+# It changes only when the row's content does (every written column but the primary key, these and
+# SIGHTING_COLUMNS): re-seeing identical content keeps the page that first established it, so which
+# page a fact cites does not depend on where a run was stopped, resumed or replayed (docs/foundation.md).
+PROVENANCE_COLUMNS = ("raw_sha256", "run_id")
+# When a fact was seen, not what it is: updated on every sighting, never a reason to change provenance.
+SIGHTING_COLUMNS = frozenset({"first_seen", "last_seen"})
+MIGRATE_WAIT_S = 30.0  # how long opening a store waits for the lock to upgrade its schema
 
-
-class StoreError(Exception):
-    """A store problem the user can act on (locked, unreadable, newer schema)."""
-
-
-class LockedError(StoreError):
-    """Another run holds the write lock."""
+log = logging.getLogger("tracer.store")
 
 
 def _create_table_sql(t: Table) -> str:
@@ -96,6 +113,28 @@ MIGRATIONS: list[tuple[int, str, Any]] = [
 ]
 
 
+def _versions(db: sqlite_utils.Database) -> set[int]:
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'").fetchone():
+        return set()
+    return {r[0] for r in db.execute("SELECT version FROM migrations").fetchall()}
+
+
+def _apply_migrations(db: sqlite_utils.Database) -> list[int]:
+    """Apply the missing migrations, each in its own transaction (call holding the store lock)."""
+    with db.conn:
+        db.execute("CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
+    done = _versions(db)
+    applied = []
+    for version, name, fn in MIGRATIONS:
+        if version in done:
+            continue
+        with db.conn:
+            fn(db)
+            db.execute("INSERT INTO migrations VALUES (?, ?, datetime('now'))", [version, name])
+        applied.append(version)
+    return applied
+
+
 class _Checkpointer(threading.Thread):
     """Copies the WAL into the database every ``interval`` s from its own connection.
 
@@ -147,52 +186,145 @@ class _Upsert:
 
 
 class Store:
-    """The tracer database. ``Store(path)`` opens (and migrates) it; ``Store(":memory:")`` for tests."""
+    """The tracer database. ``Store(path)`` opens (and migrates) it; ``Store(":memory:")`` for tests.
 
-    def __init__(self, path: str | os.PathLike[str], keep_raw_max_bytes: int = 2_000_000) -> None:
+    - A new store is built under a temporary name and linked into place whole, so a concurrent
+      opener sees either no file or a migrated store; upgrades of an existing store run under the
+      write lock (:meth:`migrate`).
+    - ``create=False``: a missing file is refused (:class:`NotAStoreError`) instead of created.
+      An empty file, a file that is not SQLite, or an SQLite database without tracer's tables is
+      always refused, never written into.
+    - ``read_only=True``, or a file or folder that is not writable (:func:`open_mode`): opened
+      read-only; reads work, every write ends in :class:`ReadOnlyStoreError`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], keep_raw_max_bytes: int = 2_000_000, *,
+                 create: bool = True, read_only: bool = False) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.db = sqlite_utils.Database(self.path)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA busy_timeout=30000")
-            # 128 MB page cache (an upper bound, allocated on demand): bulk upserts into the indexed
-            # edges table thrash the 8 MB default; measured 2x faster on 100k rows (docs/evm.md).
-            self.db.execute("PRAGMA cache_size=-131072")
-            self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"cannot open {self.path} as a tracer database: {e}") from e
         self.keep_raw_max_bytes = keep_raw_max_bytes
         self._tables: dict[str, Table] = {t.name: t for t in CORE_TABLES}
         self._upserts: dict[tuple[str, tuple[str, ...]], _Upsert] = {}
         self._lock_fd: int | None = None
+        self.fault: StoreFault | None = None  # the first store fault of this process (see _guard)
+        self.read_only, self.read_only_why = False, ""
+        mode = "rw"
+        if self.path != ":memory:":
+            if not os.path.lexists(self.path):
+                if read_only or not create:
+                    raise NotAStoreError(f"no tracer store at {self.path}: run tracer sync (or tracer demo) to "
+                                         "create one, or point --db / TRACER_DB at an existing store")
+                self._create()
+            _check_file(self.path)
+            mode, self.read_only_why = open_mode(self.path, read_only)
+            self.read_only = mode != "rw"
+        try:
+            if self.read_only:
+                q = "mode=ro" + ("&immutable=1" if mode == "immutable" else "")
+                uri = f"file:{urllib.parse.quote(os.path.abspath(self.path))}?{q}"
+                self.db = sqlite_utils.Database(sqlite3.connect(uri, uri=True, check_same_thread=False))
+                self.db.execute("PRAGMA query_only=ON")
+            else:
+                self.db = sqlite_utils.Database(self.path)
+            self.db.execute("PRAGMA busy_timeout=30000")
+            # Another program's database is refused before anything (even the journal mode) changes.
+            tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "migrations" not in tables:
+                self.db.close()
+                raise NotAStoreError(
+                    f"{self.path} is an SQLite database without tracer's tables (it holds "
+                    f"{', '.join(sorted(tables)[:3])}{', ...' if len(tables) > 3 else ''}): tracer never writes "
+                    "into it; point --db at a tracer store or a new file")
+            if not self.read_only:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
+            # 128 MB page cache (an upper bound, allocated on demand): bulk upserts into the indexed
+            # edges table thrash the 8 MB default; measured 2x faster on 100k rows (docs/evm.md).
+            self.db.execute("PRAGMA cache_size=-131072")
+        except sqlite3.Error as e:
+            raise (store_fault(e, self.path) or
+                   StoreError(f"cannot open {self.path} as a tracer database: {e}")) from e
         self.migrate()
+
+    def _create(self) -> None:
+        """Build a new migrated store beside ``path`` and link it into place (never half-made)."""
+        tmp = f"{self.path}.new-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            folder = os.path.dirname(os.path.abspath(self.path))
+            if not os.access(folder, os.W_OK):
+                raise ReadOnlyStoreError(f"no tracer store at {self.path}, and its folder is not writable to create "
+                                         "one: point --db at a writable place")
+            db = sqlite_utils.Database(tmp)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                _apply_migrations(db)
+            finally:
+                db.close()  # the last connection: SQLite checkpoints and removes the -wal
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                pass  # another process created it first: open theirs
+            except OSError:  # no hard links on this file system: rename under the lock instead
+                fd = self._acquire("create", MIGRATE_WAIT_S)
+                try:
+                    if not os.path.lexists(self.path):
+                        os.rename(tmp, self.path)
+                finally:
+                    self._release(fd)
+        except (sqlite3.Error, OSError) as e:
+            raise (store_fault(e, self.path) or StoreError(f"cannot create {self.path}: {e}")) from e
+        finally:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp + suffix)
+
+    @contextlib.contextmanager
+    def _guard(self, after_fault_quiet: bool = False) -> Iterator[None]:
+        """Turn a fault of the store's file or disk into one :class:`StoreFault` line and remember it.
+
+        ``after_fault_quiet``: for the failure path's own records (run and stream log rows): once
+        a fault was raised, a second one while recording it is logged at debug level, not raised
+        over the first."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as e:
+            f = store_fault(e, self.path)
+            if f is None:
+                raise
+            if after_fault_quiet and self.fault is not None:
+                log.debug("while recording a store fault: %s", f)
+                return
+            if isinstance(f, StoreFault) and self.fault is None:
+                self.fault = f
+            raise f from e
 
     # -- schema -------------------------------------------------------------------------------
     def migrate(self) -> list[int]:
-        """Apply missing migrations; refuse a database written by a newer tracer."""
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"
-        )
-        done = {r[0] for r in self.db.execute("SELECT version FROM migrations").fetchall()}
-        if done and max(done) > SCHEMA_VERSION:
-            raise StoreError(f"{self.path} has schema version {max(done)}, newer than this tracer "
-                             f"({SCHEMA_VERSION}); upgrade tracer")
-        applied = []
-        for version, name, fn in MIGRATIONS:
-            if version in done:
-                continue
-            with self.db.conn:
-                fn(self.db)
-                self.db.execute("INSERT INTO migrations VALUES (?, ?, datetime('now'))", [version, name])
-            applied.append(version)
-        return applied
+        """Apply missing migrations under the write lock; refuse a database written by a newer tracer."""
+        with self._guard():
+            done = _versions(self.db)
+            if done and max(done) > SCHEMA_VERSION:
+                raise StoreError(f"{self.path} has schema version {max(done)}, newer than this tracer "
+                                 f"({SCHEMA_VERSION}); upgrade tracer")
+            if all(v in done for v, _, _ in MIGRATIONS):
+                return []
+            if self.read_only:
+                raise ReadOnlyStoreError(
+                    f"{self.path} has schema version {max(done, default=0)}, older than this tracer "
+                    f"({SCHEMA_VERSION}), and is opened read-only ({self.read_only_why}): run one write "
+                    "command (tracer sync) with write access to upgrade it")
+            if self.path == ":memory:":
+                return _apply_migrations(self.db)
+            fd = self._acquire("migrate", MIGRATE_WAIT_S)
+            try:
+                return _apply_migrations(self.db)  # re-reads what is done: another process may have upgraded it
+            finally:
+                self._release(fd)
 
     def ensure_tables(self, tables: Iterable[Table]) -> None:
         """Create or extend the tables a stream declares (added columns only, never dropped)."""
-        with self.db.conn:
+        with self._guard(), self.db.conn:
             for t in tables:
                 if self._tables.get(t.name) == t and t.name in self.db.table_names():
                     continue
@@ -211,8 +343,16 @@ class Store:
             unknown = set(cols) - set(t.column_names) - {"raw_sha256", "run_id"}
             if unknown:
                 raise StoreError(f"table {table}: unknown columns {sorted(unknown)}")
-            keep = set(t.pk) | set(t.keep_first_seen)
+            keep = set(t.pk) | set(t.keep_first_seen) | set(PROVENANCE_COLUMNS)
             sets = ", ".join(f'"{c}"=excluded."{c}"' for c in cols if c not in keep)
+            # Provenance moves only with the content (see PROVENANCE_COLUMNS): a re-seen fact keeps
+            # the page that established it, whatever order or how often pages were (re)written.
+            content = [c for c in cols if c not in keep and c not in SIGHTING_COLUMNS]
+            if content and any(c in cols for c in PROVENANCE_COLUMNS):
+                changed = " OR ".join(f'"{c}" IS NOT excluded."{c}"' for c in content)
+                prov = ", ".join(f'"{c}"=CASE WHEN {changed} THEN excluded."{c}" ELSE "{c}" END'
+                                 for c in PROVENANCE_COLUMNS if c in cols)
+                sets = f"{sets}, {prov}" if sets else prov
             qcols = ", ".join(f'"{c}"' for c in cols)
             marks = ", ".join("?" for _ in cols)
             conflict = ", ".join(f'"{c}"' for c in t.pk)
@@ -250,7 +390,9 @@ class Store:
             g.append(vals + tail)
         body = page.body if len(page.body) <= self.keep_raw_max_bytes else None
         conn = self.db.conn
-        with conn:
+        if self.fault is not None:  # the disk is full (or the file read-only): every page would fail
+            raise type(self.fault)(str(self.fault))
+        with self._guard(), conn:
             for d in page.deletes:
                 self._delete(d)
             for (table, cols), rows in groups.items():
@@ -320,13 +462,16 @@ class Store:
         finally:
             if ck is not None:
                 ck.stop()
-                self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
-            if rebuild:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
+            # After a store fault (disk full, ...) building indexes fails too: they stay recorded in
+            # deferred_indexes and the next writer to take the lock builds them.
+            if rebuild and self.fault is None:
                 self.restore_deferred_indexes()
 
     def _defer_indexes(self, tables: Iterable[str], mode: str) -> list[str]:
         names: list[str] = []
-        with self.db.conn:
+        with self._guard(), self.db.conn:
             for t in sorted(set(tables)):
                 if mode == "empty" and self.db.execute(f'SELECT 1 FROM "{t}" LIMIT 1').fetchone():
                     continue
@@ -341,8 +486,10 @@ class Store:
     def restore_deferred_indexes(self) -> list[str]:
         """Build the indexes a bulk sync deferred (at its end, or after it died); returns their names."""
         done = []
-        for name, sql in self.db.execute("SELECT name, sql FROM deferred_indexes ORDER BY name").fetchall():
-            with self.db.conn:
+        with self._guard():
+            todo = self.db.execute("SELECT name, sql FROM deferred_indexes ORDER BY name").fetchall()
+        for name, sql in todo:
+            with self._guard(), self.db.conn:  # one index per transaction: a failure keeps the rest recorded
                 if not self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
                                        [name]).fetchone():
                     self.db.execute(sql)
@@ -360,7 +507,7 @@ class Store:
 
     def reset_state(self, streams: Sequence[str] | None = None) -> int:
         """Forget cursors (all, or the named streams / ``connector.`` prefixes); data stays."""
-        with self.db.conn:
+        with self._guard(), self.db.conn:
             if not streams:
                 return self.db.conn.execute("DELETE FROM stream_state").rowcount
             n = 0
@@ -373,21 +520,21 @@ class Store:
     # -- runs ---------------------------------------------------------------------------------
     def start_run(self, command: str, now: str) -> str:
         run_id = f"{now.replace(':', '').replace('-', '')[:15]}-{uuid.uuid4().hex[:8]}"
-        with self.db.conn:
+        with self._guard(), self.db.conn:
             self.db.conn.execute("INSERT INTO runs (run_id, command, started_at, status) VALUES (?, ?, ?, ?)",
                                  [run_id, command, now, "running"])
         return run_id
 
     def abandon_stale_runs(self, now: str) -> int:
         """Mark runs still ``running`` as ``abandoned`` (call only while holding the lock)."""
-        with self.db.conn:
+        with self._guard(), self.db.conn:
             return self.db.conn.execute(
                 "UPDATE runs SET status='abandoned', ended_at=?, error=coalesce(error, "
                 "'process ended without closing the run (killed?)') WHERE status='running'", [now]).rowcount
 
     def end_run(self, run_id: str, status: str, now: str, duration_s: float, records: int,
                 error: str | None = None) -> None:
-        with self.db.conn:
+        with self._guard(after_fault_quiet=True), self.db.conn:
             self.db.conn.execute(
                 "UPDATE runs SET ended_at=?, status=?, duration_s=?, records=?, error=? WHERE run_id=?",
                 [now, status, round(duration_s, 3), records, error, run_id],
@@ -395,7 +542,7 @@ class Store:
 
     def log_stream(self, run_id: str, stream: str, started_at: str, ended_at: str, status: str,
                    pages: int, records: int, error: str | None) -> None:
-        with self.db.conn:
+        with self._guard(after_fault_quiet=True), self.db.conn:
             self.db.conn.execute(
                 "INSERT OR REPLACE INTO run_streams VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [run_id, stream, started_at, ended_at, status, pages, records, error],
@@ -408,27 +555,55 @@ class Store:
     @contextlib.contextmanager
     def lock(self, what: str = "sync") -> Iterator[None]:
         """Exclusive write lock (a flock beside the database): two scheduled runs never overlap."""
+        if self.read_only:
+            raise ReadOnlyStoreError(f"{self.path} is opened read-only ({self.read_only_why}): {what} needs "
+                                     "write access to the file and its folder; read commands work")
         if self.path == ":memory:":
             yield
             return
-        lock_path = self.path + ".lock"
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
-            os.close(fd)
-            raise LockedError(f"another tracer run holds {lock_path} ({holder or 'unknown'}); "
-                              "it will be refused until that run ends") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} {what}".encode(), 0)
+        fd = self._acquire(what)
         try:
             self.restore_deferred_indexes()  # a bulk sync that died left them dropped
             yield
         finally:
+            self._release(fd)
+
+    def _acquire(self, what: str, wait: float = 0.0) -> int:
+        """Take the flock beside the database (waiting up to ``wait`` s) and write who holds it."""
+        lock_path = self.path + ".lock"
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise lock_fault(e, lock_path) from e
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+                os.close(fd)
+                why = (f"; this tracer must upgrade the store's schema to version {SCHEMA_VERSION} under it "
+                       f"(waited {wait:.0f} s)" if what == "migrate" else "")
+                raise LockedError(f"another tracer run holds {lock_path} ({holder or 'unknown'}){why}; "
+                                  "it will be refused until that run ends") from None
+        try:
             os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+            os.pwrite(fd, f"pid {os.getpid()} {what}".encode(), 0)
+        except OSError as e:
+            self._release(fd)
+            raise lock_fault(e, lock_path) from e
+        return fd
+
+    @staticmethod
+    def _release(fd: int) -> None:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
     # -- reads (the only way tracer/ reads the database) ---------------------------------------
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
