@@ -231,15 +231,11 @@ def _restricted_place(provider: str, ctx: Context) -> tuple[str, str, str] | Non
     """A provider located in D:1/D:4/D:5/Macau that offers controlled GPUs: (text, observation, ISO2)."""
     if not any(gpu_weight(ctx, g) > 0 for g, rel, _ in ctx.gpus.get(provider, []) if rel == "offers"):
         return None
+    from tracer.scoring.rules import restricted_locations
+
     best: tuple[float, str, str, str] | None = None
-    for o in ctx.obs.get(provider, []):
-        if o["predicate"] != "location" or not o["value"]:
-            continue
-        gw, group = ctx.groups.weight(str(o["value"]))
-        if not group:
-            continue
-        layer = str(o["attrs"].get("layer", "declared"))
-        w = gw * ctx.params.layer_weights.get(layer, 0.5)
+    for o, group, gw, layer, lw in restricted_locations(provider, ctx):
+        w = gw * lw
         if best is None or w > best[0]:
             best = (w, f"{layer} location {o['value']} in {group}, offering controlled GPUs", o["id"], str(o["value"]))
     return None if best is None else best[1:]

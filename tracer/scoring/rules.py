@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -386,6 +386,18 @@ def _controlled(subject: str, ctx: Context) -> list[tuple[str, str, tuple[str, .
     return out
 
 
+def restricted_locations(subject: str, ctx: Context) -> Iterator[tuple[dict[str, Any], str, float, str, float]]:
+    """The subject's location observations in a restricted country group: (observation, group,
+    group weight, evidence layer, layer weight) -- what `restricted_location` and concealment read."""
+    for o in ctx.obs.get(subject, []):
+        if o["predicate"] != "location" or not o["value"]:
+            continue
+        gw, group = ctx.groups.weight(str(o["value"]))
+        if group:
+            layer = str(o["attrs"].get("layer", "declared"))
+            yield o, group, gw, layer, ctx.params.layer_weights.get(layer, 0.5)
+
+
 @rule("main")
 def restricted_location(subject: str, ctx: Context) -> Evidence | None:
     """Located in Country Group D:1, D:4, D:5 or Macau (EAR Supplement No. 1 to Part 740), weighted
@@ -395,14 +407,7 @@ def restricted_location(subject: str, ctx: Context) -> Evidence | None:
     ctrl = _controlled(subject, ctx)
     base = 0.85 if ctrl else 0.35
     best: Evidence | None = None
-    for o in ctx.obs.get(subject, []):
-        if o["predicate"] != "location" or not o["value"]:
-            continue
-        gw, group = ctx.groups.weight(str(o["value"]))
-        if not group:
-            continue
-        layer = str(o["attrs"].get("layer", "declared"))
-        lw = ctx.params.layer_weights.get(layer, 0.5)
+    for o, group, gw, layer, lw in restricted_locations(subject, ctx):
         what = f", offers/rents 3A090.a {', '.join(sorted({g for g, _, _ in ctrl}))}" if ctrl else ""
         ev = Evidence("restricted_location", base * gw * lw,
                       f"{layer} location {o['value']} is in {group} ({ctx.groups.as_of} rule){what}",
