@@ -137,6 +137,14 @@ def _targets() -> dict[str, list[fz.Target]]:
     return fz.targets(REGISTERED)
 
 
+# Streams with no page of JSON items to mutate: snapshot lists parse whole files (a bad row fails the
+# load as one clear error; a silently dropped row would delist an entry: docs/foundation.md, Fuzzing),
+# and akash.versions is tracer's own probe page.
+NOT_FUZZED = frozenset({
+    "akash.versions", "lists_csl.csl", "lists_ofac.sdn_csv", "lists_tags.etherscan", "lists_tags.forta",
+    "lists_tags.graphsense", "lists_tags.graphsense_actors", "lists_un.un", "ofac_addresses.addresses"})
+
+
 def _streams() -> list[str]:
     return sorted(s.name for n in REGISTERED for s in registry.get(n).streams(registry.get(n).default_config()))
 
@@ -145,14 +153,15 @@ def test_every_registered_stream_is_fuzzed_or_has_no_item_list() -> None:
     got = _targets()
     assert set(got) >= {"akash.leases", "akash.deployments", "clore.servers", "vastai.offers", "golem.providers"}
     assert sum(1 for v in got.values() if v) >= 15, {k: len(v) for k, v in got.items()}
+    # A new stream must be fuzzed, or be listed above with the reason.
+    assert {s for s in _streams() if not got.get(s)} == NOT_FUZZED
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("stream", _streams())
+@pytest.mark.parametrize("stream", [s for s in _streams() if s not in NOT_FUZZED])
 def test_one_mutated_item_never_costs_the_page(stream: str) -> None:
     pages = _targets().get(stream) or []
-    if not pages:
-        pytest.skip(f"{stream}: no page with an item list in its demo part")
+    assert pages, f"{stream}: no page with an item list in its demo part (list it in NOT_FUZZED with the reason)"
 
     @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
