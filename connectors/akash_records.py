@@ -397,6 +397,20 @@ def foreign_wallet(sender: str) -> str:
     return wallet_id(_HRP_CHAIN[hrp], sender)
 
 
+def foreign_stub(wid: str, at: str) -> Record:
+    """The entity of another chain's wallet (an IBC funder), written only so the edge's source exists.
+
+    Its chain follows the id (``wallet:evm:0x...`` -> ``evm``), and it carries no ``source``: the id
+    belongs to the connector of that chain or list (the OFAC row of a listed EVM wallet), so its
+    content (kind, chain, address) equals that row's and the stub never overwrites the owner's
+    ``source`` or provenance, whichever writes first.  Written alone it keeps ``source`` empty; its
+    ``raw_sha256`` names the Akash page that saw the wallet.
+    """
+    _, chain, address = wid.split(":", 2)
+    return Record("entities", {"id": wid, "kind": "wallet", "chain": chain, "address": address,
+                               "first_seen": at, "last_seen": at})
+
+
 def ibc_denom(packet: Mapping[str, Any], denom: str) -> tuple[str, str]:
     """(denom on Akash, trace) of a received ICS-20 packet: unwound if it returns, else the voucher hash."""
     src = f"{packet.get('source_port')}/{packet.get('source_channel')}/"
@@ -447,7 +461,8 @@ def funding_records(txr: Mapping[str, Any], tenants: set[str], at: str) -> Itera
         for src, to, coins, extra in moves:
             if to not in tenants:
                 continue
-            yield _ent(src, "wallet", at, address=src.split(":", 2)[2])
+            yield _ent(src, "wallet", at, address=src.split(":", 2)[2]) if src.startswith("wallet:akash:") \
+                else foreign_stub(src, at)
             yield from wallet_records(to, at)
             for ci, c in enumerate(coins):
                 denom, amount, dec = coin_amount(c, extra.get("trace"))

@@ -171,6 +171,7 @@ class TransfersStream:
         head = int((await rpc.call("eth_blockNumber", [])).result, 16)
         target = head - int(c["confirmations"])
         skipped = int(state.get("skipped_malformed", 0))
+        last_state: dict[str, Any] = dict(state)  # what the end of the sanctions check commits
         if state.get("cursor") is None:
             start = int(c["start_block"])
             cursor = (max(0, target + start) if start < 0 else start) - 1
@@ -179,6 +180,9 @@ class TransfersStream:
             rewind = await self._reorg_check(ctx, rpc, cursor)
             if rewind is not None:
                 cursor = rewind.state["cursor"] if rewind.state else cursor
+                if rewind.state is not None and state.get("sanctions_from") is not None:
+                    rewind.state["sanctions_from"] = min(int(state["sanctions_from"]), cursor)
+                last_state = dict(rewind.state or last_state)
                 yield rewind
         window = Window(int(state.get("window") or c["window"]), int(c["max_window"]), int(c["min_window"]),
                         target=int(c["target_logs"] or 0))
@@ -189,6 +193,14 @@ class TransfersStream:
                 known[r["address"]] = r["decimals"]
         token_tasks: dict[str, asyncio.Future[Any]] = {}
         wallets: set[str] = set()
+        # The sanctions check covers every block since the last completed check: ``sanctions_from``
+        # in the committed state is the block after which the wallets are still unchecked, so a run
+        # that resumes after a kill also checks the wallets of the pages the killed run stored.
+        sanctions_from: int | None = None
+        if c.get("check_sanctions") and c.get("sanctions_oracle"):
+            prev = state.get("sanctions_from")
+            sanctions_from = cursor if prev is None else min(int(prev), cursor)
+            wallets = self._stored_wallets(ctx, sanctions_from, cursor)
         total = max(0, target - cursor)
         pending: collections.deque[asyncio.Task[list[Page]]] = collections.deque()
         nxt = cursor + 1
@@ -208,6 +220,9 @@ class TransfersStream:
                         skipped += p.data["malformed"]
                         p.state = {"cursor": p.data["end"], "window": window.size,
                                    "skipped_malformed": skipped, "head": head}
+                        if sanctions_from is not None:
+                            p.state["sanctions_from"] = sanctions_from
+                        last_state = p.state
                         if c.get("check_sanctions") and len(wallets) < int(c["sanctions_max_wallets"]):
                             for t in p.data["transfers"]:
                                 wallets.add(t[2])  # src
@@ -222,8 +237,26 @@ class TransfersStream:
                 self._executor = None
             self.stats.update({f"rpc_{k}": v for k, v in rpc.stats.items()})
         if c.get("check_sanctions") and c.get("sanctions_oracle") and wallets:
-            async for p in self._sanctions(ctx, rpc, sorted(wallets), target):
+            done = {k: v for k, v in last_state.items() if k != "sanctions_from"}
+            async for p in self._sanctions(ctx, rpc, sorted(wallets), target, done):
                 yield p
+
+    def _stored_wallets(self, ctx: RunContext, after: int, upto: int) -> set[str]:
+        """Wallets of the transfers stored in blocks ``after+1..upto`` (by a run stopped before its
+        sanctions check).  A range scan of the edges' primary key (ids sort by block), capped like
+        the run's own set (here per transfer, not per page)."""
+        out: set[str] = set()
+        if ctx.read is None or after >= upto:
+            return out
+        cap = int(self.c["sanctions_max_wallets"])
+        pre = f"evm:{self.chain}:"
+        for r in ctx.read("SELECT src, dst FROM edges WHERE id >= ? AND id < ? ORDER BY id",
+                          [f"{pre}{after + 1:012d}:", f"{pre}{upto + 1:012d}:"]):
+            if len(out) >= cap:
+                break
+            out.add(str(r["src"]).removeprefix("wallet:evm:"))
+            out.add(str(r["dst"]).removeprefix("wallet:evm:"))
+        return out
 
     async def _reorg_check(self, ctx: RunContext, rpc: Rpc, cursor: int) -> Page | None:
         """Compare the stored hashes of the last ``reorg_depth`` blocks with the node; rewind if needed."""
@@ -396,10 +429,14 @@ class TransfersStream:
         return Page(body=b"\n".join(bodies), url=rpc.url, method="POST eth_call",
                     data={"rows": rows}, state=None, meta={"kind": "tokens"})
 
-    async def _sanctions(self, ctx: RunContext, rpc: Rpc, wallets: list[str], block: int) -> AsyncIterator[Page]:
-        """``isSanctioned(address)`` of the Chainalysis oracle for the wallets this run saw."""
+    async def _sanctions(self, ctx: RunContext, rpc: Rpc, wallets: list[str], block: int,
+                         done: dict[str, Any]) -> AsyncIterator[Page]:
+        """``isSanctioned(address)`` of the Chainalysis oracle for the wallets of the blocks not yet
+        checked; the last page commits ``done`` (the state without ``sanctions_from``): a run
+        stopped before that asks again for the whole set (same batches, so the same pages)."""
         oracle = str(self.c["sanctions_oracle"]).lower()
-        for part in chunks(wallets, int(self.c["batch_size"])):
+        parts = list(chunks(wallets, int(self.c["batch_size"])))
+        for i, part in enumerate(parts):
             tag: str = hex(block)
             ans = await rpc.batch([("eth_call", [{"to": oracle, "data": call_data(SEL_IS_SANCTIONED, w)}, tag])
                                    for w in part], allow_errors=True)
@@ -413,7 +450,7 @@ class TransfersStream:
             yield Page(body=ans.body, url=rpc.url, method="POST eth_call",
                        data={"hits": hits, "oracle": oracle, "block": block if tag != "latest" else "latest",
                              "at": ctx.now},
-                       state=None, meta={"kind": "sanctions"})
+                       state=done if i == len(parts) - 1 else None, meta={"kind": "sanctions"})
 
     # -- transform ----------------------------------------------------------------------------
     def transform(self, page: Page) -> Iterator[Record | Rows]:
