@@ -29,11 +29,60 @@ FAULTS = ("429", "500", "reset", "timeout", "truncate", "403", "404")
 TRACER = str(Path(sys.executable).parent / "tracer")
 
 
-class FaultServer:
+class ThreadedApp:
+    """An aiohttp app served on 127.0.0.1 from a thread with its own event loop, so a test (or a
+    child process it watches) can talk to it synchronously.  Subclasses build the app in
+    :meth:`make_app` (default: every GET goes to ``self._handle``)."""
+
+    def __init__(self) -> None:
+        self.base = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(status=404)
+
+    def make_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", self._handle)
+        return app
+
+    def start(self, timeout: float = 10) -> str:
+        ready = threading.Event()
+
+        def main() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            runner = web.AppRunner(self.make_app(), access_log=None, handler_cancellation=True)
+            loop.run_until_complete(runner.setup())
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            loop.run_until_complete(site.start())
+            self.base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=main, daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise RuntimeError(f"loopback server did not start within {timeout} s")
+        return self.base
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+
+class FaultServer(ThreadedApp):
     """Serves ``files`` at any path ending in their name (so a key can sit in the path)."""
 
     def __init__(self, files: dict[str, bytes] | None = None, timeout_sleep: float = 1.0,
                  retry_after: str = "1") -> None:
+        super().__init__()
         self.files = files if files is not None else demo_files()
         self.faults: dict[str, list[str]] = {}
         self.always: str | None = None  # a fault every request gets (fatal-status tests)
@@ -45,10 +94,6 @@ class FaultServer:
         self.kill_at: int | None = None  # kill when this request number (1-based) arrives
         self.kill_delay: float | None = None  # ... or this long after answering it
         self.kill_signal = signal.SIGKILL
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self.base = ""
 
     # -- control ------------------------------------------------------------------------------
     def inject(self, name: str, *faults: str) -> None:
@@ -64,36 +109,6 @@ class FaultServer:
 
     def served(self, outcome: str) -> int:
         return sum(1 for _, _, o in self.log if o == outcome)
-
-    def start(self) -> str:
-        ready = threading.Event()
-
-        def main() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            app = web.Application()
-            app.router.add_get("/{tail:.*}", self._handle)
-            self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-            loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            loop.run_until_complete(site.start())
-            self.base = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=main, daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        return self.base
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
 
     # -- serving ------------------------------------------------------------------------------
     def _kill(self) -> None:

@@ -26,7 +26,6 @@ import os
 import random
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -35,7 +34,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from conftest import NOW
-from faultserver import TRACER, cli_env, snapshot
+from faultserver import TRACER, ThreadedApp, cli_env, snapshot
 
 from tracer.store import Store
 from tracer.world import DemoPart
@@ -60,7 +59,7 @@ def _toml(d: dict[str, Any], prefix: str = "") -> str:
     return "\n".join(out)
 
 
-class World:
+class World(ThreadedApp):
     """The demo parts on loopback in a thread of their own; kills a client at the k-th request."""
 
     def __init__(self) -> None:
@@ -73,9 +72,7 @@ class World:
         self.kill_pid: int | None = None
         self.kill_at: int | None = None
         self.kill_delay: float | None = None
-        self.base = ""
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     def arm(self, pid: int | None, at: int | None, delay: float | None) -> None:
         self.requests, self.kill_pid, self.kill_at, self.kill_delay = 0, pid, at, delay
@@ -99,37 +96,13 @@ class World:
                 asyncio.get_running_loop().call_later(self.kill_delay, self._kill)
         return await handler(request)
 
-    def start(self) -> None:
-        ready = threading.Event()
-
-        def main() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            app = web.Application(middlewares=[self._count])
-            for p in self.parts:
-                sub = web.Application()
-                sub.add_routes(p.routes)
-                app.add_subapp(f"/{p.name}/", sub)
-            runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-            loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            loop.run_until_complete(site.start())
-            self.base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=main, daemon=True)
-        self._thread.start()
-        assert ready.wait(30)
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
+    def make_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._count])
+        for p in self.parts:
+            sub = web.Application()
+            sub.add_routes(p.routes)
+            app.add_subapp(f"/{p.name}/", sub)
+        return app
 
     def config(self, path: Path) -> Path:
         conns: dict[str, Any] = {}
@@ -146,7 +119,7 @@ class World:
 def world() -> Iterator[World]:
     """One server for the module: the URLs (port) are part of the stored provenance."""
     w = World()
-    w.start()
+    w.start(timeout=30)
     yield w
     w.stop()
 

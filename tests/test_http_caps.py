@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from faultserver import FaultServer, run_cli, write_config
+from faultserver import FaultServer, ThreadedApp, run_cli, write_config
 
 from connectors.http import HostLimits, HttpClient, HttpError, open_session
 
@@ -22,7 +22,7 @@ MB = 1 << 20
 CHUNK = b"[" + b"1," * (32 * 1024 - 1) + b"1"  # 64 KB of a JSON list that never closes
 
 
-class BodyServer:
+class BodyServer(ThreadedApp):
     """Serves huge streamed bodies, invalid bodies and a redirect loop; records what it sent."""
 
     def __init__(self) -> None:
@@ -30,9 +30,7 @@ class BodyServer:
         self.sent: dict[str, int] = {}  # bytes written per path (last request)
         self.outcome: dict[str, str] = {}  # "complete" or the error that stopped the writes
         self.done = threading.Event()
-        self.base = ""
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     async def _stream(self, request: web.Request, total: int, declare: bool) -> web.StreamResponse:
         path = request.path
@@ -68,35 +66,6 @@ class BodyServer:
         if kind == "loop":
             raise web.HTTPFound(request.path)
         return web.Response(body=b"[1, 2, 3]")
-
-    def start(self) -> str:
-        ready = threading.Event()
-
-        def main() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            app = web.Application()
-            app.router.add_get("/{tail:.*}", self._handle)
-            runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-            loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            loop.run_until_complete(site.start())
-            self.base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=main, daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        return self.base
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
 
 
 @pytest.fixture

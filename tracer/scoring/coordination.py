@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from graphs.clusters import COORDINATION, Link
 from graphs.compute import Rental, peak_concurrent
-from tracer.scoring.rules import TIMING_ONLY, link_tree
+from tracer.scoring.rules import TIMING_ONLY, link_tree, restricted_locations, tree_path
 
 if TYPE_CHECKING:
     from tracer.scoring.rules import Context
@@ -231,8 +231,6 @@ def _restricted_place(provider: str, ctx: Context) -> tuple[str, str, str] | Non
     """A provider located in D:1/D:4/D:5/Macau that offers controlled GPUs: (text, observation, ISO2)."""
     if not any(gpu_weight(ctx, g) > 0 for g, rel, _ in ctx.gpus.get(provider, []) if rel == "offers"):
         return None
-    from tracer.scoring.rules import restricted_locations
-
     best: tuple[float, str, str, str] | None = None
     for o, group, gw, layer, lw in restricted_locations(provider, ctx):
         w = gw * lw
@@ -251,11 +249,5 @@ def subject_path(ctx: Context, cid: str, subject: str, c: Concealment) -> tuple[
         tree = link_tree(ctx, cid, c.anchor)
     if subject not in tree:  # not connected to the anchor (cannot happen inside one cluster)
         return (subject,), ()
-    nodes: list[str] = [subject]
-    refs: list[str] = []
-    cur = subject
-    while (step := tree[cur]) is not None:
-        cur, lk = step
-        nodes.append(cur)
-        refs.extend(lk.refs)
-    return tuple(nodes) + c.tail, tuple(refs)
+    nodes, refs = tree_path(tree, subject)
+    return nodes + c.tail, refs

@@ -277,11 +277,16 @@ def link_path(ctx: Context, a: str, b: str, skip: frozenset[str] = frozenset()
     tree = link_tree(ctx, cid, b, skip)
     if a not in tree:
         return (), ()
-    nodes: list[str] = [a]
+    return tree_path(tree, a)
+
+
+def tree_path(tree: dict[str, tuple[str, Link] | None], start: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Nodes and fact ids from ``start`` up a :func:`link_tree` to its root."""
+    nodes: list[str] = [start]
     refs: list[str] = []
-    cur = a
-    while (p := tree[cur]) is not None:
-        cur, lk = p
+    cur = start
+    while (step := tree[cur]) is not None:
+        cur, lk = step
         nodes.append(cur)
         refs.extend(lk.refs)
     return tuple(nodes), tuple(refs)
