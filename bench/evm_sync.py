@@ -115,7 +115,7 @@ async def run_tracer(url: str, meta: dict[str, Any], window: int | None) -> tupl
 async def run_extract(url: str, meta: dict[str, Any], window: int | None) -> tuple[int, float]:
     """extract + transform of the same stream with no store (what the connector alone costs)."""
     from connectors.base import Rows, RunContext
-    from connectors.evm import EvmConnector
+    from connectors.evm.connector import EvmConnector
     from connectors.http import HostLimits, HttpClient, open_session
     from tracer import config as cfgmod
 

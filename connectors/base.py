@@ -129,11 +129,74 @@ class RunContext:
     run_id: str
     state_of: Any = None  # callable(stream_name) -> state dict, for streams that read sibling state
     progress: Any = None  # callable(advance: int, total: int | None, note: str) or None
-    read: Any = None  # callable(sql, params) -> list[dict]: read-only access to stored rows
+    read: Any = None  # DEPRECATED (being removed by issue 13): callable(sql, params); use ``stored``
+    stored: StoredFacts | None = None  # what earlier runs stored, through named questions (no SQL)
 
     def report(self, advance: int = 1, total: int | None = None, note: str = "") -> None:
         if self.progress is not None:
             self.progress(advance, total, note)
+
+
+class StoredFacts(Protocol):
+    """The narrow read port a stream gets instead of SQL: named questions about what earlier runs stored.
+
+    Why: connectors must not know the application's schema or its database engine (SQLite embedded,
+    PostgreSQL at scale).  The store implements every method; a table a stream has not synced yet
+    answers empty, never an error.  Addresses are canonical (as stored), snapshots are RFC 3339 text.
+    """
+
+    # -- EVM ---------------------------------------------------------------------------------------
+    def evm_known_tokens(self, chain: str) -> dict[str, int | None]:
+        """Token address -> decimals of the tokens already resolved on ``chain`` (errors excluded)."""
+        ...
+
+    def evm_block_hashes(self, chain: str, after: int, upto: int) -> list[tuple[int, str]]:
+        """(number, hash) of the stored blocks of ``chain`` in (after, upto], by number."""
+        ...
+
+    def evm_transfer_wallets(self, chain: str, after: int, upto: int, cap: int) -> set[str]:
+        """Addresses (without the wallet prefix) on stored transfers of blocks (after, upto], at most ``cap``."""
+        ...
+
+    # -- Akash -------------------------------------------------------------------------------------
+    def akash_provider_owners(self) -> list[str]:
+        """Owner addresses of the stored Akash providers, sorted."""
+        ...
+
+    def akash_lease_owners(self, limit: int) -> list[str]:
+        """Owners of stored Akash leases, those with an open lease first, newest lease first."""
+        ...
+
+    def akash_group_gpus(self, deployments: Sequence[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+        """``owner/dseq/gseq`` -> {gpu_units, gpu_keys} of the stored groups of these (owner, dseq)."""
+        ...
+
+    def akash_bid_gpus(self, deployments: Sequence[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+        """``owner/dseq/gseq/oseq/provider`` -> {gpu_units, gpu_keys} of stored GPU bids of these deployments."""
+        ...
+
+    # -- lists -------------------------------------------------------------------------------------
+    def list_latest_snapshot(self, source: str) -> str | None:
+        """The newest stored snapshot of a list source, or None."""
+        ...
+
+    def list_members(self, source: str, snapshot: str) -> list[dict[str, Any]]:
+        """Members of one snapshot: dicts with kind, key, label, list_type."""
+        ...
+
+    def open_listings(self, source: str, predicates: Sequence[str] = ("listed", "sanctioned"),
+                      seen_before: str | None = None) -> list[dict[str, Any]]:
+        """Still-valid listing observations of ``source``: id, subject, attrs (parsed), last_seen."""
+        ...
+
+    def tag_totals(self, source: str, stream: str, actors: bool) -> dict[str, int]:
+        """{tags, addresses, rejected} of an attribution-tag source (actors: count actor entities too)."""
+        ...
+
+    # -- markets -----------------------------------------------------------------------------------
+    def vastai_machines(self, snapshot: str) -> dict[Any, dict[str, Any]]:
+        """machine_id -> {machine_id, host_id, gpu_name, num_gpus, country} of one Vast.ai offers snapshot."""
+        ...
 
 
 class Stream(Protocol):

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from connectors.akash_lcd import (
+from connectors.akash.lcd import (
     AuditStream,
     BidsStream,
     DeploymentsStream,
@@ -21,8 +21,8 @@ from connectors.akash_lcd import (
     ProvidersStream,
     VersionBook,
 )
-from connectors.akash_parse import USDC_IBC, coin_amount, dec_scaled
-from connectors.akash_records import funding_records, lease_records
+from connectors.akash.parse import USDC_IBC, coin_amount, dec_scaled
+from connectors.akash.records import funding_records, lease_records
 from connectors.base import Page, Record
 from tracer.world import fixtures_dir
 
@@ -179,7 +179,7 @@ def test_dec_amounts_exact() -> None:
 
 
 def test_denom_exponents() -> None:
-    from connectors.akash_parse import denom_exponent
+    from connectors.akash.parse import denom_exponent
 
     assert [denom_exponent(d) for d in ("uakt", "uact", USDC_IBC, "ibc/FFFF")] == [6, 6, 6, 0]
     assert denom_exponent("ibc/AB", "transfer/channel-9/uusdc") == 6

@@ -7,7 +7,7 @@ from typing import Any
 
 from akash_support import FAST, served, sync_akash
 
-from connectors.akash import AkashConnector
+from connectors.akash.connector import AkashConnector
 from tracer.store import Store
 from tracer.world.akash import build_world, planted
 

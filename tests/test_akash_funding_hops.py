@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from akash_support import FAST, sync_akash
 
-from connectors.akash import AkashConnector
+from connectors.akash.connector import AkashConnector
 from tracer.demo import serve_parts
 from tracer.store import Store
 from tracer.world import DemoPart

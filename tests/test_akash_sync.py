@@ -11,9 +11,9 @@ import pytest
 from aiohttp import web
 from akash_support import attrs, config, counts, served, sync_akash
 
-from connectors.akash import lease_gpu_hours
-from connectors.akash_lcd import LeasesStream, VersionBook
-from connectors.akash_parse import USDC_IBC
+from connectors.akash.connector import lease_gpu_hours
+from connectors.akash.lcd import LeasesStream, VersionBook
+from connectors.akash.parse import USDC_IBC
 from connectors.base import Page
 from tracer.demo import serve_parts
 from tracer.store import Store
@@ -244,7 +244,7 @@ async def test_start_height_and_configured_block_time(tmp_path: Path) -> None:
 
 
 def test_wallet_keeps_both_roles() -> None:
-    from connectors.akash_parse import wallet_records
+    from connectors.akash.parse import wallet_records
 
     a = W.providers[0].owner
     ids = {r.row["id"] for r in [*wallet_records(a, "t", "renter"), *wallet_records(a, "t", "provider")]

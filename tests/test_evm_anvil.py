@@ -32,8 +32,8 @@ from evm_support import (
 )
 from faultserver import TRACER, cli_env, run_cli
 
-from connectors.evm import EvmConnector
-from connectors.evm_decode import iso_time
+from connectors.evm.connector import EvmConnector
+from connectors.evm.decode import iso_time
 from tracer import config as cfgmod
 from tracer.pipeline import sync
 from tracer.store import Store

@@ -164,7 +164,7 @@ async def test_blocks_17173049_17173050(tmp_path: Path) -> None:
     assert sum(v["kind"] == "paid" for v in got.values()) == 282
     assert sum(v["kind"] == "nft_transfer" for v in got.values()) == 9
     assert strip(got, FIELDS) == {k: {f: v[f] for f in FIELDS} for k, v in want.items()}
-    from connectors.evm_decode import iso_time
+    from connectors.evm.decode import iso_time
     assert {k: v["time"] for k, v in got.items()} == {k: iso_time(v["block_timestamp"]) for k, v in want.items()}
     hashes = {r["number"]: r["hash"] for r in store.query("SELECT number, hash FROM evm_blocks")}
     assert all(hashes[v["block_number"]] == v["block_hash"] for v in want.values())
@@ -182,7 +182,7 @@ async def test_block_483920(tmp_path: Path) -> None:
         store = await run_sync(tmp_path, node, "ethereum", 483920, 1, window=8)
     got = got_transfers(store)
     assert strip(got, FIELDS) == expected_csv(d / "expected_token_transfers.csv")
-    from connectors.evm_decode import iso_time
+    from connectors.evm.decode import iso_time
     assert {v["time"] for v in got.values()} == {iso_time(int(block["timestamp"], 16))}
     store.close()
 
@@ -222,7 +222,7 @@ async def test_token_metadata_bytes32_and_invalid(tmp_path: Path) -> None:
     assert ETH is not None
     from aiohttp import ClientSession
 
-    from connectors.evm import CHAIN_DEFAULTS, TransfersStream
+    from connectors.evm.connector import CHAIN_DEFAULTS, TransfersStream
     from connectors.http import HttpClient
 
     for case in ("token_with_alternative_return_type", "token_with_invalid_data"):
@@ -230,7 +230,7 @@ async def test_token_metadata_bytes32_and_invalid(tmp_path: Path) -> None:
         with (d / "expected_tokens.csv").open() as f:
             want = next(csv.DictReader(f))
         async with ReplayNode(1, [], {0: {}}, recorded_calls(d)) as node, ClientSession() as s:
-            from connectors.evm_rpc import Rpc
+            from connectors.evm.rpc import Rpc
             st = TransfersStream("ethereum", {**CHAIN_DEFAULTS, "rpc_url": node.url, "tokens": "all"})
             known: dict[str, int | None] = {}
             page = await st._tokens(Rpc(HttpClient(s), node.url), [want["address"]], known)

@@ -9,15 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.base import ConfigError
-from connectors.evm import EvmConnector, chain_settings, rewind_deletes
-from connectors.evm_decode import (
+from connectors.evm.connector import EvmConnector, chain_settings, rewind_deletes
+from connectors.evm.decode import (
     TRANSFER_TOPIC,
     classify,
     decode_logs_answer,
     decode_string,
     decode_transfers,
 )
-from connectors.evm_rpc import Window, parse_answer, range_error
+from connectors.evm.rpc import Window, parse_answer, range_error
 from connectors.http import HttpError, JsonRpcError
 
 A = "0x" + "00" * 12 + "11" * 20

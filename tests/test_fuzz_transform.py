@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.akash_lcd import LeasesStream, VersionBook
+from connectors.akash.lcd import LeasesStream, VersionBook
 from connectors.base import Page, RunContext, records_of
 from tracer import registry
 from tracer.world.akash import akash_address
@@ -70,7 +70,7 @@ def _page(data: Any, body: bytes = b"{}", method: str = "GET") -> Page:
 
 
 def test_solana_signature_without_signature_is_rejected_and_the_cursor_uses_valid_entries() -> None:
-    from connectors.solana import TransfersStream, valid_signatures
+    from connectors.solana.connector import TransfersStream, valid_signatures
 
     s = TransfersStream({"rpc_url": "http://rpc.invalid", "addresses": ["A"]})
     sigs = [{"signature": "s1", "slot": 1}, {"slot": 2}, None, {"signature": "s3", "slot": 3}, {"err": "x"}]
@@ -85,7 +85,7 @@ def test_solana_signature_without_signature_is_rejected_and_the_cursor_uses_vali
 def test_vastai_offer_with_an_odd_machine_id_is_rejected_not_the_snapshot() -> None:
     import json
 
-    from connectors.vastai import OffersStream
+    from connectors.markets.vastai import OffersStream
 
     offers = [{"id": 1, "host_id": 10, "machine_id": 100, "gpu_name": "RTX 4090", "num_gpus": 2},
               {"id": 2, "host_id": 10, "machine_id": "100b", "gpu_name": "RTX 4090", "num_gpus": 1},  # sorted with ints
@@ -102,7 +102,7 @@ def test_vastai_offer_with_an_odd_machine_id_is_rejected_not_the_snapshot() -> N
 def test_clore_server_with_a_huge_id_is_rejected_and_its_host_totals_leave_it_out() -> None:
     import json
 
-    from connectors.clore import ServersStream
+    from connectors.markets.clore import ServersStream
 
     servers = [{"id": 1, "owner": 7, "specs": {"gpu": "1x NVIDIA GeForce RTX 3080", "net": {"cc": "DE"}}},
                {"id": 2**64, "owner": 7, "specs": {"gpu": "1x NVIDIA GeForce RTX 3080"}},
@@ -116,7 +116,7 @@ def test_clore_server_with_a_huge_id_is_rejected_and_its_host_totals_leave_it_ou
 
 
 def test_opensanctions_delta_op_without_entity_is_one_rejection() -> None:
-    from connectors.lists_opensanctions import DeltaStream
+    from connectors.lists.opensanctions import DeltaStream
 
     person = {"id": "p1", "schema": "Person", "caption": "A Person", "properties": {"name": ["A Person"]}}
     ops = [{"op": "ADD", "entity": person}, {"op": "DEL"}, {"op": "ADD", "entity": {"id": None}}, "x"]

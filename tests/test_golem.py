@@ -8,7 +8,7 @@ from pathlib import Path
 from aiohttp import web
 from markets_support import attrs, data, routes_part, rows, run
 
-from connectors.golem import GLM_POLYGON, MULTI_TRANSFER, golem_payments, node_gpus, node_payees
+from connectors.markets.golem import GLM_POLYGON, MULTI_TRANSFER, golem_payments, node_gpus, node_payees
 
 FX = "golem_v2_network_online.json"
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from markets_support import real
 
 from connectors.gpu_names import ALIASES, compact, gpu_count, gpu_id
-from connectors.vastai import parse_offers
+from connectors.markets.vastai import parse_offers
 
 CATALOG = Path(__file__).resolve().parents[1] / "tracer" / "catalog" / "gpus.json"
 MARKET = {"vast": "vastai", "akash": "akash", "ionet": "ionet", "golem": "golem"}

@@ -11,8 +11,8 @@ import pytest
 from lists_support import fixture, run_sources
 
 from connectors.addresses import normalize
-from connectors.lists_ofac import ListsOfacConnector, parse_sdn_csv
-from connectors.lists_ofac_xml import parse_advanced_xml
+from connectors.lists.ofac import ListsOfacConnector, parse_sdn_csv
+from connectors.lists.ofac_xml import parse_advanced_xml
 from tracer.store import Store
 
 DATA = Path(__file__).parent / "data" / "lists"

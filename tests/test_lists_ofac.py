@@ -9,7 +9,7 @@ import pytest
 from lists_support import fixture, run_sources
 
 from connectors.addresses import normalize
-from connectors.lists_ofac import (
+from connectors.lists.ofac import (
     ListsOfacConnector,
     merge_comments,
     parse_sdn_csv,
@@ -17,8 +17,8 @@ from connectors.lists_ofac import (
     parse_ultrasound,
     read_ofac_csv,
 )
-from connectors.lists_ofac_xml import parse_sdn_xml
-from connectors.ofac_addresses import parse_list
+from connectors.lists.ofac_addresses import parse_list
+from connectors.lists.ofac_xml import parse_sdn_xml
 from tracer.store import Store
 
 

@@ -8,9 +8,9 @@ import json
 import pytest
 from lists_support import fixture, run_sources
 
-from connectors.lists_csl import ListsCslConnector, csl_list, parse_csl, parse_dpl
-from connectors.lists_opensanctions import ListsOpensanctionsConnector, parse_entities, version_time
-from connectors.lists_un import ListsUnConnector, parse_un
+from connectors.lists.csl import ListsCslConnector, csl_list, parse_csl, parse_dpl
+from connectors.lists.opensanctions import ListsOpensanctionsConnector, parse_entities, version_time
+from connectors.lists.un import ListsUnConnector, parse_un
 from tracer.lists_cli import snapshot_diff
 from tracer.store import Store
 
@@ -148,7 +148,7 @@ def test_wrong_format_fails_the_stream_with_one_line(tmp_path, monkeypatch: pyte
 
 
 def test_party_delisted_while_its_wallet_stays_listed_for_another(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from connectors.lists_ofac import ListsOfacConnector
+    from connectors.lists.ofac import ListsOfacConnector
 
     wallet = "0x8589427373d6d84e98730d7795d8f6f8731fda16"
     day1 = {"metadata": {"sdnListDate": "01/01/2026"}, "addresses": {wallet: {
@@ -170,7 +170,7 @@ def test_party_delisted_while_its_wallet_stays_listed_for_another(tmp_path, monk
 
 
 def test_corrected_file_with_same_date_replaces_the_snapshot(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from connectors.lists_ofac import ListsOfacConnector
+    from connectors.lists.ofac import ListsOfacConnector
 
     def doc(uids: list[str]) -> str:
         return json.dumps({"metadata": {"sdnListDate": "01/01/2026"}, "addresses": {

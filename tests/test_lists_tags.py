@@ -7,7 +7,7 @@ import json
 import pytest
 from lists_support import fixture
 
-from connectors.lists_tags import (
+from connectors.lists.tags import (
     ListsTagsConnector,
     category_from_text,
     parse_forta,

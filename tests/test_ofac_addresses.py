@@ -12,7 +12,7 @@ import pytest
 from conftest import demo_assets, ofac_cfg
 from faultserver import FaultServer
 
-from connectors.ofac_addresses import OfacAddressesConnector, list_url, parse_list
+from connectors.lists.ofac_addresses import OfacAddressesConnector, list_url, parse_list
 from tracer.pipeline import sync
 from tracer.store import Store
 from tracer.world import fixtures_dir

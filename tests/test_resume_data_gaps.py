@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from connectors.addresses import _convertbits, bech32_encode
-from connectors.akash_records import funding_records
+from connectors.akash.records import funding_records
 from connectors.base import ENTITIES, Page, Record
-from connectors.ofac_addresses import SOURCE as OFAC_SOURCE
+from connectors.lists.ofac_addresses import SOURCE as OFAC_SOURCE
 from tracer.demo import serve_parts
 from tracer.pipeline import sync
 from tracer.store import Store

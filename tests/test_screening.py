@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from lists_support import fixture
 
-from connectors.lists_base import Party, entity_attrs
-from connectors.lists_csl import parse_csl
+from connectors.lists.base import Party, entity_attrs
+from connectors.lists.csl import parse_csl
 from tracer.screening import (
     DEFAULT_THRESHOLD,
     NameScreener,

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markets_support import attrs, data, routes_part, rows, run
 
-from connectors import nosana as nos
-from connectors.solana import MINTS, spl_transfers
+from connectors.solana import nosana as nos
+from connectors.solana.connector import MINTS, spl_transfers
 from tracer.world.markets import (
     ACTORS,
     SolanaNode,
@@ -264,7 +264,7 @@ def test_job_roundtrip_full_ranges(market: str, node: str, payer: str, project: 
 
 
 def test_burn_and_mint_rows_without_edges() -> None:
-    from connectors.solana import transfer_records
+    from connectors.solana.connector import transfer_records
     tx = _tx("solana_getTransaction_transferChecked.json")
     keys = [k["pubkey"] for k in tx["transaction"]["message"]["accountKeys"]]
     tk = tx["transaction"]["message"]["instructions"][3]["programId"]

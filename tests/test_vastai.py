@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from markets_support import attrs, real, routes_part, rows, run
 
-from connectors.vastai import country_of, parse_offers, supply_changes
+from connectors.markets.vastai import country_of, parse_offers, supply_changes
 from tracer.world.markets import planted_vast_offers, vast_body
 
 FIXTURE = ("vastai-offers", "search_offers_raw_2024-11-05_full_marketplace.json")

@@ -332,7 +332,7 @@ def simulate(store: Store, seed: str = "tracer-sim", background: int = 200, via_
     import asyncio
 
     asyncio.run(_sync_ofac_list(store, sorted(w.split(":")[2] for w in evm_listed)))
-    from connectors.ofac_addresses import SOURCE as OFAC_SOURCE
+    from connectors.lists.ofac_addresses import SOURCE as OFAC_SOURCE
 
     for wid in evm_listed:
         w.truth.listed[wid] = f"obs:{OFAC_SOURCE}:{wid}:ETH"
@@ -342,7 +342,7 @@ def simulate(store: Store, seed: str = "tracer-sim", background: int = 200, via_
 async def _sync_ofac_list(store: Store, addresses: list[str]) -> None:
     """Serve the world's OFAC ETH list on loopback and sync it through the real connector."""
     from connectors.base import ConnectorError
-    from connectors.ofac_addresses import OfacAddressesConnector
+    from connectors.lists.ofac_addresses import OfacAddressesConnector
     from tracer.demo import serve_parts
     from tracer.pipeline import sync
     from tracer.world import DemoPart, static_routes

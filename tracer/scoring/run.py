@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connectors.akash_parse import DENOM_SYMBOL
+from connectors.akash.parse import DENOM_SYMBOL
 from graphs.build import TracerGraph, build_graph
 from graphs.clusters import all_links, cluster_links, find_hubs
 from graphs.compute import Rental, cluster_compute
@@ -63,7 +63,7 @@ def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], depl
     """Build every derived structure rules read, from plain rows (no database access).
 
     ``tokens``: token id -> symbol (the store's token entities), so `USDC/6` thresholds match EVM
-    transfers stored by contract; Akash denoms are known (``connectors.akash_parse.DENOM_SYMBOL``)."""
+    transfers stored by contract; Akash denoms are known (``connectors.akash.parse.DENOM_SYMBOL``)."""
     p = params or Params()
     t = timings if timings is not None else {}
     t0 = time.monotonic()

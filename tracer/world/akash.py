@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.addresses import _convertbits, bech32_encode
-from connectors.akash_parse import USDC_IBC
+from connectors.akash.parse import USDC_IBC
 from tracer.world import DemoPart, evm_address, rng
 
 HEAD = 26_000_000

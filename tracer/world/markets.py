@@ -21,8 +21,8 @@ from typing import Any
 import base58
 from aiohttp import web
 
-from connectors import nosana as nos
-from connectors.solana import MINTS
+from connectors.solana import nosana as nos
+from connectors.solana.connector import MINTS
 from tracer.world import DemoPart, evm_address, fixtures_dir
 
 VAST_FIXTURE = "vastai-offers/search_offers_raw_2024-11-05_full_marketplace.json"

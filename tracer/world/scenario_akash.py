@@ -17,7 +17,7 @@ import hashlib
 from typing import Any
 
 from connectors.addresses import _convertbits, bech32_encode
-from connectors.akash_parse import USDC_IBC
+from connectors.akash.parse import USDC_IBC
 from tracer.world import DemoPart, evm_address
 from tracer.world.akash import (
     HEAD,

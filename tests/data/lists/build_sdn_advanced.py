@@ -53,7 +53,7 @@ def _el(parent: Any, ns: str, tag: str, text: str | None = None, **attrs: Any) -
 
 
 def build(parties: list[Any], ns: str = NS_CURRENT, date: tuple[int, int, int] = (2025, 5, 16)) -> bytes:
-    """The advanced XML for parsed parties (``connectors.lists_base.Party`` from the sdn.csv family)."""
+    """The advanced XML for parsed parties (``connectors.lists.base.Party`` from the sdn.csv family)."""
     assets = sorted({a for p in parties for a, _ in p.wallets})
     feature_types = {f"Digital Currency Address - {a}": 300 + i for i, a in enumerate(assets)}
     feature_types["Location"] = LOCATION_FEATURE
@@ -152,7 +152,7 @@ def build(parties: list[Any], ns: str = NS_CURRENT, date: tuple[int, int, int] =
 
 def moov_parties(fixtures: Path) -> list[Any]:
     sys.path.insert(0, str(HERE.parents[2]))
-    from connectors.lists_ofac import parse_sdn_csv
+    from connectors.lists.ofac import parse_sdn_csv
 
     d = fixtures / "ofac-sdn-csv" / "moov-subset-2025"
     snap = parse_sdn_csv({"main": (d / "sdn.csv").read_bytes(), "comments": (d / "sdn_comments.csv").read_bytes(),

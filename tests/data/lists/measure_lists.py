@@ -15,10 +15,10 @@ sys.path[:0] = [str(HERE), str(HERE.parents[2])]
 
 from build_sdn_advanced import build  # noqa: E402
 
-from connectors.lists_base import entity_attrs  # noqa: E402
-from connectors.lists_ofac import parse_sdn_csv  # noqa: E402
-from connectors.lists_ofac_xml import parse_advanced_xml  # noqa: E402
-from connectors.lists_un import parse_un  # noqa: E402
+from connectors.lists.base import entity_attrs  # noqa: E402
+from connectors.lists.ofac import parse_sdn_csv  # noqa: E402
+from connectors.lists.ofac_xml import parse_advanced_xml  # noqa: E402
+from connectors.lists.un import parse_un  # noqa: E402
 from tracer.screening import NameScreener, candidates_from_entities  # noqa: E402
 from tracer.world import fixtures_dir  # noqa: E402
 

@@ -15,8 +15,8 @@ import re
 from typing import Any, ClassVar
 
 from connectors.base import Probe
-from connectors.lists_base import Party, Snapshot, contacts_from_text, source_specs
-from connectors.lists_ofac_xml import parse_advanced_xml, parse_sdn_xml
+from connectors.lists.base import Party, Snapshot, contacts_from_text, source_specs
+from connectors.lists.ofac_xml import parse_advanced_xml, parse_sdn_xml
 
 SDN = "ofac-sdn"
 SDN_LIST = "OFAC SDN"
@@ -181,7 +181,7 @@ class ListsOfacConnector:
                                                               "max_body_bytes": 512 * 1024 * 1024}}
 
     def streams(self, config: dict[str, Any]) -> list[Any]:
-        from connectors.lists_base import ListStream
+        from connectors.lists.base import ListStream
 
         return [ListStream(self.name, s) for s in source_specs(config, PARSERS)]
 

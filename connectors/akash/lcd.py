@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from connectors.akash_parse import GpuRequest, LeaseId, ParseError, lease_id, with_query
-from connectors.akash_records import (
+from connectors.akash.parse import GpuRequest, LeaseId, ParseError, lease_id, with_query
+from connectors.akash.records import (
     API_VERSIONS,
     AUDITED,
     BIDS,

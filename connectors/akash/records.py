@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from connectors.addresses import COSMOS_HRPS, AddressError, _convertbits, bech32_decode, wallet_id
-from connectors.akash_parse import (
+from connectors.akash.parse import (
     SOURCE,
     GpuRequest,
     ParseError,
@@ -36,7 +36,7 @@ from connectors.akash_parse import (
 )
 from connectors.base import Column, Record, Table
 from connectors.gpu_names import gpu_id
-from connectors.ofac_addresses import REJECTED
+from connectors.lists.ofac_addresses import REJECTED
 
 _T = Column
 PROVIDERS = Table("akash_providers", (

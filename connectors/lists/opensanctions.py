@@ -24,7 +24,7 @@ from connectors.base import (
     rejection,
     unstorable,
 )
-from connectors.lists_base import LIST_TABLES, ListStream, Party, Snapshot, records, source_specs
+from connectors.lists.base import LIST_TABLES, ListStream, Party, Snapshot, records, source_specs
 
 ENTITIES_URL = "https://data.opensanctions.org/datasets/latest/default/entities.ftm.json"
 DELTA_URL = "https://data.opensanctions.org/datasets/latest/sanctions/delta.json"

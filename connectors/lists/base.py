@@ -30,7 +30,7 @@ from connectors.base import (
     RunContext,
     Table,
 )
-from connectors.ofac_addresses import REJECTED
+from connectors.lists.ofac_addresses import REJECTED
 
 LIST_SNAPSHOTS = Table(
     "list_snapshots",

@@ -31,7 +31,7 @@ from connectors.base import (
     RunContext,
     Table,
 )
-from connectors.ofac_addresses import REJECTED
+from connectors.lists.ofac_addresses import REJECTED
 
 TAG_SOURCES = Table(
     "tag_sources",

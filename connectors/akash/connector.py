@@ -3,17 +3,17 @@
 Akash is the one GPU market whose leases are public on chain: every lease names the tenant wallet,
 the provider, the price per block and its escrow; every deployment names the GPU model and count it
 asked for. The LCD gives the ledger, the Console API adds IP geolocation, uptime and auditors, and
-Cosmos tx search gives who funded the tenant wallets. Layers: :mod:`connectors.akash_parse` (pure
-shapes and amounts), :mod:`connectors.akash_records` (records), :mod:`connectors.akash_lcd` and
-:mod:`connectors.akash_console` (streams).
+Cosmos tx search gives who funded the tenant wallets. Layers: :mod:`connectors.akash.parse` (pure
+shapes and amounts), :mod:`connectors.akash.records` (records), :mod:`connectors.akash.lcd` and
+:mod:`connectors.akash.console` (streams).
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from connectors.akash_console import ConsoleDeploymentsStream, ConsoleProvidersStream, FundingStream
-from connectors.akash_lcd import (
+from connectors.akash.console import ConsoleDeploymentsStream, ConsoleProvidersStream, FundingStream
+from connectors.akash.lcd import (
     AuditStream,
     BidsStream,
     DeploymentsStream,
@@ -25,7 +25,7 @@ from connectors.akash_lcd import (
     VersionBook,
     VersionsStream,
 )
-from connectors.akash_parse import USDC_IBC, lease_gpu_hours
+from connectors.akash.parse import USDC_IBC, lease_gpu_hours
 from connectors.base import ConfigError, Probe
 
 DEFAULT_LCD = "https://akash-api.polkachu.com"

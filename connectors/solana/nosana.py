@@ -43,7 +43,7 @@ from connectors.base import (
     check_uint256,
     item_records,
 )
-from connectors.solana import DEFAULT_RPC, MINTS, rfc3339
+from connectors.solana.connector import DEFAULT_RPC, MINTS, rfc3339
 
 SOURCE = "nosana-jobs"
 PROGRAM = "nosJhNRqr2bc9g1nfGDcXXTXvYUmxD4cVwy2pMWhrYM"

@@ -27,7 +27,7 @@ from typing import Any
 import sqlite_utils
 
 from connectors.base import CORE_TABLES, Delete, Page, Record, Rows, Table
-from tracer.store_faults import (  # noqa: F401 - re-exported: callers import the errors from here
+from tracer.store.faults import (  # noqa: F401 - re-exported: callers import the errors from here
     SQLITE_MAGIC,
     LockedError,
     NotAStoreError,
@@ -39,6 +39,7 @@ from tracer.store_faults import (  # noqa: F401 - re-exported: callers import th
     open_mode,
     store_fault,
 )
+from tracer.store.port import FactsPort
 
 SCHEMA_VERSION = 4
 DEFER_INDEXES = ("empty", "always", "never")
@@ -185,7 +186,7 @@ class _Upsert:
     cols: tuple[str, ...]
 
 
-class Store:
+class Store(FactsPort):
     """The tracer database. ``Store(path)`` opens (and migrates) it; ``Store(":memory:")`` for tests.
 
     - A new store is built under a temporary name and linked into place whole, so a concurrent

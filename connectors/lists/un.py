@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from lxml import etree
 
 from connectors.base import Probe
-from connectors.lists_base import ListStream, Party, Snapshot, source_specs
+from connectors.lists.base import ListStream, Party, Snapshot, source_specs
 
 UN_URL = "https://scsanctions.un.org/resources/xml/en/consolidated.xml"
 LIST_TYPE = "UN Security Council"

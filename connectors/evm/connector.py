@@ -38,7 +38,7 @@ from connectors.base import (
     Table,
     item_records,
 )
-from connectors.evm_decode import (
+from connectors.evm.decode import (
     CHAINALYSIS_ORACLE,
     SEL_DECIMALS,
     SEL_IS_SANCTIONED,
@@ -54,7 +54,7 @@ from connectors.evm_decode import (
     logs_filter,
     parse_header,
 )
-from connectors.evm_rpc import RangeTooLarge, Rpc, Window
+from connectors.evm.rpc import RangeTooLarge, Rpc, Window
 from connectors.http import JsonRpcError, url_secrets
 
 log = logging.getLogger("tracer.evm")
@@ -524,7 +524,7 @@ EDGE_COLUMNS = ("id", "kind", "src", "dst", "chain", "asset", "amount", "decimal
 
 def decode_uint_small(data: str | None) -> int | None:
     """``decimals()``: a uint8 in one word (some tokens return a uint256); larger is invalid."""
-    from connectors.evm_decode import decode_uint
+    from connectors.evm.decode import decode_uint
 
     n = decode_uint(data)
     return n if n is not None and n <= 255 else None

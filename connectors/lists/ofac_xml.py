@@ -14,7 +14,7 @@ from typing import Any
 
 from lxml import etree
 
-from connectors.lists_base import Party, Snapshot
+from connectors.lists.base import Party, Snapshot
 
 _DCA = "Digital Currency Address - "
 _XML_PARSER = {"huge_tree": True, "resolve_entities": False, "no_network": True}

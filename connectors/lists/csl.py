@@ -12,7 +12,7 @@ import re
 from typing import Any, ClassVar
 
 from connectors.base import Probe
-from connectors.lists_base import ListStream, Party, Snapshot, contacts_from_text, short_hash, source_specs
+from connectors.lists.base import ListStream, Party, Snapshot, contacts_from_text, short_hash, source_specs
 
 CSL_URL = "https://data.trade.gov/downloaded_files/consolidated.csv"
 DPL_URL = "https://www.bis.doc.gov/dpl/dpl.txt"

@@ -14,8 +14,8 @@ import json
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
-from connectors.akash_parse import addr, with_query
-from connectors.akash_records import (
+from connectors.akash.parse import addr, with_query
+from connectors.akash.records import (
     PROVIDERS,
     REJECTED,
     console_deployment_records,

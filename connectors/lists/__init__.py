@@ -1,0 +1,1 @@
+"""Restricted-party sources: OFAC (SDN, addresses), CSL, UN, OpenSanctions, address-attribution tags."""

@@ -1,0 +1,1 @@
+"""GPU marketplaces with their own public APIs: Vast.ai, Golem, io.net, Clore."""

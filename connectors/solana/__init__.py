@@ -1,0 +1,1 @@
+"""Solana: SPL token transfers over JSON-RPC, and Nosana's GPU jobs."""
