@@ -412,8 +412,13 @@ def normalize(chain: str, address: str) -> str:
 
 
 def wallet_id(chain: str, address: str) -> str:
-    """The graph id of a wallet: ``wallet:<chain>:<canonical address>``, EVM chains all as ``evm``."""
-    return f"wallet:{canonical_chain(chain)}:{normalize(chain, address)}"
+    """The graph id of a wallet: ``wallet:<chain>:<canonical address>``, EVM chains all as ``evm``.
+
+    Kept for callers of this module; ids are made in :mod:`connectors.ids` (:func:`connectors.ids.wallet`),
+    which imports this module, hence the import here."""
+    from connectors import ids
+
+    return ids.wallet(chain, address)
 
 
 def chain_for_asset(asset: str, address: str) -> str:

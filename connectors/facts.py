@@ -15,7 +15,7 @@ Ids come from :mod:`connectors.ids`.  This module never imports ``tracer``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NamedTuple, NotRequired, TypedDict
 
 from connectors import ids
 from connectors.base import Record, check_uint256
@@ -41,14 +41,20 @@ class LocationAttrs(TypedDict, total=False):
 
 
 class GpuUnitsAttrs(TypedDict, total=False):
-    """``uses_gpu`` / ``offers_gpu`` edge attrs: how many GPUs of the model (the compute accounting
-    reads ``units``; ``gpu_hours`` when the source states the hours itself)."""
+    """``uses_gpu`` / ``offers_gpu`` edge attrs: how many GPUs of the model.  A lease's ``uses_gpu``
+    says ``units`` (GPUs the lease holds) and ``hours`` (its wall-clock hours, when known); a
+    provider's or machine's ``offers_gpu`` says ``count`` (GPUs offered).  Rules read them through
+    :func:`gpu_units` and :func:`lease_hours`; ``gpu_hours`` when the source states the hours itself."""
 
     units: int
-    gpu_hours: float
+    count: int
+    hours: float | None
+    gpu_hours: float | None
     vendor: str
     ram: str
     interface: str
+    model_raw: Any
+    raw_name: str
 
 
 class PaymentAttrs(TypedDict, total=False):
@@ -131,3 +137,152 @@ def location(subject: str, iso: str | None, source: str, at: str, *, layer: str,
 def role(wallet_id: str, role_: str, source: str, at: str) -> Record:
     """A wallet's ``role`` (renter / provider / ...); one per role, a wallet can have several."""
     return observation(wallet_id, "role", role_, source, at, key=role_)
+
+
+# ---- appended (issue 13): rows whose column set differs from :func:`entity` ---------------------
+def stub(id_: str, at: str) -> Record:
+    """The entity of a node another source owns, written only so an edge's endpoint exists.
+
+    Kind, chain and address come from the id (so the content equals the owner's row), and it has no
+    ``source``, ``label`` or ``attrs``: whichever of the two is written first, the stub never
+    overwrites the owner's source or provenance (an IBC funder on another chain, an OFAC-listed wallet).
+    """
+    n = ids.parse(id_)
+    return Record("entities", {"id": id_, "kind": n.kind, "chain": n.space or None, "address": n.key,
+                               "first_seen": at, "last_seen": at})
+
+
+def entity_stated(id_: str, source: str, at: str | None, *, label: str | None, attrs: Mapping[str, Any],
+                  kind: str | None = None, chain: str | None = None, address: str | None = None) -> Record:
+    """An ``entities`` row that states ``label`` and ``attrs`` outright, None and {} included (unlike
+    :func:`entity`, a label this source wrote before is cleared).  ``at=None`` writes no sighting
+    columns (``first_seen``/``last_seen``): EVM token metadata, read once per token, is not a sighting."""
+    row: dict[str, Any] = {"id": id_, "kind": kind or ids.kind_of(id_), "chain": chain, "address": address,
+                           "label": label, "attrs": dict(attrs), "source": source}
+    if at is not None:
+        row["first_seen"] = row["last_seen"] = at
+    return Record("entities", row)
+
+
+# ---- appended (issue 13): the other attribute shapes rules read, and one accessor per shape -----------
+class GpuHoursAttrs(TypedDict, total=False):
+    """``gpu_hours`` observation attrs (value: the lease's GPU-hours): ``gpu`` is the catalog id of the
+    model the hours are of (None: the lease's only model), ``units`` the GPUs counted."""
+
+    gpu: str | None
+    units: int
+    created_height: int | None
+    end_height: int | None
+    end_is_head: bool
+    seconds_per_block: float
+
+
+class TagAttrs(TypedDict, total=False):
+    """``tag`` observation attrs (value: the label): ``category`` (exchange, bridge, mixer, ...) tells
+    hubs where walks stop."""
+
+    category: str
+    source_category: str
+    chain: str
+
+
+class PayeeRoleAttrs(TypedDict, total=False):
+    """``role`` observation attrs of a ``provider_payee`` wallet: ``provider``, the provider id it is
+    paid for (Golem: the node's payee)."""
+
+    provider: str
+    platforms: list[str]
+
+
+class NameMatchAttrs(TypedDict, total=False):
+    """``name_match`` observation attrs (value: the listed entity id), as screening writes them
+    (``tracer.screening.Match``): ``score`` 0-100 (a 0-1 fraction is read as such), the screened
+    ``query``, the listed ``entity_id`` with its ``label`` and ``list_type``, the ``matched_text``."""
+
+    query: str
+    query_field: str
+    entity_id: str
+    label: str
+    matched_text: str
+    matched_field: str
+    score: float
+    list_type: str
+    uid: str
+    programmes: list[str]
+    source: str
+    snapshot: str
+    threshold: float
+
+
+class BlockTimeAttrs(TypedDict, total=False):
+    """``block_time`` observation attrs (subject :func:`connectors.ids.chain_subject`, value: seconds
+    per block): a ``head`` height seen at ``head_time`` anchors the chain's block clock."""
+
+    head: int
+    head_time: str
+    seconds_per_block: float
+    measured: bool
+    sample_blocks: int
+
+
+def location_layer(attrs: Mapping[str, Any]) -> str:
+    """How a ``location`` is known (:class:`LocationAttrs` ``layer``); none stated counts as declared."""
+    return str(attrs.get("layer") or "declared")
+
+
+def gpu_units(kind: str, attrs: Mapping[str, Any]) -> int | None:
+    """GPUs of a ``uses_gpu`` (``units``) or ``offers_gpu`` (``count``) edge (:class:`GpuUnitsAttrs`);
+    None when the source does not say."""
+    v = attrs.get("count" if kind == "offers_gpu" else "units")
+    return None if v is None else int(v)
+
+
+def lease_hours(attrs: Mapping[str, Any]) -> float | None:
+    """Wall-clock hours of a lease's ``uses_gpu`` edge (:class:`GpuUnitsAttrs` ``hours``), None unknown."""
+    v = attrs.get("hours")
+    return None if v is None else float(v)
+
+
+def gpu_hours_model(attrs: Mapping[str, Any]) -> str | None:
+    """The catalog id a ``gpu_hours`` observation is about (:class:`GpuHoursAttrs` ``gpu``), or None."""
+    g = attrs.get("gpu")
+    return ids.gpu_catalog_id(str(g)) if g else None
+
+
+def tag_category(attrs: Mapping[str, Any]) -> str:
+    """A ``tag``'s category (:class:`TagAttrs`), "" when none."""
+    return str(attrs.get("category") or "")
+
+
+def payee_provider(attrs: Mapping[str, Any]) -> str | None:
+    """The provider id a ``provider_payee`` role is for (:class:`PayeeRoleAttrs`), or None."""
+    p = attrs.get("provider")
+    return str(p) if p else None
+
+
+class NameMatch(NamedTuple):
+    """A ``name_match`` fact as rules read it: ``score`` in [0, 1] and the listed party's names."""
+
+    score: float
+    entity: str
+    list_type: str
+    query: str
+    label: str
+
+
+def name_match(value: Any, confidence: float | None, attrs: Mapping[str, Any]) -> NameMatch:
+    """A ``name_match`` observation's :class:`NameMatchAttrs` read once: the score (attrs ``score``,
+    else the observation's confidence; 0-100 scores are percent), the entity (``entity_id``, else the
+    value), the list (``list_type``, else the value), the query and the matched label."""
+    m = float(attrs.get("score", confidence or 0))
+    m = m / 100.0 if m > 1.0 else m
+    label = attrs.get("label") or attrs.get("matched_text") or ""
+    return NameMatch(m, str(attrs.get("entity_id") or value), str(attrs.get("list_type") or value),
+                     str(attrs.get("query") or "?"), str(label))
+
+
+# ---- appended (issue 13): the end of a fact ----------------------------------------------------------
+def ended(observation_id: str, valid_to: str) -> Record:
+    """An observation that no longer holds (a party or address delisted): only ``valid_to`` is written,
+    so the fact's value, attrs and sightings stay as stored and its history shows when it ended."""
+    return Record("observations", {"id": observation_id, "valid_to": valid_to})

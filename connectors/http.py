@@ -21,7 +21,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,15 +57,27 @@ def url_secrets(url: str) -> list[str]:
 
 
 class Redactor:
-    """Removes secrets (registered values and well-known URL patterns) from any text."""
+    """Removes secrets (registered values and well-known URL patterns) from any text.
 
-    def __init__(self) -> None:
+    One per run, built from that run's effective configuration (``tracer.config.redactor``) and
+    handed to the :class:`HttpClient` and to whatever formats the run's errors: the secrets travel
+    with the run instead of piling up in a process-wide registry (a server or a test that runs many
+    configurations would otherwise mix them, and could never forget one).
+    """
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
         self._secrets: set[str] = set()
+        self.add(*secrets)
 
     def add(self, *secrets: str | None) -> None:
+        """Register more secret values (shorter than 4 characters: ignored, they would mask noise)."""
         for s in secrets:
             if s and len(s) >= 4:
                 self._secrets.add(s)
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        return frozenset(self._secrets)
 
     def __call__(self, text: str) -> str:
         for s in sorted(self._secrets, key=len, reverse=True):
@@ -75,6 +87,8 @@ class Redactor:
         return _PATH_KEY.sub(lambda m: f"{m.group(1)}***", text)
 
 
+# Deprecated: a process-wide redactor that knows only the URL patterns plus what callers still
+# register into it.  New code builds a Redactor per run (``tracer.config.redactor``) and passes it on.
 REDACT = Redactor()
 
 
@@ -250,13 +264,13 @@ class HttpClient:
         session: aiohttp.ClientSession,
         host_limits: Mapping[str, HostLimits] | None = None,
         default_limits: HostLimits | None = None,
-        redactor: Redactor = REDACT,
+        redactor: Redactor | None = None,
     ) -> None:
         self.session = session
         self._configured = dict(host_limits or {})
         self._default = default_limits or HostLimits()
         self._hosts: dict[str, _Host] = {}
-        self.redact = redactor
+        self.redact = redactor if redactor is not None else Redactor()
         self.stats: dict[str, int] = {"requests": 0, "retries": 0, "status_429": 0}
 
     def set_limits(self, url_or_host: str, limits: HostLimits) -> None:
@@ -290,6 +304,7 @@ class HttpClient:
             return await read_local(url, parse_json)
         host = self._host(url)
         lim = host.limits
+        self.redact.add(*url_secrets(url))  # a server may echo the bare key back in an error body
         shown = self.redact(url)
         last = ""
         bad_bodies = 0

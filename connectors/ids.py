@@ -178,3 +178,71 @@ def gpu(catalog_id: str) -> str:
 
 def jurisdiction(iso: str) -> str:
     return f"jurisdiction:{iso.strip().upper()}"
+
+
+# ---- appended (issue 13): prefixes for hot paths, edge ids, chain subjects, EVM transfer edges ------
+def prefix(kind: str, space: str) -> str:
+    """``<kind>:<space>:``, the id of a spaced kind without its key: hot paths that make an id per
+    row concatenate the key to it (``prefix("wallet", "evm") + a`` == ``wallet_raw("evm", a)``)."""
+    return f"{kind}:{space}:"
+
+
+def edge(source: str, *parts: str | int) -> str:
+    """An edge id a fact source makes from its own stable key: ``edge:<source>:<part>:<part>...``."""
+    return ":".join(("edge", source, *map(str, parts)))
+
+
+def chain_subject(chain: str) -> str:
+    """``chain:<name>``: the subject of facts about a chain itself (its block clock); not a graph node."""
+    return f"chain:{chain}"
+
+
+def evm_transfer_edge_prefix(chain: str, block: int) -> str:
+    """``evm:<chain>:<block, 12 digits>:``: the ids of one block's transfers (:func:`evm_transfer_edge`)."""
+    return f"evm:{chain}:{block:012d}:"
+
+
+def evm_transfer_edge(chain: str, block: int, log_index: int) -> str:
+    """``evm:<chain>:<block, 12 digits>:<log index, 6 digits>``: an EVM Transfer log's place on its chain.
+
+    Why not the tx hash: ids in chain order make every sync append to the end of the primary-key
+    index instead of inserting at random places, which halved the store's write time (docs/evm.md),
+    and let the store find a block range's transfers by an id range (:func:`evm_transfer_edge_range`).
+    (block, log index) is unique on the canonical chain; a reorg rewind deletes the replaced blocks'
+    rows before their new logs are written.  The tx hash is the edge's ``tx`` column.
+    """
+    return f"{evm_transfer_edge_prefix(chain, block)}{log_index:06d}"
+
+
+def parse_evm_transfer_edge(text: str) -> tuple[str, int, int]:
+    """``"evm:ethereum:000000000012:000003"`` -> ("ethereum", 12, 3); raises :class:`IdError`."""
+    head, sep, rest = text.partition(":")
+    parts = rest.rsplit(":", 2) if sep else []
+    if head != "evm" or len(parts) != 3 or not parts[0] or not (parts[1].isdigit() and parts[2].isdigit()):
+        raise IdError(f"{text[:80]!r} is not evm:<chain>:<block>:<log index>")
+    return parts[0], int(parts[1]), int(parts[2])
+
+
+def evm_transfer_edge_range(chain: str, after: int, upto: int) -> tuple[str, str]:
+    """(lo, hi): the transfer edges of ``chain`` in blocks (after, upto] are exactly the ids with
+    ``lo <= id < hi`` (a range scan of the edges' primary key; ids sort by block)."""
+    return evm_transfer_edge_prefix(chain, after + 1), evm_transfer_edge_prefix(chain, upto + 1)
+
+
+# ---- appended (issue 13): GPU catalog ids and chain subjects, read back ------------------------------
+def gpu_catalog_id(text: str) -> str:
+    """The catalog id a GPU id names (``gpu:h100-sxm`` -> ``h100-sxm``); a bare catalog id (as attrs,
+    config and the catalog spell it) is returned as is.  Cheap: called per edge on big graphs."""
+    return text[4:] if text.startswith("gpu:") else text
+
+
+def chain_of_subject(text: str) -> str:
+    """The chain a :func:`chain_subject` names (``chain:akash`` -> ``akash``); other text as is."""
+    return text[6:] if text.startswith("chain:") else text
+
+
+# ---- appended (issue 13): attribution actors -------------------------------------------------------
+def actor(space: str, key: str) -> str:
+    """``actor:<tag source>:<actor id>``: an actor of an attribution-tag source (GraphSense actor packs).
+    Not a graph node kind (no edge reaches it; :func:`parse` refuses it), an entity row all the same."""
+    return f"actor:{space}:{key}"

@@ -24,6 +24,8 @@ from typing import Any
 
 import networkx as nx
 
+from connectors import facts, ids
+from connectors.ids import NodeId
 from graphs.timeline import BlockClock
 
 # Column order of the tuples ``add_edges`` / ``add_observations`` accept (dicts use these keys).
@@ -41,8 +43,8 @@ _UNIT_KINDS = {"uses_gpu", "offers_gpu"}
 
 
 def node_kind(node_id: str) -> str:
-    """The node type from a store id prefix (``wallet:evm:0x..`` -> ``wallet``)."""
-    return NODE_KINDS.get(node_id.split(":", 1)[0], "other")
+    """The node type of a store id's kind (``wallet:evm:0x..`` -> ``wallet``); called once per node."""
+    return NODE_KINDS.get(ids.kind_of(node_id), "other")
 
 
 def to_epoch(t: Any) -> int | None:
@@ -106,6 +108,7 @@ class TracerGraph:
     clock: BlockClock = field(default_factory=BlockClock)
     _unplaced: list[tuple[int, int, int, str, int]] = field(default_factory=list)  # (u, v, key, chain, block)
     _assets: dict[str, str] = field(default_factory=dict)
+    _parsed: dict[int, NodeId | None] = field(default_factory=dict)  # node -> its parsed id (see parsed)
     _nkeys: int = 0  # edge keys are a graph-wide counter: networkx's own key search is the slow part
 
     def _add(self, src: int, dst: int, data: dict[str, Any]) -> int:
@@ -145,6 +148,15 @@ class TracerGraph:
 
     def get(self, node_id: str) -> int | None:
         return self.index.get(node_id)
+
+    def parsed(self, n: int) -> NodeId | None:
+        """Node ``n``'s id parsed (:func:`connectors.ids.parse`; None when it is not a node id), once
+        per node: walks that ask "whose lease is this" call it per edge."""
+        try:
+            return self._parsed[n]
+        except KeyError:
+            p = self._parsed[n] = ids.try_parse(self.ids[n])
+            return p
 
     def kind(self, n: int) -> str:
         return str(self.g.nodes[n]["k"])
@@ -186,11 +198,12 @@ class TracerGraph:
                 self.payees.add(v)
             elif kind in _UNIT_KINDS and attrs:
                 at = json.loads(attrs) if isinstance(attrs, str) else attrs
-                units = at.get("units", at.get("count"))
+                units = facts.gpu_units(kind, at)
                 if units is not None:
-                    data["u"] = int(units)
-                if at.get("hours") is not None:
-                    data["h"] = float(at["hours"])
+                    data["u"] = units
+                hours = facts.lease_hours(at)
+                if hours is not None:
+                    data["h"] = hours
             key = add(u, v, data)
             if place and t is None:
                 unplaced.append((u, v, key, sys.intern(str(chain)), int(block)))
@@ -271,8 +284,8 @@ class TracerGraph:
             if predicate != "location" or not value:
                 continue
             at = json.loads(attrs) if isinstance(attrs, str) else (attrs or {})
-            self._add(self.node(subject), self.node(f"jurisdiction:{str(value).upper()}"),
-                      {"k": "located_in", "a": 0, "t": None, "f": oid, "layer": at.get("layer", "declared")})
+            self._add(self.node(subject), self.node(ids.jurisdiction(str(value))),
+                      {"k": "located_in", "a": 0, "t": None, "f": oid, "layer": facts.location_layer(at)})
             n_added += 1
         if clocked and self._unplaced:
             self.place_by_block()

@@ -16,6 +16,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from connectors import ids
 from graphs.build import TracerGraph, _rows
 
 HUB_CATEGORIES = ("exchange", "bridge", "mixer", "service")
@@ -248,8 +249,9 @@ def escrow_third_party_links(tg: TracerGraph, hubs: Mapping[int, Hub]) -> list[L
             continue
         renters = {u: d["f"] for u, d in tg.in_edges(n, "rented")}
         if not renters and k == "deployment":
-            owner = tg.ids[n].split(":", 2)[2].split("/", 1)[0]
-            o = tg.get(f"wallet:akash:{owner}")
+            nid = tg.parsed(n)
+            owner = nid.owner_wallet if nid is not None else None
+            o = tg.get(owner) if owner else None
             if o is not None:
                 renters[o] = tg.ids[n]
         for p, d in tg.in_edges(n, "paid"):
@@ -284,21 +286,22 @@ def payout_links(tg: TracerGraph, hubs: Mapping[int, Hub]) -> list[Link]:
 
 def deployment_time(tg: TracerGraph, dep_id: str, owner: int | None) -> int | None:
     """When a deployment started: the earliest known time of a rental or escrow deposit into it, or of
-    the owner's rental of one of its leases (``lease:akash:<owner>/<dseq>/...``)."""
+    the owner's rental of one of its leases (a lease whose id names the deployment)."""
     times: list[int] = []
     n = tg.get(dep_id)
     if n is not None:
         times += [d["t"] for _, d in tg.in_edges(n) if d["k"] in ("rented", "paid") and known(d["t"])]
     if owner is not None:
-        prefix = "lease:" + dep_id.split(":", 1)[1] + "/"
-        times += [d["t"] for v, d in tg.out_edges(owner, "rented") if known(d["t"]) and tg.ids[v].startswith(prefix)]
+        times += [d["t"] for v, d in tg.out_edges(owner, "rented")
+                  if known(d["t"]) and _lease_deployment(tg, v) == dep_id]
     return min(times) if times else None
 
 
-def _lease_deployment(lease_id: str) -> str:
-    """``lease:<chain>:<owner>/<dseq>/<gseq>/<oseq>/<provider>`` -> ``deployment:<chain>:<owner>/<dseq>``."""
-    _, chain, rest = lease_id.split(":", 2)
-    return f"deployment:{chain}:" + "/".join(rest.split("/", 2)[:2])
+def _lease_deployment(tg: TracerGraph, v: int) -> str | None:
+    """The deployment id a lease node's id names (``lease:<chain>:<owner>/<dseq>/...`` ->
+    ``deployment:<chain>:<owner>/<dseq>``); None for other nodes."""
+    nid = tg.parsed(v)
+    return nid.deployment if nid is not None and nid.kind == "lease" else None
 
 
 def range_chance(k: int, ratio: float) -> float:
@@ -435,8 +438,7 @@ def _deployments_end(tg: TracerGraph, owner: int | None, deps: set[str]) -> tupl
     own = True
     seen = False
     for v, d in tg.out_edges(owner, "rented"):
-        lid = tg.ids[v]
-        if (_lease_deployment(lid) if lid.startswith("lease:") else lid) not in deps:
+        if (_lease_deployment(tg, v) or tg.ids[v]) not in deps:  # a lease's deployment, or a deployment
             own = False
             continue
         seen = True
@@ -486,11 +488,12 @@ def sync_rental_links(tg: TracerGraph, hubs: Mapping[int, Hub], controlled: Coll
     background renters therefore need a bigger or tighter group.  Unknown rental times, and times at
     exactly 00:00:00 UTC (a date without a time of day), are left out.
     """
-    ctrl = {c.removeprefix("gpu:") for c in controlled}
+    ctrl = {ids.gpu_catalog_id(c) for c in controlled}
     # Payee wallets of providers offering controlled GPUs: paying one is renting there (Golem).
     ctrl_payees: set[int] = set()
     for n, k in tg.g.nodes(data="k"):
-        if k == "provider" and any(tg.ids[g].removeprefix("gpu:") in ctrl for g, _ in tg.out_edges(n, "offers_gpu")):
+        if k == "provider" and any(ids.gpu_catalog_id(tg.ids[g]) in ctrl
+                                   for g, _ in tg.out_edges(n, "offers_gpu")):
             ctrl_payees.update(w for w, _ in tg.out_edges(n, "payout_to") if w not in hubs)
     firsts: list[tuple[int, int, str]] = []
     succ = tg.g._succ  # raw adjacency: one pass over each wallet's out-edges (networkx views cost more)
@@ -509,7 +512,7 @@ def sync_rental_links(tg: TracerGraph, hubs: Mapping[int, Hub], controlled: Coll
                     pays.append((d["t"], v, d["f"]))
         if rentals:
             t, lease, fact = min(rentals)
-            if not any(tg.ids[g].removeprefix("gpu:") in ctrl for g, _ in tg.out_edges(lease, "uses_gpu")):
+            if not any(ids.gpu_catalog_id(tg.ids[g]) in ctrl for g, _ in tg.out_edges(lease, "uses_gpu")):
                 continue
         else:
             if not pays:

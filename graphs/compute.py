@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from connectors import ids
 from graphs.build import _rows
 
 DEFAULT_UTILISATION = 0.4
@@ -68,7 +69,7 @@ def cluster_compute(leases: object, peak_tflops: Mapping[str, float],
         tot = out.get(actor)
         if tot is None:
             tot = out[actor] = ComputeTotal(actor, utilisation=utilisation)
-        g = str(gpu or "").removeprefix("gpu:")
+        g = ids.gpu_catalog_id(str(gpu or ""))
         tot.gpu_hours[g] = tot.gpu_hours.get(g, 0.0) + float(hours)
         tot.leases.append(str(lease))
         if ref:

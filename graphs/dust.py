@@ -35,15 +35,16 @@ from decimal import ROUND_CEILING, Decimal
 from fractions import Fraction
 from typing import Any
 
+from connectors import ids
 from graphs.build import TracerGraph
 
 # USD stablecoins as the EVM connectors store them (edges.asset = token:<chain>:<contract>).
 USD_STABLECOIN_TOKENS = (
-    "token:ethereum:0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48",  # USDC
-    "token:ethereum:0xdac17f958d2ee523a2206206994597c13d831ec7",  # USDT
-    "token:polygon:0x3c499c542cef5e3811e1192ce70d8cc03d5c3359",  # USDC (native)
-    "token:polygon:0x2791bca1f2de4661ed88a30c99a7a9449aa84174",  # USDC.e
-    "token:polygon:0xc2132d05d31c914a87c6611c10748aeb04b58e8f",  # USDT
+    ids.token("ethereum", "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"),  # USDC
+    ids.token("ethereum", "0xdac17f958d2ee523a2206206994597c13d831ec7"),  # USDT
+    ids.token("polygon", "0x3c499c542cef5e3811e1192ce70d8cc03d5c3359"),  # USDC (native)
+    ids.token("polygon", "0x2791bca1f2de4661ed88a30c99a7a9449aa84174"),  # USDC.e
+    ids.token("polygon", "0xc2132d05d31c914a87c6611c10748aeb04b58e8f"),  # USDT
 )
 # Minimum value (display units) below which a transfer is dust, per asset.
 DEFAULT_DUST_MIN_VALUE: dict[str, str] = {

@@ -24,7 +24,10 @@ import json
 import statistics
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
+
+from connectors import ids
+from connectors.facts import BlockTimeAttrs
 
 DEFAULT_MAX_ANCHORS = 2048
 _LOCAL = 8  # anchors used for the local extrapolation rate
@@ -82,9 +85,10 @@ class BlockClock:
             self._fit.pop(str(chain), None)
 
     def add_observation(self, subject: str, value: Any, attrs: Any) -> None:
-        """A ``block_time`` observation (subject ``chain:<name>``; attrs head, head_time, seconds_per_block)."""
-        at = json.loads(attrs) if isinstance(attrs, str) else (attrs or {})
-        chain = subject.removeprefix("chain:")
+        """A ``block_time`` observation (subject ``chain:<name>``, attrs
+        :class:`connectors.facts.BlockTimeAttrs`)."""
+        at = cast(BlockTimeAttrs, json.loads(attrs) if isinstance(attrs, str) else (attrs or {}))
+        chain = ids.chain_of_subject(subject)
         spb = at.get("seconds_per_block", value)
         with contextlib.suppress(TypeError, ValueError):
             self.add_rate(chain, float(spb))

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from connectors import gpu_names
 from tracer.catalog import HERE, classify_3a090, load_catalog, load_country_groups
 
 
@@ -56,7 +57,6 @@ def test_aliases_and_akash_h100() -> None:
 
 
 def test_ids_agree_with_market_normaliser() -> None:
-    gpu_names = pytest.importorskip("connectors.gpu_names")
     cat = load_catalog()
     for gid, markets in gpu_names.ALIASES.items():
         if gid not in cat.gpus:

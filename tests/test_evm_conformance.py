@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from connectors import ids
 from tracer.pipeline import sync
 from tracer.store import Store
 from tracer.world import fixtures_dir
@@ -128,8 +129,8 @@ def got_transfers(store: Store) -> dict[tuple[str, int], dict[str, Any]]:
     for e in store.query("SELECT * FROM edges"):
         a = json.loads(e["attrs"])
         out[(e["tx"], a["log_index"])] = {
-            "kind": e["kind"], "token_address": a["contract"], "from_address": e["src"].removeprefix("wallet:evm:"),
-            "to_address": e["dst"].removeprefix("wallet:evm:"),
+            "kind": e["kind"], "token_address": a["contract"], "from_address": ids.key_of(e["src"]),
+            "to_address": ids.key_of(e["dst"]),
             "value": int(e["amount"]) if e["kind"] == "paid" else int(a["token_id"]), "block_number": e["block"],
             "time": e["time"]}
     return out

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.base import ConfigError
+from connectors.base import ConfigError, records_of
 from connectors.evm.connector import EvmConnector, chain_settings, rewind_deletes
 from connectors.evm.decode import (
     TRANSFER_TOPIC,
@@ -210,3 +210,44 @@ def test_rewind_deletes_cover_every_block_and_table() -> None:
     assert {(x.table, x.where.get("kind"), x.where.get("block", x.where.get("number"))) for x in d} == {
         ("edges", "paid", 10), ("edges", "nft_transfer", 10), ("evm_blocks", None, 10),
         ("edges", "paid", 11), ("edges", "nft_transfer", 11), ("evm_blocks", None, 11)}
+
+
+def test_transfer_edge_ids_sort_by_block_and_parse_back() -> None:
+    from connectors import ids
+
+    eid = ids.evm_transfer_edge("polygon", 12, 3)
+    assert eid == "evm:polygon:000000000012:000003"
+    assert ids.parse_evm_transfer_edge(eid) == ("polygon", 12, 3)
+    with pytest.raises(ids.IdError):
+        ids.parse_evm_transfer_edge("wallet:evm:0x" + "11" * 20)
+    lo, hi = ids.evm_transfer_edge_range("polygon", 11, 13)  # blocks 12 and 13
+    inside = [ids.evm_transfer_edge("polygon", b, li) for b in (12, 13) for li in (0, 999_999)]
+    outside = [ids.evm_transfer_edge("polygon", 11, 999_999), ids.evm_transfer_edge("polygon", 14, 0),
+               ids.evm_transfer_edge("polygonzk", 12, 0)]
+    assert all(lo <= i < hi for i in inside) and not any(lo <= i < hi for i in outside)
+
+
+def test_hot_path_rows_use_the_id_layout() -> None:
+    from connectors import ids
+    from connectors.evm.connector import CHAIN_DEFAULTS, TransfersStream
+
+    s = TransfersStream.for_chain("anvil", {**CHAIN_DEFAULTS, "rpc_url": "http://h", "tokens": "all"})
+    assert s.name == "evm.anvil_transfers" and type(s).name == "evm.anvil_transfers"
+    c, a, b = "0x" + "ab" * 20, "0x" + "11" * 20, "0x" + "22" * 20
+    d = {"transfers": [("erc20", c, a, b, 5, 7, "0xh", "0xt", 0), ("erc721", c, b, a, 9, 8, "0xh", "0xu", 2)],
+         "times": {7: "2026-01-01T00:00:00Z", 8: "2026-01-01T00:00:12Z"}, "decimals": {c: 18}}
+    rows = [r.row for r in records_of(s._transfer_records(d))]
+    assert [r["id"] for r in rows] == [ids.evm_transfer_edge("anvil", 7, 0),
+                                       ids.evm_transfer_edge("anvil", 8, 2)]
+    assert rows[0]["src"] == ids.wallet("evm", a) and rows[0]["asset"] == ids.token("anvil", c)
+
+
+def test_sanctions_oracle_call_is_web3_abi() -> None:
+    from connectors.evm.decode import decode_sanctioned, sanctions_call_data
+
+    w = "0x" + "ab" * 20
+    assert sanctions_call_data(w) == "0xdf592f7d" + "00" * 12 + "ab" * 20  # isSanctioned(address)
+    assert decode_sanctioned("0x" + "00" * 31 + "01") is True
+    assert decode_sanctioned("0x" + "00" * 32) is False
+    for bad in ("0x" + "00" * 31 + "02", "0x" + "00" * 33, "0x", None, "nothex"):
+        assert decode_sanctioned(bad) is None, bad

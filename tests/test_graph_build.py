@@ -77,3 +77,30 @@ def test_parallel_payments_are_kept_apart() -> None:
     tg = build_graph([("a", "paid", W1, W2, "1", 6, "USDC", 10, None), ("b", "paid", W1, W2, "2", 6, "USDC", 20, None)])
     facts = sorted(d["f"] for _, _, d in tg.g.edges(data=True) if d["k"] == "paid")
     assert facts == ["a", "b"] and tg.g.number_of_edges(tg.index[W1], tg.index[W2]) == 2
+
+
+def test_gpu_counts_and_layers_are_read_by_their_documented_keys() -> None:
+    """``uses_gpu`` says ``units`` (and ``hours``), ``offers_gpu`` says ``count``; a key of the other
+    shape is not guessed.  A location without a layer is self-declared (connectors.facts)."""
+    lease, prov = "lease:akash:o/1/1/1/p", "provider:vastai:7"
+    tg = build_graph([
+        ("u1", "uses_gpu", lease, "gpu:a100", None, None, None, None, '{"units": 4, "hours": 1.5}'),
+        ("u2", "uses_gpu", lease, "gpu:l4", None, None, None, None, '{"count": 9}'),
+        ("o1", "offers_gpu", prov, "gpu:a100", None, None, None, None, '{"count": 16, "hours": 3}'),
+        ("o2", "offers_gpu", prov, "gpu:l4", None, None, None, None, '{"units": 2}'),
+    ], [("l1", prov, "location", " nl ", "{}")])
+    by_fact = {d["f"]: d for _, _, d in tg.g.edges(data=True)}
+    assert (by_fact["u1"]["u"], by_fact["u1"]["h"]) == (4, 1.5) and "u" not in by_fact["u2"]
+    assert by_fact["o1"]["u"] == 16 and "u" not in by_fact["o2"]
+    [(_, j, d)] = [(u, v, d) for u, v, d in tg.g.edges(data=True) if d["k"] == "located_in"]
+    assert tg.ids[j] == "jurisdiction:NL" and d["layer"] == "declared"
+
+
+def test_parsed_ids_are_parsed_once_per_node() -> None:
+    tg = build_graph(ROWS)
+    n = tg.get("lease:akash:x/1/1/1/p")
+    assert n is not None
+    p = tg.parsed(n)
+    assert p is not None and p.deployment == "deployment:akash:x/1" and p.owner_wallet == "wallet:akash:x"
+    assert tg.parsed(n) is p  # cached
+    assert tg.parsed(tg.node("not an id")) is None

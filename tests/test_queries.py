@@ -177,7 +177,6 @@ def test_cli_commands(tmp_path) -> None:
 
 
 def test_proportional_exposure_uses_the_graph_layer(store) -> None:
-    pytest.importorskip("graphs.exposure", reason="graph layer (issue 7) not present")
     # F2 (7000) and the exchange (5000) paid F; F paid A (listed). F2 -> F -> A: F's outflow to A is
     # 2500 of 2500 = 100% direct outgoing exposure; W received 1234.5 from A = all of W's inflow.
     out = q.exposure(store, IDS["F"], hops=2)["proportional"]

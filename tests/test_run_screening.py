@@ -49,7 +49,6 @@ async def _store_with_lists_and_provider(db: Path) -> Store:
 
 
 async def test_run_cycle_screens_names_before_scoring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("tracer.scoring.run")
     monkeypatch.setenv("TRACER_NOW", AT)
     db = tmp_path / "t.db"
     store = await _store_with_lists_and_provider(db)

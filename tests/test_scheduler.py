@@ -89,7 +89,6 @@ def _runs(tmp_path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 
 def test_run_once_syncs_scores_exports_and_notifies(tmp_path, lists_server) -> None:
-    pytest.importorskip("tracer.scoring.run", reason="scoring (issue 7) not present")
     from investigate_support import IDS, build_world
 
     build_world(tmp_path / "run.db", derived=False).close()  # a case already in the store

@@ -12,7 +12,7 @@ from investigate_support import IDS, TX, build_world
 from yarl import URL
 
 from tracer.cli import main
-from tracer.server import ROUTES, ReadOnlyStore, ServeError, check_bind, start
+from tracer.server import ROUTES, ServeError, check_bind, open_read_only, start
 from tracer.store import Store
 
 TOKEN = "s3cret-token-for-tests-0123"
@@ -134,12 +134,12 @@ async def test_page_and_vendored_library_are_served(api) -> None:
 
 
 def test_store_is_opened_read_only(db) -> None:
-    ro = ReadOnlyStore(db)
+    ro = open_read_only(db)
     with pytest.raises(sqlite3.OperationalError, match="readonly|read-only"):
         ro.query("DELETE FROM edges")
     assert ro.query("SELECT count(*) AS n FROM edges")[0]["n"] > 0
     with pytest.raises(ServeError, match="does not exist"):
-        ReadOnlyStore(db.parent / "missing.db")
+        open_read_only(db.parent / "missing.db")
 
 
 def test_token_rule() -> None:

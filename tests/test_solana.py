@@ -259,8 +259,13 @@ def test_job_roundtrip_full_ranges(market: str, node: str, payer: str, project: 
     j = nos.decode(nos.JOB_LAYOUT, nos.encode(nos.JOB_LAYOUT, vals, nos.JOB_DISC, 240), "JobAccount")
     assert {k: j[k] for k in vals if k not in ("ipfs_job", "ipfs_result")} == {
         k: v for k, v in vals.items() if k not in ("ipfs_job", "ipfs_result")}
+    # Paid only for a finished job (state 2) run by a node: the price per second times the seconds it
+    # ran (end - start, none when the end is before the start), at most the timeout (none when negative).
+    ran = max(0, t_end - t_start)
+    billed = max(0, min(ran, timeout))
+    expected = price * billed if state == 2 and node != nos.SYSTEM_PROGRAM else None
     paid = nos.job_payment(j)
-    assert paid is None or (paid >= 0 and isinstance(paid, int))
+    assert paid == expected and (paid is None or isinstance(paid, int))
 
 
 def test_burn_and_mint_rows_without_edges() -> None:

@@ -28,7 +28,7 @@ import pytest
 from conftest import demo_assets, ofac_cfg
 from faultserver import FaultServer, cli_env, run_cli, write_config
 
-from tracer import store as store_mod
+from tracer.store import sqlite as store_sqlite
 from tracer.pipeline import sync
 from tracer.store import (
     MIGRATIONS,
@@ -182,7 +182,7 @@ def test_an_upgrade_waits_for_the_lock_and_says_why_when_it_cannot(tmp_path: Pat
     _old_store(path)
     holder = Store(tmp_path / "other.db")  # any Store object: take the lock beside t.db by hand
     holder.path = str(path)
-    monkeypatch.setattr(store_mod, "MIGRATE_WAIT_S", 0.2)
+    monkeypatch.setattr(store_sqlite, "MIGRATE_WAIT_S", 0.2)
     with holder.lock("sync"), pytest.raises(LockedError, match="upgrade the store's schema"):
         Store(path)
     s = Store(path)  # released: upgraded

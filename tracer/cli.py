@@ -22,7 +22,7 @@ import click
 from connectors.base import ConfigError, ConnectorError
 from tracer import config as cfgmod
 from tracer.output import emit, output_options
-from tracer.store import LockedError, Store, StoreError, store_fault
+from tracer.store import LockedError, StoreBackend, StoreError, open_store, store_fault
 
 # Commands living in other modules, loaded only when used (fast --help, independent modules).
 LAZY_COMMANDS: dict[str, str] = {
@@ -44,6 +44,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "rules": "tracer.scoring_cli:rules_command",
     "explain": "tracer.scoring_cli:explain_command",
     "simulate": "tracer.scoring_cli:simulate_command",
+    "config": "tracer.config_cli:config_group",
+    "migrate": "tracer.migrate_cli:migrate_command",
 }
 
 
@@ -123,16 +125,16 @@ class Env:
             self.cfg["db"] = db
         self.quiet = quiet
         self.create = create
-        self._store: Store | None = None
+        self._store: StoreBackend | None = None
 
     @property
-    def store(self) -> Store:
+    def store(self) -> StoreBackend:
         if self._store is None:
             sc = self.cfg.get("store") or {}
             # store.read_only (TRACER_STORE__READ_ONLY=1): open read-only even where writable; a
             # file or folder that is not writable is opened read-only anyway (tracer.store.open_mode).
-            self._store = Store(self.cfg["db"], int(sc.get("keep_raw_max_bytes", 2_000_000)),
-                                create=self.create, read_only=bool(sc.get("read_only", False)))
+            self._store = open_store(self.cfg["db"], keep_raw_max_bytes=int(sc.get("keep_raw_max_bytes", 2_000_000)),
+                                     create=self.create, read_only=bool(sc.get("read_only", False)))
         return self._store
 
 
@@ -143,7 +145,7 @@ pass_env = click.make_pass_decorator(Env)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="TRACER_CONFIG",
               help="TOML config file (also TRACER_CONFIG). Values can be overridden with TRACER_* variables.")
 @click.option("--db", type=click.Path(dir_okay=False), envvar="TRACER_DB",
-              help="SQLite database file (also TRACER_DB; default ./tracer.db).")
+              help="The store: an SQLite file or a postgresql:// URL (also TRACER_DB; default ./tracer.db).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars (automatic when not on a terminal, e.g. cron).")
 @click.option("-v", "--verbose", count=True, help="Log retries and requests to stderr (-vv for debug).")
 @click.version_option(package_name="tracer")
@@ -313,10 +315,7 @@ def runs(env: Env, limit: int, show_streams: bool, fmt: str | None) -> None:
       tracer runs --json                   # for monitoring (status: ok, failed, interrupted, abandoned)
     """
     if show_streams:
-        rows = env.store.query(
-            "SELECT s.* FROM run_streams s JOIN (SELECT run_id FROM runs ORDER BY started_at DESC LIMIT ?) r "
-            "USING (run_id) ORDER BY s.started_at DESC, s.stream", [limit])
-        emit(rows, fmt)
+        emit(env.store.recent_run_streams(limit), fmt)
     else:
         emit(env.store.runs(limit), fmt,
              columns=["run_id", "command", "started_at", "status", "duration_s", "records", "error"])

@@ -177,9 +177,7 @@ def check_evidence(store: Any, evidence: Sequence[dict[str, Any]], subjects: Ite
 
 def stored(store: Any, subject: str) -> bool:
     """The id is in the store: an entity, an edge endpoint or an observation subject."""
-    return any(store.query(sql, [subject]) for sql in (
-        "SELECT 1 FROM entities WHERE id = ? LIMIT 1", "SELECT 1 FROM edges WHERE src = ? LIMIT 1",
-        "SELECT 1 FROM edges WHERE dst = ? LIMIT 1", "SELECT 1 FROM observations WHERE subject = ? LIMIT 1"))
+    return bool(store.node_exists(subject))
 
 
 async def sync_scenario(sc: Scenario, db_path: Path) -> tuple[Any, Any]:

@@ -16,9 +16,12 @@ import html
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tracer.queries import Reader, has_table
+from connectors import ids
+
+if TYPE_CHECKING:
+    from tracer.store.reads import Reads
 
 COLUMNS = ["id", "kind", "chain", "address", "label", "score", "level", "top_reasons", "sources", "first_seen",
            "last_seen", "rules_version"]
@@ -47,23 +50,19 @@ def _reasons(raw: Any) -> list[tuple[float, str]]:
     return sorted(out, key=lambda x: -x[0])
 
 
-def watchlist_rows(store: Reader, min_score: float = 0.0, top: int = 3) -> list[dict[str, Any]]:
+def watchlist_rows(store: Reads, min_score: float = 0.0, top: int = 3) -> list[dict[str, Any]]:
     """One row per flagged subject with score >= ``min_score``, sorted by id (diff-friendly)."""
-    if not has_table(store, "flags"):
+    if not store.has_table("flags"):
         raise ExportError("no flags table yet: run tracer score (or tracer run) first")
-    flags = store.query("SELECT f.subject, f.score, f.level, f.rules_version, f.reasons, f.first_seen, f.last_seen, "
-                        "e.kind, e.chain, e.address, e.label, e.source FROM flags f LEFT JOIN entities e "
-                        "ON e.id = f.subject WHERE f.score >= ? ORDER BY f.subject", [min_score])
     rows = []
-    for f in flags:
+    for f in store.watchlist_flags(min_score):
         srcs = {f["source"]} if f["source"] else set()
-        srcs |= {r["source"] for r in store.query(
-            "SELECT DISTINCT source FROM observations WHERE subject = ? AND source IS NOT NULL", [f["subject"]])}
+        srcs |= store.observation_sources(f["subject"])
         subject = str(f["subject"])
-        parts = subject.split(":")
+        wallet = ids.try_parse(subject) if ids.kind_of(subject) == "wallet" else None
         rows.append({
-            "id": subject, "kind": f["kind"] or parts[0], "chain": f["chain"] or (parts[1] if parts[0] == "wallet" else ""),
-            "address": f["address"] or (parts[2] if parts[0] == "wallet" and len(parts) > 2 else ""),
+            "id": subject, "kind": f["kind"] or ids.kind_of(subject), "chain": f["chain"] or (wallet.space if wallet else ""),
+            "address": f["address"] or (wallet.key if wallet else ""),
             "label": f["label"] or "", "score": round(float(f["score"]), 4), "level": f["level"],
             "top_reasons": "; ".join(t for _, t in _reasons(f["reasons"])[:top]),
             "sources": ";".join(sorted(srcs)), "first_seen": f["first_seen"] or "", "last_seen": f["last_seen"] or "",
@@ -114,21 +113,20 @@ def _ftm_id(subject: str) -> str:
     return "tracer-" + hashlib.sha1(subject.encode()).hexdigest()[:24]
 
 
-def ftm_entities(store: Reader, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def ftm_entities(store: Reads, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """FollowTheMoney entity dicts for watch-list rows: the subject, and a Sanction per listing fact."""
     from followthemoney import model
 
     out: list[dict[str, Any]] = []
     for r in rows:
-        obs = store.query("SELECT id, predicate, value, attrs, source, observed_at FROM observations "
-                          "WHERE subject = ? ORDER BY id", [r["id"]])
+        obs = store.subject_observations(r["id"])
         listings = [o for o in obs if o["predicate"] in ("sanctioned", "listed")]
         if r["kind"] == "wallet":
             p = model.make_entity("CryptoWallet")
             p.add("publicKey", r["address"])
             p.add("blockchain", r["chain"])
         else:
-            attrs = (store.query("SELECT attrs FROM entities WHERE id = ?", [r["id"]]) or [{"attrs": None}])[0]["attrs"]
+            attrs = store.entity_attrs(r["id"])
             kind = str(json.loads(attrs).get("schema", "") if attrs else "").lower()
             p = model.make_entity("Person" if kind in ("person", "individual") else "Organization")
             for o in obs:
@@ -158,13 +156,13 @@ def ftm_entities(store: Reader, rows: Sequence[dict[str, Any]]) -> list[dict[str
     return out
 
 
-def write_ftm(store: Reader, rows: Sequence[dict[str, Any]], path: Path) -> None:
+def write_ftm(store: Reads, rows: Sequence[dict[str, Any]], path: Path) -> None:
     with path.open("w", encoding="utf-8") as fh:
         for ent in ftm_entities(store, rows):
             fh.write(json.dumps(ent, sort_keys=True, ensure_ascii=False) + "\n")
 
 
-def write_watchlist(store: Reader, path: Path, fmt: str, min_score: float = 0.0) -> list[dict[str, Any]]:
+def write_watchlist(store: Reads, path: Path, fmt: str, min_score: float = 0.0) -> list[dict[str, Any]]:
     """Write the watch-list in ``fmt`` (csv, jsonl, ftm) and return its rows."""
     rows = watchlist_rows(store, min_score)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -225,7 +223,7 @@ async def post_webhook(url: str, entries: Sequence[dict[str, Any]], timeout: flo
         return r.status
 
 
-def graph_export(store: Reader, path: Path, fmt: str, min_score: float = 0.0, max_edges: int = 200_000) -> tuple[int, int]:
+def graph_export(store: Reads, path: Path, fmt: str, min_score: float = 0.0, max_edges: int = 200_000) -> tuple[int, int]:
     """Flagged subjects and every edge touching them (with both ends) as GEXF or GraphML for Gephi."""
     import networkx as nx
 
@@ -236,8 +234,7 @@ def graph_export(store: Reader, path: Path, fmt: str, min_score: float = 0.0, ma
     seen: set[str] = set()
     for r in rows:
         for col in ("src", "dst"):
-            for e in store.query(f"SELECT id, kind, src, dst, chain, asset, amount, decimals, time, tx FROM edges "
-                                 f"WHERE {col} = ? LIMIT ?", [r["id"], max_edges]):
+            for e in store.neighbour_edges([r["id"]], "out" if col == "src" else "in", None, max_edges):
                 if e["id"] in seen or len(seen) >= max_edges:
                     continue
                 seen.add(e["id"])
@@ -248,16 +245,15 @@ def graph_export(store: Reader, path: Path, fmt: str, min_score: float = 0.0, ma
         g.add_node(r["id"])
     flagged = {r["id"]: r for r in rows}
     info = {}
-    ids = list(g.nodes)
-    for i in range(0, len(ids), 500):
-        chunk = ids[i:i + 500]
-        for e in store.query(f"SELECT id, kind, label, chain FROM entities WHERE id IN ({', '.join('?' * len(chunk))})",
-                             chunk):
+    nodes = list(g.nodes)
+    for i in range(0, len(nodes), 500):
+        chunk = nodes[i:i + 500]
+        for e in store.entity_rows(chunk):
             info[e["id"]] = e
     for n in g.nodes:
         e = info.get(n, {})
         f = flagged.get(n)
-        attrs = {"label": e.get("label") or n, "kind": e.get("kind") or n.split(":", 1)[0],
+        attrs = {"label": e.get("label") or n, "kind": e.get("kind") or ids.kind_of(n),
                  "chain": e.get("chain"), "level": f["level"] if f else "none",
                  "score": float(f["score"]) if f else 0.0}
         g.nodes[n].update({k: v for k, v in attrs.items() if v is not None})
@@ -271,10 +267,9 @@ def graph_export(store: Reader, path: Path, fmt: str, min_score: float = 0.0, ma
     return g.number_of_nodes(), g.number_of_edges()
 
 
-def html_report(store: Reader, path: Path, min_score: float = 0.0) -> int:
+def html_report(store: Reads, path: Path, min_score: float = 0.0) -> int:
     """A one-page static HTML report: every flag with its evidence (for a reader without tracer)."""
-    rows = watchlist_rows(store, min_score) if has_table(store, "flags") else []
-    ev_ok = has_table(store, "evidence")
+    rows = watchlist_rows(store, min_score) if store.has_table("flags") else []
     parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'><title>tracer report</title>",
              "<style>body{font:14px system-ui,sans-serif;margin:2rem;max-width:70rem}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:.2rem .4rem;vertical-align:top;text-align:left}"
@@ -288,8 +283,7 @@ def html_report(store: Reader, path: Path, min_score: float = 0.0) -> int:
                      f"<code>{e(r['id'])}</code> {e(r['label'])}</h2>")
         parts.append(f"<p>Rules {e(str(r['rules_version']))}; sources {e(r['sources'])}; "
                      f"seen {e(str(r['first_seen']))} &rarr; {e(str(r['last_seen']))}</p>")
-        evs = (store.query("SELECT rule, score, detail, refs FROM evidence WHERE subject = ? ORDER BY score DESC, id",
-                           [r["id"]]) if ev_ok else [])
+        evs = store.evidence_summary(r["id"])
         if evs:
             parts.append("<table><tr><th>rule</th><th>score</th><th>detail</th><th>facts</th></tr>")
             for v in evs:
@@ -304,12 +298,12 @@ def html_report(store: Reader, path: Path, min_score: float = 0.0) -> int:
     return len(rows)
 
 
-def demo_step(store: Reader, cfg: dict[str, Any], out_dir: Path) -> dict[str, str]:
+def demo_step(store: Reads, cfg: dict[str, Any], out_dir: Path) -> dict[str, str]:
     """DEMO_STEPS entry (after scoring): the watch-list, a Gephi graph and a one-page HTML report."""
     out = Path(out_dir)
     paths = {"watchlist": out / "watchlist.csv", "ftm": out / "watchlist.ftm.json",
              "graph": out / "graph.gexf", "report": out / "report.html"}
-    if has_table(store, "flags"):
+    if store.has_table("flags"):
         write_watchlist(store, paths["watchlist"], "csv", 0.0)
         write_watchlist(store, paths["ftm"], "ftm", 0.0)
         graph_export(store, paths["graph"], "gexf", 0.0)

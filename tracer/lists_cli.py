@@ -1,6 +1,6 @@
 """``tracer lists`` (what each list source holds, by snapshot) and ``tracer screen`` (is this
-address or name on a list, and why). The store reading and writing lives here; the matching itself
-is in :mod:`tracer.screening`."""
+address or name on a list, and why). What to read and write is decided here (the SQL is the store's
+named reads); the matching itself is in :mod:`tracer.screening`."""
 
 from __future__ import annotations
 
@@ -22,36 +22,24 @@ from tracer.screening import (
     candidates_from_entities,
     looks_like_address,
 )
-from tracer.store import Store
+from tracer.store import StoreBackend
 
 SCREEN_SOURCE = "screening"
 
 
-def _has(store: Store, table: str) -> bool:
-    return table in store.table_names()
-
-
-def list_summary(store: Store) -> list[dict[str, Any]]:
+def list_summary(store: StoreBackend) -> list[dict[str, Any]]:
     """One row per list source: newest snapshot, its counts, how many snapshots and delistings."""
-    if not _has(store, "list_snapshots"):
+    if not store.has_table("list_snapshots"):
         return []
-    rows = store.query(
-        "SELECT s.source, 'list' AS kind, s.snapshot, s.loaded_at, s.entities, s.addresses, s.rejected, "
-        "(SELECT count(*) FROM list_snapshots x WHERE x.source = s.source) AS snapshots, "
-        "(SELECT count(DISTINCT o.subject) FROM observations o WHERE o.source = s.source "
-        "AND o.valid_to IS NOT NULL) AS delisted "
-        "FROM list_snapshots s WHERE s.snapshot = (SELECT max(snapshot) FROM list_snapshots y "
-        "WHERE y.source = s.source) ORDER BY s.source")
-    if _has(store, "tag_sources"):
-        rows += store.query("SELECT source, 'tags' AS kind, snapshot, loaded_at, tags AS entities, addresses, rejected, "
-                            "1 AS snapshots, 0 AS delisted FROM tag_sources ORDER BY source")
+    rows = store.list_snapshot_summary()
+    if store.has_table("tag_sources"):
+        rows += store.tag_source_summary()
     return rows
 
 
-def snapshot_diff(store: Store, source: str, older: str | None = None, newer: str | None = None) -> dict[str, Any]:
+def snapshot_diff(store: StoreBackend, source: str, older: str | None = None, newer: str | None = None) -> dict[str, Any]:
     """What changed in ``source`` between two snapshots (default: the last two loaded)."""
-    snaps = [r["snapshot"] for r in store.query(
-        "SELECT snapshot FROM list_snapshots WHERE source = ? ORDER BY snapshot", [source])]
+    snaps = store.list_snapshot_names(source)
     if not snaps:
         raise click.UsageError(f"no snapshots of {source!r}; `tracer lists` shows the loaded sources")
     newer = newer or snaps[-1]
@@ -60,8 +48,7 @@ def snapshot_diff(store: Store, source: str, older: str | None = None, newer: st
     def members(snap: str | None) -> dict[tuple[str, str], dict[str, Any]]:
         if snap is None:
             return {}
-        return {(r["kind"], r["key"]): r for r in store.query(
-            "SELECT kind, key, label, list_type FROM list_members WHERE source = ? AND snapshot = ?", [source, snap])}
+        return {(r["kind"], r["key"]): r for r in store.list_snapshot_members(source, snap)}
 
     a, b = members(older), members(newer)
     return {"source": source, "older": older, "newer": newer,
@@ -69,35 +56,24 @@ def snapshot_diff(store: Store, source: str, older: str | None = None, newer: st
             "removed": [a[k] for k in sorted(set(a) - set(b))]}
 
 
-def screener(store: Store, threshold: float) -> NameScreener:
-    rows = store.query("SELECT id, label, attrs, source FROM entities WHERE kind = 'listed_entity'")
-    return NameScreener(candidates_from_entities(rows), threshold)
+def screener(store: StoreBackend, threshold: float) -> NameScreener:
+    return NameScreener(candidates_from_entities(store.listed_entities()), threshold)
 
 
-def _snapshots(store: Store) -> dict[str, str]:
-    if not _has(store, "list_snapshots"):
-        return {}
-    return {r["source"]: r["s"] for r in store.query(
-        "SELECT source, max(snapshot) AS s FROM list_snapshots GROUP BY source")}
+def _snapshots(store: StoreBackend) -> dict[str, str]:
+    return store.latest_list_snapshots()
 
 
-def screen_address(store: Store, query: str) -> list[dict[str, Any]]:
+def screen_address(store: StoreBackend, query: str) -> list[dict[str, Any]]:
     """Exact wallet matches: ``sanctioned`` facts, ``listed_as`` parties and attribution tags."""
     wids = candidate_wallet_ids(query)
     if not wids:
         return []
-    marks = ",".join("?" * len(wids))
     out = []
-    for r in store.query(
-            f"SELECT o.subject, o.predicate, o.value, o.confidence, o.observed_at, o.valid_to, o.attrs, o.source, "
-            f"o.raw_sha256 FROM observations o WHERE o.subject IN ({marks}) AND o.predicate IN ('sanctioned', 'tag') "
-            f"ORDER BY o.predicate, o.source", wids):
+    for r in store.screening_hits(wids):
         attrs = json.loads(r["attrs"] or "{}")
         ent = attrs.get("entity")
-        label = ""
-        if ent:
-            e = store.query("SELECT label FROM entities WHERE id = ?", [ent])
-            label = e[0]["label"] if e else ""
+        label = store.entity_label(ent) if ent else ""
         out.append({"query": query, "match": r["subject"], "kind": r["predicate"], "list": r["value"],
                     "entity": ent or "", "label": label or attrs.get("category", ""),
                     "uid": attrs.get("uid", ""), "programme": attrs.get("programme", ""),
@@ -114,13 +90,12 @@ def _match_row(m: Match, snaps: dict[str, str]) -> dict[str, Any]:
             "score": m.score, "source": m.source, "raw_sha256": ""}
 
 
-def screen_stored_facts(store: Store, threshold: float = DEFAULT_THRESHOLD, now: str | None = None) -> int:
+def screen_stored_facts(store: StoreBackend, threshold: float = DEFAULT_THRESHOLD, now: str | None = None) -> int:
     """Screen every stored ``organization``/``email``/``website`` fact; store hits as ``name_match``."""
     sc = screener(store, threshold)
     snaps = _snapshots(store)
     at = now or cfgmod.now()
-    facts = store.query("SELECT DISTINCT subject, predicate, value FROM observations "
-                        "WHERE predicate IN ('organization', 'email', 'website') AND value IS NOT NULL AND value != ''")
+    facts = store.screenable_facts()
     records = []
     for f in facts:
         for m in sc.screen(f["value"], f["predicate"]):
@@ -222,14 +197,13 @@ def screen_command(env: Any, queries: tuple[str, ...], threshold: float, as_: st
         sys.exit(1)
 
 
-def demo_step(store: Store, cfg: dict[str, Any], out_dir: Any) -> dict[str, str]:
+def demo_step(store: StoreBackend, cfg: dict[str, Any], out_dir: Any) -> dict[str, str]:
     """``tracer demo`` post-sync step: screen every stored provider fact, write the matches as CSV."""
     import csv
     from pathlib import Path
 
     screen_stored_facts(store)
-    rows = store.query("SELECT subject, value AS entity, confidence, attrs FROM observations "
-                       "WHERE predicate = 'name_match' ORDER BY confidence DESC, subject")
+    rows = store.name_matches()
     path = Path(out_dir) / "name_matches.csv"
     with path.open("w", newline="") as f:
         w = csv.writer(f)

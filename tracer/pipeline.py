@@ -21,7 +21,7 @@ from connectors.base import ConfigError, Connector, ConnectorError, RunContext, 
 from connectors.http import REDACT, HostLimits, HttpClient, open_session, url_secrets
 from tracer import config as cfgmod
 from tracer import registry
-from tracer.store import DEFER_INDEXES, Store, StoreError, StoreFault
+from tracer.store import DEFER_INDEXES, StoreBackend, StoreError, StoreFault
 
 log = logging.getLogger("tracer.pipeline")
 
@@ -121,7 +121,7 @@ def plan_limits(plan: list[tuple[Connector, list[Stream]]], configs: dict[str, d
     return out
 
 
-async def _run_stream(store: Store, stream: Stream, ctx: RunContext, res: StreamResult) -> None:
+async def _run_stream(store: StoreBackend, stream: Stream, ctx: RunContext, res: StreamResult) -> None:
     state = store.get_state(stream.name)
     pages: Any = stream.extract(ctx, state)
     # Close the generator on any exit so its own cleanup (prefetch tasks, files) runs now.
@@ -130,7 +130,7 @@ async def _run_stream(store: Store, stream: Stream, ctx: RunContext, res: Stream
         await _consume(store, stream, ctx, res, pages)
 
 
-async def _consume(store: Store, stream: Stream, ctx: RunContext, res: StreamResult, pages: Any) -> None:
+async def _consume(store: StoreBackend, stream: Stream, ctx: RunContext, res: StreamResult, pages: Any) -> None:
     async for page in pages:
         if not page.fetched_at:
             page.fetched_at = cfgmod.now()
@@ -144,7 +144,7 @@ async def _consume(store: Store, stream: Stream, ctx: RunContext, res: StreamRes
 
 
 async def sync(
-    store: Store,
+    store: StoreBackend,
     cfg: dict[str, Any],
     selectors: list[str] | None = None,
     progress: ProgressFactory | None = None,
@@ -196,7 +196,7 @@ async def sync(
     return SyncResult(run_id, status, duration, results)
 
 
-async def _sync_plan(store: Store, cfg: dict[str, Any], plan: list[tuple[Connector, list[Stream]]],
+async def _sync_plan(store: StoreBackend, cfg: dict[str, Any], plan: list[tuple[Connector, list[Stream]]],
                      configs: dict[str, dict[str, Any]], limits: dict[str, HostLimits], run_id: str,
                      results: list[StreamResult], progress: ProgressFactory | None) -> None:
     """Every connector of the plan concurrently (streams of one connector in order), one session."""
@@ -209,7 +209,7 @@ async def _sync_plan(store: Store, cfg: dict[str, Any], plan: list[tuple[Connect
                 results.append(res)
                 t0 = cfgmod.now()
                 ctx = RunContext(http=http, config=configs[conn.name], now=t0, run_id=run_id,
-                                 state_of=store.get_state, read=store.query,
+                                 state_of=store.get_state, stored=store,
                                  progress=progress(stream.name) if progress else None)
                 try:
                     await _run_stream(store, stream, ctx, res)

@@ -1,9 +1,10 @@
 """Investigator queries over the store: find, neighbours, path, funding, exposure, cluster, timeline.
 
-Each function reads through ``Store.query`` (any object with that method, e.g. the server's
-read-only store) with indexed, parameterised SQL and hands edges to the pure walks in
-``graphs.queries``.  Everything is bounded — depth, nodes, edges — so a query on a 1M-edge store
-costs the neighbourhood it touches, not the store, and a hub cannot turn a click into a scan.
+Each function asks the store's named reads (``tracer.store.reads.Reads``: the store, or the
+server's read-only store; the SQL lives there, indexed and parameterised) and hands edges to the
+pure walks in ``graphs.queries``.  Everything is bounded — depth, nodes, edges — so a query on a
+1M-edge store costs the neighbourhood it touches, not the store, and a hub cannot turn a click
+into a scan.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ import contextlib
 import json
 import re
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
+from connectors import ids
 from graphs import queries as gq
+
+if TYPE_CHECKING:
+    from tracer.store.reads import Reads
 
 HUB_CATEGORIES = ("exchange", "bridge", "mixer", "service")
 HUB_KINDS = ("gpu", "jurisdiction", "token")  # reference nodes: everyone renting an H100 shares one
@@ -25,16 +30,9 @@ MAX_HOPS = 6
 MAX_NODES = 2_000
 MAX_EDGES = 20_000
 HUB_DEGREE = 1_000
-EDGE_COLS = "id, kind, src, dst, chain, asset, amount, decimals, time, block, tx"
 _ID = re.compile(r"[a-z][a-z0-9_]*:[A-Za-z0-9:._/\-@+#~=,() ]{1,300}")
 _KIND = re.compile(r"[a-z_]{1,40}")
 _CHUNK = 500
-
-
-class Reader(Protocol):
-    """What the queries need from a store: parameterised reads returning dict rows."""
-
-    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]: ...
 
 
 class QueryError(ValueError):
@@ -80,22 +78,19 @@ def check_int(value: Any, what: str, lo: int, hi: int) -> int:
     return n
 
 
-def _marks(n: int) -> str:
-    return ", ".join("?" for _ in range(n))
+def _chunks(items: Sequence[str]) -> list[list[str]]:
+    return [list(items[i:i + _CHUNK]) for i in range(0, len(items), _CHUNK)]
 
 
-def _chunks(ids: Sequence[str]) -> list[list[str]]:
-    return [list(ids[i:i + _CHUNK]) for i in range(0, len(ids), _CHUNK)]
-
-
-def has_table(store: Reader, name: str) -> bool:
-    return bool(store.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", [name]))
+def has_table(store: Reads, name: str) -> bool:
+    """Whether the store has table ``name`` (flags and evidence exist only once scoring ran)."""
+    return store.has_table(name)
 
 
 class SqlGraph:
-    """``fetch`` and classifiers for the pure walks, backed by indexed SQL on one store."""
+    """``fetch`` and classifiers for the pure walks, backed by the store's indexed reads."""
 
-    def __init__(self, store: Reader, start: str, max_edges: int = MAX_EDGES, hub_degree: int = HUB_DEGREE) -> None:
+    def __init__(self, store: Reads, start: str, max_edges: int = MAX_EDGES, hub_degree: int = HUB_DEGREE) -> None:
         self.store, self.start = store, start
         self.max_edges, self.hub_degree = max_edges, hub_degree
         self.budget = max_edges
@@ -105,17 +100,13 @@ class SqlGraph:
 
     def fetch(self, nodes: Sequence[str], direction: str, kinds: Sequence[str] | None) -> list[dict[str, Any]]:
         col = "src" if direction == "out" else "dst"
+        way: Literal["out", "in"] = "out" if direction == "out" else "in"
         out: list[dict[str, Any]] = []
         for chunk in _chunks([n for n in nodes if n not in self.degree_hubs]):
             if self.budget <= 0:
                 self.truncated = True
                 break
-            sql = f"SELECT {EDGE_COLS} FROM edges WHERE {col} IN ({_marks(len(chunk))})"
-            params: list[Any] = list(chunk)
-            if kinds:
-                sql += f" AND kind IN ({_marks(len(kinds))})"
-                params += list(kinds)
-            rows = self.store.query(sql + " LIMIT ?", params + [self.budget + 1])
+            rows = self.store.neighbour_edges(chunk, way, kinds, self.budget + 1)
             if len(rows) > self.budget:
                 self.truncated = True
                 rows = rows[: self.budget]
@@ -132,14 +123,11 @@ class SqlGraph:
     def hubs(self, nodes: Collection[str]) -> dict[str, str]:
         found: dict[str, str] = {n: r for n, r in self.degree_hubs.items() if n in nodes}
         for n in nodes:
-            kind = n.split(":", 1)[0]
+            kind = ids.kind_of(n)
             if kind in HUB_KINDS and n != self.start:
                 found[n] = f"shared {kind} node (links unrelated parties)"
         for chunk in _chunks(sorted(nodes)):
-            rows = self.store.query(
-                f"SELECT subject, value, json_extract(attrs, '$.category') AS cat FROM observations "
-                f"WHERE subject IN ({_marks(len(chunk))}) AND predicate = 'tag'", chunk)
-            for r in rows:
+            for r in self.store.tag_categories(chunk):
                 if r["cat"] in HUB_CATEGORIES:
                     found[r["subject"]] = f"{r['cat']}: {r['value']}"
         return found
@@ -147,32 +135,22 @@ class SqlGraph:
     def risky(self, nodes: Collection[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         for chunk in _chunks(sorted(nodes)):
-            m = _marks(len(chunk))
-            for r in self.store.query(
-                    f"SELECT subject, predicate, value FROM observations WHERE subject IN ({m}) "
-                    f"AND predicate IN ('sanctioned', 'listed') AND valid_to IS NULL", chunk):
+            for r in self.store.open_listing_facts(chunk):
                 found.setdefault(r["subject"], f"{r['predicate']}: {r['value']}")
-            for r in self.store.query(
-                    f"SELECT src, dst FROM edges WHERE src IN ({m}) AND kind = 'listed_as'", chunk):
+            for r in self.store.listed_as_edges(chunk):
                 found.setdefault(r["src"], f"listed as {r['dst']}")
             if self._flags:
-                for r in self.store.query(
-                        f"SELECT subject, level, score FROM flags WHERE subject IN ({m}) "
-                        f"AND level IN ('high', 'severe')", chunk):
+                for r in self.store.high_flags(chunk):
                     found.setdefault(r["subject"], f"flag {r['level']} ({r['score']})")
         return found
 
 
-def exists(store: Reader, node: str) -> bool:
+def exists(store: Reads, node: str) -> bool:
     """Whether any entity, edge or observation mentions ``node`` (each check uses an index)."""
-    return bool(
-        store.query("SELECT 1 FROM entities WHERE id = ?", [node])
-        or store.query("SELECT 1 FROM edges WHERE src = ? LIMIT 1", [node])
-        or store.query("SELECT 1 FROM edges WHERE dst = ? LIMIT 1", [node])
-        or store.query("SELECT 1 FROM observations WHERE subject = ? LIMIT 1", [node]))
+    return store.node_exists(node)
 
 
-def require(store: Reader, node: Any, what: str = "id") -> str:
+def require(store: Reads, node: Any, what: str = "id") -> str:
     """A valid id that the store knows; QueryError 404 otherwise (a typo should not look like 'no risk')."""
     node = check_id(node, what)
     if not exists(store, node):
@@ -180,22 +158,21 @@ def require(store: Reader, node: Any, what: str = "id") -> str:
     return node
 
 
-def describe(store: Reader, ids: Collection[str]) -> dict[str, dict[str, Any]]:
+def describe(store: Reads, node_ids: Collection[str]) -> dict[str, dict[str, Any]]:
     """Kind, label, address and flag of many nodes at once (for drawing and listing)."""
-    out: dict[str, dict[str, Any]] = {i: {"id": i, "kind": i.split(":", 1)[0], "label": None, "chain": None,
-                                          "address": None, "score": None, "level": None} for i in ids}
+    out: dict[str, dict[str, Any]] = {i: {"id": i, "kind": ids.kind_of(i), "label": None, "chain": None,
+                                          "address": None, "score": None, "level": None} for i in node_ids}
     flags = has_table(store, "flags")
-    for chunk in _chunks(sorted(ids)):
-        m = _marks(len(chunk))
-        for r in store.query(f"SELECT id, kind, label, chain, address FROM entities WHERE id IN ({m})", chunk):
+    for chunk in _chunks(sorted(node_ids)):
+        for r in store.entity_rows(chunk):
             out[r["id"]].update({k: v for k, v in r.items() if v is not None})
         if flags:
-            for r in store.query(f"SELECT subject, score, level FROM flags WHERE subject IN ({m})", chunk):
+            for r in store.flag_scores(chunk):
                 out[r["subject"]].update(score=r["score"], level=r["level"])
     return out
 
 
-def find(store: Reader, text: str, limit: int = 50) -> list[dict[str, Any]]:
+def find(store: Reads, text: str, limit: int = 50) -> list[dict[str, Any]]:
     """Nodes whose id, address or label matches ``text``, then subjects of matching observations.
 
     Exact id / address hits come first (indexed); label and observation values match by substring
@@ -219,18 +196,16 @@ def find(store: Reader, text: str, limit: int = 50) -> list[dict[str, Any]]:
                 hits.setdefault(r["id"], how)
 
     lowered = q.lower()
-    add(store.query("SELECT id FROM entities WHERE id IN (?, ?)", [q, lowered]), "id")
-    add(store.query("SELECT id FROM entities WHERE address IN (?, ?) LIMIT ?", [q, lowered, limit]), "address")
+    add(store.entity_ids_among([q, lowered]), "id")
+    add(store.entity_ids_by_address([q, lowered], limit), "address")
     if not hits and exists(store, q) and _ID.fullmatch(q):
         hits[q] = "id"
-    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     if len(hits) < limit:
-        add(store.query("SELECT id FROM entities WHERE label LIKE ? ESCAPE '\\' LIMIT ?", [pattern, limit]), "label")
+        add(store.entity_ids_by_label(q, limit), "label")
     if len(hits) < limit:
-        add(store.query("SELECT DISTINCT subject AS id FROM observations WHERE value LIKE ? ESCAPE '\\' LIMIT ?",
-                        [pattern, limit]), "observation")
+        add(store.subjects_by_observation_value(q, limit), "observation")
     if len(hits) < limit and len(q) >= 6:
-        add(store.query("SELECT id FROM entities WHERE id LIKE ? ESCAPE '\\' LIMIT ?", [pattern, limit]), "id")
+        add(store.entity_ids_containing(q, limit), "id")
     info = describe(store, list(hits))
     return [{**info[i], "match": how} for i, how in hits.items()]
 
@@ -243,7 +218,7 @@ def _edge_out(e: Mapping[str, Any], hop: int | None = None) -> dict[str, Any]:
     return d
 
 
-def neighbours(store: Reader, node: str, depth: int = 1, kinds: Sequence[str] | None = None,
+def neighbours(store: Reads, node: str, depth: int = 1, kinds: Sequence[str] | None = None,
                direction: str = "both", max_nodes: int = 300) -> dict[str, Any]:
     """The neighbourhood of a node for drawing: nodes (with kind, label, flag), edges, hubs."""
     node = require(store, node)
@@ -265,7 +240,7 @@ def neighbours(store: Reader, node: str, depth: int = 1, kinds: Sequence[str] | 
             "truncated": sub.truncated or g.truncated}
 
 
-def path(store: Reader, a: str, b: str, max_depth: int = 6, kinds: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def path(store: Reads, a: str, b: str, max_depth: int = 6, kinds: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """The fewest-hops chain of edges linking two nodes (not through hubs); empty list if none."""
     a, b = require(store, a, "from"), require(store, b, "to")
     max_depth = check_int(max_depth, "max_depth", 1, MAX_HOPS)
@@ -274,7 +249,7 @@ def path(store: Reader, a: str, b: str, max_depth: int = 6, kinds: Sequence[str]
     return [_edge_out(e, i + 1) for i, e in enumerate(found or [])]
 
 
-def funding(store: Reader, node: str, hops: int = 3) -> list[dict[str, Any]]:
+def funding(store: Reads, node: str, hops: int = 3) -> list[dict[str, Any]]:
     """Who paid this wallet, and who paid them, ``hops`` back, with exact amounts per asset."""
     node = require(store, node)
     hops = check_int(hops, "hops", 1, MAX_HOPS)
@@ -287,11 +262,9 @@ def funding(store: Reader, node: str, hops: int = 3) -> list[dict[str, Any]]:
              "edges": f.edges[:20]} for f in funders]
 
 
-def _direct_share(store: Reader, node: str, hit: gq.Hit) -> str | None:
+def _direct_share(store: Reads, node: str, hit: gq.Hit) -> str | None:
     """For a direct counterparty: its share of the subject's paid volume that way (exact ratio)."""
-    col, other = ("dst", "src") if hit.direction == "inflow" else ("src", "dst")
-    rows = store.query(f"SELECT {other} AS o, asset, amount FROM edges WHERE {col} = ? AND kind = 'paid' "
-                       "LIMIT 100000", [node])
+    rows = store.paid_counterparties(node, "inflow" if hit.direction == "inflow" else "outflow")
     tot: dict[str, int] = {}
     part: dict[str, int] = {}
     for r in rows:
@@ -309,7 +282,7 @@ def _share_out(e: Any, direction: str) -> dict[str, Any]:
             "path": list(e.path), "refs": list(e.refs)}
 
 
-def proportional_exposure(store: Reader, node: str, hops: int) -> list[dict[str, Any]] | None:
+def proportional_exposure(store: Reads, node: str, hops: int) -> list[dict[str, Any]] | None:
     """The graph layer's haircut exposure (``graphs.exposure``) on the subject's bounded inflow tree.
 
     Only the edges that can carry taint to the subject are loaded: every payment into it, into its
@@ -341,7 +314,7 @@ def proportional_exposure(store: Reader, node: str, hops: int) -> list[dict[str,
     return out
 
 
-def exposure(store: Reader, node: str, hops: int = 3) -> dict[str, Any]:
+def exposure(store: Reads, node: str, hops: int = 3) -> dict[str, Any]:
     """Listed, sanctioned or high-flagged nodes within ``hops`` payments, with path and hubs hit.
 
     ``hits`` come from a bounded walk (every risky node reached, both ways); ``proportional`` is the
@@ -358,20 +331,15 @@ def exposure(store: Reader, node: str, hops: int = 3) -> dict[str, Any]:
             "hubs": [{"id": k, "why": v} for k, v in sorted(hubs.items())], "truncated": g.truncated}
 
 
-def _scoring_cluster(store: Reader, node: str, limit: int) -> tuple[str | None, list[str]]:
+def _scoring_cluster(store: Reads, node: str, limit: int) -> tuple[str | None, list[str]]:
     """The cluster id scoring stored on the node's flag (``flags.cluster``) and its flagged members."""
-    if not has_table(store, "flags") or not any(
-            c["name"] == "cluster" for c in store.query("SELECT name FROM pragma_table_info('flags')")):
-        return None, []
-    row = store.query("SELECT cluster FROM flags WHERE subject = ?", [node])
-    cid = row[0]["cluster"] if row else None
+    cid = store.flag_cluster(node)
     if not cid:
         return None, []
-    return cid, [r["subject"] for r in store.query("SELECT subject FROM flags WHERE cluster = ? ORDER BY subject "
-                                                   "LIMIT ?", [cid, limit])]
+    return cid, store.cluster_members(cid, limit)
 
 
-def cluster(store: Reader, node: str, max_size: int = 500) -> dict[str, Any]:
+def cluster(store: Reads, node: str, max_size: int = 500) -> dict[str, Any]:
     """The actor cluster of a node: ``same_actor`` links in the store, plus the flagged members of the
     cluster scoring assigned it (``flags.cluster``), each with what put it there."""
     node = require(store, node)
@@ -387,26 +355,22 @@ def cluster(store: Reader, node: str, max_size: int = 500) -> dict[str, Any]:
                for n, h in sorted(hops.items(), key=lambda x: (x[1], x[0]))]
     why: dict[str, Any] = {}
     for chunk in _chunks(sorted(sub.edges)):
-        for r in store.query(f"SELECT id, attrs FROM edges WHERE id IN ({_marks(len(chunk))})", chunk):
-            why[r["id"]] = r["attrs"]
+        why.update(store.edge_attrs(chunk))
     links = [{"src": e["src"], "dst": e["dst"], "id": e["id"], "why": why.get(str(e["id"]))}
              for e in sub.edges.values()]
     return {"subject": node, "cluster": cid, "members": members, "links": links, "truncated": sub.truncated}
 
 
-def timeline(store: Reader, node: str, limit: int = 500) -> list[dict[str, Any]]:
+def timeline(store: Reads, node: str, limit: int = 500) -> list[dict[str, Any]]:
     """Payments, leases and facts about a node in time order (the story of a case)."""
     node = require(store, node)
     limit = check_int(limit, "limit", 1, 5_000)
-    edges = store.query(f"SELECT {EDGE_COLS}, first_seen FROM edges WHERE src = ? LIMIT ?", [node, limit])
-    edges += store.query(f"SELECT {EDGE_COLS}, first_seen FROM edges WHERE dst = ? AND src <> ? LIMIT ?",
-                         [node, node, limit])
-    obs = store.query("SELECT id, predicate, value, observed_at, first_seen FROM observations "
-                      "WHERE subject = ? LIMIT ?", [node, limit])
+    edges = store.timeline_edges(node, limit)
+    obs = store.timeline_observations(node, limit)
     return gq.timeline(edges, obs, node, block_clock(store, edges))[:limit]
 
 
-def block_clock(store: Reader, edges: Sequence[Mapping[str, Any]]) -> Any:
+def block_clock(store: Reads, edges: Sequence[Mapping[str, Any]]) -> Any:
     """A block clock for the edges that have a block height and no time (None when none need one).
 
     Anchors are read near those heights only (``tracer.scoring.tables.block_anchors``).
@@ -431,45 +395,38 @@ def block_clock(store: Reader, edges: Sequence[Mapping[str, Any]]) -> Any:
     return clock
 
 
-def node(store: Reader, node_id: str) -> dict[str, Any]:
+def node(store: Reads, node_id: str) -> dict[str, Any]:
     """Everything the page shows beside a node: entity, observations, flag and evidence."""
     node_id = require(store, node_id)
-    ent = store.query("SELECT * FROM entities WHERE id = ?", [node_id])
-    obs = store.query("SELECT id, predicate, value, confidence, observed_at, valid_to, attrs, source "
-                      "FROM observations WHERE subject = ? ORDER BY predicate, id LIMIT 200", [node_id])
-    flag = store.query("SELECT * FROM flags WHERE subject = ?", [node_id]) if has_table(store, "flags") else []
-    ev = (store.query("SELECT id, rule, score, detail, refs, path, computed_at FROM evidence WHERE subject = ? "
-                      "ORDER BY score DESC, id LIMIT 100", [node_id]) if has_table(store, "evidence") else [])
-    for r in [*ent, *obs, *flag, *ev]:
+    ent = store.entity(node_id)
+    obs = store.node_observations(node_id, 200)
+    flag = store.flag_row(node_id)
+    ev = store.evidence_summary(node_id, 100)
+    for r in [*([ent] if ent else []), *obs, *([flag] if flag else []), *ev]:
         for k in ("attrs", "reasons", "refs", "path"):
             if isinstance(r.get(k), str):
                 with contextlib.suppress(ValueError):
                     r[k] = json.loads(r[k])
     info = describe(store, [node_id])[node_id]
-    return {"id": node_id, "entity": ent[0] if ent else info, "observations": obs,
-            "flag": flag[0] if flag else None, "evidence": ev}
+    return {"id": node_id, "entity": ent or info, "observations": obs, "flag": flag, "evidence": ev}
 
 
-def edge(store: Reader, edge_id: str) -> dict[str, Any]:
+def edge(store: Reads, edge_id: str) -> dict[str, Any]:
     """One edge (a payment, a lease...) with its transaction, sibling edges and raw-payload provenance."""
     edge_id = check_id(edge_id, "edge id") if ":" in str(edge_id) else _plain_edge_id(edge_id)
-    rows = store.query("SELECT * FROM edges WHERE id = ?", [edge_id])
-    if not rows:
+    row = store.edge_row(edge_id)
+    if row is None:
         raise QueryError(f"edge {edge_id} is not in the store", 404)
-    e = _edge_out(rows[0])
+    e = _edge_out(row)
     if isinstance(e.get("attrs"), str):
         with contextlib.suppress(ValueError):
             e["attrs"] = json.loads(e["attrs"])
     prov = None
     if e.get("raw_sha256"):
-        p = store.query("SELECT sha256, stream, url, method, fetched_at, run_id, bytes FROM raw_payloads "
-                        "WHERE sha256 = ?", [e["raw_sha256"]])
-        prov = p[0] if p else None
+        prov = store.raw_payload_meta(e["raw_sha256"])
     same_tx: list[dict[str, Any]] = []
     if e.get("tx") and e.get("block") is not None:  # (kind, chain, block) is indexed, tx alone is not
-        same_tx = [_edge_out(r) for r in store.query(
-            f"SELECT {EDGE_COLS} FROM edges WHERE kind = ? AND chain IS ? AND block = ? AND tx = ? AND id <> ? "
-            "LIMIT 100", [e["kind"], e["chain"], e["block"], e["tx"], edge_id])]
+        same_tx = [_edge_out(r) for r in store.same_tx_edges(e["kind"], e["chain"], e["block"], e["tx"], edge_id)]
     return {"edge": e, "provenance": prov, "same_tx": same_tx}
 
 

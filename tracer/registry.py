@@ -1,7 +1,17 @@
-"""Connectors are found through the ``tracer.connectors`` entry point group (built-ins too)."""
+"""Connectors are found through the ``tracer.connectors`` entry point group (built-ins too).
+
+A connector's configuration schema (a msgspec struct, see :mod:`connectors.config`) is found without
+importing the connector itself, so validating a config file stays cheap for every command: the
+``SCHEMAS`` dict of the ``config`` module next to the connector's module (``connectors.lists.config``
+for ``connectors.lists.ofac``), else the connector class's ``config_schema`` attribute, else none
+(its section is then only checked to be a table).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -16,6 +26,22 @@ def connectors() -> dict[str, Connector]:
     for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
         cls = ep.load()
         out[ep.name] = cls()
+    return out
+
+
+@functools.cache
+def config_schemas() -> dict[str, type | None]:
+    """Each registered connector's configuration schema by name (None: it declares none)."""
+    out: dict[str, type | None] = {}
+    for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+        schema = None
+        package = ep.module.rpartition(".")[0]
+        if package:
+            with contextlib.suppress(ImportError):
+                schema = getattr(importlib.import_module(f"{package}.config"), "SCHEMAS", {}).get(ep.name)
+        if schema is None:
+            schema = getattr(ep.load(), "config_schema", None)
+        out[ep.name] = schema
     return out
 
 

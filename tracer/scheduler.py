@@ -23,7 +23,7 @@ from typing import Any
 
 from connectors.base import ConfigError
 from tracer import config as cfgmod
-from tracer.store import LockedError, Store
+from tracer.store import LockedError, StoreBackend
 
 _EVERY = re.compile(r"\s*(\d+)\s*([smhd]?)\s*")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -80,7 +80,7 @@ def _ts(t: str) -> float:
     return dt.datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp()
 
 
-def due_connectors(store: Store, cfg: dict[str, Any], now: str) -> tuple[list[str], list[str]]:
+def due_connectors(store: StoreBackend, cfg: dict[str, Any], now: str) -> tuple[list[str], list[str]]:
     """Enabled connectors whose ``every`` interval has passed since their last good sync, and the rest.
 
     A connector without ``every`` is due on every cycle; ``every = "1d"`` keeps a daily list
@@ -94,8 +94,7 @@ def due_connectors(store: Store, cfg: dict[str, Any], now: str) -> tuple[list[st
             continue
         every = c.get("every")
         if every:
-            last = store.query("SELECT max(ended_at) AS t FROM run_streams WHERE stream LIKE ? AND status = 'ok'",
-                               [f"{name}.%"])[0]["t"]
+            last = store.last_ok_sync(name)
             if last and _ts(now) - _ts(last) < parse_every(every):
                 skipped.append(name)
                 continue
@@ -103,7 +102,7 @@ def due_connectors(store: Store, cfg: dict[str, Any], now: str) -> tuple[list[st
     return due, skipped
 
 
-async def _sync(store: Store, cfg: dict[str, Any], step: Step) -> None:
+async def _sync(store: StoreBackend, cfg: dict[str, Any], step: Step) -> None:
     from tracer.pipeline import sync
 
     due, skipped = due_connectors(store, cfg, cfgmod.now())
@@ -117,11 +116,11 @@ async def _sync(store: Store, cfg: dict[str, Any], step: Step) -> None:
         step.status, step.error = "failed", "; ".join(res.errors) or "sync failed"
 
 
-def _screen(store: Store, cfg: dict[str, Any], step: Step) -> None:
+def _screen(store: StoreBackend, cfg: dict[str, Any], step: Step) -> None:
     """``tracer screen --all`` as a step (takes the store lock itself, like the sync)."""
     from tracer.lists_cli import screen_stored_facts
 
-    listed = store.query("SELECT count(*) AS n FROM entities WHERE kind = 'listed_entity'")[0]["n"]
+    listed = store.count_entities("listed_entity")
     if not listed:
         step.status, step.detail = "skipped", {"why": "no restricted-party list in the store (sync lists_csl ...)"}
         return
@@ -129,7 +128,7 @@ def _screen(store: Store, cfg: dict[str, Any], step: Step) -> None:
     step.detail = {"listed_entities": listed}
 
 
-def _score(store: Store, cfg: dict[str, Any], step: Step) -> None:
+def _score(store: StoreBackend, cfg: dict[str, Any], step: Step) -> None:
     if importlib.util.find_spec("tracer.scoring") is None or importlib.util.find_spec("tracer.scoring.run") is None:
         step.status, step.detail = "skipped", {"why": "tracer.scoring is not installed"}
         return
@@ -139,11 +138,10 @@ def _score(store: Store, cfg: dict[str, Any], step: Step) -> None:
     step.records = len(res.flags)
 
 
-def _export(store: Store, cfg: dict[str, Any], out_dir: Path, step: Step) -> list[dict[str, Any]]:
+def _export(store: StoreBackend, cfg: dict[str, Any], out_dir: Path, step: Step) -> list[dict[str, Any]]:
     from tracer import export as ex
-    from tracer.queries import has_table
 
-    if not has_table(store, "flags"):
+    if not store.has_table("flags"):
         step.status, step.detail = "skipped", {"why": "no flags table (scoring has not run)"}
         return []
     exp = cfg.get("export", {})
@@ -174,7 +172,7 @@ async def _notify(cfg: dict[str, Any], fresh: list[dict[str, Any]], step: Step) 
         await ex.post_webhook(url, fresh)
 
 
-async def run_cycle(store: Store, cfg: dict[str, Any], out_dir: Path) -> Cycle:
+async def run_cycle(store: StoreBackend, cfg: dict[str, Any], out_dir: Path) -> Cycle:
     """One scheduled cycle; every step is timed and logged, the first failure ends the cycle."""
     started = time.monotonic()
     run_id = store.start_run("run", cfgmod.now())
@@ -221,7 +219,7 @@ async def run_cycle(store: Store, cfg: dict[str, Any], out_dir: Path) -> Cycle:
     return cycle
 
 
-async def run_every(store: Store, cfg: dict[str, Any], out_dir: Path, every_s: int, max_runs: int | None,
+async def run_every(store: StoreBackend, cfg: dict[str, Any], out_dir: Path, every_s: int, max_runs: int | None,
                     report: Callable[[Cycle], None]) -> list[Cycle]:
     """Cycles on a fixed cadence (start to start, no drift) until ``max_runs`` (or forever)."""
     cycles: list[Cycle] = []

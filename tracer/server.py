@@ -1,7 +1,7 @@
 """``tracer serve``: the investigator queries as a read-only JSON API, plus the graph web page.
 
-The store is opened read-only (SQLite ``mode=ro`` URI with ``query_only``), so nothing a request
-does can change evidence.  The server binds 127.0.0.1 by default; bound anywhere else it refuses
+The store is opened read-only (SQLite: ``mode=ro`` with ``query_only``; PostgreSQL: a read-only
+session), so nothing a request does can change evidence.  The server binds 127.0.0.1 by default; bound anywhere else it refuses
 to start without a token, and then every ``/api`` request must carry ``Authorization: Bearer``.
 Parameters are validated by ``tracer.queries`` (ids, kinds, bounded depths): bad input is a 4xx
 with a JSON ``{"error": ...}`` that says what to send instead.
@@ -13,23 +13,20 @@ import asyncio
 import hmac
 import logging
 import os
-import sqlite3
-import urllib.parse
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
 from aiohttp import web
 
 from tracer import queries as q
-from tracer.store import Store, StoreError
+from tracer.store import StoreBackend, StoreError, open_store, sqlite_path
 
 log = logging.getLogger("tracer.server")
 WEB_DIR = Path(__file__).with_name("web")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-STORE_KEY: web.AppKey[Store] = web.AppKey("store", Store)
+STORE_KEY: web.AppKey[StoreBackend] = web.AppKey("store", StoreBackend)
 POOL_KEY: web.AppKey[ThreadPoolExecutor] = web.AppKey("pool", ThreadPoolExecutor)
 TOKEN_KEY: web.AppKey[str] = web.AppKey("token", str)
 HEADERS = {
@@ -58,23 +55,13 @@ def check_bind(host: str, token: str | None) -> None:
                          "print(secrets.token_urlsafe(24))')")
 
 
-class ReadOnlyStore(Store):
-    """The store opened read-only: the same ``query`` API, no migrations, no writes possible."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:  # noqa: D107 - no super(): never migrate
-        p = Path(path)
-        if not p.is_file():
-            raise ServeError(f"database {p} does not exist; run tracer sync or tracer demo first")
-        self.path = str(p)
-        uri = "file:" + urllib.parse.quote(str(p.resolve())) + "?mode=ro"
-        try:
-            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            conn.execute("PRAGMA query_only = ON")
-            conn.execute("PRAGMA busy_timeout = 5000")
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.DatabaseError as e:
-            raise ServeError(f"cannot open {p} read-only as a tracer database: {e}") from e
-        self.db = sqlite_utils.Database(conn)
+def open_read_only(db: str | os.PathLike[str]) -> StoreBackend:
+    """The store named by ``db`` (a file or a URL, see :func:`tracer.store.open_store`), read-only:
+    the named reads work, every write is refused by the database itself."""
+    path = sqlite_path(db)
+    if path is not None and path != ":memory:" and not Path(path).is_file():
+        raise ServeError(f"database {path} does not exist; run tracer sync or tracer demo first")
+    return open_store(db, create=False, read_only=True)
 
 
 def _param(request: web.Request, name: str, default: Any = None, required: bool = False) -> Any:
@@ -141,7 +128,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     return resp
 
 
-def _store(request: web.Request) -> Store:
+def _store(request: web.Request) -> StoreBackend:
     return request.app[STORE_KEY]
 
 
@@ -218,7 +205,7 @@ ROUTES: list[tuple[str, Handler]] = [
 ]
 
 
-def make_app(store: Store, token: str | None = None) -> web.Application:
+def make_app(store: StoreBackend, token: str | None = None) -> web.Application:
     """The aiohttp application over an (ideally read-only) store."""
     app = web.Application(middlewares=[guard], client_max_size=64 * 1024)
     app[STORE_KEY] = store
@@ -240,7 +227,7 @@ async def start(db: str | os.PathLike[str], host: str = "127.0.0.1", port: int =
                 token: str | None = None) -> tuple[web.AppRunner, str]:
     """Open the store read-only and start serving; returns the runner and the base URL."""
     check_bind(host, token)
-    store = ReadOnlyStore(db)
+    store = open_read_only(db)
     runner = web.AppRunner(make_app(store, token), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

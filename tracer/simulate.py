@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from connectors import ids
 from connectors.base import Page, Record
-from tracer.store import Store
+from tracer.store import StoreBackend
 from tracer.world import evm_address, rng
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
@@ -68,7 +69,7 @@ class World:
 
     def wallet(self, name: str, chain: str = "evm") -> str:
         addr = evm_address(f"{self.seed}:{name}") if chain == "evm" else akash_address(f"{self.seed}:{name}")
-        wid = f"wallet:{chain}:{addr}"
+        wid = ids.wallet_raw(chain, addr)  # made canonical (lower-case hex; a fake bech32 is not checked)
         self.add("entities", "entities", {"id": wid, "kind": "wallet", "chain": chain, "address": addr,
                                           "label": None, "first_seen": _t(0), "last_seen": _t(30)})
         return wid
@@ -76,8 +77,8 @@ class World:
     def pay(self, src: str, dst: str, amount_units: int | float, day: float, hour: float | None = None,
             asset: tuple[str, int] = USDC) -> str:
         self.n += 1
-        eid = f"edge:sim:paid:{self.n}"
-        chain = src.split(":")[1]
+        eid = ids.edge("sim", "paid", self.n)
+        chain = ids.parse(src).space
         self.add("transfers", "edges", {
             "id": eid, "kind": "paid", "src": src, "dst": dst, "chain": chain, "asset": asset[0],
             "amount": str(int(round(amount_units * 10 ** asset[1]))), "decimals": asset[1],
@@ -99,12 +100,20 @@ class World:
         self.truth.listed[wid] = oid
         return oid
 
+    def name_match(self, subject: str, query: str, entity: str, label: str, score: float,
+                   list_type: str = "US BIS Entity List") -> str:
+        """A screening hit in the shape ``tracer lists screen`` stores (``connectors.facts.NameMatchAttrs``:
+        value the entity id, score 0-100)."""
+        return self.obs(subject, "name_match", entity, part="screening", confidence=round(score / 100, 3),
+                        query=query, query_field="organization", entity_id=entity, label=label,
+                        matched_text=label, matched_field="name", score=score, list_type=list_type)
+
     def tag(self, wid: str, label: str, category: str) -> None:
         self.obs(wid, "tag", label, part="labels", confidence=0.9, category=category)
 
     def edge(self, kind: str, src: str, dst: str, day: float = 0, part: str = "market", **attrs: Any) -> str:
         self.n += 1
-        eid = f"edge:sim:{kind}:{self.n}"
+        eid = ids.edge("sim", kind, self.n)
         self.add(part, "edges", {"id": eid, "kind": kind, "src": src, "dst": dst, "chain": None, "asset": None,
                                  "amount": None, "decimals": None, "time": _t(day), "block": None, "tx": None,
                                  "attrs": attrs, "first_seen": _t(day), "last_seen": _t(day)})
@@ -113,12 +122,12 @@ class World:
     def provider(self, name: str, gpus: dict[str, int], country: str | None, layers: Iterable[str] = ("declared",),
                  payout: str | None = None) -> str:
         owner = akash_address(f"{self.seed}:provider:{name}")
-        pid = f"provider:akash:{owner}"
+        pid = ids.provider("akash", owner)
         self.add("market", "entities", {"id": pid, "kind": "provider", "chain": "akash", "address": owner,
                                         "label": name, "attrs": {"host_uri": f"https://provider.{name}.example:8443"},
                                         "first_seen": _t(0), "last_seen": _t(30)})
         for g, count in gpus.items():
-            self.edge("offers_gpu", pid, f"gpu:{g}", count=count)
+            self.edge("offers_gpu", pid, ids.gpu(g), count=count)
         if country:
             for layer in layers:
                 extra: dict[str, Any] = {"auditor": AUDITOR} if layer == "audited" else {}
@@ -131,18 +140,18 @@ class World:
         if hour is not None:  # every fact of the rental at that hour of that day
             day, hour = int(day) + hour / 24, None
         self.n += 1
-        lid = f"lease:sim:{self.n}"
+        lid = ids.lease("sim", str(self.n))
         self.add("market", "entities", {"id": lid, "kind": "lease", "chain": None, "address": None, "label": None,
                                         "attrs": {"gpu": gpu, "units": units}, "first_seen": _t(day),
                                         "last_seen": _t(day + 30)})
         self.edge("rented", renter, lid, day)
         self.edge("leased_from", lid, provider, day)
-        self.edge("uses_gpu", lid, f"gpu:{gpu}", day, units=units)
+        self.edge("uses_gpu", lid, ids.gpu(gpu), day, units=units)
         self.obs(lid, "gpu_hours", str(gpu_hours), part="market", gpu=gpu, units=units)
         self.pay(renter, lid, pay_units, day, hour)
         return lid
 
-    def write(self, store: Store, run_id: str = "simulate") -> int:
+    def write(self, store: StoreBackend, run_id: str = "simulate") -> int:
         """Store every part as one page (its raw payload is the JSON of its rows)."""
         from connectors.base import CORE_TABLES
 
@@ -178,12 +187,11 @@ def build_world(seed: str = "tracer-sim", background: int = 200) -> World:
     tn[p_us] = "US provider with H100s"
     tn[p_de] = "DE provider"
     w.obs(p_nm, "organization", "Kowloon Compute Ltd", part="market")
-    w.obs(p_nm, "name_match", "US BIS Entity List", part="screening", confidence=0.93, score=0.93,
-          name="Kowloon Compute Ltd", entity="entity:us_bis_el:kowloon-compute-limited",
-          matched_name="KOWLOON COMPUTE LIMITED", matched=["name", "country"])
+    w.name_match(p_nm, "Kowloon Compute Ltd", ids.entity("us_bis_el", "kowloon-compute-limited"),
+                 "KOWLOON COMPUTE LIMITED", 93.0)
     tp[p_nm] = "organization matches an Entity List entry (0.93)"
-    w.obs(p_weak, "name_match", "US BIS Entity List", part="screening", confidence=0.55, score=0.55,
-          name="Acme Cloud BV", entity="entity:us_bis_el:acme-advanced", matched_name="ACME ADVANCED TECH")
+    w.name_match(p_weak, "Acme Cloud BV", ids.entity("us_bis_el", "acme-advanced"), "ACME ADVANCED TECH",
+                 55.0)
     tn[p_weak] = "weak name match 0.55 (below 0.7)"
 
     # 1. Listed renter.
@@ -231,8 +239,8 @@ def build_world(seed: str = "tracer-sim", background: int = 200) -> World:
     w.listed(la, "OFAC SDN")
     a2 = w.wallet("same-manifest-tenant", "akash")
     for k, owner in enumerate((la, a2)):
-        addr = owner.split(":")[2]
-        dep = f"deployment:akash:{addr}/{1000 + k}"
+        addr = ids.parse(owner).key
+        dep = ids.deployment("akash", addr, 1000 + k)
         w.add("market", "entities", {"id": dep, "kind": "deployment", "chain": "akash", "address": None,
                                      "label": None, "attrs": {"hash": "9f2c" * 16, "owner": addr, "state": "active"},
                                      "first_seen": _t(2), "last_seen": _t(30)})
@@ -314,7 +322,7 @@ def build_world(seed: str = "tracer-sim", background: int = 200) -> World:
     return w
 
 
-def simulate(store: Store, seed: str = "tracer-sim", background: int = 200, via_connectors: bool = False) -> Truth:
+def simulate(store: StoreBackend, seed: str = "tracer-sim", background: int = 200, via_connectors: bool = False) -> Truth:
     """Write the scenario world into ``store`` and return its ground truth.
 
     ``via_connectors``: the EVM listed wallets are not written as rows but published in an OFAC
@@ -325,13 +333,14 @@ def simulate(store: Store, seed: str = "tracer-sim", background: int = 200, via_
     if not via_connectors:
         w.write(store)
         return w.truth
-    evm_listed = {wid for wid in w.truth.listed if wid.startswith("wallet:evm:")}
+    evm_listed = {wid for wid in w.truth.listed
+                  if (n := ids.parse(wid)).kind == "wallet" and n.space == "evm"}
     w.parts["lists"] = [r for r in w.parts["lists"]
                         if not (r.row.get("predicate") == "sanctioned" and r.row["subject"] in evm_listed)]
     w.write(store)
     import asyncio
 
-    asyncio.run(_sync_ofac_list(store, sorted(w.split(":")[2] for w in evm_listed)))
+    asyncio.run(_sync_ofac_list(store, sorted(ids.parse(wid).key for wid in evm_listed)))
     from connectors.lists.ofac_addresses import SOURCE as OFAC_SOURCE
 
     for wid in evm_listed:
@@ -339,7 +348,7 @@ def simulate(store: Store, seed: str = "tracer-sim", background: int = 200, via_
     return w.truth
 
 
-async def _sync_ofac_list(store: Store, addresses: list[str]) -> None:
+async def _sync_ofac_list(store: StoreBackend, addresses: list[str]) -> None:
     """Serve the world's OFAC ETH list on loopback and sync it through the real connector."""
     from connectors.base import ConnectorError
     from connectors.lists.ofac_addresses import OfacAddressesConnector

@@ -10,6 +10,7 @@ shapes and amounts), :mod:`connectors.akash.records` (records), :mod:`connectors
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from connectors.akash.console import ConsoleDeploymentsStream, ConsoleProvidersStream, FundingStream
@@ -26,7 +27,7 @@ from connectors.akash.lcd import (
     VersionsStream,
 )
 from connectors.akash.parse import USDC_IBC, lease_gpu_hours
-from connectors.base import ConfigError, Probe
+from connectors.base import ConfigError, Probe, Stream
 
 DEFAULT_LCD = "https://akash-api.polkachu.com"
 DEFAULT_CONSOLE = "https://console-api.akash.network"
@@ -45,34 +46,15 @@ class AkashConnector:
     description: ClassVar[str] = "Akash Network leases, deployments, providers (LCD + Console API), tenant funding"
 
     def default_config(self) -> dict[str, Any]:
-        return {
-            "lcd_url": DEFAULT_LCD,
-            "console_url": DEFAULT_CONSOLE,
-            "page_size": 100,              # pagination.limit of LCD list calls
-            "max_pages": 0,                # per LCD stream and run; 0 = until next_key is empty
-            "versions": {},                # e.g. {"market": "v1beta4"} skips probing that module
-            "filters": {},                 # per stream, e.g. {"leases": {"state": "active"}} -> filters.state
-            "start_heights": {},           # per stream: skip objects created below this height
-            "streams": list(STREAM_ORDER),  # which streams run (orders/bids are large on mainnet)
-            "console_page_size": 100,      # /v1/providers/{p}/deployments/{skip}/{limit}, max 100
-            "console_providers": [],       # empty = every provider already stored
-            "tenants": [],                 # akash1... wallets whose funding (bank/IBC) is always followed
-            "follow_store_tenants": True,  # also follow stored lease owners, most recently active first,
-            "funding_max_tenants": 1000,   # wallets followed per run, every hop (0 = only `tenants`);
-                                           # each costs >= 1 tx-search call
-            "funding_hops": 3,             # follow the Akash senders of followed wallets back, breadth-first,
-                                           # up to this hop (1 = the tenants' own funding only)
-            "funding_max_pages": 20,       # tx-search pages per followed wallet (0 = no cap): a hot wallet
-                                           # with a huge inflow stops here and is listed in state `capped`
-            "funding_page_size": 50,
-            "seconds_per_block": 6.1,      # used when the node cannot serve the sample block
-            "block_time_sample": 1000,     # average block time over the last N blocks
-            "limits": {"concurrency": 4, "rate": 5, "timeout": 60},
-        }
+        """The typed schema's defaults (``config.py`` next to this module), as the dict streams read."""
+        from connectors.akash.config import AkashConfig
+        from connectors.config import to_dict
 
-    def streams(self, config: dict[str, Any]) -> list[Any]:
+        return to_dict(AkashConfig())
+
+    def streams(self, config: dict[str, Any]) -> list[Stream]:
         book = VersionBook(dict(config.get("versions") or {}))
-        make: dict[str, Any] = {
+        make: dict[str, Callable[[], Stream]] = {
             "versions": lambda: VersionsStream(config, book),
             "providers": lambda: ProvidersStream(config, book),
             "audit": lambda: AuditStream(config, book),
@@ -99,4 +81,8 @@ class AkashConnector:
                 Probe("Console providers", str(config["console_url"]).rstrip("/") + "/v1/providers")]
 
     def secrets(self, config: dict[str, Any]) -> list[str]:
-        return []
+        """What the typed schema marks secret (keys, tokens, key parts of RPC URLs)."""
+        from connectors.akash.config import AkashConfig
+        from connectors.config import secret_values
+
+        return secret_values(AkashConfig, config)

@@ -72,13 +72,9 @@ class ConsoleProvidersStream:
 def _providers(ctx: RunContext, config: Mapping[str, Any]) -> list[str]:
     """Providers to list deployments for: configured ones, else every provider already stored."""
     wanted = [addr(p) for p in config.get("console_providers") or []]
-    if wanted or ctx.read is None:
+    if wanted or ctx.stored is None:
         return wanted
-    try:
-        rows = ctx.read("SELECT owner FROM akash_providers ORDER BY owner", [])
-    except Exception:  # no providers table yet
-        return []
-    return [r["owner"] for r in rows]
+    return ctx.stored.akash_provider_owners()
 
 
 class ConsoleDeploymentsStream:
@@ -172,16 +168,9 @@ class FundingStream:
         """Configured tenants, then stored lease owners (bounded): open leases first, newest first."""
         out = self._configured()
         n = int(self.config.get("funding_max_tenants", 1000) or 0)
-        if self.config.get("follow_store_tenants", True) and n > 0 and ctx.read is not None:
-            try:
-                rows = ctx.read(
-                    "SELECT owner, max(CASE WHEN closed_on IS NULL OR closed_on = 0 THEN 1 ELSE 0 END) AS open, "
-                    "max(created_at) AS last FROM akash_leases GROUP BY owner "
-                    "ORDER BY open DESC, last DESC, owner LIMIT ?", [n])
-            except Exception:  # no leases table yet (leases stream not synced)
-                rows = []
+        if self.config.get("follow_store_tenants", True) and n > 0 and ctx.stored is not None:
             seen = set(out)
-            out += [r["owner"] for r in rows if r["owner"] not in seen]
+            out += [o for o in ctx.stored.akash_lease_owners(n) if o not in seen]
         return out[:self.bound()]
 
     async def _fetch(self, ctx: RunContext, mode: str, tenant: str, page: int) -> tuple[Any, Any]:

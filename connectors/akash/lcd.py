@@ -240,49 +240,49 @@ class LcdListStream:
 
 class ProvidersStream(LcdListStream):
     name = "akash.providers"
-    tables = (*CORE, PROVIDERS)
+    tables: ClassVar[tuple[Table, ...]] = (*CORE, PROVIDERS)
     module, kind, list_key, conf_key = "provider", "providers", "providers", "providers"
     record_fn = staticmethod(provider_records)
 
 
 class AuditStream(LcdListStream):
     name = "akash.audit"
-    tables = (*CORE, AUDITED)
+    tables: ClassVar[tuple[Table, ...]] = (*CORE, AUDITED)
     module, kind, list_key, conf_key = "audit", "attributes", "providers", "audit"
     record_fn = staticmethod(audit_records)
 
 
 class DeploymentsStream(LcdListStream):
     name = "akash.deployments"
-    tables = (*CORE, DEPLOYMENTS, GROUPS, ESCROW_ACCOUNTS)
+    tables: ClassVar[tuple[Table, ...]] = (*CORE, DEPLOYMENTS, GROUPS, ESCROW_ACCOUNTS)
     module, kind, list_key, conf_key = "deployment", "deployments", "deployments", "deployments"
     record_fn = staticmethod(deployment_records)
 
 
 class OrdersStream(LcdListStream):
     name = "akash.orders"
-    tables = (*CORE, ORDERS)
+    tables: ClassVar[tuple[Table, ...]] = (*CORE, ORDERS)
     module, kind, list_key, conf_key = "market", "orders", "orders", "orders"
     record_fn = staticmethod(order_records)
 
 
 class BidsStream(LcdListStream):
     name = "akash.bids"
-    tables = (*CORE, BIDS, ESCROW_ACCOUNTS)
+    tables: ClassVar[tuple[Table, ...]] = (*CORE, BIDS, ESCROW_ACCOUNTS)
     module, kind, list_key, conf_key = "market", "bids", "bids", "bids"
     record_fn = staticmethod(bid_records)
 
 
 class EscrowAccountsStream(LcdListStream):
     name = "akash.escrow_accounts"
-    tables = (*CORE, ESCROW_ACCOUNTS)
+    tables: ClassVar[tuple[Table, ...]] = (*CORE, ESCROW_ACCOUNTS)
     module, kind, list_key, conf_key = "escrow", "accounts", "accounts", "escrow_accounts"
     record_fn = staticmethod(escrow_account_records)
 
 
 class EscrowPaymentsStream(LcdListStream):
     name = "akash.escrow_payments"
-    tables = (*CORE, ESCROW_PAYMENTS)
+    tables: ClassVar[tuple[Table, ...]] = (*CORE, ESCROW_PAYMENTS)
     module, kind, list_key, conf_key = "escrow", "payments", "payments", "escrow_payments"
     record_fn = staticmethod(payment_records)
 
@@ -291,7 +291,7 @@ class LeasesStream(LcdListStream):
     """Leases in either shape; GPU units/model come from the stored groups, GPU-hours from block time."""
 
     name = "akash.leases"
-    tables = (*CORE, LEASES, ESCROW_PAYMENTS)
+    tables: ClassVar[tuple[Table, ...]] = (*CORE, LEASES, ESCROW_PAYMENTS)
     module, kind, list_key, conf_key = "market", "leases", "leases", "leases"
 
     async def before(self, ctx: RunContext) -> dict[str, Any]:
@@ -310,29 +310,22 @@ class LeasesStream(LcdListStream):
     def page_meta(self, ctx: RunContext, items: list[Any]) -> dict[str, Any]:
         # Only ids that parse (lease_id validates owner and dseq) reach the page-wide sort and query: a
         # malformed lease is rejected by transform, item by item, and must not cost its neighbours.
-        ids = sorted({(lid.owner, lid.dseq) for lid in map(_valid_lease_id, items) if lid is not None})
-        if not ids or ctx.read is None:
+        deps = sorted({(lid.owner, lid.dseq) for lid in map(_valid_lease_id, items) if lid is not None})
+        if not deps or ctx.stored is None:
             return {"groups": {}, "offers": {}}
-        where = " OR ".join("(owner = ? AND dseq = ?)" for _ in ids)
-        args = [v for pair in ids for v in pair]
-        return {"groups": _read_keyed(ctx, "SELECT owner, dseq, gseq, gpu_units, gpu_keys FROM akash_groups "
-                                      f"WHERE {where}", args, ("owner", "dseq", "gseq")),
-                "offers": _read_keyed(ctx, "SELECT owner, dseq, gseq, oseq, provider, gpu_units, gpu_keys "
-                                      f"FROM akash_bids WHERE gpu_units > 0 AND ({where})", args,
-                                      ("owner", "dseq", "gseq", "oseq", "provider"))}
+        return {"groups": ctx.stored.akash_group_gpus(deps), "offers": ctx.stored.akash_bid_gpus(deps)}
 
     def records_for(self, item: Mapping[str, Any], page: Page) -> Iterator[Record]:
         raw = item.get("lease") or item
         if not isinstance(raw, Mapping):
             raise ParseError(f"lease is a {type(raw).__name__}, not an object")
-        lease_id(raw)  # validated before any lookup: a malformed id is this item's rejection
-        i = raw.get("id") or raw.get("lease_id") or {}
-        g = (page.meta.get("groups") or {}).get(f"{i.get('owner')}/{i.get('dseq')}/{i.get('gseq')}")
+        lid = lease_id(raw)  # validated before any lookup: a malformed id is this item's rejection
+        # Keys as StoredFacts.akash_group_gpus / akash_bid_gpus answer them: owner/dseq/gseq, the lease key.
+        g = (page.meta.get("groups") or {}).get(f"{lid.owner}/{lid.dseq}/{lid.gseq}")
         req = gpu_of(g)
         if req is not None and req.units and req.catalog_id is None:
             # The order asked for "vendor/nvidia/model/*": the winning bid's offer names the model.
-            key = f"{i.get('owner')}/{i.get('dseq')}/{i.get('gseq')}/{i.get('oseq')}/{i.get('provider')}"
-            offer = gpu_of((page.meta.get("offers") or {}).get(key))
+            offer = gpu_of((page.meta.get("offers") or {}).get(lid.key))
             if offer is not None and offer.catalog_id:
                 req = GpuRequest(req.units, offer.keys)
         return lease_records(item, req, page.meta.get("head"),
@@ -348,16 +341,6 @@ def _valid_lease_id(item: Any) -> LeaseId | None:
         return lease_id(raw)
     except ITEM_ERRORS:
         return None
-
-
-def _read_keyed(ctx: RunContext, sql: str, args: list[Any], key: tuple[str, ...]) -> dict[str, Any]:
-    """Rows keyed ``a/b/c`` by ``key`` columns; {} when the table is not there (stream not synced)."""
-    try:
-        rows = ctx.read(sql, args)
-    except Exception:  # no such table yet
-        return {}
-    return {"/".join(str(r[k]) for k in key): {"gpu_units": r["gpu_units"], "gpu_keys": r["gpu_keys"]}
-            for r in rows}
 
 
 def _block_time(b: Mapping[str, Any]) -> tuple[int, float]:

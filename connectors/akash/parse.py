@@ -19,11 +19,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from connectors import facts, ids
 from connectors.addresses import AddressError, normalize
 from connectors.base import Record, check_uint256
 from connectors.gpu_names import gpu_id
 
 SOURCE = "akash"
+CHAIN = "akash"  # the chain of Akash wallets and the id space of its providers, deployments and leases
 USDC_IBC = "ibc/170C677610AC31DF0904FFE09CD3B5C657492170E7E52372E48756B71E56F2F1"
 # Display exponent of each denom (base unit -> token). Unknown denoms: 0 (amounts stay base units).
 DENOM_EXPONENT: dict[str, int] = {"uakt": 6, "uact": 6, USDC_IBC: 6}
@@ -90,7 +92,8 @@ def addr(a: Any) -> str:
 
 
 def wallet(a: str) -> str:
-    return f"wallet:akash:{a}"
+    """The wallet id of an address :func:`addr` already validated (no second bech32 check)."""
+    return ids.wallet_raw(CHAIN, a)
 
 
 @dataclass(frozen=True)
@@ -104,15 +107,15 @@ class LeaseId:
 
     @property
     def key(self) -> str:
-        return f"{self.owner}/{self.dseq}/{self.gseq}/{self.oseq}/{self.provider}"
+        return ids.akash_lease_key(self.owner, self.dseq, self.gseq, self.oseq, self.provider)
 
     @property
     def entity(self) -> str:
-        return f"lease:akash:{self.key}"
+        return ids.lease(CHAIN, self.key)
 
     @property
     def deployment(self) -> str:
-        return f"deployment:akash:{self.owner}/{self.dseq}"
+        return ids.deployment(CHAIN, self.owner, self.dseq)
 
 
 def lease_id(raw: Mapping[str, Any]) -> LeaseId:
@@ -186,42 +189,12 @@ def lease_gpu_hours(created_height: int, closed_height_or_head: int, units: int,
 
 
 # -- records --------------------------------------------------------------------------------------
-def _ent(id_: str, kind: str, at: str, address: str | None = None, label: str | None = None,
-         attrs: Mapping[str, Any] | None = None) -> Record:
-    row: dict[str, Any] = {"id": id_, "kind": kind, "chain": "akash" if address else None, "address": address,
-                           "source": SOURCE, "first_seen": at, "last_seen": at}
-    if label is not None:
-        row["label"] = label
-    if attrs is not None:
-        row["attrs"] = dict(attrs)
-    return Record("entities", row)
-
-
 def wallet_records(a: str, at: str, role: str | None = None) -> Iterator[Record]:
     """The wallet entity of an akash address and, if given, its ``role`` (renter/provider)."""
     w = wallet(a)
-    yield _ent(w, "wallet", at, address=a)
+    yield facts.wallet_of(w, SOURCE, at)
     if role:
-        yield obs(w, "role", role, at, 1.0, key=role)  # a wallet can be renter and provider
-
-
-def obs(subject: str, predicate: str, value: Any, at: str, confidence: float,
-        attrs: Mapping[str, Any] | None = None, key: str = "") -> Record:
-    """One observation; its id is stable (subject, predicate, key) so re-syncs update it in place."""
-    oid = f"obs:{SOURCE}:{predicate}:{subject}" + (f":{key}" if key else "")
-    return Record("observations", {
-        "id": oid, "subject": subject, "predicate": predicate, "value": None if value is None else str(value),
-        "confidence": confidence, "observed_at": at, "valid_to": None, "attrs": dict(attrs or {}),
-        "source": SOURCE, "first_seen": at, "last_seen": at})
-
-
-def edge(id_: str, kind: str, src: str, dst: str, at: str, *, asset: str | None = None,
-         amount: str | None = None, decimals: int | None = None, block: int | None = None,
-         time: str | None = None, tx: str | None = None, attrs: Mapping[str, Any] | None = None) -> Record:
-    return Record("edges", {
-        "id": id_, "kind": kind, "src": src, "dst": dst, "chain": "akash", "asset": asset, "amount": amount,
-        "decimals": decimals, "time": time, "block": block, "tx": tx, "attrs": dict(attrs or {}),
-        "source": SOURCE, "first_seen": at, "last_seen": at})
+        yield facts.role(w, role, SOURCE, at)  # one per role: a wallet can be renter and provider
 
 
 def deposit_edge(depositor: str, target: str, xid: str, coin: Mapping[str, Any], at: str, n: int,
@@ -230,10 +203,10 @@ def deposit_edge(depositor: str, target: str, xid: str, coin: Mapping[str, Any],
     denom, amount, dec = coin_amount(coin)
     # n counts this depositor's earlier deposits in the account (not the height, which the v1beta3
     # shape lacks), so both shapes of the same account write the same edge ids.
-    eid = f"edge:{SOURCE}:deposit:{xid}:{depositor}:{denom}:{n}"
-    return edge(eid, "paid", wallet(depositor), target, at, asset=denom, amount=amount, decimals=dec,
-                block=block, attrs={"amount_text": str(coin.get("amount")), "symbol": DENOM_SYMBOL.get(denom),
-                                    "escrow": xid, **extra})
+    return facts.edge(ids.edge(SOURCE, "deposit", xid, depositor, denom, n), "paid", wallet(depositor),
+                      target, SOURCE, at, chain=CHAIN, asset=denom, amount=amount, decimals=dec, block=block,
+                      attrs={"amount_text": str(coin.get("amount")), "symbol": DENOM_SYMBOL.get(denom),
+                             "escrow": xid, **extra})
 
 
 def _bad(table: str, what: str, reason: str, at: str) -> Record:

@@ -13,24 +13,23 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from connectors.addresses import COSMOS_HRPS, AddressError, _convertbits, bech32_decode, wallet_id
+from connectors import facts, ids
+from connectors.addresses import COSMOS_HRPS, AddressError, _convertbits, bech32_decode
 from connectors.akash.parse import (
+    CHAIN,
     SOURCE,
     GpuRequest,
     ParseError,
     _bad,
-    _ent,
     addr,
     b64json,
     coin_amount,
     coin_text,
     deposit_edge,
-    edge,
     group_gpu,
     height,
     lease_gpu_hours,
     lease_id,
-    obs,
     wallet,
     wallet_records,
 )
@@ -89,42 +88,46 @@ def _iso2(v: str) -> tuple[str | None, str]:
     return (s.upper(), s) if len(s) == 2 and s.isalpha() else (None, s)
 
 
-def _location(subject: str, attrs: list[Mapping[str, Any]], at: str, layer: str, conf: float,
-              auditor: str | None = None) -> Iterator[Record]:
+def _locations(subject: str, attrs: list[Mapping[str, Any]], at: str, layer: str, conf: float,
+               auditor: str | None = None) -> Iterator[Record]:
+    """The ``location`` (and ``location_region``) a provider's attributes declare, or one auditor signed."""
     kv = {str(a.get("key")): str(a.get("value") or "") for a in attrs}
-    extra = {"layer": layer, **({"auditor": auditor} if auditor else {})}
+    extra: dict[str, Any] = {"auditor": auditor} if auditor else {}
     key = f"{layer}:{auditor}" if auditor else layer
     if kv.get("country"):
         iso, raw = _iso2(kv["country"])
         if iso:
-            yield obs(subject, "location", iso, at, conf, {**extra, "city": kv.get("city") or None,
-                                                            "region": kv.get("location-region") or None}, key)
+            yield facts.location(subject, iso, SOURCE, at, layer=layer, confidence=conf, key=key, **extra,
+                                 city=kv.get("city") or None, region=kv.get("location-region") or None)
         else:
-            yield obs(subject, "location", None, at, conf, {**extra, "unresolved": raw}, key)
+            yield facts.location(subject, None, SOURCE, at, layer=layer, confidence=conf, key=key, **extra,
+                                 unresolved=raw)
     region = kv.get("location-region") or kv.get("region")
     if region:
-        yield obs(subject, "location_region", region, at, conf, extra, key)
+        yield facts.observation(subject, "location_region", region, SOURCE, at, confidence=conf, key=key,
+                                attrs={"layer": layer, **extra})
 
 
 def provider_records(p: Mapping[str, Any], at: str) -> Iterator[Record]:
     """An on-chain provider (provider v1beta3/v1beta4): identity, payout wallet, declared facts."""
     owner = addr(p["owner"])
-    pid = f"provider:akash:{owner}"
+    pid = ids.provider(CHAIN, owner)
     attrs = [a for a in p.get("attributes") or [] if isinstance(a, Mapping)]
     kv = {str(a.get("key")): str(a.get("value") or "") for a in attrs}
     info = p.get("info") or {}
     host_uri = str(p.get("host_uri") or "")
-    yield _ent(pid, "provider", at, address=owner, label=kv.get("organization") or host_uri or owner,
-               attrs={"host_uri": host_uri})
+    yield facts.entity(pid, SOURCE, at, chain=CHAIN, address=owner,
+                       label=kv.get("organization") or host_uri or owner, attrs={"host_uri": host_uri})
     yield from wallet_records(owner, at, "provider")
-    yield edge(f"edge:{SOURCE}:payout_to:{owner}", "payout_to", pid, wallet(owner), at)
+    yield _payout(pid, owner, at)
     email = info.get("email") or kv.get("email")
     website = info.get("website") or kv.get("website")
     for pred, val in (("organization", kv.get("organization")), ("email", email), ("website", website),
                       ("host_uri", host_uri)):
         if val:
-            yield obs(pid, pred, val, at, DECLARED, {"layer": "declared"})
-    yield from _location(pid, attrs, at, "declared", DECLARED)
+            yield facts.observation(pid, pred, val, SOURCE, at, confidence=DECLARED,
+                                    attrs={"layer": "declared"})
+    yield from _locations(pid, attrs, at, "declared", DECLARED)
     yield Record("akash_providers", {"owner": owner, "host_uri": host_uri, "email": email or None,
                                      "website": website or None, "attributes": attrs,
                                      "first_seen": at, "last_seen": at})
@@ -138,7 +141,7 @@ def audit_records(entry: Mapping[str, Any], at: str) -> Iterator[Record]:
         yield Record("akash_audited_attributes", {"owner": owner, "auditor": auditor, "key": str(a.get("key")),
                                                   "value": str(a.get("value")), "first_seen": at,
                                                   "last_seen": at})
-    yield from _location(f"provider:akash:{owner}", attrs, at, "audited", AUDITED_C, auditor)
+    yield from _locations(ids.provider(CHAIN, owner), attrs, at, "audited", AUDITED_C, auditor)
 
 
 def _group_row(owner: str, dseq: str, g: Mapping[str, Any], at: str) -> Iterator[Record]:
@@ -158,11 +161,11 @@ def deployment_records(item: Mapping[str, Any], at: str) -> Iterator[Record]:
     d = item.get("deployment") or {}
     i = d.get("id") or d.get("deployment_id") or {}
     owner, dseq = addr(i["owner"]), str(i["dseq"])
-    did = f"deployment:akash:{owner}/{dseq}"
+    did = ids.deployment(CHAIN, owner, dseq)
     manifest = d.get("hash") or d.get("version")
-    yield _ent(did, "deployment", at, address=owner, label=f"{owner}/{dseq}",
-               attrs={"state": d.get("state"), "created_at": height(d.get("created_at")),
-                      "manifest_hash": manifest})
+    yield facts.entity(did, SOURCE, at, chain=CHAIN, address=owner, label=ids.key_of(did),
+                       attrs={"state": d.get("state"), "created_at": height(d.get("created_at")),
+                              "manifest_hash": manifest})
     yield from wallet_records(owner, at, "renter")
     yield Record("akash_deployments", {"owner": owner, "dseq": dseq, "state": d.get("state"),
                                        "created_at": height(d.get("created_at")), "hash": manifest,
@@ -183,7 +186,7 @@ def escrow_account_records(acc: Mapping[str, Any], at: str) -> Iterator[Record]:
     """
     i = acc.get("id") or {}
     scope, xid = str(i.get("scope")), str(i.get("xid"))
-    target = f"deployment:akash:{xid}" if scope == "deployment" else None
+    target = _funded_deployment(xid) if scope == "deployment" else None
     st = acc.get("state")
     if isinstance(st, Mapping):  # v1 / embedded v1beta4+ shape
         owner = addr(st["owner"])
@@ -219,6 +222,20 @@ def escrow_account_records(acc: Mapping[str, Any], at: str) -> Iterator[Record]:
             yield from wallet_records(depositor, at)
             yield deposit_edge(depositor, target, xid, funds, at, 0, None, {"basis": "depositor funds",
                                                                             "third_party": True})
+
+
+def _funded_deployment(xid: str) -> str:
+    """The deployment a deployment-scope escrow account funds: its ``xid`` is the key ``<owner>/<dseq>``."""
+    owner, sep, dseq = xid.partition("/")
+    if not sep:
+        raise ParseError(f"deployment escrow account xid {xid!r} is not <owner>/<dseq>")
+    return ids.deployment(CHAIN, owner, dseq)
+
+
+def _payout(pid: str, owner: str, at: str) -> Record:
+    """``payout_to`` provider -> its owner wallet (Akash pays a provider to the key that runs it)."""
+    return facts.edge(ids.edge(SOURCE, "payout_to", owner), "payout_to", pid, wallet(owner), SOURCE, at,
+                      chain=CHAIN)
 
 
 def payment_records(p: Mapping[str, Any], at: str) -> Iterator[Record]:
@@ -274,27 +291,26 @@ def lease_records(item: Mapping[str, Any], gpu: GpuRequest | None, head: int | N
     end = closed or head
     if created and end and end >= created:
         hours = lease_gpu_hours(created, end, units, spb)
-    yield _ent(lid.entity, "lease", at, address=lid.owner, label=lid.key, attrs={
+    yield facts.entity(lid.entity, SOURCE, at, chain=CHAIN, address=lid.owner, label=lid.key, attrs={
         "price_amount": price.get("amount"), "price_denom": price.get("denom"), "per": "block",
         "state": raw.get("state"), "created_at": created, "closed_on": closed, "bseq": lid.bseq,
         "reason": raw.get("reason"), "gpu_model": model, "gpu_model_raw": raw_models, "gpu_units": units,
         "shape": shape})
     yield from wallet_records(lid.owner, at, "renter")
-    pid = f"provider:akash:{lid.provider}"
-    yield _ent(pid, "provider", at, address=lid.provider)
-    yield edge(f"edge:{SOURCE}:rented:{lid.key}", "rented", wallet(lid.owner), lid.entity, at, block=created)
-    yield edge(f"edge:{SOURCE}:leased_from:{lid.key}", "leased_from", lid.entity, pid, at, block=created)
+    yield from _tenancy(lid.owner, lid.key, lid.entity, lid.provider, at, created)
     if units and gpu:
-        target = f"gpu:{model}" if model else "gpu:unknown"
+        target = ids.gpu(model or "unknown")
         wall = (end - created) * spb / 3600.0 if created and end and end >= created else None
-        yield edge(f"edge:{SOURCE}:uses_gpu:{lid.key}", "uses_gpu", lid.entity, target, at, block=created,
-                   attrs={"units": units, "model_raw": raw_models, "keys": list(gpu.keys),
-                          "hours": None if wall is None else round(wall, 6),
-                          "gpu_hours": None if hours is None else round(hours, 6)})
+        yield facts.edge(ids.edge(SOURCE, "uses_gpu", lid.key), "uses_gpu", lid.entity, target, SOURCE, at,
+                         chain=CHAIN, block=created,
+                         attrs={"units": units, "model_raw": raw_models, "keys": list(gpu.keys),
+                                "hours": None if wall is None else round(wall, 6),
+                                "gpu_hours": None if hours is None else round(hours, 6)})
     if hours is not None and units:
-        yield obs(lid.entity, "gpu_hours", f"{hours:.6f}", at, 1.0 if closed else 0.9, {
-            "created_height": created, "end_height": end, "end_is_head": not closed,
-            "seconds_per_block": spb, "units": units, "gpu": model})
+        yield facts.observation(lid.entity, "gpu_hours", f"{hours:.6f}", SOURCE, at,
+                                confidence=1.0 if closed else 0.9, attrs={
+                                    "created_height": created, "end_height": end, "end_is_head": not closed,
+                                    "seconds_per_block": spb, "units": units, "gpu": model})
     yield Record("akash_leases", {
         "owner": lid.owner, "dseq": lid.dseq, "gseq": lid.gseq, "oseq": lid.oseq, "provider": lid.provider,
         "bseq": lid.bseq, "state": raw.get("state"), "price_amount": price.get("amount"),
@@ -303,6 +319,16 @@ def lease_records(item: Mapping[str, Any], gpu: GpuRequest | None, head: int | N
         "gpu_hours": None if hours is None else f"{hours:.6f}", "first_seen": at, "last_seen": at})
     if item.get("escrow_payment"):
         yield from payment_records(item["escrow_payment"], at)
+
+
+def _tenancy(owner: str, key: str, lease: str, provider: str, at: str, block: int | None) -> Iterator[Record]:
+    """The provider of a lease and the tenant -> lease -> provider edges (LCD and Console write the same)."""
+    pid = ids.provider(CHAIN, provider)
+    yield facts.entity(pid, SOURCE, at, chain=CHAIN, address=provider)
+    yield facts.edge(ids.edge(SOURCE, "rented", key), "rented", wallet(owner), lease, SOURCE, at, chain=CHAIN,
+                     block=block)
+    yield facts.edge(ids.edge(SOURCE, "leased_from", key), "leased_from", lease, pid, SOURCE, at, chain=CHAIN,
+                     block=block)
 
 
 def block_time_record(head: int, head_time: float, spb: float, measured: bool, sample: int, at: str) -> Record:
@@ -314,40 +340,41 @@ def block_time_record(head: int, head_time: float, spb: float, measured: bool, s
     from datetime import UTC, datetime
 
     iso = datetime.fromtimestamp(int(head_time), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return obs("chain:akash", "block_time", f"{spb:.6f}", at, 1.0 if measured else 0.5, {
-        "head": head, "head_time": iso, "seconds_per_block": spb, "measured": measured,
-        "sample_blocks": sample if measured else 0}, key=str(head))
+    return facts.observation(ids.chain_subject(CHAIN), "block_time", f"{spb:.6f}", SOURCE, at,
+                             confidence=1.0 if measured else 0.5, key=str(head),
+                             attrs={"head": head, "head_time": iso, "seconds_per_block": spb,
+                                    "measured": measured, "sample_blocks": sample if measured else 0})
 
 
 # -- Console --------------------------------------------------------------------------------------
 def console_provider_records(c: Mapping[str, Any], at: str) -> Iterator[Record]:
     """A Console ``/v1/providers`` item: IP geolocation, uptime, GPU models, attributes with auditors."""
     owner = addr(c["owner"])
-    pid = f"provider:akash:{owner}"
+    pid = ids.provider(CHAIN, owner)
     attrs = [a for a in c.get("attributes") or [] if isinstance(a, Mapping)]
-    yield _ent(pid, "provider", at, address=owner,
-               label=c.get("organization") or c.get("name") or c.get("hostUri") or owner,
-               attrs={"host_uri": c.get("hostUri")})
+    yield facts.entity(pid, SOURCE, at, chain=CHAIN, address=owner,
+                       label=c.get("organization") or c.get("name") or c.get("hostUri") or owner,
+                       attrs={"host_uri": c.get("hostUri")})
     yield from wallet_records(owner, at, "provider")
-    yield edge(f"edge:{SOURCE}:payout_to:{owner}", "payout_to", pid, wallet(owner), at)
+    yield _payout(pid, owner, at)
     if c.get("ipCountryCode"):
-        yield obs(pid, "location", str(c["ipCountryCode"]).upper(), at, IP, {
-            "layer": "ip", "country": c.get("ipCountry"), "region": c.get("ipRegion"),
-            "region_code": c.get("ipRegionCode"), "lat": c.get("ipLat"), "lon": c.get("ipLon")}, "ip")
-    yield from _location(pid, attrs, at, "declared", DECLARED)  # every current attribute is declared
+        yield facts.location(pid, str(c["ipCountryCode"]), SOURCE, at, layer="ip", confidence=IP, key="ip",
+                             country=c.get("ipCountry"), region=c.get("ipRegion"),
+                             region_code=c.get("ipRegionCode"), lat=c.get("ipLat"), lon=c.get("ipLon"))
+    yield from _locations(pid, attrs, at, "declared", DECLARED)  # every current attribute is declared
     auditors = sorted({str(x) for a in attrs for x in a.get("auditedBy") or []})
     for aud in auditors:
         signed = [a for a in attrs if aud in (a.get("auditedBy") or [])]
         try:
-            yield from _location(pid, signed, at, "audited", AUDITED_C, addr(aud))
+            yield from _locations(pid, signed, at, "audited", AUDITED_C, addr(aud))
         except AddressError as e:
             yield _bad("akash.console_providers", aud, str(e), at)
     for m in c.get("gpuModels") or []:
         gid = gpu_id("akash", f"{m.get('model')}/interface/{m.get('interface')}") or gpu_id("akash", m.get("model"))
         if gid:
-            yield edge(f"edge:{SOURCE}:offers_gpu:{owner}:{gid}", "offers_gpu", pid, f"gpu:{gid}", at,
-                       attrs={"vendor": m.get("vendor"), "model_raw": m.get("model"), "ram": m.get("ram"),
-                              "interface": m.get("interface")})
+            yield facts.edge(ids.edge(SOURCE, "offers_gpu", owner, gid), "offers_gpu", pid, ids.gpu(gid),
+                             SOURCE, at, chain=CHAIN, attrs={"vendor": m.get("vendor"), "model_raw": m.get("model"),
+                                                 "ram": m.get("ram"), "interface": m.get("interface")})
     yield Record("akash_providers", {
         "owner": owner, "name": c.get("name"), "ip_country_code": c.get("ipCountryCode"),
         "ip_region": c.get("ipRegion"), "ip_lat": c.get("ipLat"), "ip_lon": c.get("ipLon"),
@@ -360,16 +387,15 @@ def console_deployment_records(provider: str, d: Mapping[str, Any], at: str) -> 
     """A Console provider-deployments item: the cheap tenant <-> provider edge list (same lease ids)."""
     owner, dseq = addr(d["owner"]), str(d["dseq"])
     yield from wallet_records(owner, at, "renter")
-    yield _ent(f"deployment:akash:{owner}/{dseq}", "deployment", at, address=owner, label=f"{owner}/{dseq}")
+    did = ids.deployment(CHAIN, owner, dseq)
+    yield facts.entity(did, SOURCE, at, chain=CHAIN, address=owner, label=ids.key_of(did))
     for le in d.get("leases") or []:
         prov = addr(le.get("provider") or provider)
-        key = f"{owner}/{dseq}/{int(le['gseq'])}/{int(le['oseq'])}/{prov}"
-        lid, pid = f"lease:akash:{key}", f"provider:akash:{prov}"
-        yield _ent(lid, "lease", at, address=owner, label=key)
-        yield _ent(pid, "provider", at, address=prov)
+        key = ids.akash_lease_key(owner, dseq, int(le["gseq"]), int(le["oseq"]), prov)
+        lid = ids.lease(CHAIN, key)
+        yield facts.entity(lid, SOURCE, at, chain=CHAIN, address=owner, label=key)
         block = int(le["createdHeight"]) if le.get("createdHeight") else None
-        yield edge(f"edge:{SOURCE}:rented:{key}", "rented", wallet(owner), lid, at, block=block)
-        yield edge(f"edge:{SOURCE}:leased_from:{key}", "leased_from", lid, pid, at, block=block)
+        yield from _tenancy(owner, key, lid, prov, at, block)
 
 
 # -- funding (bank sends and IBC transfers into tenant wallets) -----------------------------------
@@ -387,14 +413,14 @@ def foreign_wallet(sender: str) -> str:
     EVM chain); the native spelling stays in the edge's ``attrs.sender``.
     """
     if sender.startswith("0x"):
-        return wallet_id("evm", sender)
+        return ids.wallet("evm", sender)
     hrp, data, _ = bech32_decode(sender)
     if hrp in ETH_KEY_HRPS:
-        wallet_id("injective", sender)  # validates the checksum and length
-        return wallet_id("evm", "0x" + bytes(_convertbits(data, 5, 8, False)).hex())
+        ids.wallet("injective", sender)  # validates the checksum and length
+        return ids.wallet("evm", "0x" + bytes(_convertbits(data, 5, 8, False)).hex())
     if hrp not in _HRP_CHAIN:
         raise AddressError(f"{sender!r}: unknown bech32 prefix {hrp!r}")
-    return wallet_id(_HRP_CHAIN[hrp], sender)
+    return ids.wallet(_HRP_CHAIN[hrp], sender)
 
 
 def foreign_stub(wid: str, at: str) -> Record:
@@ -403,12 +429,10 @@ def foreign_stub(wid: str, at: str) -> Record:
     Its chain follows the id (``wallet:evm:0x...`` -> ``evm``), and it carries no ``source``: the id
     belongs to the connector of that chain or list (the OFAC row of a listed EVM wallet), so its
     content (kind, chain, address) equals that row's and the stub never overwrites the owner's
-    ``source`` or provenance, whichever writes first.  Written alone it keeps ``source`` empty; its
-    ``raw_sha256`` names the Akash page that saw the wallet.
+    ``source`` or provenance, whichever writes first (:func:`connectors.facts.stub`).  Written alone
+    it keeps ``source`` empty; its ``raw_sha256`` names the Akash page that saw the wallet.
     """
-    _, chain, address = wid.split(":", 2)
-    return Record("entities", {"id": wid, "kind": "wallet", "chain": chain, "address": address,
-                               "first_seen": at, "last_seen": at})
+    return facts.stub(wid, at)
 
 
 def ibc_denom(packet: Mapping[str, Any], denom: str) -> tuple[str, str]:
@@ -461,14 +485,13 @@ def funding_records(txr: Mapping[str, Any], tenants: set[str], at: str) -> Itera
         for src, to, coins, extra in moves:
             if to not in tenants:
                 continue
-            yield _ent(src, "wallet", at, address=src.split(":", 2)[2]) if src.startswith("wallet:akash:") \
-                else foreign_stub(src, at)
+            yield facts.wallet_of(src, SOURCE, at) if ids.space_of(src) == CHAIN else foreign_stub(src, at)
             yield from wallet_records(to, at)
             for ci, c in enumerate(coins):
                 denom, amount, dec = coin_amount(c, extra.get("trace"))
-                yield edge(f"edge:{SOURCE}:transfer:{txhash}:{mi}:{to}:{ci}", "paid", src, wallet(to), at,
-                           asset=denom, amount=amount, decimals=dec, block=blk, time=when, tx=txhash,
-                           attrs={"amount_text": str(c.get("amount")), **extra})
+                yield facts.edge(ids.edge(SOURCE, "transfer", txhash, mi, to, ci), "paid", src, wallet(to),
+                                 SOURCE, at, chain=CHAIN, asset=denom, amount=amount, decimals=dec, block=blk,
+                                 time=when, tx=txhash, attrs={"amount_text": str(c.get("amount")), **extra})
 
 
 def funding_senders(txr: Mapping[str, Any], tenant: str) -> list[str]:

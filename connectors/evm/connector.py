@@ -19,8 +19,8 @@ import signal
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
+from connectors import facts, ids
 from connectors.base import (
     EDGES,
     ENTITIES,
@@ -35,27 +35,27 @@ from connectors.base import (
     Record,
     Rows,
     RunContext,
+    Stream,
     Table,
     item_records,
 )
 from connectors.evm.decode import (
     CHAINALYSIS_ORACLE,
     SEL_DECIMALS,
-    SEL_IS_SANCTIONED,
     SEL_NAME,
     SEL_SYMBOL,
-    call_data,
     chunks,
-    decode_bool,
     decode_logs_answer,
+    decode_sanctioned,
     decode_string,
     is_address,
     iso_time,
     logs_filter,
     parse_header,
+    sanctions_call_data,
 )
 from connectors.evm.rpc import RangeTooLarge, Rpc, Window
-from connectors.http import JsonRpcError, url_secrets
+from connectors.http import JsonRpcError
 
 log = logging.getLogger("tracer.evm")
 
@@ -144,8 +144,14 @@ def rewind_deletes(chain: str, start: int, end: int) -> list[Delete]:
 
 
 class TransfersStream:
-    """Transfer logs of one chain, window by window, stored in block order (cursor = last block)."""
+    """Transfer logs of one chain, window by window, stored in block order (cursor = last block).
 
+    Make it with :meth:`for_chain`: each chain is its own stream (own state and cursor), and the
+    :class:`~connectors.base.Stream` protocol names a stream by a class attribute, so every chain gets
+    a subclass carrying its name.
+    """
+
+    name: ClassVar[str] = "evm.transfers"  # the name pattern; a chain's subclass says evm.<chain>_transfers
     primary_key: ClassVar[tuple[str, ...]] = ("id",)
     cursor_field: ClassVar[str | None] = "block"
     is_sorted: ClassVar[bool] = True
@@ -153,11 +159,15 @@ class TransfersStream:
 
     def __init__(self, chain: str, settings: dict[str, Any]) -> None:
         self.chain, self.c = chain, settings
-        self.name = f"evm.{chain}_transfers"
         self.source = f"evm:{chain}"
         self.contracts: list[str] | None = None if settings["tokens"] == "all" else settings["tokens"]
         self.stats: dict[str, int] = collections.Counter()
         self._executor: ProcessPoolExecutor | None = None
+
+    @staticmethod
+    def for_chain(chain: str, settings: dict[str, Any]) -> TransfersStream:
+        """The transfers stream of ``chain`` (named ``evm.<chain>_transfers``)."""
+        return _chain_class(chain)(chain, settings)
 
     # -- extract ------------------------------------------------------------------------------
     async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
@@ -187,10 +197,8 @@ class TransfersStream:
         window = Window(int(state.get("window") or c["window"]), int(c["max_window"]), int(c["min_window"]),
                         target=int(c["target_logs"] or 0))
         known: dict[str, int | None] = {}
-        if ctx.read is not None:
-            for r in ctx.read("SELECT address, decimals FROM evm_tokens WHERE chain = ? AND status != 'error'",
-                              [self.chain]):
-                known[r["address"]] = r["decimals"]
+        if ctx.stored is not None:
+            known.update(ctx.stored.evm_known_tokens(self.chain))
         token_tasks: dict[str, asyncio.Future[Any]] = {}
         wallets: set[str] = set()
         # The sanctions check covers every block since the last completed check: ``sanctions_from``
@@ -243,31 +251,21 @@ class TransfersStream:
 
     def _stored_wallets(self, ctx: RunContext, after: int, upto: int) -> set[str]:
         """Wallets of the transfers stored in blocks ``after+1..upto`` (by a run stopped before its
-        sanctions check).  A range scan of the edges' primary key (ids sort by block), capped like
-        the run's own set (here per transfer, not per page)."""
-        out: set[str] = set()
-        if ctx.read is None or after >= upto:
-            return out
+        sanctions check), capped like the run's own set (``StoredFacts.evm_transfer_wallets``)."""
+        if ctx.stored is None or after >= upto:
+            return set()
         cap = int(self.c["sanctions_max_wallets"])
-        pre = f"evm:{self.chain}:"
-        for r in ctx.read("SELECT src, dst FROM edges WHERE id >= ? AND id < ? ORDER BY id",
-                          [f"{pre}{after + 1:012d}:", f"{pre}{upto + 1:012d}:"]):
-            if len(out) >= cap:
-                break
-            out.add(str(r["src"]).removeprefix("wallet:evm:"))
-            out.add(str(r["dst"]).removeprefix("wallet:evm:"))
-        return out
+        return set(ctx.stored.evm_transfer_wallets(self.chain, after, upto, cap))
 
     async def _reorg_check(self, ctx: RunContext, rpc: Rpc, cursor: int) -> Page | None:
         """Compare the stored hashes of the last ``reorg_depth`` blocks with the node; rewind if needed."""
-        if ctx.read is None:
+        if ctx.stored is None:
             return None
         depth = int(self.c["reorg_depth"])
-        stored = ctx.read("SELECT number, hash FROM evm_blocks WHERE chain = ? AND number > ? AND number <= ? "
-                          "ORDER BY number", [self.chain, cursor - depth, cursor])
+        stored = ctx.stored.evm_block_hashes(self.chain, cursor - depth, cursor)
         if not stored:
             return None
-        calls = [("eth_getBlockByNumber", [hex(r["number"]), False]) for r in stored]
+        calls = [("eth_getBlockByNumber", [hex(number), False]) for number, _ in stored]
         bodies: list[bytes] = []
         now: dict[int, str] = {}
         for part in chunks(calls, int(self.c["batch_size"])):
@@ -276,11 +274,11 @@ class TransfersStream:
             for h in ans.result:
                 if h:
                     now[int(h["number"], 16)] = h["hash"]
-        bad = [r["number"] for r in stored if now.get(r["number"]) != r["hash"]]
+        bad = [number for number, h in stored if now.get(number) != h]
         if not bad:
             return None
         fork = min(bad)
-        good = [r["number"] for r in stored if r["number"] < fork]
+        good = [number for number, _ in stored if number < fork]
         new_cursor = max(good) if good else cursor - depth
         if not good:
             log.warning("evm %s: reorg deeper than reorg_depth=%d; rewinding %d blocks", self.chain, depth, depth)
@@ -438,15 +436,16 @@ class TransfersStream:
         parts = list(chunks(wallets, int(self.c["batch_size"])))
         for i, part in enumerate(parts):
             tag: str = hex(block)
-            ans = await rpc.batch([("eth_call", [{"to": oracle, "data": call_data(SEL_IS_SANCTIONED, w)}, tag])
-                                   for w in part], allow_errors=True)
+            data = [sanctions_call_data(w) for w in part]
+            ans = await rpc.batch([("eth_call", [{"to": oracle, "data": d}, tag]) for d in data],
+                                  allow_errors=True)
             if any(isinstance(r, JsonRpcError) for r in ans.result):
                 # A pruned (non-archive) node may not have that block's state: ask at "latest".
                 tag = "latest"
-                ans = await rpc.batch([("eth_call", [{"to": oracle, "data": call_data(SEL_IS_SANCTIONED, w)}, tag])
-                                       for w in part], allow_errors=True)
+                ans = await rpc.batch([("eth_call", [{"to": oracle, "data": d}, tag]) for d in data],
+                                      allow_errors=True)
             hits = [w for w, r in zip(part, ans.result, strict=True)
-                    if isinstance(r, str) and decode_bool(r)]
+                    if isinstance(r, str) and decode_sanctioned(r)]
             yield Page(body=ans.body, url=rpc.url, method="POST eth_call",
                        data={"hits": hits, "oracle": oracle, "block": block if tag != "latest" else "latest",
                              "at": ctx.now},
@@ -469,53 +468,42 @@ class TransfersStream:
             d = page.data
             src = f"chainalysis-oracle:{self.chain}:{d['oracle']}"
             for w in d["hits"]:
-                wid = f"wallet:evm:{w}"
-                yield Record("observations", {
-                    "id": f"obs:{src}:{wid}", "subject": wid, "predicate": "sanctioned",
-                    "value": "chainalysis-oracle", "confidence": 1.0, "observed_at": d["at"],
-                    "valid_to": None, "attrs": {"chain": self.chain, "contract": d["oracle"],
-                                                "block": d["block"]},
-                    "source": src, "first_seen": d["at"], "last_seen": d["at"]})
+                wid = ids.wallet_raw("evm", w)
+                # The id predates facts.observation_id (it has no predicate); kept so stores update in place.
+                yield facts.observation(wid, "sanctioned", "chainalysis-oracle", src, d["at"],
+                                        id_=f"obs:{src}:{wid}",
+                                        attrs={"chain": self.chain, "contract": d["oracle"], "block": d["block"]})
 
     def _token_records(self, r: dict[str, Any]) -> list[Record]:
+        # Token metadata is read once per token: no sighting times (at=None), as the rows always had.
         return [Record("evm_tokens", r),
-                Record("entities", {"id": f"token:{self.chain}:{r['address']}", "kind": "token",
-                                    "chain": self.chain, "address": r["address"], "label": r["symbol"],
-                                    "attrs": {"name": r["name"], "decimals": r["decimals"]}, "source": self.source})]
+                facts.entity_stated(ids.token(self.chain, r["address"]), self.source, None, chain=self.chain,
+                                    address=r["address"], label=r["symbol"],
+                                    attrs={"name": r["name"], "decimals": r["decimals"]})]
 
     def _transfer_records(self, d: dict[str, Any]) -> Iterator[Rows]:
         """One :class:`Rows` batch of edges per logs page (tuples: this is the sync's hottest loop)."""
         chain, source, times, decs = self.chain, self.source, d["times"], d["decimals"]
         rows: list[tuple[Any, ...]] = []
         append = rows.append
-        asset, prefix = f"token:{chain}:", f"evm:{chain}:"
+        # Ids from connectors.ids, by prefix: one function call per row would cost ~10% of the extraction.
+        asset, wallet = ids.prefix("token", chain), ids.prefix("wallet", "evm")
         last, bp, when = -1, "", ""
         for kind, contract, src, dst, value, block, _bh, tx, li in d["transfers"]:
             if block != last:  # transfers come in block order: the id prefix and time once per block
-                last, bp, when = block, f"{prefix}{block:012d}:", times[block]
-            eid = f"{bp}{li:06d}"  # edge_id(), inlined
+                last, bp, when = block, ids.evm_transfer_edge_prefix(chain, block), times[block]
+            eid = f"{bp}{li:06d}"  # == ids.evm_transfer_edge(chain, block, li), the per-row part inlined
             if kind == "erc20":
-                append((eid, "paid", "wallet:evm:" + src, "wallet:evm:" + dst, chain, asset + contract,
+                append((eid, "paid", wallet + src, wallet + dst, chain, asset + contract,
                         str(value), decs.get(contract), when, block, tx,
                         f'{{"contract":"{contract}","log_index":{li}}}', source, when, when))
             else:
-                append((eid, "nft_transfer", "wallet:evm:" + src, "wallet:evm:" + dst, chain, asset + contract,
+                append((eid, "nft_transfer", wallet + src, wallet + dst, chain, asset + contract,
                         None, None, when, block, tx,
                         f'{{"contract":"{contract}","log_index":{li},"token_id":"{value}"}}',
                         source, when, when))
         if rows:
             yield Rows("edges", EDGE_COLUMNS, rows)
-
-
-def edge_id(chain: str, block: int, log_index: int) -> str:
-    """``evm:<chain>:<block, 12 digits>:<log index, 6 digits>``: a log's place on the chain.
-
-    Why not the tx hash: ids in chain order make every sync append to the end of the primary-key
-    index instead of inserting at random places, which halved the store's write time (docs/evm.md).
-    (block, log index) is unique on the canonical chain, and a reorg rewind deletes the rows of the
-    replaced blocks before their new logs are written.  The tx hash is the ``tx`` column.
-    """
-    return f"evm:{chain}:{block:012d}:{log_index:06d}"
 
 
 EDGE_COLUMNS = ("id", "kind", "src", "dst", "chain", "asset", "amount", "decimals", "time", "block", "tx", "attrs",
@@ -536,6 +524,13 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+@functools.cache
+def _chain_class(chain: str) -> type[TransfersStream]:
+    """The subclass of one chain, made once: its class attribute ``name`` names the chain's stream."""
+    return type(f"TransfersStream_{chain}", (TransfersStream,), {"name": f"evm.{chain}_transfers",
+                                                                  "__module__": __name__})
+
+
 _decode_plain = functools.partial(decode_logs_answer, plain=True)  # picklable, for the worker processes
 
 
@@ -546,30 +541,22 @@ class EvmConnector:
     description: ClassVar[str] = "EVM token transfers (ERC-20 payments, ERC-721 apart) via JSON-RPC eth_getLogs"
 
     def default_config(self) -> dict[str, Any]:
-        return {
-            "chains": {
-                "ethereum": {"chain_id": 1, "rpc_url": "https://ethereum-rpc.publicnode.com",
-                             "tokens": sorted(ETHEREUM_TOKENS.values()), "confirmations": 12},
-                "polygon": {"chain_id": 137, "rpc_url": "https://polygon-bor-rpc.publicnode.com",
-                            "tokens": sorted(POLYGON_TOKENS.values()), "confirmations": 128},
-            },
-            "limits": {"concurrency": 8, "rate": 0, "max_retries": 6, "timeout": 60},
-        }
+        """The typed schema's defaults (``config.py`` next to this module), as the dict streams read."""
+        from connectors.config import to_dict
+        from connectors.evm.config import EvmConfig
 
-    def streams(self, config: dict[str, Any]) -> list[Any]:
-        return [TransfersStream(name, c) for name, c in chain_settings(config).items()]
+        return to_dict(EvmConfig())
+
+    def streams(self, config: dict[str, Any]) -> list[Stream]:
+        return [TransfersStream.for_chain(name, c) for name, c in chain_settings(config).items()]
 
     def probes(self, config: dict[str, Any]) -> list[Probe]:
         return [Probe(f"{name} eth_blockNumber", c["rpc_url"], rpc_method="eth_blockNumber")
                 for name, c in chain_settings(config).items()]
 
     def secrets(self, config: dict[str, Any]) -> list[str]:
-        """RPC URLs carry provider keys (Infura /v3/<key>, Alchemy /v2/<key>, QuickNode /<token>/,
-        Ankr /eth/<key>, ?apikey=): every such part is registered, the host stays readable."""
-        out: list[str] = []
-        for c in chain_settings(config).values():
-            url = str(c.get("rpc_url") or "")
-            out += url_secrets(url)
-            path = urlsplit(url).path
-            out += [seg for seg in path.split("/") if len(seg) >= 16]
-        return out
+        """What the typed schema marks secret (keys, tokens, key parts of RPC URLs)."""
+        from connectors.config import secret_values
+        from connectors.evm.config import EvmConfig
+
+        return secret_values(EvmConfig, config)

@@ -2,13 +2,18 @@
 
 Why hand-written and not web3's formatters: on the hot path (hundreds of thousands of logs) web3's
 per-call result formatters cost ~10x the whole sync; a Transfer log needs only slicing of hex
-strings and one ``int(x, 16)``, over msgspec structs of just the fields used.  The few ABI return
-values (name/symbol/decimals, isSanctioned) are decoded here too, because real tokens break the ABI
-(bytes32 symbols, strings longer than their data) in ways a strict decoder rejects.
+strings and one ``int(x, 16)``, over msgspec structs of just the fields used.
+
+Off that path, the Chainalysis oracle's ``isSanctioned(address)`` is encoded and decoded by web3's
+ABI codec from the oracle's ABI (:data:`SANCTIONS_ORACLE_ABI`).  Token metadata (name/symbol/decimals)
+stays hand-decoded: real tokens break the ABI (bytes32 symbols, strings longer than their data) in
+ways a strict decoder rejects, and it is read in every sync, where importing web3 (~2 s) would cost
+more than a whole 200k-transfer extraction.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,8 +24,13 @@ import msgspec
 
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 SEL_NAME, SEL_SYMBOL, SEL_DECIMALS = "0x06fdde03", "0x95d89b41", "0x313ce567"
-SEL_IS_SANCTIONED = "0xdf592f7d"  # isSanctioned(address) of the Chainalysis oracle
 CHAINALYSIS_ORACLE = "0x40c57923924b5c5c5455c48d93317139addac8fb"
+#: The one function of the Chainalysis sanctions oracle tracer calls (its verified contract ABI).
+SANCTIONS_ORACLE_ABI: tuple[dict[str, Any], ...] = ({
+    "type": "function", "name": "isSanctioned", "stateMutability": "view",
+    "inputs": [{"internalType": "address", "name": "addr", "type": "address"}],
+    "outputs": [{"internalType": "bool", "name": "", "type": "bool"}],
+},)
 _HEX_ADDR = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
@@ -304,14 +314,38 @@ def decode_uint(data: str | None, bits: int = 256) -> int | None:
     return n if n < 2**bits else None
 
 
-def decode_bool(data: str | None) -> bool | None:
-    n = decode_uint(data)
-    return None if n is None or n > 1 else bool(n)
+@functools.cache
+def _is_sanctioned_abi() -> tuple[Any, bytes, list[str], list[str]]:
+    """(web3's ABI codec, selector, input types, output types) of ``isSanctioned``, imported on first use:
+    ``import web3`` takes ~2 s, and only a sync with ``check_sanctions`` needs it."""
+    from web3 import Web3
+    from web3.utils.abi import function_abi_to_4byte_selector, get_abi_element, get_abi_input_types
+
+    abi: Any = list(SANCTIONS_ORACLE_ABI)
+    fn: Any = get_abi_element(abi, "isSanctioned")
+    return (Web3().codec, function_abi_to_4byte_selector(fn), get_abi_input_types(fn),
+            [o["type"] for o in fn["outputs"]])
 
 
-def call_data(selector: str, address: str | None = None) -> str:
-    """Calldata: a 4-byte selector, optionally with one address argument."""
-    return selector if address is None else selector + address[2:].lower().rjust(64, "0")
+def sanctions_call_data(address: str) -> str:
+    """The ``eth_call`` data of ``isSanctioned(address)`` (a lower-case or EIP-55 0x address)."""
+    codec, selector, inputs, _ = _is_sanctioned_abi()
+    return "0x" + (selector + codec.encode(inputs, [address])).hex()
+
+
+def decode_sanctioned(data: str | None) -> bool | None:
+    """An ``isSanctioned`` result: True/False, or None when it is not exactly one ABI bool word."""
+    raw = _words(data) if data is not None else None
+    if raw is None or len(raw) != 32:
+        return None
+    from eth_abi.exceptions import DecodingError  # what web3's codec raises (eth-abi ships with web3)
+
+    codec, _, _, outputs = _is_sanctioned_abi()
+    try:
+        (value,) = codec.decode(outputs, raw)
+    except DecodingError:  # a word that is not 0 or 1
+        return None
+    return bool(value)
 
 
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

@@ -13,24 +13,27 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from connectors.addresses import AddressError, canonical_chain, chain_for_asset, normalize, wallet_id
+from connectors import facts, ids
+from connectors.addresses import AddressError, chain_for_asset, normalize
 from connectors.base import (
     EDGES,
     ENTITIES,
     OBSERVATIONS,
+    REJECTED,
     Column,
     ConfigError,
     Delete,
     Page,
+    Probe,
     Record,
     RunContext,
+    Stream,
     Table,
 )
-from connectors.lists.ofac_addresses import REJECTED
 
 LIST_SNAPSHOTS = Table(
     "list_snapshots",
@@ -72,7 +75,7 @@ class Party:
 
     @property
     def entity_id(self) -> str:
-        return f"entity:{self.list_id}:{self.uid}"
+        return ids.entity(self.list_id, self.uid)
 
 
 @dataclass
@@ -128,71 +131,88 @@ def entity_attrs(p: Party) -> dict[str, Any]:
             "websites": _dedupe(p.websites), "emails": _dedupe(p.emails), **p.extra}
 
 
+def member(source: str, snapshot: str, kind: str, key: str, label: str | None, list_type: str | None) -> Record:
+    """One ``list_members`` row: ``key`` (an entity or wallet id) is on ``source``'s list in ``snapshot``."""
+    return Record("list_members", {"source": source, "snapshot": snapshot, "kind": kind, "key": key,
+                                   "label": label, "list_type": list_type})
+
+
+def snapshot_row(source: str, snapshot: str, load_at: str, entities: int, addresses: int, rejected_n: int,
+                 url: str, sha256: str) -> Record:
+    """The ``list_snapshots`` row of one load: its counts and the file it came from."""
+    return Record("list_snapshots", {"source": source, "snapshot": snapshot, "loaded_at": load_at,
+                                     "entities": entities, "addresses": addresses, "rejected": rejected_n,
+                                     "url": url, "sha256": sha256})
+
+
+def rejected(stream: str, value: str, context: str, reason: str, at: str) -> Record:
+    """A ``rejected_inputs`` row for a published value (an address as published) that cannot be matched,
+    kept as published (not as a JSON snippet) so a reviewer can search the list for it."""
+    return Record("rejected_inputs", {"stream": stream, "value": value, "context": context, "reason": reason,
+                                      "first_seen": at, "last_seen": at})
+
+
+#: The method of a derived page that ends the listing facts a newer load no longer has.
+DELISTING = "derive:delisting"
+
+
+def delisted(stale: Iterable[Mapping[str, Any]], at: str) -> Iterator[Record]:
+    """``valid_to = at`` on each stale listing observation (rows with ``id``)."""
+    for r in stale:
+        yield facts.ended(r["id"], at)
+
+
 def records(source: str, stream: str, snap: Snapshot, snapshot: str, load_at: str, url: str,
             sha256: str) -> Iterator[Record]:
     """Store rows for one snapshot of ``source`` (pure: the same snapshot gives the same rows)."""
     n_wallets: set[str] = set()
-    rejected = list(snap.rejected)
+    rejects = list(snap.rejected)
     entity_ids: set[str] = set()
     for p in snap.parties:
         eid = p.entity_id
         entity_ids.add(eid)
         attrs = entity_attrs(p)
-        yield Record("entities", {"id": eid, "kind": "listed_entity", "chain": None, "address": None,
-                                  "label": p.name, "attrs": attrs, "source": source,
-                                  "first_seen": load_at, "last_seen": load_at})
-        yield Record("observations", {
-            "id": f"obs:{source}:{eid}:listed", "subject": eid, "predicate": "listed",
-            "value": p.list_type, "confidence": 1.0, "observed_at": snapshot, "valid_to": None,
-            "attrs": {"programmes": attrs["programmes"], "uid": p.uid, "snapshot": snapshot,
-                      "listed_on": listed_on(p)},
-            "source": source, "first_seen": load_at, "last_seen": load_at})
-        yield Record("list_members", {"source": source, "snapshot": snapshot, "kind": "entity", "key": eid,
-                                      "label": p.name, "list_type": p.list_type})
+        yield facts.entity(eid, source, load_at, kind="listed_entity", label=p.name, attrs=attrs)
+        yield facts.observation(eid, "listed", p.list_type, source, load_at, observed_at=snapshot,
+                                attrs={"programmes": attrs["programmes"], "uid": p.uid, "snapshot": snapshot,
+                                       "listed_on": listed_on(p)},
+                                id_=f"obs:{source}:{eid}:listed")
+        yield member(source, snapshot, "entity", eid, p.name, p.list_type)
         per_wallet: dict[str, list[tuple[str, str, str]]] = {}  # wid -> [(asset, as published, address)]
         for asset, raw in p.wallets:
             try:
                 chain = chain_for_asset(asset, raw)
                 addr = normalize(chain, raw)
             except AddressError as e:
-                rejected.append((raw, f"{asset} {eid}", str(e)))
+                rejects.append((raw, f"{asset} {eid}", str(e)))
                 continue
-            per_wallet.setdefault(wallet_id(chain, addr), []).append((asset, raw, addr))
+            per_wallet.setdefault(ids.wallet(chain, addr), []).append((asset, raw, addr))
         for wid, uses in per_wallet.items():
             n_wallets.add(wid)
             yield from wallet_records(source, wid, uses, p, snapshot, load_at)
-            yield Record("list_members", {"source": source, "snapshot": snapshot, "kind": "address",
-                                          "key": wid, "label": p.name, "list_type": p.list_type})
-    for value, context, reason in rejected:
-        yield Record("rejected_inputs", {"stream": stream, "value": value, "context": context,
-                                          "reason": reason, "first_seen": load_at, "last_seen": load_at})
-    yield Record("list_snapshots", {"source": source, "snapshot": snapshot, "loaded_at": load_at,
-                                    "entities": len(entity_ids), "addresses": len(n_wallets),
-                                    "rejected": len(rejected), "url": url, "sha256": sha256})
+            yield member(source, snapshot, "address", wid, p.name, p.list_type)
+    for value, context, reason in rejects:
+        yield rejected(stream, value, context, reason, load_at)
+    yield snapshot_row(source, snapshot, load_at, len(entity_ids), len(n_wallets), len(rejects), url, sha256)
 
 
 def wallet_records(source: str, wid: str, uses: list[tuple[str, str, str]], p: Party, snapshot: str,
                    load_at: str) -> Iterator[Record]:
     """A listed wallet: the wallet entity, one ``sanctioned`` fact per asset it is listed under
     (the same 0x address is often listed as ETH, USDT and USDC) and one ``listed_as`` edge."""
-    chain = wid.split(":")[1]
     eid = p.entity_id
     assets = sorted({a for a, _, _ in uses})
-    yield Record("entities", {"id": wid, "kind": "wallet", "chain": canonical_chain(chain), "address": uses[0][2],
-                              "source": source, "first_seen": load_at, "last_seen": load_at})
+    yield facts.wallet_of(wid, source, load_at)
     if p.sanctions:
         for asset, raw, _ in uses:
-            yield Record("observations", {
-                "id": f"obs:{source}:{wid}:sanctioned:{p.list_id}:{p.uid}:{asset}", "subject": wid,
-                "predicate": "sanctioned", "value": p.list_type, "confidence": 1.0, "observed_at": snapshot,
-                "valid_to": None, "attrs": {"asset": asset, "as_published": raw, "programme": p.programmes,
-                                            "uid": p.uid, "entity": eid, "snapshot": snapshot,
-                                            "listed_on": listed_on(p, raw)},
-                "source": source, "first_seen": load_at, "last_seen": load_at})
-    yield Record("edges", {"id": f"edge:listed_as:{wid}:{eid}", "kind": "listed_as", "src": wid, "dst": eid,
-                           "chain": chain, "asset": assets[0], "attrs": {"assets": assets,
-                                                                          "as_published": sorted({r for _, r, _ in uses})},
-                           "source": source, "first_seen": load_at, "last_seen": load_at})
+            yield facts.observation(
+                wid, "sanctioned", p.list_type, source, load_at, observed_at=snapshot,
+                attrs={"asset": asset, "as_published": raw, "programme": p.programmes, "uid": p.uid,
+                       "entity": eid, "snapshot": snapshot, "listed_on": listed_on(p, raw)},
+                id_=f"obs:{source}:{wid}:sanctioned:{p.list_id}:{p.uid}:{asset}")
+    yield facts.edge(ids.edge("listed_as", wid, eid), "listed_as", wid, eid, source, load_at,
+                     chain=ids.space_of(wid), asset=assets[0],
+                     attrs={"assets": assets, "as_published": sorted({r for _, r, _ in uses})})
 
 
 Parser = Callable[[dict[str, bytes]], Snapshot]
@@ -217,13 +237,14 @@ class ListStream:
     (replaying history) never delists anything.
     """
 
+    name: ClassVar[str] = ""  # per instance: <connector>.<source key> (set in __init__)
     primary_key: ClassVar[tuple[str, ...]] = ("id",)
     cursor_field: ClassVar[str | None] = None
     is_sorted: ClassVar[bool] = False
     tables: ClassVar[tuple[Table, ...]] = LIST_TABLES
 
     def __init__(self, connector: str, spec: SourceSpec) -> None:
-        self.name = f"{connector}.{spec.key}"  # type: ignore[misc]
+        self.name = f"{connector}.{spec.key}"  # type: ignore[misc]  # one stream per configured source
         self.spec = spec
 
     async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
@@ -256,34 +277,38 @@ class ListStream:
                     deletes=[Delete("list_members", {"source": self.spec.source, "snapshot": snapshot})])
         yield page
         # Delisting: what this source listed before and this (newest) snapshot no longer has.
-        newest = ctx.read("SELECT max(snapshot) AS s FROM list_snapshots WHERE source = ?",
-                          [self.spec.source]) if ctx.read else []
-        current = {r["key"] for r in ctx.read(
-            "SELECT key FROM list_members WHERE source = ? AND snapshot = ?",
-            [self.spec.source, snapshot])} if ctx.read else set()
-        stale: list[dict[str, Any]] = []
-        if ctx.read and newest and newest[0]["s"] == snapshot:
-            rows = ctx.read(
-                "SELECT id, subject, json_extract(attrs, '$.entity') AS entity FROM observations WHERE source = ? "
-                "AND predicate IN ('listed', 'sanctioned') AND valid_to IS NULL", [self.spec.source])
-            # a wallet fact is stale when the wallet left the list OR the party it was listed for did
-            stale = [{"id": r["id"], "subject": r["subject"]} for r in rows
-                     if r["subject"] not in current or (r["entity"] and r["entity"] not in current)]
+        stale = stale_listings(ctx, self.spec.source, snapshot)
         body = ("\n".join(sorted(r["id"] for r in stale)) + f"\nsnapshot {snapshot}\n").encode()
-        yield Page(body=body, url=self.spec.url, method="derive:delisting",
+        yield Page(body=body, url=self.spec.url, method=DELISTING,
                    data={"delisted": stale, "snapshot": snapshot},
                    state={"snapshot": snapshot, "sha256": page.sha256, "files_sha256": side_sha,
                           "loaded_at": load_at})
 
     def transform(self, page: Page) -> Iterator[Record]:
-        if page.method == "derive:delisting":
-            for r in page.data["delisted"]:
-                yield Record("observations", {"id": r["id"], "valid_to": page.data["snapshot"]})
+        if page.method == DELISTING:
+            yield from delisted(page.data["delisted"], page.data["snapshot"])
             return
         if page.data is None:  # a side file: kept as raw provenance only
             return
         yield from records(self.spec.source, self.name, page.data["snap"], page.data["snapshot"],
                            page.data["load_at"], page.url, page.sha256)
+
+
+def stale_listings(ctx: RunContext, source: str, snapshot: str) -> list[dict[str, Any]]:
+    """The open ``listed``/``sanctioned`` facts of ``source`` that its stored ``snapshot`` no longer has,
+    as ``{id, subject}``: a wallet fact is stale when the wallet left the list OR the party it was listed
+    for did.  Nothing when ``snapshot`` is not the newest stored one (a replay of history delists nothing)
+    or when the run has no store to ask."""
+    stored = ctx.stored
+    if stored is None or stored.list_latest_snapshot(source) != snapshot:
+        return []
+    current = {m["key"] for m in stored.list_members(source, snapshot)}
+    stale = []
+    for r in stored.open_listings(source):
+        entity = (r.get("attrs") or {}).get("entity")
+        if r["subject"] not in current or (entity and entity not in current):
+            stale.append({"id": r["id"], "subject": r["subject"]})
+    return stale
 
 
 def source_specs(cfg: dict[str, Any], parsers: Mapping[str, Parser]) -> list[SourceSpec]:
@@ -299,3 +324,36 @@ def source_specs(cfg: dict[str, Any], parsers: Mapping[str, Parser]) -> list[Sou
                               side={k: str(v) for k, v in (sc.get("side") or {}).items() if v},
                               parse=parsers[fmt], as_of=sc.get("as_of")))
     return out
+
+
+class ListConnector:
+    """A restricted-party list connector: one :class:`ListStream` per enabled configured source.
+
+    Subclasses state only what differs: ``name``, ``description`` and their ``parsers`` (format ->
+    parser); their defaults are their typed schema in ``connectors/lists/config.py``.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    parsers: ClassVar[Mapping[str, Parser]]
+
+    def default_config(self) -> dict[str, Any]:
+        """The defaults of this connector's typed schema (``connectors.lists.config.SCHEMAS``)."""
+        from connectors.config import to_dict
+        from connectors.lists.config import SCHEMAS
+
+        return to_dict(SCHEMAS[self.name]())
+
+    def streams(self, config: dict[str, Any]) -> list[Stream]:
+        return [ListStream(self.name, s) for s in source_specs(config, self.parsers)]
+
+    def probes(self, config: dict[str, Any]) -> list[Probe]:
+        return [Probe(k, str(s["url"])) for k, s in (config.get("sources") or {}).items()
+                if s.get("enabled", True)]
+
+    def secrets(self, config: dict[str, Any]) -> list[str]:
+        """The values this connector's schema marks secret (none today: the lists are public)."""
+        from connectors.config import secret_values
+        from connectors.lists.config import SCHEMAS
+
+        return secret_values(SCHEMAS[self.name], config)

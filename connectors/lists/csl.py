@@ -9,13 +9,11 @@ from __future__ import annotations
 import csv
 import io
 import re
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import ClassVar
 
-from connectors.base import Probe
-from connectors.lists.base import ListStream, Party, Snapshot, contacts_from_text, short_hash, source_specs
+from connectors.lists.base import ListConnector, Parser, Party, Snapshot, contacts_from_text, short_hash
 
-CSL_URL = "https://data.trade.gov/downloaded_files/consolidated.csv"
-DPL_URL = "https://www.bis.doc.gov/dpl/dpl.txt"
 _SRC = re.compile(r"^(.*?)\s*\(([A-Z]+)\)")
 #: CSL source codes that are sanctions programmes (the rest are export-control / debarment lists).
 SANCTIONS_CODES = frozenset({"SDN", "SSI", "FSE", "PLC", "ISN", "CAP", "NS-MBS", "CMIC", "NS-CMIC"})
@@ -122,26 +120,12 @@ def parse_dpl(files: dict[str, bytes]) -> Snapshot:
     return Snapshot(parties, date=last or None)
 
 
-PARSERS = {"csl_csv": parse_csl, "dpl_txt": parse_dpl}
+PARSERS: dict[str, Parser] = {"csl_csv": parse_csl, "dpl_txt": parse_dpl}
 
 
-class ListsCslConnector:
+class ListsCslConnector(ListConnector):
     """trade.gov Consolidated Screening List and the BIS Denied Persons List, as dated snapshots."""
 
     name: ClassVar[str] = "lists_csl"
     description: ClassVar[str] = "US Consolidated Screening List (Entity List, MEU, UVL, DPL, ...) and BIS DPL"
-
-    def default_config(self) -> dict[str, Any]:
-        return {"sources": {"csl": {"url": CSL_URL, "format": "csl_csv", "source": "csl"},
-                            "dpl": {"url": DPL_URL, "format": "dpl_txt", "source": "bis-dpl", "enabled": False}},
-                "limits": {"concurrency": 2, "rate": 1, "timeout": 300,
-                           "max_body_bytes": 256 * 1024 * 1024}}
-
-    def streams(self, config: dict[str, Any]) -> list[Any]:
-        return [ListStream(self.name, s) for s in source_specs(config, PARSERS)]
-
-    def probes(self, config: dict[str, Any]) -> list[Probe]:
-        return [Probe(k, str(s["url"])) for k, s in (config.get("sources") or {}).items() if s.get("enabled", True)]
-
-    def secrets(self, config: dict[str, Any]) -> list[str]:
-        return []
+    parsers: ClassVar[Mapping[str, Parser]] = PARSERS

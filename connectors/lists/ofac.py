@@ -12,16 +12,14 @@ import csv
 import io
 import json
 import re
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import ClassVar
 
-from connectors.base import Probe
-from connectors.lists.base import Party, Snapshot, contacts_from_text, source_specs
+from connectors.lists.base import ListConnector, Parser, Party, Snapshot, contacts_from_text
 from connectors.lists.ofac_xml import parse_advanced_xml, parse_sdn_xml
 
 SDN = "ofac-sdn"
 SDN_LIST = "OFAC SDN"
-BASE = "https://www.treasury.gov/ofac/downloads/"
-SLS = "https://sanctionslistservice.ofac.treas.gov/api/PublicationPreview/exports/"
 NULL = "-0-"
 REMARKS_LIMIT = 1000
 _DCA = re.compile(r"Digital Currency Address - ([A-Za-z0-9]+)\s+([^\s;,]+)")
@@ -142,7 +140,7 @@ def parse_ultrasound(files: dict[str, bytes]) -> Snapshot:
     return Snapshot(list(parties.values()))
 
 
-PARSERS = {
+PARSERS: dict[str, Parser] = {
     "sdn_csv": parse_sdn_csv,
     "cons_csv": lambda f: parse_sdn_csv(f, "ofac-cons", "OFAC Consolidated (non-SDN)"),
     "sdn_xml": parse_sdn_xml,
@@ -153,41 +151,9 @@ PARSERS = {
 }
 
 
-def default_sources() -> dict[str, dict[str, Any]]:
-    """The real public download locations (treasury.gov legacy files, Sanctions List Service)."""
-    return {
-        "sdn_csv": {"url": BASE + "sdn.csv", "format": "sdn_csv", "source": "ofac-sdn-csv",
-                    "side": {"comments": BASE + "sdn_comments.csv", "alt": BASE + "alt.csv",
-                             "add": BASE + "add.csv"}},
-        "sdn_advanced": {"url": SLS + "SDN_ADVANCED.XML", "format": "advanced_xml", "source": "ofac-sdn-advanced",
-                         "enabled": False},
-        "sdn_xml": {"url": SLS + "SDN.XML", "format": "sdn_xml", "source": "ofac-sdn-xml", "enabled": False},
-        "consolidated_xml": {"url": SLS + "CONSOLIDATED.XML", "format": "cons_xml", "source": "ofac-cons-xml",
-                             "enabled": False},
-        "thomasgregg": {"url": "https://raw.githubusercontent.com/thomasgregg/crypto-sanctions-list/main/data/"
-                               "sanctioned-addresses.json", "format": "thomasgregg_json",
-                        "source": "ofac-thomasgregg", "enabled": False},
-    }
-
-
-class ListsOfacConnector:
+class ListsOfacConnector(ListConnector):
     """OFAC SDN / consolidated lists in every published format, as dated snapshots."""
 
     name: ClassVar[str] = "lists_ofac"
     description: ClassVar[str] = "OFAC SDN and consolidated lists (sdn.csv family, sdn.xml, advanced XML)"
-
-    def default_config(self) -> dict[str, Any]:
-        return {"sources": default_sources(), "limits": {"concurrency": 2, "rate": 1, "timeout": 300,
-                                                              "max_body_bytes": 512 * 1024 * 1024}}
-
-    def streams(self, config: dict[str, Any]) -> list[Any]:
-        from connectors.lists.base import ListStream
-
-        return [ListStream(self.name, s) for s in source_specs(config, PARSERS)]
-
-    def probes(self, config: dict[str, Any]) -> list[Probe]:
-        return [Probe(k, str(s["url"])) for k, s in (config.get("sources") or {}).items()
-                if s.get("enabled", True)]
-
-    def secrets(self, config: dict[str, Any]) -> list[str]:
-        return []
+    parsers: ClassVar[Mapping[str, Parser]] = PARSERS

@@ -14,7 +14,8 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
 
-from connectors.addresses import AddressError, chain_for_asset, normalize, wallet_id
+from connectors import facts, ids
+from connectors.addresses import AddressError, chain_for_asset, normalize
 from connectors.base import (
     ENTITIES,
     OBSERVATIONS,
@@ -23,8 +24,10 @@ from connectors.base import (
     Probe,
     Record,
     RunContext,
+    Stream,
     Table,
 )
+from connectors.lists.base import DELISTING, delisted, rejected
 
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com/0xB10C/ofac-sanctioned-digital-currency-addresses/lists/"
 ASSETS = ("XBT", "ETH", "XMR", "LTC", "ZEC", "DASH", "BTG", "ETC", "BSV", "BCH", "XVG", "USDC", "USDT",
@@ -90,19 +93,18 @@ class AddressesStream:
                 state={"source": src, "load_at": load_at, "done": list(done), "complete": False},
             )
         # Delisting: listed by this source for these assets, not seen in this (complete) load.
-        stale = ctx.read(
-            "SELECT id, subject, attrs FROM observations WHERE source = ? AND predicate = 'sanctioned' "
-            "AND valid_to IS NULL AND last_seen < ?", [SOURCE, load_at]) if ctx.read else []
-        stale = [r for r in stale if json.loads(r["attrs"] or "{}").get("asset") in self.assets]
+        stored = ctx.stored
+        open_ = stored.open_listings(SOURCE, ("sanctioned",), seen_before=load_at) if stored is not None else []
+        stale = [{"id": r["id"], "subject": r["subject"]} for r in open_
+                 if (r.get("attrs") or {}).get("asset") in self.assets]
         body = json.dumps({"delisted": sorted(r["id"] for r in stale), "load_at": load_at}).encode()
-        yield Page(body=body, url=f"derive:{SOURCE}:delisting", method="derive:delisting",
+        yield Page(body=body, url=f"derive:{SOURCE}:delisting", method=DELISTING,
                    data={"delisted": stale, "load_at": load_at},
                    state={"source": src, "load_at": load_at, "done": list(done), "complete": True})
 
     def transform(self, page: Page) -> Iterator[Record]:
-        if page.method == "derive:delisting":
-            for r in page.data["delisted"]:
-                yield Record("observations", {"id": r["id"], "valid_to": page.data["load_at"]})
+        if page.method == DELISTING:
+            yield from delisted(page.data["delisted"], page.data["load_at"])
             return
         asset, load_at = page.data["asset"], page.data["load_at"]
         for raw in parse_list(page.body, page.data["fmt"]):
@@ -110,19 +112,12 @@ class AddressesStream:
                 chain = chain_for_asset(asset, raw)
                 addr = normalize(chain, raw)
             except AddressError as e:
-                yield Record("rejected_inputs", {"stream": self.name, "value": raw, "context": asset,
-                                                  "reason": str(e), "first_seen": load_at,
-                                                  "last_seen": load_at})
+                yield rejected(self.name, raw, asset, str(e), load_at)
                 continue
-            wid = wallet_id(chain, addr)
-            yield Record("entities", {"id": wid, "kind": "wallet", "chain": wid.split(":")[1],
-                                      "address": addr, "source": SOURCE, "first_seen": load_at,
-                                      "last_seen": load_at})
-            yield Record("observations", {
-                "id": f"obs:{SOURCE}:{wid}:{asset}", "subject": wid, "predicate": "sanctioned",
-                "value": "OFAC SDN", "confidence": 1.0, "observed_at": load_at, "valid_to": None,
-                "attrs": {"asset": asset, "as_published": raw}, "source": SOURCE,
-                "first_seen": load_at, "last_seen": load_at})
+            wid = ids.wallet(chain, addr)
+            yield facts.wallet_of(wid, SOURCE, load_at)
+            yield facts.observation(wid, "sanctioned", "OFAC SDN", SOURCE, load_at,
+                                    attrs={"asset": asset, "as_published": raw}, id_=f"obs:{SOURCE}:{wid}:{asset}")
 
 
 class OfacAddressesConnector:
@@ -132,10 +127,13 @@ class OfacAddressesConnector:
     description: ClassVar[str] = "OFAC SDN digital-currency addresses, per-asset lists (0xB10C format)"
 
     def default_config(self) -> dict[str, Any]:
-        return {"base_url": DEFAULT_BASE_URL, "assets": list(ASSETS), "format": "txt",
-                "limits": {"concurrency": 2, "rate": 2}}
+        """The typed schema's defaults (``config.py`` next to this module), as the dict streams read."""
+        from connectors.config import to_dict
+        from connectors.lists.config import OfacAddressesConfig
 
-    def streams(self, config: dict[str, Any]) -> list[Any]:
+        return to_dict(OfacAddressesConfig())
+
+    def streams(self, config: dict[str, Any]) -> list[Stream]:
         return [AddressesStream(config)]
 
     def probes(self, config: dict[str, Any]) -> list[Probe]:
@@ -144,4 +142,8 @@ class OfacAddressesConnector:
                 for a in config["assets"]]
 
     def secrets(self, config: dict[str, Any]) -> list[str]:
-        return []
+        """What the typed schema marks secret (keys, tokens, key parts of RPC URLs)."""
+        from connectors.config import secret_values
+        from connectors.lists.config import OfacAddressesConfig
+
+        return secret_values(OfacAddressesConfig, config)

@@ -10,24 +10,34 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, ClassVar
 
+from connectors import ids
 from connectors.base import (
     ITEM_ERRORS,
     ConfigError,
     Page,
-    Probe,
     Record,
     RunContext,
+    Stream,
     Table,
     rejection,
     unstorable,
 )
-from connectors.lists.base import LIST_TABLES, ListStream, Party, Snapshot, records, source_specs
+from connectors.lists.base import (
+    LIST_TABLES,
+    ListConnector,
+    Parser,
+    Party,
+    Snapshot,
+    delisted,
+    member,
+    records,
+    snapshot_row,
+)
 
-ENTITIES_URL = "https://data.opensanctions.org/datasets/latest/default/entities.ftm.json"
-DELTA_URL = "https://data.opensanctions.org/datasets/latest/sanctions/delta.json"
+LIST_ID = "opensanctions"  # the <list> of entity:opensanctions:<FtM id>
 PARTY_SCHEMATA = frozenset({"Person", "Organization", "Company", "LegalEntity", "Vessel", "Airplane",
                             "PublicBody"})
 _ASSET = {"BTC": "XBT"}
@@ -44,7 +54,7 @@ def party_of(e: dict[str, Any]) -> Party | None:
         return None
     caption = e.get("caption") or next(iter(_props(e, "name")), e["id"])
     names = _props(e, "name", "alias", "previousName")
-    return Party(list_id="opensanctions", uid=e["id"], name=caption, list_type="OpenSanctions",
+    return Party(list_id=LIST_ID, uid=e["id"], name=caption, list_type="OpenSanctions",
                  party_type=str(e.get("schema", "")).lower(), aliases=[n for n in names if n != caption],
                  programmes=_props(e, "programId", "program") or list(e.get("datasets") or []),
                  countries=_props(e, "country", "nationality", "jurisdiction", "citizenship"),
@@ -122,6 +132,7 @@ class DeltaStream:
     membership of the new snapshot and ``valid_to`` on the facts of deleted entities.
     """
 
+    name: ClassVar[str] = ""  # per instance: <connector>.<source key> (set in __init__)
     primary_key: ClassVar[tuple[str, ...]] = ("id",)
     cursor_field: ClassVar[str | None] = "version"
     is_sorted: ClassVar[bool] = True
@@ -145,21 +156,26 @@ class DeltaStream:
                 continue
             resp = await ctx.http.get_bytes(self._version_url(version, vurl))
             ops = _json_lines(resp.body)
-            prev = ctx.read("SELECT max(snapshot) AS s FROM list_snapshots WHERE source = ?", [self.source]) \
-                if ctx.read else []
-            prev_snap = prev[0]["s"] if prev and prev[0]["s"] else None
-            members = ctx.read("SELECT kind, key, label, list_type FROM list_members WHERE source = ? AND snapshot = ?",
-                               [self.source, prev_snap]) if ctx.read and prev_snap else []
             deleted = [o["entity"]["id"] for o in ops if op_problem(o) is None and o["op"] == "DEL"]
-            stale = ctx.read(
-                "SELECT id, subject FROM observations WHERE source = ? AND valid_to IS NULL AND predicate IN "
-                "('listed', 'sanctioned')", [self.source]) if ctx.read and deleted else []
-            gone = {f"entity:opensanctions:{d}" for d in deleted}
-            stale = [r for r in stale if r["subject"] in gone]
+            members, stale = self._stored(ctx, deleted)
             ctx.report(1, len(versions), version)
             yield Page(body=resp.body, url=resp.url, method="GET",
                        data={"ops": ops, "version": version, "members": members, "stale": stale,
                              "load_at": ctx.now}, state={"version": version})
+
+    def _stored(self, ctx: RunContext, deleted: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The members of the newest stored snapshot (the base a version applies to) and the open
+        listing facts of the ``deleted`` entities, as ``{id, subject}``."""
+        stored = ctx.stored
+        if stored is None:
+            return [], []
+        prev_snap = stored.list_latest_snapshot(self.source) or None
+        members = [{k: m[k] for k in ("kind", "key", "label", "list_type")}
+                   for m in stored.list_members(self.source, prev_snap)] if prev_snap else []
+        gone = {ids.entity(LIST_ID, d) for d in deleted}
+        stale = [{"id": r["id"], "subject": r["subject"]} for r in stored.open_listings(self.source)
+                 if r["subject"] in gone] if deleted else []
+        return members, stale
 
     def transform(self, page: Page) -> Iterator[Record]:
         snapshot = version_time(page.data["version"])
@@ -173,49 +189,32 @@ class DeltaStream:
             else:
                 yield rejection(self.name, o, why, page.data["load_at"], "opensanctions-delta")
         changed = [o["entity"] for o in ops if o["op"] in ("ADD", "MOD")]
-        deleted = {f"entity:opensanctions:{o['entity']['id']}" for o in ops if o["op"] == "DEL"}
+        deleted = {ids.entity(LIST_ID, o["entity"]["id"]) for o in ops if o["op"] == "DEL"}
         snap = parse_ftm_lines(changed)
         new_keys = {p.entity_id for p in snap.parties}
         yield from records(self.source, self.name, snap, snapshot, page.data["load_at"], page.url, page.sha256)
         carried = [m for m in page.data["members"] if m["key"] not in deleted and m["key"] not in new_keys]
         for m in carried:
-            yield Record("list_members", {"source": self.source, "snapshot": snapshot, **m})
-        for r in page.data["stale"]:
-            yield Record("observations", {"id": r["id"], "valid_to": snapshot})
+            yield member(self.source, snapshot, m["kind"], m["key"], m["label"], m["list_type"])
+        yield from delisted(page.data["stale"], snapshot)
         n_ent = len(new_keys) + sum(1 for m in carried if m["kind"] == "entity")
         n_addr = sum(1 for m in carried if m["kind"] == "address") + sum(len(p.wallets) for p in snap.parties)
-        yield Record("list_snapshots", {"source": self.source, "snapshot": snapshot, "loaded_at": page.data["load_at"],
-                                        "entities": n_ent, "addresses": n_addr, "rejected": len(snap.rejected),
-                                        "url": page.url, "sha256": page.sha256})
+        yield snapshot_row(self.source, snapshot, page.data["load_at"], n_ent, n_addr, len(snap.rejected),
+                           page.url, page.sha256)
 
 
-class ListsOpensanctionsConnector:
+class ListsOpensanctionsConnector(ListConnector):
     """OpenSanctions FtM entities and delta feed, as dated snapshots."""
 
     name: ClassVar[str] = "lists_opensanctions"
     description: ClassVar[str] = "OpenSanctions FollowTheMoney entities (full export and delta feed)"
+    parsers: ClassVar[Mapping[str, Parser]] = {"ftm_json": parse_entities}
 
-    def default_config(self) -> dict[str, Any]:
-        # The full export is several GB and is read into memory in one piece: opt-in. The delta feed
-        # (small per-version files) is on by default and keeps a watch list current incrementally.
-        return {"sources": {"entities": {"url": ENTITIES_URL, "format": "ftm_json", "source": "opensanctions",
-                                         "enabled": False},
-                            "delta": {"url": DELTA_URL, "format": "ftm_delta", "source": "opensanctions-delta"}},
-                "limits": {"concurrency": 2, "rate": 2, "timeout": 600,
-                           "max_body_bytes": 4 * 1024**3}}
-
-    def streams(self, config: dict[str, Any]) -> list[Any]:
-        out: list[Any] = []
-        src = {k: v for k, v in (config.get("sources") or {}).items() if v.get("format") != "ftm_delta"}
-        out += [ListStream(self.name, s) for s in source_specs({"sources": src}, {"ftm_json": parse_entities})]
-        for k, v in (config.get("sources") or {}).items():
+    def streams(self, config: dict[str, Any]) -> list[Stream]:
+        sources = config.get("sources") or {}
+        out = super().streams({"sources": {k: v for k, v in sources.items() if v.get("format") != "ftm_delta"}})
+        for k, v in sources.items():
             if v.get("format") == "ftm_delta" and v.get("enabled", True):
                 out.append(DeltaStream(self.name, k, str(v["url"]), v.get("source", "opensanctions-delta"),
                                        v.get("versions_base")))
         return out
-
-    def probes(self, config: dict[str, Any]) -> list[Probe]:
-        return [Probe(k, str(s["url"])) for k, s in (config.get("sources") or {}).items() if s.get("enabled", True)]
-
-    def secrets(self, config: dict[str, Any]) -> list[str]:
-        return []

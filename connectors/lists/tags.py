@@ -19,19 +19,22 @@ from typing import Any, ClassVar
 
 import yaml
 
-from connectors.addresses import ASSET_CHAINS, AddressError, chain_for_asset, normalize, wallet_id
+from connectors import facts, ids
+from connectors.addresses import ASSET_CHAINS, AddressError, chain_for_asset, normalize
 from connectors.base import (
     ENTITIES,
     OBSERVATIONS,
+    REJECTED,
     Column,
     ConfigError,
     Page,
     Probe,
     Record,
     RunContext,
+    Stream,
     Table,
 )
-from connectors.lists.ofac_addresses import REJECTED
+from connectors.lists.base import rejected
 
 TAG_SOURCES = Table(
     "tag_sources",
@@ -195,32 +198,28 @@ def tag_records(source: str, stream: str, tags: list[Tag], load_at: str) -> tupl
     """Store rows for tags: wallet entities, ``tag`` observations, rejected inputs."""
     recs: list[Record] = []
     wallets: set[str] = set()
-    rejected = 0
+    n_rejected = 0
     for t in tags:
         try:
             chain = t.chain or _chain(t.asset, t.address)
-            addr = normalize(chain, t.address)
-            wid = wallet_id(chain, addr)
+            wid = ids.wallet(chain, normalize(chain, t.address))
         except AddressError as e:
-            rejected += 1
-            recs.append(Record("rejected_inputs", {"stream": stream, "value": t.address[:200],
-                                                    "context": f"{t.asset or t.chain} {t.label}"[:200],
-                                                    "reason": str(e), "first_seen": load_at, "last_seen": load_at}))
+            n_rejected += 1
+            recs.append(rejected(stream, t.address[:200], f"{t.asset or t.chain} {t.label}"[:200], str(e), load_at))
             continue
         wallets.add(wid)
-        recs.append(Record("entities", {"id": wid, "kind": "wallet", "chain": wid.split(":")[1], "address": addr,
-                                        "source": source, "first_seen": load_at, "last_seen": load_at}))
-        recs.append(Record("observations", {
-            "id": f"obs:{source}:{wid}:tag:{t.label}"[:500], "subject": wid, "predicate": "tag", "value": t.label,
-            "confidence": t.confidence, "observed_at": load_at, "valid_to": None,
-            "attrs": {"category": t.category, "source_category": t.source_category, "chain": chain, **t.attrs},
-            "source": source, "first_seen": load_at, "last_seen": load_at}))
-    return recs, len(wallets), rejected
+        recs.append(facts.wallet_of(wid, source, load_at))
+        recs.append(facts.observation(
+            wid, "tag", t.label, source, load_at, confidence=t.confidence,
+            attrs={"category": t.category, "source_category": t.source_category, "chain": chain, **t.attrs},
+            id_=f"obs:{source}:{wid}:tag:{t.label}"[:500]))
+    return recs, len(wallets), n_rejected
 
 
 class TagStream:
     """Every file of one tag source, one page each; then a summary row in ``tag_sources``."""
 
+    name: ClassVar[str] = ""  # per instance: <connector>.<source key> (set in __init__)
     primary_key: ClassVar[tuple[str, ...]] = ("id",)
     cursor_field: ClassVar[str | None] = None
     is_sorted: ClassVar[bool] = False
@@ -246,13 +245,9 @@ class TagStream:
             ctx.report(1, len(self.files), f.rsplit("/", 1)[-1])
             yield Page(body=resp.body, url=resp.url, method="GET", data={"path": f, "load_at": load_at}, state=None)
         totals = {"tags": 0, "addresses": 0, "rejected": 0}
-        if ctx.read:
-            pred = "kind = 'actor'" if self.fmt == "graphsense_actorpack" else "1 = 0"
-            row = ctx.read("SELECT count(*) AS n, count(DISTINCT subject) AS w FROM observations "
-                           "WHERE source = ? AND predicate = 'tag'", [self.source])[0]
-            actors = ctx.read(f"SELECT count(*) AS n FROM entities WHERE source = ? AND {pred}", [self.source])[0]
-            rej = ctx.read("SELECT count(*) AS n FROM rejected_inputs WHERE stream = ?", [self.name])[0]
-            totals = {"tags": row["n"] + actors["n"], "addresses": row["w"], "rejected": rej["n"]}
+        if ctx.stored is not None:
+            got = ctx.stored.tag_totals(self.source, self.name, self.fmt == "graphsense_actorpack")
+            totals = {k: int(got.get(k) or 0) for k in totals}
         body = json.dumps({"source": self.source, **totals}).encode()
         yield Page(body=body, url=self.base or self.source, method="derive:tag-summary",
                    data={"totals": totals, "load_at": load_at, "files": len(self.files)},
@@ -266,11 +261,12 @@ class TagStream:
             return
         if self.fmt == "graphsense_actorpack":
             for a in parse_actorpack(page.body, d["path"]):
-                yield Record("entities", {"id": f"actor:graphsense:{a['id']}", "kind": "actor", "label": a.get("label"),
-                                          "attrs": {"categories": a.get("categories") or [],
-                                                    "jurisdictions": a.get("jurisdictions") or [],
-                                                    "uri": a.get("uri", "")},
-                                          "source": self.source, "first_seen": d["load_at"], "last_seen": d["load_at"]})
+                # label and attrs stated outright: an actor whose pack dropped its label loses it here too
+                yield facts.entity_stated(ids.actor("graphsense", a["id"]), self.source, d["load_at"], kind="actor",
+                                          label=a.get("label"),
+                                          attrs={"categories": a.get("categories") or [],
+                                                 "jurisdictions": a.get("jurisdictions") or [],
+                                                 "uri": a.get("uri", "")})
             return
         try:
             tags = PARSERS[self.fmt](page.body, d["path"])
@@ -295,20 +291,13 @@ class ListsTagsConnector:
     description: ClassVar[str] = "Attribution tags: GraphSense TagPacks, etherscan-style labels, Forta labels"
 
     def default_config(self) -> dict[str, Any]:
-        return {"sources": {
-            "graphsense": {"format": "graphsense_tagpack", "base_url": GS_BASE, "source": "graphsense",
-                           "files": [f"packs/{p}" for p in GS_PACKS]},
-            "graphsense_actors": {"format": "graphsense_actorpack", "base_url": GS_BASE, "source": "graphsense-actors",
-                                  "files": ["actors/graphsense.actorpack.yaml"]},
-            "etherscan": {"format": "scan_combined", "base_url": ES_BASE, "source": "etherscan-labels",
-                          "files": [f"data/{s}/combined/combinedAllLabels.json" for s in _SCAN_CHAIN]},
-            "forta": {"format": "forta_csv", "base_url": FORTA_BASE, "source": "forta",
-                      "files": ["labels/1/phishing_scams.csv", "labels/1/malicious_smart_contracts.csv",
-                                "labels/1/etherscan_malicious_labels.csv"]},
-        }, "limits": {"concurrency": 2, "rate": 2, "timeout": 120,
-                             "max_body_bytes": 256 * 1024 * 1024}}
+        """The typed schema's defaults (``config.py`` next to this module), as the dict streams read."""
+        from connectors.config import to_dict
+        from connectors.lists.config import ListsTagsConfig
 
-    def streams(self, config: dict[str, Any]) -> list[Any]:
+        return to_dict(ListsTagsConfig())
+
+    def streams(self, config: dict[str, Any]) -> list[Stream]:
         return [TagStream(self.name, k, v) for k, v in (config.get("sources") or {}).items() if v.get("enabled", True)]
 
     def probes(self, config: dict[str, Any]) -> list[Probe]:
@@ -320,5 +309,9 @@ class ListsTagsConnector:
         return out
 
     def secrets(self, config: dict[str, Any]) -> list[str]:
-        return []
+        """What the typed schema marks secret (keys, tokens, key parts of RPC URLs)."""
+        from connectors.config import secret_values
+        from connectors.lists.config import ListsTagsConfig
+
+        return secret_values(ListsTagsConfig, config)
 

@@ -4,14 +4,13 @@ addresses, nationalities and the sanctions regime (UN_LIST_TYPE). No wallets: ma
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from lxml import etree
 
-from connectors.base import Probe
-from connectors.lists.base import ListStream, Party, Snapshot, source_specs
+from connectors.lists.base import ListConnector, Parser, Party, Snapshot
 
-UN_URL = "https://scsanctions.un.org/resources/xml/en/consolidated.xml"
 LIST_TYPE = "UN Security Council"
 
 
@@ -65,22 +64,9 @@ def parse_un(files: dict[str, bytes]) -> Snapshot:
     return Snapshot(parties, date=m.group(0) if m else None)
 
 
-class ListsUnConnector:
+class ListsUnConnector(ListConnector):
     """UN Security Council Consolidated List, as dated snapshots."""
 
     name: ClassVar[str] = "lists_un"
     description: ClassVar[str] = "UN Security Council Consolidated Sanctions List (XML)"
-
-    def default_config(self) -> dict[str, Any]:
-        return {"sources": {"un": {"url": UN_URL, "format": "un_xml", "source": "un-consolidated"}},
-                "limits": {"concurrency": 1, "rate": 1, "timeout": 300,
-                           "max_body_bytes": 128 * 1024 * 1024}}
-
-    def streams(self, config: dict[str, Any]) -> list[Any]:
-        return [ListStream(self.name, s) for s in source_specs(config, {"un_xml": parse_un})]
-
-    def probes(self, config: dict[str, Any]) -> list[Probe]:
-        return [Probe(k, str(s["url"])) for k, s in (config.get("sources") or {}).items() if s.get("enabled", True)]
-
-    def secrets(self, config: dict[str, Any]) -> list[str]:
-        return []
+    parsers: ClassVar[Mapping[str, Parser]] = {"un_xml": parse_un}

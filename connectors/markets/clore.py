@@ -16,6 +16,7 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
 
+from connectors import facts, ids
 from connectors.base import (
     EDGES,
     ENTITIES,
@@ -27,16 +28,19 @@ from connectors.base import (
     Probe,
     Record,
     RunContext,
+    Stream,
     Table,
     item_records,
     rejection,
 )
 from connectors.gpu_names import gpu_count, gpu_id
+from connectors.markets.base import HostSupply, host_records, market_location, offers_gpu, snapshot_page
 
 SOURCE = "clore"
 DEFAULT_BASE_URL = "https://api.clore.ai/v1"
 CODES = {1: "database error", 2: "invalid input data", 3: "invalid API token", 4: "invalid endpoint",
          5: "rate limit (1 request/second) exceeded", 6: "application error"}
+LOCATION_NOTE = "specs.net.cc as Clore publishes it; derivation not documented"
 
 SERVERS = Table(
     "clore_servers",
@@ -71,8 +75,7 @@ class ServersStream:
         if code not in (0, None):
             raise ConnectorError(f"GET {resp.url}: Clore answered code {code} ({CODES.get(code, 'unknown')})")
         ctx.report(1, 1, "marketplace")
-        yield Page(body=resp.body, url=resp.url, method="GET", data={"snapshot": ctx.now},
-                   state={"last_snapshot": ctx.now})
+        yield snapshot_page(resp.body, resp.url, ctx.now)
 
     def transform(self, page: Page) -> Iterator[Record]:
         snap = page.data["snapshot"]
@@ -80,8 +83,7 @@ class ServersStream:
         servers = doc.get("servers") if isinstance(doc, dict) else None
         if not isinstance(servers, list):
             raise ConnectorError("Clore marketplace answer has no servers list")
-        seen = {"source": SOURCE, "first_seen": snap, "last_seen": snap}
-        owners: dict[str, dict[str, Any]] = {}
+        owners: dict[str, HostSupply] = {}
         for s in servers:
             if not isinstance(s, dict) or s.get("id") is None:
                 yield rejection(self.name, s, "server without an id", snap, "clore")
@@ -89,21 +91,17 @@ class ServersStream:
             # Each server on its own (a malformed one is one rejected_inputs row); its share of the
             # host-level totals is added only once all its records are built.
             share: list[tuple[str, str | None, str | None, str | None, int | None]] = []
-            recs = item_records(self.name, s, snap, functools.partial(self._server, snap=snap, seen=seen, share=share), "clore")
+            recs = item_records(self.name, s, snap, functools.partial(self._server, snap=snap, share=share), "clore")
             if share and not _rejected(recs):
                 owner, cc, gid, raw, count = share[0]
-                o = owners.setdefault(owner, {"gpus": {}, "countries": set(), "servers": 0})
-                o["servers"] += 1
-                if cc:
-                    o["countries"].add(cc)
-                if gid:
-                    g = o["gpus"].setdefault(gid, {"count": 0, "machines": 0, "raw": raw})
-                    g["count"] += count or 0
-                    g["machines"] += 1
+                owners.setdefault(owner, HostSupply()).add(gid, raw, count, cc)
             yield from recs
-        yield from self._hosts(owners, seen, snap)
+        for owner, supply in sorted(owners.items()):  # the host (owner) level, as for Vast hosts
+            yield from host_records(SOURCE, SOURCE, owner, snap, supply, label=f"Clore host {owner}",
+                                    attrs={"market": "clore", "owner": owner, "servers": supply.machines},
+                                    note=LOCATION_NOTE)
 
-    def _server(self, s: dict[str, Any], snap: str, seen: dict[str, Any],
+    def _server(self, s: dict[str, Any], snap: str,
                 share: list[tuple[str, str | None, str | None, str | None, int | None]]) -> Iterator[Record]:
         sid, specs = s["id"], s.get("specs") or {}
         if not isinstance(sid, int | str) or isinstance(sid, bool):
@@ -114,7 +112,7 @@ class ServersStream:
         count = len(arr) or gpu_count("clore", raw) or (1 if raw else None)
         cc = str((specs.get("net") or {}).get("cc") or "").upper() or None
         cc = cc if cc and len(cc) == 2 and cc.isalpha() else None
-        mid = f"machine:clore:{sid}"
+        mid = ids.machine(SOURCE, sid)
         owner = None if s.get("owner") is None else str(s["owner"])
         yield Record("clore_servers", {"snapshot": snap, "server_id": sid, "owner": owner,
                                        "gpu": raw, "gpu_id": gid, "gpu_count": count, "country": cc,
@@ -124,46 +122,19 @@ class ServersStream:
         attrs: dict[str, Any] = {"market": "clore", "server_id": sid, "gpu": raw, "gpu_count": count,
                                  "rented": s.get("rented")}
         if owner is not None:
-            attrs["provider"] = f"provider:clore:{owner}"
+            attrs["provider"] = ids.provider(SOURCE, owner)
             share.append((owner, cc, gid, raw, count))
-        yield Record("entities", {"id": mid, "kind": "machine", "chain": None, "address": None,
-                                  "label": f"Clore server {sid}", "attrs": attrs, **seen})
+        yield facts.entity(mid, SOURCE, snap, label=f"Clore server {sid}", attrs=attrs)
         if gid:
-            yield Record("edges", {"id": f"edge:clore:offers_gpu:{sid}:{gid}", "kind": "offers_gpu", "src": mid,
-                                   "dst": f"gpu:{gid}", "chain": None, "asset": None, "amount": None,
-                                   "decimals": None, "time": snap, "block": None, "tx": None,
-                                   "attrs": {"count": count, "raw_name": raw}, **seen})
+            yield offers_gpu(ids.edge(SOURCE, "offers_gpu", sid, gid), mid, gid, SOURCE, snap, count=count,
+                             raw_name=raw)
         if cc:
-            yield Record("observations", _location(f"obs:clore:location:{sid}", mid, cc, snap))
-
-    def _hosts(self, owners: dict[str, dict[str, Any]], seen: dict[str, Any], snap: str) -> Iterator[Record]:
-        """The host (owner) level, as for Vast hosts: what it offers in total and where."""
-        for owner, o in sorted(owners.items()):
-            pid = f"provider:clore:{owner}"
-            yield Record("entities", {"id": pid, "kind": "provider", "chain": None, "address": None,
-                                      "label": f"Clore host {owner}",
-                                      "attrs": {"market": "clore", "owner": owner, "servers": o["servers"],
-                                                "countries": sorted(o["countries"])}, **seen})
-            for gid, g in sorted(o["gpus"].items()):
-                yield Record("edges", {"id": f"edge:clore:offers_gpu:host:{owner}:{gid}", "kind": "offers_gpu",
-                                       "src": pid, "dst": f"gpu:{gid}", "chain": None, "asset": None, "amount": None,
-                                       "decimals": None, "time": snap, "block": None, "tx": None,
-                                       "attrs": {"count": g["count"], "machines": g["machines"], "raw_name": g["raw"]},
-                                       **seen})
-            for cc in sorted(o["countries"]):
-                yield Record("observations", _location(f"obs:clore:location:provider:{owner}:{cc}", pid, cc, snap))
+            yield market_location(mid, cc, SOURCE, snap, id_=f"obs:clore:location:{sid}", derived_by=SOURCE,
+                                  note=LOCATION_NOTE)
 
 
 def _rejected(recs: list[Record]) -> bool:
     return len(recs) == 1 and recs[0].table == "rejected_inputs"
-
-
-def _location(oid: str, subject: str, cc: str, at: str) -> dict[str, Any]:
-    return {"id": oid, "subject": subject, "predicate": "location", "value": cc, "confidence": 0.6,
-            "observed_at": at, "valid_to": None,
-            "attrs": {"layer": "ip", "derived_by": "clore",
-                      "note": "specs.net.cc as Clore publishes it; derivation not documented"},
-            "source": SOURCE, "first_seen": at, "last_seen": at}
 
 
 class CloreConnector:
@@ -173,13 +144,21 @@ class CloreConnector:
     description: ClassVar[str] = "Clore.ai marketplace servers: GPU model/count, country, rented flag"
 
     def default_config(self) -> dict[str, Any]:
-        return {"base_url": DEFAULT_BASE_URL, "api_key": None, "limits": {"concurrency": 1, "rate": 1, "timeout": 60}}
+        """The typed schema's defaults (``config.py`` next to this module), as the dict streams read."""
+        from connectors.config import to_dict
+        from connectors.markets.config import CloreConfig
 
-    def streams(self, config: dict[str, Any]) -> list[Any]:
+        return to_dict(CloreConfig())
+
+    def streams(self, config: dict[str, Any]) -> list[Stream]:
         return [ServersStream(config)]
 
     def probes(self, config: dict[str, Any]) -> list[Probe]:
         return [Probe("marketplace", ServersStream(config).url())]
 
     def secrets(self, config: dict[str, Any]) -> list[str]:
-        return [config["api_key"]] if config.get("api_key") else []
+        """What the typed schema marks secret (keys, tokens, key parts of RPC URLs)."""
+        from connectors.config import secret_values
+        from connectors.markets.config import CloreConfig
+
+        return secret_values(CloreConfig, config)

@@ -22,7 +22,8 @@ import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
-from connectors.addresses import AddressError, normalize, wallet_id
+from connectors import facts, ids
+from connectors.addresses import AddressError
 from connectors.base import (
     EDGES,
     ENTITIES,
@@ -34,18 +35,20 @@ from connectors.base import (
     Probe,
     Record,
     RunContext,
+    Stream,
     Table,
     item_records,
     rejection,
 )
 from connectors.gpu_names import gpu_id
+from connectors.markets.base import offers_gpu, snapshot_page
 
 SOURCE = "golem-stats"
 DEFAULT_BASE_URL = "https://api.stats.golem.network"
 GLM_POLYGON = "0x0b220b82f3ea3b7f6d9a1d8ab58930c064a2b5bf"
 GLM_ETHEREUM = "0x7dd9c5cba05e151c895fde1cf355c9a1d5da6429"
 MULTI_TRANSFER = "0x50100d4faf5f3b09987dea36dc2eddd57a3e561b"
-GLM_ASSETS = frozenset({f"token:polygon:{GLM_POLYGON}", f"token:ethereum:{GLM_ETHEREUM}"})
+GLM_ASSETS = frozenset({ids.token("polygon", GLM_POLYGON), ids.token("ethereum", GLM_ETHEREUM)})
 NAME_KEY = "golem.node.id.name"
 GPU_KEY = re.compile(r"^golem\.!exp\.gap-35\.v1\.inf\.gpu(?:\.d(\d+))?\.model$")
 PAYEE_KEY = re.compile(r"^golem\.com\.payment\.platform\.([^.]+)\.address$")
@@ -110,61 +113,50 @@ class ProvidersStream:
     async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
         resp = await ctx.http.get_bytes(self.url())
         ctx.report(1, 1, "online providers")
-        yield Page(body=resp.body, url=resp.url, method="GET", data={"snapshot": ctx.now},
-                   state={"last_snapshot": ctx.now})
+        yield snapshot_page(resp.body, resp.url, ctx.now)
 
     def transform(self, page: Page) -> Iterator[Record]:
         snap = page.data["snapshot"]
         nodes = json.loads(page.body)
         if not isinstance(nodes, list):
             raise ConnectorError("Golem stats network/online did not return a list of nodes")
-        seen = {"source": SOURCE, "first_seen": snap, "last_seen": snap}
         for node in nodes:
             nid = node.get("node_id") if isinstance(node, dict) else None
             if not isinstance(nid, str) or not nid:
                 yield rejection(self.name, node, "node without a node_id", snap, "golem")
                 continue
             # One node at a time: a malformed offer is one rejected_inputs row, the others are stored.
-            yield from item_records(self.name, node, snap, functools.partial(self._node, snap=snap, seen=seen),
-                                    "golem")
+            yield from item_records(self.name, node, snap, functools.partial(self._node, snap=snap), "golem")
 
-    def _node(self, node: dict[str, Any], snap: str, seen: dict[str, Any]) -> Iterator[Record]:
+    def _node(self, node: dict[str, Any], snap: str) -> Iterator[Record]:
         nid = str(node["node_id"]).lower()
-        pid = f"provider:golem:{nid}"
+        pid = ids.provider("golem", nid)
         payees, gpus, name = node_payees(node), node_gpus(node), node_name(node)
         yield Record("golem_nodes", {
             "snapshot": snap, "node_id": nid, "name": name, "online": int(bool(node.get("online"))),
             "version": node.get("version"), "network": node.get("network"), "wallet": node.get("wallet"),
             "runtimes": sorted((node.get("runtimes") or {}).keys()), "gpus": gpus,
             "payees": {a: sorted(p) for a, p in sorted(payees.items())}})
-        yield Record("entities", {"id": pid, "kind": "provider", "chain": None, "address": nid,
-                                  "label": name or f"Golem node {nid[:10]}",
-                                  "attrs": {"market": "golem", "node_id": nid, "name": name,
-                                            "version": node.get("version"), "network": node.get("network")},
-                                  **seen})
+        yield facts.entity(pid, SOURCE, snap, address=nid, label=name or f"Golem node {nid[:10]}",
+                           attrs={"market": "golem", "node_id": nid, "name": name,
+                                  "version": node.get("version"), "network": node.get("network")})
         for raw, platforms in sorted(payees.items()):
             try:
-                wid = wallet_id("evm", raw)
+                wid = ids.wallet("evm", raw)
             except AddressError:
                 continue
-            yield Record("entities", {"id": wid, "kind": "wallet", "chain": "evm", "address": normalize("evm", raw),
-                                      "label": None, "attrs": {}, **seen})
-            yield Record("edges", {"id": f"edge:golem:payout_to:{nid}:{wid}", "kind": "payout_to", "src": pid,
-                                   "dst": wid, "chain": "evm", "asset": None, "amount": None, "decimals": None,
-                                   "time": snap, "block": None, "tx": None,
-                                   "attrs": {"platforms": sorted(platforms)}, **seen})
-            yield Record("observations", {
-                "id": f"obs:golem:role:{nid}:{wid}", "subject": wid, "predicate": "role", "value": "provider_payee",
-                "confidence": 1.0, "observed_at": snap, "valid_to": None,
-                "attrs": {"provider": pid, "platforms": sorted(platforms)}, **seen})
+            # label and attrs stated (None, {}): the payee's wallet row is the stats API's view of it
+            yield facts.entity_stated(wid, SOURCE, snap, kind="wallet", chain="evm", address=ids.key_of(wid),
+                                      label=None, attrs={})
+            yield facts.edge(ids.edge("golem", "payout_to", nid, wid), "payout_to", pid, wid, SOURCE, snap,
+                             chain="evm", time=snap, attrs={"platforms": sorted(platforms)})
+            yield facts.observation(wid, "role", "provider_payee", SOURCE, snap,
+                                    attrs={"provider": pid, "platforms": sorted(platforms)},
+                                    id_=f"obs:golem:role:{nid}:{wid}")
         for g in gpus:
-            if not g["gpu_id"]:
-                continue
-            yield Record("edges", {"id": f"edge:golem:offers_gpu:{nid}:{g['runtime']}:{g['gpu_id']}",
-                                   "kind": "offers_gpu", "src": pid, "dst": f"gpu:{g['gpu_id']}", "chain": None,
-                                   "asset": None, "amount": None, "decimals": None, "time": snap, "block": None,
-                                   "tx": None, "attrs": {"count": g["count"], "raw_name": g["raw_name"],
-                                                         "runtime": g["runtime"]}, **seen})
+            if g["gpu_id"]:
+                yield offers_gpu(ids.edge("golem", "offers_gpu", nid, g["runtime"], g["gpu_id"]), pid, g["gpu_id"],
+                                 SOURCE, snap, count=g["count"], raw_name=g["raw_name"], runtime=g["runtime"])
 
 
 def golem_payments(edges: Iterable[Mapping[str, Any]], payee_map: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -176,7 +168,7 @@ def golem_payments(edges: Iterable[Mapping[str, Any]], payee_map: Mapping[str, s
     still emits a GLM Transfer from the requestor, so ``src`` is the requestor; when ``src`` is the
     contract itself the requestor is unknown (``requestor`` None, ``batched`` True).
     """
-    contract = f"wallet:evm:{MULTI_TRANSFER}"
+    contract = ids.wallet_raw("evm", MULTI_TRANSFER)
     out = []
     for e in edges:
         if e.get("kind") != "paid" or str(e.get("asset") or "").lower() not in GLM_ASSETS:
@@ -203,13 +195,21 @@ class GolemConnector:
     description: ClassVar[str] = "Golem providers online: node ids, GLM payee wallets, GPU models (stats API)"
 
     def default_config(self) -> dict[str, Any]:
-        return {"base_url": DEFAULT_BASE_URL, "limits": {"concurrency": 1, "rate": 1, "timeout": 120}}
+        """The typed schema's defaults (``config.py`` next to this module), as the dict streams read."""
+        from connectors.config import to_dict
+        from connectors.markets.config import GolemConfig
 
-    def streams(self, config: dict[str, Any]) -> list[Any]:
+        return to_dict(GolemConfig())
+
+    def streams(self, config: dict[str, Any]) -> list[Stream]:
         return [ProvidersStream(config)]
 
     def probes(self, config: dict[str, Any]) -> list[Probe]:
         return [Probe("network/online", ProvidersStream(config).url())]
 
     def secrets(self, config: dict[str, Any]) -> list[str]:
-        return []
+        """What the typed schema marks secret (keys, tokens, key parts of RPC URLs)."""
+        from connectors.config import secret_values
+        from connectors.markets.config import GolemConfig
+
+        return secret_values(GolemConfig, config)

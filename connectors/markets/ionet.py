@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+from connectors import facts, ids
 from connectors.base import (
     EDGES,
     ENTITIES,
@@ -29,13 +30,16 @@ from connectors.base import (
     Probe,
     Record,
     RunContext,
+    Stream,
     Table,
     item_records,
 )
 from connectors.gpu_names import gpu_id
+from connectors.markets.base import market_location, offers_gpu
 
 SOURCE = "ionet-explorer"
 DEFAULT_BASE_URL = "https://api.io.solutions/v1/io-explorer"
+LOCATION_NOTE = "iso2 as io.net's explorer publishes it; how io.net derives it is not documented"
 
 DEVICES = Table(
     "ionet_devices",
@@ -103,8 +107,8 @@ class DevicesStream:
         if not isinstance(d, dict) or not d.get("device_id"):
             raise ConnectorError(f"io.net device {page.data['device']}: answer has no data.device_id "
                                  f"(status {doc.get('status') if isinstance(doc, dict) else '?'})")
-        dev, seen = str(d["device_id"]), {"source": SOURCE, "first_seen": snap, "last_seen": snap}
-        pid, gid = f"provider:ionet:{dev}", gpu_id("ionet", d.get("hardware_name"))
+        dev = str(d["device_id"])
+        pid, gid = ids.provider("ionet", dev), gpu_id("ionet", d.get("hardware_name"))
         qty = d.get("hardware_quantity") if isinstance(d.get("hardware_quantity"), int) else None
         cc = str(d.get("iso2") or "").upper() or None
         jobs = [j for j in d.get("jobs") or [] if isinstance(j, dict)] if isinstance(d.get("jobs"), list) else []
@@ -112,30 +116,22 @@ class DevicesStream:
                                        "gpu_id": gid, "hardware_quantity": qty, "iso2": cc,
                                        "location_name": d.get("location_name"),
                                        "tier": d.get("base_tier_name") or _text(d.get("connectivity_tier")),
-                                       "jobs": len(jobs)}), *self._device(d, dev, gid, qty, cc, pid, snap, seen)]
+                                       "jobs": len(jobs)}), *self._device(d, dev, gid, qty, cc, pid, snap)]
         yield from item_records(self.name, d, snap, lambda _: device, "ionet")  # e.g. a quantity past 64 bits
         for j in jobs:  # one job at a time: a malformed one is one rejected_inputs row
             yield from item_records(self.name, j, snap, functools.partial(_job, dev), "ionet")
 
     def _device(self, d: dict[str, Any], dev: str, gid: str | None, qty: int | None, cc: str | None, pid: str,
-                snap: str, seen: dict[str, Any]) -> Iterator[Record]:
-        yield Record("entities", {"id": pid, "kind": "provider", "chain": None, "address": None,
-                                  "label": f"io.net device {dev[:8]}",
-                                  "attrs": {"market": "ionet", "device_id": dev, "hardware_name": d.get("hardware_name"),
-                                            "hardware_quantity": qty, "location_name": d.get("location_name")},
-                                  **seen})
+                snap: str) -> Iterator[Record]:
+        yield facts.entity(pid, SOURCE, snap, label=f"io.net device {dev[:8]}",
+                           attrs={"market": "ionet", "device_id": dev, "hardware_name": d.get("hardware_name"),
+                                  "hardware_quantity": qty, "location_name": d.get("location_name")})
         if gid:
-            yield Record("edges", {"id": f"edge:ionet:offers_gpu:{dev}:{gid}", "kind": "offers_gpu", "src": pid,
-                                   "dst": f"gpu:{gid}", "chain": None, "asset": None, "amount": None,
-                                   "decimals": None, "time": snap, "block": None, "tx": None,
-                                   "attrs": {"count": qty, "raw_name": d.get("hardware_name")}, **seen})
+            yield offers_gpu(ids.edge("ionet", "offers_gpu", dev, gid), pid, gid, SOURCE, snap, count=qty,
+                             raw_name=d.get("hardware_name"))
         if cc and len(cc) == 2 and cc.isalpha():
-            yield Record("observations", {
-                "id": f"obs:ionet:location:{dev}", "subject": pid, "predicate": "location", "value": cc,
-                "confidence": 0.6, "observed_at": snap, "valid_to": None,
-                "attrs": {"layer": "declared", "derived_by": "ionet", "label": d.get("location_name"),
-                          "note": "iso2 as io.net's explorer publishes it; how io.net derives it is not documented"},
-                **seen})
+            yield market_location(pid, cc, SOURCE, snap, id_=f"obs:ionet:location:{dev}", layer="declared",
+                                  derived_by="ionet", note=LOCATION_NOTE, label=d.get("location_name"))
 
 
 class IonetConnector:
@@ -145,10 +141,13 @@ class IonetConnector:
     description: ClassVar[str] = "io.net explorer devices (JWT): GPU model/count, country, jobs served"
 
     def default_config(self) -> dict[str, Any]:
-        return {"base_url": DEFAULT_BASE_URL, "token": None, "device_ids": [], "auth_header": "Authorization",
-                "auth_scheme": "Bearer", "limits": {"concurrency": 1, "rate": 0.3, "timeout": 60}}
+        """The typed schema's defaults (``config.py`` next to this module), as the dict streams read."""
+        from connectors.config import to_dict
+        from connectors.markets.config import IonetConfig
 
-    def streams(self, config: dict[str, Any]) -> list[Any]:
+        return to_dict(IonetConfig())
+
+    def streams(self, config: dict[str, Any]) -> list[Stream]:
         return [DevicesStream(config)]
 
     def probes(self, config: dict[str, Any]) -> list[Probe]:
@@ -156,4 +155,8 @@ class IonetConnector:
         return [Probe("device details", DevicesStream(config).url(str(devs[0])))]
 
     def secrets(self, config: dict[str, Any]) -> list[str]:
-        return [config["token"]] if config.get("token") else []
+        """What the typed schema marks secret (keys, tokens, key parts of RPC URLs)."""
+        from connectors.config import secret_values
+        from connectors.markets.config import IonetConfig
+
+        return secret_values(IonetConfig, config)

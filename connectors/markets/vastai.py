@@ -19,6 +19,7 @@ import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
+from connectors import facts, ids
 from connectors.base import (
     EDGES,
     ENTITIES,
@@ -30,11 +31,13 @@ from connectors.base import (
     Probe,
     Record,
     RunContext,
+    Stream,
     Table,
     item_records,
     rejection,
 )
 from connectors.gpu_names import gpu_id
+from connectors.markets.base import HostSupply, host_records, market_location, offers_gpu
 
 SOURCE = "vastai"
 DEFAULT_BASE_URL = "https://console.vast.ai/api/v0"
@@ -72,6 +75,7 @@ CHANGES = Table(
 )
 
 _CC = re.compile(r"^[A-Z]{2}$")
+LOCATION_NOTE = "Vast.ai's own IP-derived geolocation label, not declared or audited"
 
 
 def country_of(geolocation: str | None) -> str | None:
@@ -159,54 +163,25 @@ def graph_records(rows: list[dict[str, Any]], snapshot: str) -> Iterator[Record]
             continue
         m = machines.setdefault(mid, {**r, "count": 0})
         m["count"] = max(m["count"], r["num_gpus"] or 0)
-    hosts: dict[int, dict[str, Any]] = {}
-    seen = {"first_seen": snapshot, "last_seen": snapshot, "source": SOURCE}
+    hosts: dict[int, HostSupply] = {}
     for mid, m in sorted(machines.items()):
-        host, pid, mach = m["host_id"], f"provider:vastai:{m['host_id']}", f"machine:vastai:{mid}"
-        h = hosts.setdefault(host, {"gpus": {}, "countries": {}})
-        yield Record("entities", {"id": mach, "kind": "machine", "chain": None, "address": None,
-                                  "label": f"Vast.ai machine {mid}",
-                                  "attrs": {"market": "vastai", "machine_id": mid, "host_id": host, "provider": pid,
-                                            "gpu_name": m["gpu_name"], "num_gpus": m["count"],
-                                            "hosting_type": m["hosting_type"], "verification": m["verification"]},
-                                  **seen})
-        if m["gpu_id"]:
-            g = h["gpus"].setdefault(m["gpu_id"], {"count": 0, "machines": 0, "raw": m["gpu_name"]})
-            g["count"] += m["count"]
-            g["machines"] += 1
-            yield Record("edges", {"id": f"edge:vastai:offers_gpu:machine:{mid}:{m['gpu_id']}", "kind": "offers_gpu",
-                                   "src": mach, "dst": f"gpu:{m['gpu_id']}", "chain": None, "asset": None,
-                                   "amount": None, "decimals": None, "time": snapshot, "block": None, "tx": None,
-                                   "attrs": {"count": m["count"], "raw_name": m["gpu_name"], "host_id": host},
-                                   **seen})
-        cc = m["country"]
+        host, gid, cc = m["host_id"], m["gpu_id"], m["country"]
+        mach = ids.machine(SOURCE, mid)
+        yield facts.entity(mach, SOURCE, snapshot, label=f"Vast.ai machine {mid}",
+                           attrs={"market": "vastai", "machine_id": mid, "host_id": host,
+                                  "provider": ids.provider(SOURCE, str(host)), "gpu_name": m["gpu_name"],
+                                  "num_gpus": m["count"], "hosting_type": m["hosting_type"],
+                                  "verification": m["verification"]})
+        hosts.setdefault(host, HostSupply()).add(gid, m["gpu_name"], m["count"], cc, label=m["geolocation"])
+        if gid:
+            yield offers_gpu(ids.edge(SOURCE, "offers_gpu", "machine", mid, gid), mach, gid, SOURCE, snapshot,
+                             count=m["count"], raw_name=m["gpu_name"], host_id=host)
         if cc:
-            h["countries"][cc] = m["geolocation"]
-            yield Record("observations", _location(f"obs:vastai:location:machine:{mid}", mach, cc, m["geolocation"],
-                                                   snapshot))
-    for host, h in sorted(hosts.items()):
-        pid = f"provider:vastai:{host}"
-        yield Record("entities", {"id": pid, "kind": "provider", "chain": None, "address": None,
-                                  "label": f"Vast.ai host {host}",
-                                  "attrs": {"market": "vastai", "host_id": host,
-                                            "countries": sorted(h["countries"])}, **seen})
-        for gid, g in sorted(h["gpus"].items()):
-            yield Record("edges", {"id": f"edge:vastai:offers_gpu:host:{host}:{gid}", "kind": "offers_gpu",
-                                   "src": pid, "dst": f"gpu:{gid}", "chain": None, "asset": None, "amount": None,
-                                   "decimals": None, "time": snapshot, "block": None, "tx": None,
-                                   "attrs": {"count": g["count"], "machines": g["machines"], "raw_name": g["raw"]},
-                                   **seen})
-        for cc, label in sorted(h["countries"].items()):
-            yield Record("observations", _location(f"obs:vastai:location:provider:{host}:{cc}", pid, cc, label,
-                                                   snapshot))
-
-
-def _location(oid: str, subject: str, cc: str, label: str | None, at: str) -> dict[str, Any]:
-    return {"id": oid, "subject": subject, "predicate": "location", "value": cc, "confidence": 0.6,
-            "observed_at": at, "valid_to": None,
-            "attrs": {"layer": "ip", "derived_by": "vastai", "label": label,
-                      "note": "Vast.ai's own IP-derived geolocation label, not declared or audited"},
-            "source": SOURCE, "first_seen": at, "last_seen": at}
+            yield market_location(mach, cc, SOURCE, snapshot, id_=f"obs:vastai:location:machine:{mid}",
+                                  derived_by=SOURCE, note=LOCATION_NOTE, label=m["geolocation"])
+    for host, supply in sorted(hosts.items()):
+        yield from host_records(SOURCE, SOURCE, host, snapshot, supply, label=f"Vast.ai host {host}",
+                                attrs={"market": "vastai", "host_id": host}, note=LOCATION_NOTE)
 
 
 def supply_changes(prev: Iterable[Mapping[str, Any]], cur: Iterable[Mapping[str, Any]]) -> dict[str, list[int]]:
@@ -242,11 +217,9 @@ class OffersStream:
                    state={"last_snapshot": snapshot, "prev_snapshot": state.get("last_snapshot")})
         prev_snap = state.get("last_snapshot")
         changes: list[dict[str, Any]] = []
-        if ctx.read is not None and prev_snap and prev_snap != snapshot:
-            q = ("SELECT machine_id, MAX(host_id) AS host_id, MAX(gpu_name) AS gpu_name, MAX(num_gpus) AS num_gpus, "
-                 "MAX(country) AS country FROM vastai_offers WHERE snapshot = ? GROUP BY machine_id")
-            prev = {r["machine_id"]: r for r in ctx.read(q, [prev_snap])}
-            cur = {r["machine_id"]: r for r in ctx.read(q, [snapshot])}
+        if ctx.stored is not None and prev_snap and prev_snap != snapshot:
+            prev = ctx.stored.vastai_machines(prev_snap)
+            cur = ctx.stored.vastai_machines(snapshot)
             diff = supply_changes(prev.values(), cur.values())
             for kind, rows in (("appeared", cur), ("disappeared", prev)):
                 for mid in diff[kind]:
@@ -291,14 +264,21 @@ class VastaiConnector:
     description: ClassVar[str] = "Vast.ai GPU offers as dated snapshots: hosts, machines, GPUs, IP-derived country"
 
     def default_config(self) -> dict[str, Any]:
-        return {"base_url": DEFAULT_BASE_URL, "query": dict(DEFAULT_QUERY), "limit": 5000, "api_key": None,
-                "limits": {"concurrency": 1, "rate": 0.5, "timeout": 120}}
+        """The typed schema's defaults (``config.py`` next to this module), as the dict streams read."""
+        from connectors.config import to_dict
+        from connectors.markets.config import VastaiConfig
 
-    def streams(self, config: dict[str, Any]) -> list[Any]:
+        return to_dict(VastaiConfig())
+
+    def streams(self, config: dict[str, Any]) -> list[Stream]:
         return [OffersStream(config)]
 
     def probes(self, config: dict[str, Any]) -> list[Probe]:
         return [Probe("offers", OffersStream(config).url())]
 
     def secrets(self, config: dict[str, Any]) -> list[str]:
-        return [config["api_key"]] if config.get("api_key") else []
+        """What the typed schema marks secret (keys, tokens, key parts of RPC URLs)."""
+        from connectors.config import secret_values
+        from connectors.markets.config import VastaiConfig
+
+        return secret_values(VastaiConfig, config)

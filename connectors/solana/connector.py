@@ -25,6 +25,7 @@ import json
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, ClassVar
 
+from connectors import facts, ids
 from connectors.base import (
     EDGES,
     ENTITIES,
@@ -36,6 +37,7 @@ from connectors.base import (
     Probe,
     Record,
     RunContext,
+    Stream,
     Table,
     check_uint256,
     item_records,
@@ -43,6 +45,7 @@ from connectors.base import (
 from connectors.http import JsonRpcError
 
 SOURCE = "solana-rpc"
+CHAIN = "solana"
 DEFAULT_RPC = "https://api.mainnet-beta.solana.com"
 MINTS = {
     "RENDER": "rndrizKT3MK1iimdxRdWabcF7Zg7AR5T4nud4EkHBof",
@@ -157,22 +160,28 @@ def transfer_records(row: Mapping[str, Any], source: str = SOURCE) -> Iterator[R
     src = row["source_owner"] or row["source"]
     dst = row["destination_owner"] or row["destination"]
     t = row["block_timestamp"]
-    seen = {"source": source, "first_seen": t, "last_seen": t}
     for addr in (src, dst):
-        if not addr:
-            continue
-        yield Record("entities", {"id": f"wallet:solana:{addr}", "kind": "wallet", "chain": "solana",
-                                  "address": addr, "label": None, "attrs": {}, **seen})
+        if addr:
+            yield wallet_record(addr, source, t)
     if not src or not dst:  # a burn or a mint: the row says who, no wallet was paid
         return
-    yield Record("edges", {
-        "id": f"edge:solana:{row['tx_signature']}:{row['ix_path']}", "kind": "paid",
-        "src": f"wallet:solana:{src}", "dst": f"wallet:solana:{dst}", "chain": "solana",
-        "asset": f"token:solana:{row['mint']}", "amount": row["value"], "decimals": row["decimals"],
-        "time": t, "block": row["block_slot"], "tx": row["tx_signature"],
-        "attrs": {"source_account": row["source"], "destination_account": row["destination"],
-                  "authority": row["authority"], "type": row["transfer_type"],
-                  "owner_resolution": row["owner_resolution"]}, **seen})
+    yield facts.edge(
+        ids.edge(CHAIN, row["tx_signature"], row["ix_path"]), "paid", ids.wallet_raw(CHAIN, src),
+        ids.wallet_raw(CHAIN, dst), source, t, chain=CHAIN, asset=ids.token(CHAIN, row["mint"]),
+        amount=row["value"], decimals=row["decimals"], time=t, block=row["block_slot"],
+        tx=row["tx_signature"],
+        attrs={"source_account": row["source"], "destination_account": row["destination"],
+               "authority": row["authority"], "type": row["transfer_type"],
+               "owner_resolution": row["owner_resolution"]})
+
+
+def wallet_record(address: str, source: str, at: str) -> Record:
+    """The entity of a Solana wallet as an RPC answer names it (base58, case kept; not re-validated).
+
+    It states an empty label and attrs, as these rows always have (:func:`connectors.facts.entity_stated`).
+    """
+    return facts.entity_stated(ids.wallet_raw(CHAIN, address), source, at, chain=CHAIN, address=address,
+                               label=None, attrs={})
 
 
 class TransfersStream:
@@ -300,16 +309,21 @@ class SolanaConnector:
     description: ClassVar[str] = "Solana SPL transfers of configured mints (RENDER, IO, NOS, USDC) as paid edges"
 
     def default_config(self) -> dict[str, Any]:
-        return {"rpc_url": DEFAULT_RPC, "mints": dict(MINTS), "addresses": [], "skip_walking": [MINTS["USDC"]],
-                "page_size": 1000,
-                "batch_size": 20, "max_signatures": 5000, "commitment": "finalized",
-                "limits": {"concurrency": 2, "rate": 4, "timeout": 60}}
+        """The typed schema's defaults (``config.py`` next to this module), as the dict streams read."""
+        from connectors.config import to_dict
+        from connectors.solana.config import SolanaConfig
 
-    def streams(self, config: dict[str, Any]) -> list[Any]:
+        return to_dict(SolanaConfig())
+
+    def streams(self, config: dict[str, Any]) -> list[Stream]:
         return [TransfersStream(config)]
 
     def probes(self, config: dict[str, Any]) -> list[Probe]:
         return [Probe("rpc", str(config["rpc_url"]), rpc_method="getHealth")]
 
     def secrets(self, config: dict[str, Any]) -> list[str]:
-        return []
+        """What the typed schema marks secret (keys, tokens, key parts of RPC URLs)."""
+        from connectors.config import secret_values
+        from connectors.solana.config import SolanaConfig
+
+        return secret_values(SolanaConfig, config)

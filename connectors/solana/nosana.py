@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 import base58
 
+from connectors import facts, ids
 from connectors.base import (
     EDGES,
     ENTITIES,
@@ -39,13 +40,14 @@ from connectors.base import (
     Probe,
     Record,
     RunContext,
+    Stream,
     Table,
-    check_uint256,
     item_records,
 )
-from connectors.solana.connector import DEFAULT_RPC, MINTS, rfc3339
+from connectors.solana.connector import CHAIN, MINTS, rfc3339, wallet_record
 
 SOURCE = "nosana-jobs"
+MARKET = "nosana"  # the id space of Nosana jobs and nodes, and the source part of its edge ids
 PROGRAM = "nosJhNRqr2bc9g1nfGDcXXTXvYUmxD4cVwy2pMWhrYM"
 NOS_MINT = MINTS["NOS"]
 NOS_DECIMALS = 6
@@ -234,53 +236,42 @@ class JobsStream:
         node = None if j["node"] == SYSTEM_PROGRAM else j["node"]
         paid = job_payment(j)
         t_start, t_end = rfc3339(j["time_start"] or None), rfc3339(j["time_end"] or None)
-        seen = {"source": SOURCE, "first_seen": at, "last_seen": at}
-        jid, renter = f"job:nosana:{addr}", f"wallet:solana:{j['project']}"
+        jid, renter = ids.job(MARKET, addr), ids.wallet_raw(CHAIN, j["project"])
         yield Record("nosana_jobs", {
             "address": addr, "market": j["market"], "node": node, "payer": j["payer"], "project": j["project"],
             "price": str(j["price"]), "state": j["state"], "state_name": JOB_STATES.get(j["state"], str(j["state"])),
             "time_start": j["time_start"], "time_end": j["time_end"], "timeout": j["timeout"],
             "ipfs_job": ipfs_cid(j["ipfs_job"]), "ipfs_result": ipfs_cid(j["ipfs_result"]), "gpu_id": gid,
             "paid": None if paid is None else str(paid), "first_seen": at, "last_seen": at})
-        yield Record("entities", {"id": jid, "kind": "job", "chain": "solana", "address": addr,
-                                  "label": f"Nosana job {addr[:8]}",
-                                  "attrs": {"market": j["market"], "state": JOB_STATES.get(j["state"]),
-                                            "ipfs_job": ipfs_cid(j["ipfs_job"]), "rent_payer": j["payer"]}, **seen})
-        yield Record("entities", {"id": renter, "kind": "wallet", "chain": "solana", "address": j["project"],
-                                  "label": None, "attrs": {}, **seen})
-        yield Record("observations", {"id": f"obs:nosana:role:{j['project']}", "subject": renter, "predicate": "role",
-                                      "value": "renter", "confidence": 1.0, "observed_at": t_start or at,
-                                      "valid_to": None, "attrs": {"market": "nosana"}, **seen})
-        yield Record("edges", {"id": f"edge:nosana:rented:{addr}", "kind": "rented", "src": renter, "dst": jid,
-                               "chain": "solana", "asset": None, "amount": None, "decimals": None, "time": t_start,
-                               "block": None, "tx": None, "attrs": {"market": j["market"]}, **seen})
+        yield facts.entity_stated(jid, SOURCE, at, chain=CHAIN, address=addr, label=f"Nosana job {addr[:8]}",
+                                  attrs={"market": j["market"], "state": JOB_STATES.get(j["state"]),
+                                         "ipfs_job": ipfs_cid(j["ipfs_job"]), "rent_payer": j["payer"]})
+        yield wallet_record(j["project"], SOURCE, at)
+        yield facts.observation(renter, "role", "renter", SOURCE, at, observed_at=t_start or at,
+                                id_=facts.observation_id(MARKET, "role", j["project"]),
+                                attrs={"market": MARKET})
+        yield facts.edge(ids.edge(MARKET, "rented", addr), "rented", renter, jid, SOURCE, at, chain=CHAIN,
+                         time=t_start, attrs={"market": j["market"]})
         if gid:
-            yield Record("edges", {"id": f"edge:nosana:uses_gpu:{addr}", "kind": "uses_gpu", "src": jid,
-                                   "dst": f"gpu:{gid}", "chain": None, "asset": None, "amount": None,
-                                   "decimals": None, "time": t_start, "block": None, "tx": None,
-                                   "attrs": {"units": 1, "market": j["market"]}, **seen})
+            yield facts.edge(ids.edge(MARKET, "uses_gpu", addr), "uses_gpu", jid, ids.gpu(gid), SOURCE, at,
+                             time=t_start, attrs={"units": 1, "market": j["market"]})
         if node is None:
             return
-        pid, nwallet = f"provider:nosana:{node}", f"wallet:solana:{node}"
-        yield Record("entities", {"id": pid, "kind": "provider", "chain": "solana", "address": node,
-                                  "label": f"Nosana node {node[:8]}", "attrs": {"market": "nosana"}, **seen})
-        yield Record("entities", {"id": nwallet, "kind": "wallet", "chain": "solana", "address": node,
-                                  "label": None, "attrs": {}, **seen})
-        yield Record("edges", {"id": f"edge:nosana:leased_from:{addr}", "kind": "leased_from", "src": jid, "dst": pid,
-                               "chain": "solana", "asset": None, "amount": None, "decimals": None, "time": t_start,
-                               "block": None, "tx": None, "attrs": {}, **seen})
-        yield Record("edges", {"id": f"edge:nosana:payout_to:{node}", "kind": "payout_to", "src": pid, "dst": nwallet,
-                               "chain": "solana", "asset": None, "amount": None, "decimals": None, "time": None,
-                               "block": None, "tx": None, "attrs": {"note": "a Nosana node is paid to its own key"},
-                               **seen})
+        pid, nwallet = ids.provider(MARKET, node), ids.wallet_raw(CHAIN, node)
+        yield facts.entity_stated(pid, SOURCE, at, chain=CHAIN, address=node, label=f"Nosana node {node[:8]}",
+                                  attrs={"market": MARKET})
+        yield wallet_record(node, SOURCE, at)
+        yield facts.edge(ids.edge(MARKET, "leased_from", addr), "leased_from", jid, pid, SOURCE, at,
+                         chain=CHAIN, time=t_start)
+        yield facts.edge(ids.edge(MARKET, "payout_to", node), "payout_to", pid, nwallet, SOURCE, at,
+                         chain=CHAIN, attrs={"note": "a Nosana node is paid to its own key"})
         if paid is not None:
-            yield Record("edges", {
-                "id": f"edge:nosana:paid:{addr}", "kind": "paid", "src": renter, "dst": nwallet, "chain": "solana",
-                "asset": f"token:solana:{self.mint}", "amount": check_uint256(paid), "decimals": NOS_DECIMALS,
-                "time": t_end, "block": None, "tx": None,
-                "attrs": {"job": jid, "price_per_second": str(j["price"]), "timeout": j["timeout"],
-                          "rent_payer": j["payer"], "basis": "price * min(time_end - time_start, timeout)"
-                          if j["timeout"] is not None else "price (flat, older program)"}, **seen})
+            yield facts.edge(
+                ids.edge(MARKET, "paid", addr), "paid", renter, nwallet, SOURCE, at, chain=CHAIN,
+                asset=ids.token(CHAIN, self.mint), amount=paid, decimals=NOS_DECIMALS, time=t_end,
+                attrs={"job": jid, "price_per_second": str(j["price"]), "timeout": j["timeout"],
+                       "rent_payer": j["payer"], "basis": "price * min(time_end - time_start, timeout)"
+                       if j["timeout"] is not None else "price (flat, older program)"})
 
 
 class NosanaConnector:
@@ -290,14 +281,21 @@ class NosanaConnector:
     description: ClassVar[str] = "Nosana job and market accounts (Solana getProgramAccounts): renter, node, GPU, NOS paid"
 
     def default_config(self) -> dict[str, Any]:
-        return {"rpc_url": DEFAULT_RPC, "program_id": PROGRAM, "markets": {RTX4090_MARKET: "rtx-4090"},
-                "all_markets": False, "nos_mint": NOS_MINT, "limits": {"concurrency": 1, "rate": 1, "timeout": 120}}
+        """The typed schema's defaults (``config.py`` next to this module), as the dict streams read."""
+        from connectors.config import to_dict
+        from connectors.solana.config import NosanaConfig
 
-    def streams(self, config: dict[str, Any]) -> list[Any]:
+        return to_dict(NosanaConfig())
+
+    def streams(self, config: dict[str, Any]) -> list[Stream]:
         return [JobsStream(config)]
 
     def probes(self, config: dict[str, Any]) -> list[Probe]:
         return [Probe("rpc", str(config["rpc_url"]), rpc_method="getHealth")]
 
     def secrets(self, config: dict[str, Any]) -> list[str]:
-        return []
+        """What the typed schema marks secret (keys, tokens, key parts of RPC URLs)."""
+        from connectors.config import secret_values
+        from connectors.solana.config import NosanaConfig
+
+        return secret_values(NosanaConfig, config)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from connectors import facts, ids
 from graphs.clusters import COORDINATION, Link
 from graphs.compute import Rental, peak_concurrent
 from tracer.scoring.rules import TIMING_ONLY, link_tree, restricted_locations, tree_path
@@ -192,12 +193,10 @@ def _restricted_links(cid: str, renters: list[str], ctx: Context) -> dict[str, R
         for o in ctx.obs.get(m, []):
             if o["predicate"] != "name_match":
                 continue
-            at = o["attrs"]
-            sc = float(at.get("score", o.get("confidence") or 0))
-            sc = sc / 100.0 if sc > 1.0 else sc
-            if sc >= p.name_match_min:
-                entity = str(at.get("entity_id") or at.get("entity") or o["value"])
-                add(m, Restricted(f"{m} matches listed party {entity} at {sc:.2f}", (o["id"],), m, (entity,)))
+            nm = facts.name_match(o["value"], o.get("confidence"), o["attrs"])
+            if nm.score >= p.name_match_min:
+                add(m, Restricted(f"{m} matches listed party {nm.entity} at {nm.score:.2f}", (o["id"],), m,
+                                  (nm.entity,)))
                 break
     for m in members:
         if groups.get(m, m) in found:
@@ -220,9 +219,9 @@ def _restricted_links(cid: str, renters: list[str], ctx: Context) -> dict[str, R
             place = seen[r.provider]
             if place is not None:
                 text, oid, iso = place
-                via = (r.lease,) if r.lease.startswith("lease:") else ()
+                via = (r.lease,) if ids.kind_of(r.lease) == "lease" else ()  # Golem: a payment, no lease
                 add(w, Restricted(f"{w} rents {r.gpu} from {r.provider}, {text}", (*r.refs, oid), w,
-                                  (*via, r.provider, f"jurisdiction:{iso}")))
+                                  (*via, r.provider, ids.jurisdiction(iso))))
                 break
     return found
 

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors import facts, ids
 from graphs.build import TracerGraph
 from graphs.clusters import Clusters, Hub, Link
 from graphs.compute import THRESHOLDS, ComputeTotal, Rental
+from graphs.dust import USD_STABLECOIN_TOKENS
 from graphs.exposure import ExposureResult
 from tracer.catalog import Catalog, CountryGroups
 
@@ -36,15 +38,6 @@ class Evidence:
 # member (listed, exposed, a name match, renting from a restricted place) counts for a subject only
 # when the subject reaches it through other links (``Context.attribution_groups``).
 TIMING_ONLY: frozenset[str] = frozenset({"sync_rentals"})
-
-# USD stablecoin token ids (6 decimals) as EVM connectors store them in edges.asset.
-STABLECOINS = (
-    "ethereum:0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48",  # USDC
-    "ethereum:0xdac17f958d2ee523a2206206994597c13d831ec7",  # USDT
-    "polygon:0x3c499c542cef5e3811e1192ce70d8cc03d5c3359",  # USDC (native)
-    "polygon:0x2791bca1f2de4661ed88a30c99a7a9449aa84174",  # USDC.e
-    "polygon:0xc2132d05d31c914a87c6611c10748aeb04b58e8f",  # USDT
-)
 
 
 def threshold_for(thresholds: Mapping[str, int], asset_key: str,
@@ -110,7 +103,7 @@ class Params:
     # Keys: "<asset>/<decimals>" or the asset alone (symbol or token id as connectors store it).
     funding_thresholds: dict[str, int] = field(default_factory=lambda: {
         "USDC/6": 10_000 * 10**6, "USDT/6": 10_000 * 10**6, "DAI/18": 10_000 * 10**18,
-        **{f"token:{t}": 10_000 * 10**6 for t in STABLECOINS}})
+        **{t: 10_000 * 10**6 for t in USD_STABLECOIN_TOKENS}})  # token ids (6 decimals) as edges.asset
     layer_weights: dict[str, float] = field(default_factory=lambda: {
         "audited": 1.0, "ip": 0.9, "declared": 0.7})
     activity_zones: dict[str, float] = field(default_factory=lambda: {
@@ -122,7 +115,7 @@ class Params:
     # Dust minimum per asset in display units, keyed "asset/decimals", asset or symbol (replaced as a
     # whole by the config); other assets: dust_median_share x their median transfer.
     dust_min_value: dict[str, str | float] = field(default_factory=lambda: {
-        "USDC": "10", "USDT": "10", "DAI": "10", **{f"token:{t}": "10" for t in STABLECOINS}})
+        "USDC": "10", "USDT": "10", "DAI": "10", **{t: "10" for t in USD_STABLECOIN_TOKENS}})
     dust_median_share: float = 0.01
     dust_min_transfers: int = 20
     hub_behaviour: bool = True
@@ -220,7 +213,7 @@ class Context:
 
     def wallets_of(self, subject: str) -> list[tuple[str, tuple[str, ...]]]:
         """The subject's own wallets: itself, or a provider's payout wallets (with the payout fact)."""
-        if subject.startswith("provider:"):
+        if ids.kind_of(subject) == "provider":
             return [(w, (f,)) for w, f in self.payouts.get(subject, [])]
         return [(subject, ())]
 
@@ -366,17 +359,11 @@ def name_match(subject: str, ctx: Context) -> Evidence | None:
     for o in ctx.obs.get(subject, []):
         if o["predicate"] != "name_match":
             continue
-        at = o["attrs"]
-        m = float(at.get("score", o.get("confidence") or 0))
-        m = m / 100.0 if m > 1.0 else m  # screening scores come as 0-100 (rapidfuzz) or 0-1
-        if m < ctx.params.name_match_min:
+        nm = facts.name_match(o["value"], o.get("confidence"), o["attrs"])
+        if nm.score < ctx.params.name_match_min:
             continue
-        entity = str(at.get("entity_id") or at.get("entity") or o["value"])
-        listed_as = at.get("list_type") or at.get("list") or o["value"]
-        name = at.get("query") or at.get("name") or "?"
-        matched = at.get("label") or at.get("matched_text") or at.get("matched_name") or ""
-        ev = Evidence("name_match", 0.9 * m, f"name {name!r} matches {listed_as} entry {entity} "
-                      f"({matched}) at {m:.2f}", (o["id"],), (subject, entity))
+        ev = Evidence("name_match", 0.9 * nm.score, f"name {nm.query!r} matches {nm.list_type} entry "
+                      f"{nm.entity} ({nm.label}) at {nm.score:.2f}", (o["id"],), (subject, nm.entity))
         if best is None or ev.score > best.score:
             best = ev
     return best
@@ -399,7 +386,7 @@ def restricted_locations(subject: str, ctx: Context) -> Iterator[tuple[dict[str,
             continue
         gw, group = ctx.groups.weight(str(o["value"]))
         if group:
-            layer = str(o["attrs"].get("layer", "declared"))
+            layer = facts.location_layer(o["attrs"])
             yield o, group, gw, layer, ctx.params.layer_weights.get(layer, 0.5)
 
 
@@ -416,7 +403,8 @@ def restricted_location(subject: str, ctx: Context) -> Evidence | None:
         what = f", offers/rents 3A090.a {', '.join(sorted({g for g, _, _ in ctrl}))}" if ctrl else ""
         ev = Evidence("restricted_location", base * gw * lw,
                       f"{layer} location {o['value']} is in {group} ({ctx.groups.as_of} rule){what}",
-                      (o["id"],) + tuple(f for _, _, fs in ctrl[:5] for f in fs), (subject, f"jurisdiction:{o['value']}"))
+                      (o["id"],) + tuple(f for _, _, fs in ctrl[:5] for f in fs),
+                      (subject, ids.jurisdiction(str(o["value"]))))
         if best is None or ev.score > best.score:
             best = ev
     return best
@@ -455,7 +443,7 @@ def concealment(subject: str, ctx: Context) -> Evidence | None:
     count."""
     from tracer.scoring.coordination import subject_concealment, subject_path
 
-    if subject.startswith("provider:"):
+    if ids.kind_of(subject) == "provider":
         return None
     cid = ctx.clusters.cluster(subject)
     if cid is None:
@@ -547,12 +535,12 @@ def _gpu_path(ctx: Context, subject: str, facts: tuple[str, ...], gid: str) -> t
     if n is not None:
         for v, d in ctx.tg.out_edges(n, "rented"):
             if d["f"] in facts:
-                return (subject, ctx.tg.ids[v], f"gpu:{gid}")
+                return (subject, ctx.tg.ids[v], ids.gpu(gid))
         for v, d in ctx.tg.out_edges(n, "paid"):
             if d["f"] in facts:
                 provs = [ctx.tg.ids[u] for u, _ in ctx.tg.in_edges(v, "payout_to")]
-                return (subject, ctx.tg.ids[v], *provs[:1], f"gpu:{gid}")
-    return (subject, f"gpu:{gid}")
+                return (subject, ctx.tg.ids[v], *provs[:1], ids.gpu(gid))
+    return (subject, ids.gpu(gid))
 
 
 @rule("qualifier")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from connectors import facts, ids
 from connectors.akash.parse import DENOM_SYMBOL
 from graphs.build import TracerGraph, build_graph
 from graphs.clusters import all_links, cluster_links, find_hubs
@@ -27,7 +28,7 @@ from tracer.catalog import load_catalog, load_country_groups
 from tracer.scoring import tables
 from tracer.scoring.combine import RULES_VERSION, combine
 from tracer.scoring.rules import RULES, Context, Evidence, Params
-from tracer.store import Store
+from tracer.store import StoreBackend
 
 
 @dataclass
@@ -86,9 +87,9 @@ def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], depl
         elif pred == "listed":
             listed_entities[o["subject"]] = (o["id"], str(o["value"]))
         elif pred == "tag":
-            tags.append((o["subject"], str(o["attrs"].get("category", "")), str(o["value"]), o["id"]))
+            tags.append((o["subject"], facts.tag_category(o["attrs"]), str(o["value"]), o["id"]))
         elif pred == "gpu_hours":
-            gpu_hours[o["subject"]].append((float(o["value"]), o["attrs"].get("gpu"), o["id"]))
+            gpu_hours[o["subject"]].append((float(o["value"]), facts.gpu_hours_model(o["attrs"]), o["id"]))
         obs[o["subject"]].append(o)
     # Wallets tied (listed_as) to a listed entity count as listed, with both facts as refs.
     for u, v, d in tg.g.edges(data=True):
@@ -131,13 +132,13 @@ def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], depl
         if k == "provider":
             for v, d in tg.out_edges(n):
                 if d["k"] == "offers_gpu":
-                    gpus[tg.ids[n]].append((tg.ids[v].removeprefix("gpu:"), "offers", (d["f"],)))
+                    gpus[tg.ids[n]].append((ids.gpu_catalog_id(tg.ids[v]), "offers", (d["f"],)))
                 elif d["k"] == "payout_to":
                     payouts[tg.ids[n]].append((tg.ids[v], d["f"]))
         elif k == "lease":
             lid = tg.ids[n]
             renters = [(tg.ids[u], d["f"]) for u, d in tg.in_edges(n, "rented")]
-            uses = [(tg.ids[v].removeprefix("gpu:"), d) for v, d in tg.out_edges(n, "uses_gpu")]
+            uses = [(ids.gpu_catalog_id(tg.ids[v]), d) for v, d in tg.out_edges(n, "uses_gpu")]
             providers = [tg.ids[v] for v, _ in tg.out_edges(n, "leased_from")]
             for r, rf in renters:
                 for gid, d in uses:
@@ -146,7 +147,7 @@ def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], depl
                 if lid in gpu_hours:
                     for hours, hgid, oid in gpu_hours[lid]:
                         g = hgid or (uses[0][0] if uses else "")
-                        lease_rows.append((lid, r, str(g).removeprefix("gpu:"), hours, oid))
+                        lease_rows.append((lid, r, g, hours, oid))
                 else:
                     for gid, d in uses:
                         if "h" in d:
@@ -171,7 +172,7 @@ def _rentals(tg: TracerGraph, lease: int, renter: str, rented_fact: str, uses: l
     out = []
     for gid, d in uses:
         units = int(d.get("u") or 1)
-        obs_h = [(h, oid) for h, hg, oid in hours_obs if not hg or str(hg).removeprefix("gpu:") == gid]
+        obs_h = [(h, oid) for h, hg, oid in hours_obs if not hg or hg == gid]
         total = sum(h for h, _ in obs_h) if obs_h else float(d.get("h") or 0.0) * units
         wall = float(d["h"]) if d.get("h") else (total / units if units else 0.0)
         end = start + int(wall * 3600) if start is not None and wall > 0 else None
@@ -202,9 +203,9 @@ def _payee_rentals(tg: TracerGraph, hubs: Mapping[int, Any], obs: Mapping[str, l
     for s, rows in obs.items():
         for o in rows:
             if o["predicate"] == "role" and o["value"] == "provider_payee" and (n := tg.get(s)) is not None:
-                prov = o["attrs"].get("provider")
-                if prov and tg.get(str(prov)) is not None:
-                    by_payee[n].add(str(prov))
+                payee_of = facts.payee_provider(o["attrs"])
+                if payee_of and tg.get(payee_of) is not None:
+                    by_payee[n].add(payee_of)
     for payee, provs in by_payee.items():
         if payee in hubs:
             continue
@@ -212,7 +213,8 @@ def _payee_rentals(tg: TracerGraph, hubs: Mapping[int, Any], obs: Mapping[str, l
         for prov in sorted(provs):
             pn = tg.get(prov)
             if pn is not None:
-                offers += [(prov, tg.ids[g].removeprefix("gpu:"), d) for g, d in tg.out_edges(pn, "offers_gpu")]
+                offers += [(prov, ids.gpu_catalog_id(tg.ids[g]), d)
+                           for g, d in tg.out_edges(pn, "offers_gpu")]
         if not offers:
             continue
         seen: set[tuple[int, str, str]] = set()
@@ -300,7 +302,7 @@ def score_context(ctx: Context, computed_at: str) -> tuple[list[dict[str, Any]],
     return flags, evidence
 
 
-def score_store(store: Store, params: Params | None = None, write: bool = True, now: str | None = None) -> ScoreResult:
+def score_store(store: StoreBackend, params: Params | None = None, write: bool = True, now: str | None = None) -> ScoreResult:
     """The whole scoring run over a store; writes ``flags``/``evidence`` unless ``write`` is False."""
     now = now or _now()
     timings: dict[str, float] = {}
@@ -332,7 +334,7 @@ def write_flags_csv(flags: list[dict[str, Any]], path: Path) -> None:
                         json.dumps(fl["reasons"], sort_keys=True)])
 
 
-def demo_step(store: Store, cfg: dict[str, Any], out_dir: Path) -> dict[str, str]:
+def demo_step(store: StoreBackend, cfg: dict[str, Any], out_dir: Path) -> dict[str, str]:
     """DEMO_STEPS entry: score the demo store and write ``flags.csv`` beside it."""
     res = score_store(store, params_from_config(cfg))
     path = Path(out_dir) / "flags.csv"

@@ -43,6 +43,12 @@ class NotAStoreError(StoreError):
     exit_code = 2
 
 
+class StoreUrlError(StoreError):
+    """A ``db`` config value that names no backend tracer knows: a usage error (exit 2)."""
+
+    exit_code = 2
+
+
 _FULL = "free space on its file system (or move the store and point --db at it), then run again; " \
         "everything committed before is kept"
 _RO_HINT = "read commands work; write commands need write access to the file and its folder"

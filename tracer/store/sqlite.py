@@ -1,192 +1,58 @@
-"""The store: one SQLite file (sqlite-utils) holding every fact with its provenance.
+"""The SQLite backend: one file (sqlite-utils) holding every fact with its provenance.
 
-All database access of the application goes through :class:`Store`, so a PostgreSQL store can
-replace it without touching connectors, graph code or rules.  Writes happen per page: the page's
-records, its raw-payload row and the stream's new state are committed in ONE transaction, and
-records are primary-key upserts, so replaying a page after a crash changes nothing.
+The embedded default of :class:`tracer.store.base.StoreBackend` (whose docstrings are the
+contract).  Writes happen per page: the page's records, its raw-payload row and the stream's new
+state are committed in ONE transaction, and records are primary-key upserts, so replaying a page
+after a crash changes nothing.  Schema and migrations: :mod:`tracer.store.sqlite_schema`; the lock
+file and the WAL checkpointer: :mod:`tracer.store.sqlite_files`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
 import sqlite3
-import threading
-import time
 import urllib.parse
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
 from connectors.base import CORE_TABLES, Delete, Page, Record, Rows, Table
-from tracer.store.faults import (  # noqa: F401 - re-exported: callers import the errors from here
-    SQLITE_MAGIC,
-    LockedError,
+from tracer.store.base import (
+    DEFER_INDEXES,
+    PROVENANCE_COLUMNS,
+    SCHEMA_VERSION,
+    SIGHTING_COLUMNS,
+    StoreBackend,
+)
+from tracer.store.faults import (
     NotAStoreError,
     ReadOnlyStoreError,
     StoreError,
     StoreFault,
     _check_file,
-    lock_fault,
     open_mode,
     store_fault,
 )
-from tracer.store.port import FactsPort
+from tracer.store.sqlite_files import Checkpointer, acquire, release
+from tracer.store.sqlite_schema import MIGRATIONS, apply_migrations, ensure_table, upsert_sql, versions
 
-SCHEMA_VERSION = 4
-DEFER_INDEXES = ("empty", "always", "never")
+__all__ = ["DEFER_INDEXES", "MIGRATE_WAIT_S", "MIGRATIONS", "PROVENANCE_COLUMNS", "SCHEMA_VERSION",
+           "SIGHTING_COLUMNS", "Store", "_cell"]
+
 WAL_AUTOCHECKPOINT = 16384  # pages (64 MB) between the writer's own checkpoints, outside bulk writes
-# A row's provenance: the raw page it cites and the run that stored that page's version of the row.
-# It changes only when the row's content does (every written column but the primary key, these and
-# SIGHTING_COLUMNS): re-seeing identical content keeps the page that first established it, so which
-# page a fact cites does not depend on where a run was stopped, resumed or replayed (docs/foundation.md).
-PROVENANCE_COLUMNS = ("raw_sha256", "run_id")
-# When a fact was seen, not what it is: updated on every sighting, never a reason to change provenance.
-SIGHTING_COLUMNS = frozenset({"first_seen", "last_seen"})
 MIGRATE_WAIT_S = 30.0  # how long opening a store waits for the lock to upgrade its schema
 
 log = logging.getLogger("tracer.store")
 
 
-def _create_table_sql(t: Table) -> str:
-    cols = ", ".join(f'"{c.name}" {c.type}' for c in t.columns)
-    prov = ', "raw_sha256" TEXT, "run_id" TEXT'
-    pk = ", ".join(f'"{c}"' for c in t.pk)
-    return f'CREATE TABLE IF NOT EXISTS "{t.name}" ({cols}{prov}, PRIMARY KEY ({pk}))'
-
-
-def _m1_core(db: sqlite_utils.Database) -> None:
-    db.executescript(
-        """
-        CREATE TABLE IF NOT EXISTS runs (
-            run_id TEXT PRIMARY KEY, command TEXT, started_at TEXT, ended_at TEXT,
-            status TEXT, duration_s REAL, records INTEGER, error TEXT);
-        CREATE TABLE IF NOT EXISTS run_streams (
-            run_id TEXT, stream TEXT, started_at TEXT, ended_at TEXT, status TEXT,
-            pages INTEGER, records INTEGER, error TEXT, PRIMARY KEY (run_id, stream));
-        CREATE TABLE IF NOT EXISTS raw_payloads (
-            sha256 TEXT PRIMARY KEY, stream TEXT, url TEXT, method TEXT, fetched_at TEXT,
-            run_id TEXT, bytes INTEGER, body BLOB);
-        CREATE TABLE IF NOT EXISTS stream_state (
-            stream TEXT PRIMARY KEY, state TEXT, updated_at TEXT, run_id TEXT);
-        """
-    )
-    for t in CORE_TABLES:
-        _ensure(db, t)
-
-
-def _m2_indexes(db: sqlite_utils.Database) -> None:
-    db.executescript(
-        """
-        CREATE INDEX IF NOT EXISTS idx_raw_payloads_stream ON raw_payloads(stream, fetched_at);
-        CREATE INDEX IF NOT EXISTS idx_run_streams_stream ON run_streams(stream);
-        """
-    )
-
-
-def _m3_deferred(db: sqlite_utils.Database) -> None:
-    db.execute("CREATE TABLE IF NOT EXISTS deferred_indexes (name TEXT PRIMARY KEY, tbl TEXT, sql TEXT)")
-
-
-def _m4_evm_ids(db: sqlite_utils.Database) -> None:
-    # EVM transfer ids were evm:<chain>:<tx>:<log index>; now the log's place on the chain (see
-    # connectors.evm.edge_id), so that a re-sync upserts the same rows instead of adding twins.
-    db.execute(
-        "UPDATE OR REPLACE edges SET id = 'evm:' || chain || ':' || printf('%012d', block) || ':' || "
-        "printf('%06d', json_extract(attrs, '$.log_index')) "
-        "WHERE source = 'evm:' || chain AND kind IN ('paid', 'nft_transfer') AND block IS NOT NULL "
-        "AND id = 'evm:' || chain || ':' || tx || ':' || json_extract(attrs, '$.log_index')")
-
-
-MIGRATIONS: list[tuple[int, str, Any]] = [
-    (1, "core tables: runs, raw payloads, stream state, entities, edges, observations", _m1_core),
-    (2, "indexes for provenance and run history", _m2_indexes),
-    (3, "secondary indexes a bulk sync dropped, rebuilt by the next writer if that sync died", _m3_deferred),
-    (4, "EVM transfer edge ids in chain order: evm:<chain>:<block>:<log index>", _m4_evm_ids),
-]
-
-
-def _versions(db: sqlite_utils.Database) -> set[int]:
-    if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'").fetchone():
-        return set()
-    return {r[0] for r in db.execute("SELECT version FROM migrations").fetchall()}
-
-
-def _apply_migrations(db: sqlite_utils.Database) -> list[int]:
-    """Apply the missing migrations, each in its own transaction (call holding the store lock)."""
-    with db.conn:
-        db.execute("CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
-    done = _versions(db)
-    applied = []
-    for version, name, fn in MIGRATIONS:
-        if version in done:
-            continue
-        with db.conn:
-            fn(db)
-            db.execute("INSERT INTO migrations VALUES (?, ?, datetime('now'))", [version, name])
-        applied.append(version)
-    return applied
-
-
-class _Checkpointer(threading.Thread):
-    """Copies the WAL into the database every ``interval`` s from its own connection.
-
-    Why a thread: with SQLite's automatic checkpoint the writing thread stops every 64 MB to copy
-    and fsync (a fifth of a bulk sync's time); ``PRAGMA wal_checkpoint`` is one SQLite call that
-    runs without the GIL, so here it overlaps with the sync on the other core.
-    """
-
-    def __init__(self, path: str, interval: float) -> None:
-        super().__init__(name="tracer-checkpoint", daemon=True)
-        self.path, self.interval = path, interval
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error:
-            return  # no harm: the writer's own autocheckpoint resumes after the sync
-        try:
-            conn.execute("PRAGMA busy_timeout=1000")
-            while not self.done.wait(self.interval):
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.Error:
-            pass  # likewise
-        finally:
-            conn.close()
-
-    def stop(self) -> None:
-        self.done.set()
-        self.join()
-
-
-def _ensure(db: sqlite_utils.Database, t: Table) -> None:
-    db.execute(_create_table_sql(t))
-    have = {c.name for c in db[t.name].columns}  # type: ignore[union-attr]
-    for c in (*t.columns,):
-        if c.name not in have:
-            db.execute(f'ALTER TABLE "{t.name}" ADD COLUMN "{c.name}" {c.type}')
-    for cols in t.indexes:
-        name = f"idx_{t.name}_{'_'.join(cols)}"
-        db.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{t.name}" ({", ".join(cols)})')
-    db.execute(f'CREATE INDEX IF NOT EXISTS "idx_{t.name}_raw" ON "{t.name}" (raw_sha256)')
-
-
-@dataclass
-class _Upsert:
-    sql: str
-    cols: tuple[str, ...]
-
-
-class Store(FactsPort):
+class Store(StoreBackend):
     """The tracer database. ``Store(path)`` opens (and migrates) it; ``Store(":memory:")`` for tests.
 
     - A new store is built under a temporary name and linked into place whole, so a concurrent
@@ -204,7 +70,7 @@ class Store(FactsPort):
         self.path = str(path)
         self.keep_raw_max_bytes = keep_raw_max_bytes
         self._tables: dict[str, Table] = {t.name: t for t in CORE_TABLES}
-        self._upserts: dict[tuple[str, tuple[str, ...]], _Upsert] = {}
+        self._upserts: dict[tuple[str, tuple[str, ...]], str] = {}
         self._lock_fd: int | None = None
         self.fault: StoreFault | None = None  # the first store fault of this process (see _guard)
         self.read_only, self.read_only_why = False, ""
@@ -259,7 +125,7 @@ class Store(FactsPort):
             db = sqlite_utils.Database(tmp)
             try:
                 db.execute("PRAGMA journal_mode=WAL")
-                _apply_migrations(db)
+                apply_migrations(db)
             finally:
                 db.close()  # the last connection: SQLite checkpoints and removes the -wal
             try:
@@ -304,7 +170,7 @@ class Store(FactsPort):
     def migrate(self) -> list[int]:
         """Apply missing migrations under the write lock; refuse a database written by a newer tracer."""
         with self._guard():
-            done = _versions(self.db)
+            done = versions(self.db)
             if done and max(done) > SCHEMA_VERSION:
                 raise StoreError(f"{self.path} has schema version {max(done)}, newer than this tracer "
                                  f"({SCHEMA_VERSION}); upgrade tracer")
@@ -316,10 +182,10 @@ class Store(FactsPort):
                     f"({SCHEMA_VERSION}), and is opened read-only ({self.read_only_why}): run one write "
                     "command (tracer sync) with write access to upgrade it")
             if self.path == ":memory:":
-                return _apply_migrations(self.db)
+                return apply_migrations(self.db)
             fd = self._acquire("migrate", MIGRATE_WAIT_S)
             try:
-                return _apply_migrations(self.db)  # re-reads what is done: another process may have upgraded it
+                return apply_migrations(self.db)  # re-reads what is done: another process may have upgraded it
             finally:
                 self._release(fd)
 
@@ -329,38 +195,24 @@ class Store(FactsPort):
             for t in tables:
                 if self._tables.get(t.name) == t and t.name in self.db.table_names():
                     continue
-                _ensure(self.db, t)
+                ensure_table(self.db, t)
                 self._tables[t.name] = t
                 self._upserts = {k: v for k, v in self._upserts.items() if k[0] != t.name}
 
     # -- writes -------------------------------------------------------------------------------
-    def _upsert(self, table: str, cols: tuple[str, ...]) -> _Upsert:
+    def _upsert(self, table: str, cols: tuple[str, ...]) -> str:
+        """The (cached) upsert statement of ``cols`` into a declared table."""
         key = (table, cols)
-        u = self._upserts.get(key)
-        if u is None:
+        sql = self._upserts.get(key)
+        if sql is None:
             t = self._tables.get(table)
             if t is None:
                 raise StoreError(f"stream wrote to undeclared table {table!r}")
             unknown = set(cols) - set(t.column_names) - {"raw_sha256", "run_id"}
             if unknown:
                 raise StoreError(f"table {table}: unknown columns {sorted(unknown)}")
-            keep = set(t.pk) | set(t.keep_first_seen) | set(PROVENANCE_COLUMNS)
-            sets = ", ".join(f'"{c}"=excluded."{c}"' for c in cols if c not in keep)
-            # Provenance moves only with the content (see PROVENANCE_COLUMNS): a re-seen fact keeps
-            # the page that established it, whatever order or how often pages were (re)written.
-            content = [c for c in cols if c not in keep and c not in SIGHTING_COLUMNS]
-            if content and any(c in cols for c in PROVENANCE_COLUMNS):
-                changed = " OR ".join(f'"{c}" IS NOT excluded."{c}"' for c in content)
-                prov = ", ".join(f'"{c}"=CASE WHEN {changed} THEN excluded."{c}" ELSE "{c}" END'
-                                 for c in PROVENANCE_COLUMNS if c in cols)
-                sets = f"{sets}, {prov}" if sets else prov
-            qcols = ", ".join(f'"{c}"' for c in cols)
-            marks = ", ".join("?" for _ in cols)
-            conflict = ", ".join(f'"{c}"' for c in t.pk)
-            action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
-            sql = f'INSERT INTO "{table}" ({qcols}) VALUES ({marks}) ON CONFLICT ({conflict}) {action}'
-            u = self._upserts[key] = _Upsert(sql, cols)
-        return u
+            sql = self._upserts[key] = upsert_sql(t, cols)
+        return sql
 
     def write_page(self, stream: str, page: Page, records: Sequence[Record | Rows], run_id: str) -> int:
         """Store one page atomically: deletes, records, raw-payload provenance and the new state.
@@ -398,7 +250,7 @@ class Store(FactsPort):
                 self._delete(d)
             for (table, cols), rows in groups.items():
                 try:
-                    conn.executemany(self._upsert(table, cols + ("raw_sha256", "run_id")).sql, rows)
+                    conn.executemany(self._upsert(table, cols + ("raw_sha256", "run_id")), rows)
                 except OverflowError as e:
                     raise StoreError(f"{table}: an integer does not fit SQLite INTEGER; amounts are stored "
                                      "as decimal text") from e
@@ -428,13 +280,24 @@ class Store(FactsPort):
             [stream, json.dumps(state, sort_keys=True), at, run_id],
         )
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._guard(), self.db.conn:
+            yield
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(self.db.conn.execute(sql, params).rowcount)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.db.conn.executemany(sql, rows)
+
     # -- bulk writes (one sync) -----------------------------------------------------------------
     @contextlib.contextmanager
     def bulk_writes(self, tables: Iterable[str], defer_indexes: str = "empty",
                     checkpoint_interval: float = 0.5) -> Iterator[list[str]]:
         """The writes of one sync (call it holding :meth:`lock`); yields the deferred index names.
 
-        - WAL checkpoints move to a background thread (see :class:`_Checkpointer`).
+        - WAL checkpoints move to a background thread (see :class:`tracer.store.sqlite_files.Checkpointer`).
         - ``defer_indexes``: ``empty`` drops the secondary indexes of the given tables that are
           empty now and builds them once at the end (a first backfill: sorting 200k rows into an
           index at the end costs a third of updating it row by row); ``always`` also for tables
@@ -450,7 +313,7 @@ class Store(FactsPort):
         ck = None
         if self.path != ":memory:":
             self.db.execute("PRAGMA wal_autocheckpoint=0")
-            ck = _Checkpointer(self.path, checkpoint_interval)
+            ck = Checkpointer(self.path, checkpoint_interval)
             ck.start()
         rebuild = True
         try:
@@ -571,42 +434,15 @@ class Store(FactsPort):
 
     def _acquire(self, what: str, wait: float = 0.0) -> int:
         """Take the flock beside the database (waiting up to ``wait`` s) and write who holds it."""
-        lock_path = self.path + ".lock"
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e:
-            raise lock_fault(e, lock_path) from e
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() < deadline:
-                    time.sleep(0.02)
-                    continue
-                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
-                os.close(fd)
-                why = (f"; this tracer must upgrade the store's schema to version {SCHEMA_VERSION} under it "
-                       f"(waited {wait:.0f} s)" if what == "migrate" else "")
-                raise LockedError(f"another tracer run holds {lock_path} ({holder or 'unknown'}){why}; "
-                                  "it will be refused until that run ends") from None
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()} {what}".encode(), 0)
-        except OSError as e:
-            self._release(fd)
-            raise lock_fault(e, lock_path) from e
-        return fd
+        why = (f"; this tracer must upgrade the store's schema to version {SCHEMA_VERSION} under it "
+               f"(waited {wait:.0f} s)" if what == "migrate" else "")
+        return acquire(self.path + ".lock", what, wait, why)
 
     @staticmethod
     def _release(fd: int) -> None:
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        release(fd)
 
-    # -- reads (the only way tracer/ reads the database) ---------------------------------------
+    # -- read primitives (store-internal: named reads call them) --------------------------------
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         cur = self.db.execute(sql, params)
         cols = [d[0] for d in cur.description] if cur.description else []
@@ -628,6 +464,10 @@ class Store(FactsPort):
 
     def table_names(self) -> list[str]:
         return list(self.db.table_names())
+
+    def has_table(self, name: str) -> bool:
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                               [name]).fetchone() is not None
 
     def count(self, table: str) -> int:
         return int(self.db.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0])

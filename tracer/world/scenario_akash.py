@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from connectors import ids
 from connectors.addresses import _convertbits, bech32_encode
 from connectors.akash.parse import USDC_IBC
 from tracer.world import DemoPart, evm_address
@@ -31,6 +32,17 @@ from tracer.world.akash import (
     bech32_address,
 )
 from tracer.world.scenario import FAST, Draw, Labels, Scenario, csl_part, ofac_part
+
+
+def _wallet(address: str) -> str:
+    """The wallet id of one of the world's Akash addresses (generated canonical)."""
+    return ids.wallet_raw("akash", address)
+
+
+def _provider(owner: str) -> str:
+    """The provider id of an Akash provider of the world (its owner address)."""
+    return ids.provider("akash", owner)
+
 
 BPD = 14_400  # blocks per day at 6 s
 NOW = HEAD - 50
@@ -204,17 +216,17 @@ class _AkashWorld:
             gpus = r.sample(list(CONTROLLED), r.randint(1, 2)) + r.sample(list(UNCONTROLLED), r.randint(0, 1))
             declared = c if layer == "audited" or r.random() < 0.5 else None
             p = self.provider(f"rx{i}", self.benign_org(), declared, c if layer == "audited" else None, c, gpus)
-            lb.add(f"provider:akash:{p.owner}", "restricted_location", True, f"{c} by {layer} layer, offers {gpus}")
+            lb.add(_provider(p.owner), "restricted_location", True, f"{c} by {layer} layer, offers {gpus}")
         for i in range(d.int_("mismatch_providers")):
             dc, ipc = r.choice(ALLOWED), r.choice(["CN", "HK", "RU", "BY", "IR"])
             gpus = r.sample(list(CONTROLLED), r.randint(1, 2))
             p = self.provider(f"mm{i}", self.benign_org(), dc, None, ipc, gpus)
-            lb.add(f"provider:akash:{p.owner}", "location_mismatch", True, f"declares {dc}, IP in {ipc}, offers {gpus}")
+            lb.add(_provider(p.owner), "location_mismatch", True, f"declares {dc}, IP in {ipc}, offers {gpus}")
         if d.chance("uncontrolled_restricted"):
             c = r.choice(RESTRICTED)
             p = self.provider("ux", self.benign_org(), c, c if r.random() < 0.5 else None, c,
                               r.sample(list(UNCONTROLLED), 2))
-            lb.add(f"provider:akash:{p.owner}", "uncontrolled_gpus", False, f"{c} provider with uncontrolled GPUs only")
+            lb.add(_provider(p.owner), "uncontrolled_gpus", False, f"{c} provider with uncontrolled GPUs only")
         self._names(csl)
         # listed EVM keys (OFAC lists): exposure source, exchange deposit, dust, far chain
         listed = {k: evm_address(f"scn-akash:{self.seed}:listed:{k}") for k in ("src", "hub", "dust", "far")}
@@ -237,7 +249,7 @@ class _AkashWorld:
             amt = r.randint(5, 2000) * 10**6
             if i < hub:
                 self.fund(exchanges[0], t, amt, h)
-                lb.add(f"wallet:akash:{t}", "exchange_customer", False,
+                lb.add(_wallet(t), "exchange_customer", False,
                        f"customer {i + 1}/{hub} of an exchange that received listed AKT (untagged)")
             elif len(exchanges) > 1:
                 self.fund(r.choice(exchanges[1:]), t, amt, h)
@@ -267,7 +279,7 @@ class _AkashWorld:
                    "alt_name": f"{word} {trade} ({place})"}[v]
             c = r.choice(ALLOWED)
             p = self.provider(f"nm{i}", self.org(org), c, None, c, r.sample(list(ALL_GPUS), 2))
-            lb.add(f"provider:akash:{p.owner}", "name_match", True, f"{org!r} ~ CSL {name!r} ({v})")
+            lb.add(_provider(p.owner), "name_match", True, f"{org!r} ~ CSL {name!r} ({v})")
         for i in range(d.int_("homonyms")):
             place, word, trade = r.choice(PLACES), r.choice(WORDS), r.choice(TRADES)
             name = f"{place} {word} {trade} {r.choice(FORMS)}"
@@ -278,7 +290,7 @@ class _AkashWorld:
             csl.append((el, name, "", f"{place}, CN"))
             c = r.choice(ALLOWED)
             p = self.provider(f"hn{i}", self.org(org), c, c, c, r.sample(list(ALL_GPUS), 2))
-            lb.add(f"provider:akash:{p.owner}", "homonym", False, f"{org!r} vs CSL {name!r}")
+            lb.add(_provider(p.owner), "homonym", False, f"{org!r} vs CSL {name!r}")
         for _ in range(r.randint(2, 4)):  # listed names nobody in the world carries
             csl.append((el, f"{r.choice(PLACES)} {r.choice(WORDS)} {r.choice(TRADES)} {r.choice(FORMS)}", "", "CN"))
 
@@ -292,7 +304,7 @@ class _AkashWorld:
             if share < 0.995:
                 self.fund(r.choice(self.clean), t, int(got * (1 - share) / share), h - r.randint(100, 2 * BPD))
             self.rentals(t, h + hops * 600, r.randint(1, 3), denom="uakt")
-            lb.add(f"wallet:akash:{t}", "indirect_exposure", True,
+            lb.add(_wallet(t), "indirect_exposure", True,
                    f"{hops} hop(s), {share:.0%} of its uakt inflow")
 
     def _star(self, role: str, exchange: str, n: int, models: list[str], units: tuple[int, int]) -> list[str]:
@@ -321,7 +333,7 @@ class _AkashWorld:
         n = d.int_("sybil_size")
         units = d.int_("sybil_units")
         for w in self._star("sybil", r.choice(exchanges), n, [model], (units, units)):
-            lb.add(f"wallet:akash:{w}", "concealment", True, f"Sybil star of {n}, {units}x {model} each")
+            lb.add(_wallet(w), "concealment", True, f"Sybil star of {n}, {units}x {model} each")
         if d.chance("manifest_present"):
             m, days = d.int_("manifest_size"), d.float_("manifest_window_days")
             manifest = hashlib.sha256(f"private:{self.seed}".encode()).hexdigest()
@@ -330,7 +342,7 @@ class _AkashWorld:
                 w = self.addr(f"manifest:{i}")
                 self.osmo_fund(f"manifest-src:{i}", w, r.randint(200, 900) * 10**6, h0 - r.randint(BPD, 30 * BPD))
                 self.deploy(w, model, d.int_("sybil_units"), h0 + r.randint(0, int(days * BPD)), manifest=manifest)
-                lb.add(f"wallet:akash:{w}", "concealment", True, f"one of {m} wallets sharing a private manifest")
+                lb.add(_wallet(w), "concealment", True, f"one of {m} wallets sharing a private manifest")
         if d.chance("sync_present"):
             k, spread = d.int_("sync_size"), d.int_("sync_spread_blocks")
             h0 = self.when()
@@ -338,7 +350,7 @@ class _AkashWorld:
                 w = self.addr(f"sync:{i}")
                 self.fund(r.choice(exchanges), w, r.randint(200, 900) * 10**6, h0 - r.randint(BPD, 40 * BPD))
                 self.deploy(w, model, d.int_("sybil_units"), h0 + r.randint(0, spread))
-                lb.add(f"wallet:akash:{w}", "concealment", True, f"{k} wallets' first rentals within {spread} blocks")
+                lb.add(_wallet(w), "concealment", True, f"{k} wallets' first rentals within {spread} blocks")
         if d.chance("escrow_present"):
             k = d.int_("escrow_tenants")
             payer = self.addr("escrow-payer")
@@ -348,7 +360,7 @@ class _AkashWorld:
                 w = self.addr(f"escrowed:{i}")
                 self.fund(r.choice(exchanges), w, r.randint(50, 300) * 10**6, h0 - r.randint(BPD, 20 * BPD))
                 self.deploy(w, model, d.int_("sybil_units"), h0 + r.randint(0, 5 * BPD), depositors=(payer,))
-                lb.add(f"wallet:akash:{w}", "concealment", True, f"escrow topped up by a third party ({k} tenants)")
+                lb.add(_wallet(w), "concealment", True, f"escrow topped up by a third party ({k} tenants)")
 
     def _decoys(self, listed: dict[str, str], pool: list[str]) -> None:
         d, r, lb, exchanges, clean = self.d, self.r, self.labels, self.clean, self.clean[0]
@@ -356,12 +368,12 @@ class _AkashWorld:
         amt = d.int_("dust_amount")
         for t in r.sample(pool, n):
             self.ibc_from(listed["dust"], t, DUST_DENOM, amt, self.when())
-            lb.add(f"wallet:akash:{t}", "dusting", False, f"{amt} base units of IBC USDT from a listed key")
+            lb.add(_wallet(t), "dusting", False, f"{amt} base units of IBC USDT from a listed key")
         owners, days = d.int_("template_owners"), d.int_("template_days")
         tpl = hashlib.sha256(f"template:{self.seed}".encode()).hexdigest()
         h0 = self.when(hi=NOW - days * BPD - BPD) if NOW - days * BPD - BPD > self.start else self.start
         # about half the template's users are existing tenants, the rest newer wallets funded earlier
-        unlabelled = [t for t in pool if f"wallet:akash:{t}" not in lb.by_subject]
+        unlabelled = [t for t in pool if _wallet(t) not in lb.by_subject]
         reuse = r.sample(unlabelled, min(len(unlabelled), owners // 2))
         for i in range(owners):
             h = min(h0 + r.randint(0, days * BPD), NOW - 200)
@@ -377,7 +389,7 @@ class _AkashWorld:
             model = r.choice([None, *UNCONTROLLED, *CONTROLLED])
             self.deploy(w, model, r.randint(1, 8) if model else 0, min(h, NOW - 100), manifest=tpl,
                         days=None if r.random() < 0.3 else r.uniform(0.1, 20))
-            lb.add(f"wallet:akash:{w}", "public_template", False, f"one of {owners} owners over {days} days")
+            lb.add(_wallet(w), "public_template", False, f"one of {owners} owners over {days} days")
         tre = self.addr("treasury")
         k, periods, cadence = d.int_("payroll_wallets"), d.int_("payroll_periods"), d.pick("payroll_cadence_days")
         h0 = NOW - (periods + 1) * cadence * BPD
@@ -387,22 +399,22 @@ class _AkashWorld:
             for j in range(periods):
                 self.fund(tre, w, 2000 * 10**6 + r.randint(0, 10**6), h0 + j * cadence * BPD + r.randint(0, 600))
             self.rentals(w, h0 + 100, r.randint(1, 3), controlled_units=(1, 2, 4))
-            lb.add(f"wallet:akash:{w}", "payroll", False, f"{periods} payments every {cadence} days")
+            lb.add(_wallet(w), "payroll", False, f"{periods} payments every {cadence} days")
         big = self.addr("large-lawful")
         units, days2 = d.int_("large_renter_units"), d.int_("large_renter_days")
         h = self.when(hi=NOW - days2 * BPD - BPD) if NOW - days2 * BPD - BPD > self.start else self.start
         self.fund(clean, big, 50_000 * 10**6, h - BPD)
         self.deploy(big, r.choice(["h100-sxm", "a100"]), units, h, days2)
-        lb.add(f"wallet:akash:{big}", "large_lawful_renter", False, f"{units} GPUs for {days2} days")
+        lb.add(_wallet(big), "large_lawful_renter", False, f"{units} GPUs for {days2} days")
         k = d.int_("uncontrolled_star")
         for w in self._star("ustar", r.choice(exchanges), k, list(UNCONTROLLED), (4, 8)):
-            lb.add(f"wallet:akash:{w}", "uncontrolled_gpus", False, f"fresh star of {k} renting uncontrolled GPUs")
+            lb.add(_wallet(w), "uncontrolled_gpus", False, f"fresh star of {k} renting uncontrolled GPUs")
         hops = d.int_("far_hops")
         far = self.addr("far")
         h = self.when()
         got = self.deliver(listed["far"], hops, 3000 * 10**6, h, "far", far)
         self.rentals(far, h + hops * 600, 2, denom="uakt")
-        lb.add(f"wallet:akash:{far}", "far_exposure", False, f"{hops} hops from a listed key ({got} uakt)")
+        lb.add(_wallet(far), "far_exposure", False, f"{hops} hops from a listed key ({got} uakt)")
 
 
 def build(seed: int) -> Scenario:

@@ -17,10 +17,17 @@ from typing import Any
 
 from aiohttp import web
 
+from connectors import ids
 from tracer.world import DemoPart, evm_address
 from tracer.world.evm import DemoChain
 from tracer.world.markets import golem_node
 from tracer.world.scenario import FAST, Draw, Labels, Scenario, labels_part, ofac_part
+
+
+def _wallet(address: str) -> str:
+    """The wallet id of one of the world's EVM addresses (generated canonical)."""
+    return ids.wallet_raw("evm", address)
+
 
 GLM = "0x0b220b82f3ea3b7f6d9a1d8ab58930c064a2b5bf"
 USDC = "0x3c499c542cef5e3811e1192ce70d8cc03d5c3359"
@@ -150,7 +157,7 @@ class _PolyWorld:
             self.pay(tf, GLM, clean, lw, self.glm(20_000, 60_000))
             self.rent(lw, tf + 600, self.span, self.controlled + self.uncontrolled, r.randint(4, 12), 1, 5)
             self.tainted.add(lw)
-            lb.add(f"wallet:evm:{lw}", "listed_wallet", True, "OFAC-listed wallet paying Golem providers")
+            lb.add(_wallet(lw), "listed_wallet", True, "OFAC-listed wallet paying Golem providers")
         self._provider_paid(listed["renter0"], bg_renters)
         self._exposure(listed["src"], clean)
         self._concealment(clean)
@@ -183,7 +190,7 @@ class _PolyWorld:
                 deposits += back
             elif r.random() < 0.6:
                 self.rent(c, fund_at[c] + 600, self.span, self.controlled + self.uncontrolled, r.randint(2, 8), 2, 30)
-                lb.add(f"wallet:evm:{c}", "exchange_customer", False,
+                lb.add(_wallet(c), "exchange_customer", False,
                        f"customer of an exchange ({n} customers) with {share:.0%} listed inflow")
         dep_l = self.addr("hub:deposit:listed")
         x = int((c0 + deposits) * share / (1 - share))
@@ -206,7 +213,7 @@ class _PolyWorld:
             for _ in range(k):
                 self.pay(self.t(), GLM, payer, payee, max(1, need // k))
             node = self.nodes[len(self.payees) - 1 - i]
-            lb.add(f"provider:golem:{node['node_id']}", "provider_paid_by_listed", True,
+            lb.add(ids.provider("golem", node["node_id"]), "provider_paid_by_listed", True,
                    f"{share:.0%} of its payee's GLM income from a listed wallet")
 
     def _exposure(self, listed: str, clean: str) -> None:
@@ -220,13 +227,13 @@ class _PolyWorld:
                 self.pay(t0 - r.randint(3600, 5 * DAY), GLM, clean, w, int(got * (1 - share) / share))
             self.rent(w, t0 + hops * 3600, self.span, self.controlled + self.uncontrolled, r.randint(3, 10), 1, 5)
             self.tainted.add(w)
-            lb.add(f"wallet:evm:{w}", "indirect_exposure", True, f"{hops} hop(s) (peel), {share:.0%} of its GLM inflow")
+            lb.add(_wallet(w), "indirect_exposure", True, f"{hops} hop(s) (peel), {share:.0%} of its GLM inflow")
 
     def _concealment(self, clean: str) -> None:
         d, r, lb = self.d, self.r, self.labels
         n, units = d.int_("sybil_size"), d.int_("sybil_units")
         for w in self.star("sybil", clean, n, self.controlled, units):
-            lb.add(f"wallet:evm:{w}", "concealment", True, f"Sybil star of {n}, each paying {units} controlled hosts")
+            lb.add(_wallet(w), "concealment", True, f"Sybil star of {n}, each paying {units} controlled hosts")
         if d.chance("sync_present"):
             k, spread = d.int_("sync_size"), d.int_("sync_spread_blocks")
             ts = self.t(20 * DAY if self.span > 30 * DAY else 0)
@@ -237,7 +244,7 @@ class _PolyWorld:
                 hosts = r.sample(self.controlled, min(d.int_("sybil_units"), len(self.controlled)))
                 for j, h in enumerate(hosts):
                     self.pay(first if j == 0 else first + r.randint(60, 2 * DAY), GLM, w, h, self.glm(5, 30))
-                lb.add(f"wallet:evm:{w}", "concealment", True, f"{k} wallets' first payments within {spread} blocks")
+                lb.add(_wallet(w), "concealment", True, f"{k} wallets' first payments within {spread} blocks")
 
     def _decoys(self, listed: dict[str, str], clean: str, bg_renters: list[str], periods: int, cadence: int) -> None:
         d, r, lb = self.d, self.r, self.labels
@@ -245,7 +252,7 @@ class _PolyWorld:
         for w in r.sample(bg_renters, min(n, len(bg_renters))):
             token, units = (USDC, amt) if asset == "USDC" else (GLM, amt * 10**12)
             self.pay(self.t(), token, listed["dust"], w, units)
-            lb.add(f"wallet:evm:{w}", "dusting", False, f"{units} base units of {asset} from a listed wallet")
+            lb.add(_wallet(w), "dusting", False, f"{units} base units of {asset} from a listed wallet")
         tre = self.addr("treasury")
         t0 = self.span - (periods + 1) * cadence * DAY
         self.pay(max(0, t0 - DAY), GLM, clean, tre, 10**6 * 10**18)
@@ -254,22 +261,22 @@ class _PolyWorld:
             for j in range(periods):
                 self.pay(t0 + j * cadence * DAY + r.randint(0, 600), GLM, tre, w, 2000 * 10**18 + r.randint(0, 10**18))
             self.rent(w, t0 + 3600, self.span, self.controlled + self.uncontrolled, r.randint(3, 10), 5, 60)
-            lb.add(f"wallet:evm:{w}", "payroll", False, f"{periods} payments every {cadence} days")
+            lb.add(_wallet(w), "payroll", False, f"{periods} payments every {cadence} days")
         big = self.addr("large-lawful")
         units, days = d.int_("large_renter_units"), d.int_("large_renter_days")
         tb = self.t(0, max(1, self.span - days * DAY))
         self.pay(tb, GLM, clean, big, 10**6 * 10**18)
         self.rent(big, tb + 600, tb + days * DAY, self.controlled, units * 2, 100, 900)
-        lb.add(f"wallet:evm:{big}", "large_lawful_renter", False, f"{units * 2} large payments over {days} days")
+        lb.add(_wallet(big), "large_lawful_renter", False, f"{units * 2} large payments over {days} days")
         k = d.int_("uncontrolled_star")
         for w in self.star("ustar", clean, k, self.uncontrolled, r.randint(4, 8)):
-            lb.add(f"wallet:evm:{w}", "uncontrolled_gpus", False, f"fresh star of {k} paying uncontrolled hosts")
+            lb.add(_wallet(w), "uncontrolled_gpus", False, f"fresh star of {k} paying uncontrolled hosts")
         hops = d.int_("far_hops")
         far = self.addr("far")
         t0 = self.t(0, self.span - 10 * DAY)
         self.peel(listed["far"], hops, self.glm(500, 5000), t0, "far", far)
         self.rent(far, t0 + hops * 3600, self.span, self.uncontrolled + self.controlled, r.randint(3, 8), 1, 5)
-        lb.add(f"wallet:evm:{far}", "far_exposure", False, f"{hops} hops (peel) from a listed wallet")
+        lb.add(_wallet(far), "far_exposure", False, f"{hops} hops (peel) from a listed wallet")
 
     def _dilute(self, bg_renters: list[str]) -> None:
         """Clean top-ups so that no background payee gets more than 5 % of its GLM from tainted payers."""

@@ -1,0 +1,684 @@
+"""The PostgreSQL store: the same facts, pages and run log as SQLite, for several crawlers at once.
+
+Why a second backend: one SQLite file has one writer; a PostgreSQL database takes crawler
+processes on several machines that sync different streams into one store at the same time, and
+graphs too large for one file.  Everything callers see is :class:`tracer.store.base.StoreBackend`:
+
+- **pages** are one transaction each (deletes, upserts, raw payload, stream state), with SQLite's
+  upsert rule (:func:`tracer.store.postgres_schema.upsert_sql`); large groups go through ``COPY``
+  into a per-session staging table and one ``INSERT ... SELECT ... ON CONFLICT``;
+- **locks** are advisory locks of the session: a sync takes one per stream (a second process on
+  the same stream is refused with one line, other streams go ahead) plus a shared lock on the
+  store; any other writer (score, screen, state reset) takes the store lock exclusively;
+- **runs** hold an advisory lock while they are running, so ``abandon_stale_runs`` marks only runs
+  whose process is gone, never a crawler running beside this one;
+- ``read_only=True`` opens with ``default_transaction_read_only``; :meth:`PostgresStore.grant_read_only`
+  makes a SELECT-only role for ``tracer serve``.
+
+Rows read back equal SQLite's: text columns are ``COLLATE "C"`` (byte order, as SQLite's BINARY
+compares), and aggregates of numeric type come back as int (integral) or float, as SQLite gives them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import logging
+import os
+import socket
+import urllib.parse
+import uuid
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import errors as pe
+from psycopg.adapt import Loader
+
+from connectors.base import CORE_TABLES, Delete, Page, Record, Rows, Table
+from tracer.store.base import StoreBackend
+from tracer.store.faults import LockedError, NotAStoreError, ReadOnlyStoreError, StoreError, StoreFault
+from tracer.store.postgres_schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    ensure_table,
+    pg_cast,
+    pg_fault,
+    q,
+    to_pg,
+    upsert_sql,
+)
+from tracer.store.sqlite import _PLAIN, _cell
+
+log = logging.getLogger("tracer.store")
+
+COPY_MIN_ROWS = 64  # a group of this many rows goes through COPY; fewer are one pipelined executemany
+DEADLOCK_RETRIES = 5  # two crawlers upserting the same entities in another order: PostgreSQL aborts one
+MIGRATE_WAIT_S = 30  # how long opening a store waits for another process upgrading its schema
+_ITER_IDS = itertools.count(1)
+_I64 = 2**63
+_TOO_BIG = "an integer does not fit 64 bits (SQLite INTEGER, PostgreSQL bigint); amounts are stored as decimal text"
+
+
+class _NumericLoader(Loader):
+    """numeric (sum/avg of integers) as int when integral, else float: what SQLite returns."""
+
+    def load(self, data: Any) -> Any:
+        s = bytes(data).decode()
+        if s.lstrip("-").isdigit():
+            return int(s)
+        return float(s)
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ``***`` (for every message and ``path``)."""
+    p = urllib.parse.urlsplit(url)
+    if p.password is None:
+        return url
+    host = p.hostname or ""
+    netloc = f"{p.username or ''}:***@{host}" + (f":{p.port}" if p.port else "")
+    return urllib.parse.urlunsplit((p.scheme, netloc, p.path, p.query, p.fragment))
+
+
+def read_only_sql(role: str, database: str, schema: str = "public") -> list[str]:
+    """The statements that let ``role`` read (only) every table of this store, now and later.
+
+    For an administrator to run (``psql``) when tracer's own role may not create roles."""
+    r = q(role)
+    return [
+        f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role.replace(chr(39), chr(39) * 2)}') "
+        f"THEN CREATE ROLE {r} LOGIN; END IF; END$$",
+        f"ALTER ROLE {r} SET default_transaction_read_only = on",
+        f"GRANT CONNECT ON DATABASE {q(database)} TO {r}",
+        f"GRANT USAGE ON SCHEMA {q(schema)} TO {r}",
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA {q(schema)} TO {r}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA {q(schema)} GRANT SELECT ON TABLES TO {r}",
+    ]
+
+
+class PostgresStore(StoreBackend):
+    """A tracer store in a PostgreSQL database: ``PostgresStore("postgresql://user@host/db")``.
+
+    - ``create=False``: a database without tracer's tables is refused (:class:`NotAStoreError`)
+      instead of migrated; a database holding other tables but not tracer's is always refused.
+    - ``read_only=True`` (or a server that only reads: a standby, a role with
+      ``default_transaction_read_only``): reads work, writes raise :class:`ReadOnlyStoreError`.
+    """
+
+    def __init__(self, url: str, keep_raw_max_bytes: int = 2_000_000, *, create: bool = True,
+                 read_only: bool = False) -> None:
+        self.url = url
+        self.path = redact_url(url)
+        self.keep_raw_max_bytes = keep_raw_max_bytes
+        self.fault = None
+        self.read_only, self.read_only_why = bool(read_only), "store.read_only is set" if read_only else ""
+        self._tables: dict[str, Table] = {t.name: t for t in CORE_TABLES}
+        self._stages: dict[str, str] = {}
+        self._my_runs: set[str] = set()
+        self._reader: psycopg.Connection[Any] | None = None
+        self._open_iters = 0
+        self.conn = self._connect(self.read_only)
+        try:
+            self.schema = str(self.conn.execute("SELECT current_schema()").fetchone()[0])  # type: ignore[index]
+            self.database = str(self.conn.execute("SELECT current_database()").fetchone()[0])  # type: ignore[index]
+            if not self.read_only:
+                ro, standby = self.conn.execute(
+                    "SELECT current_setting('default_transaction_read_only') = 'on', pg_is_in_recovery()").fetchone()  # type: ignore[misc]
+                if ro or standby:
+                    self.read_only = True
+                    self.read_only_why = ("the server is a standby (read replica)" if standby else
+                                          "the role or database sets default_transaction_read_only")
+            tables = set(self.table_names())
+            if tables and "migrations" not in tables:
+                raise NotAStoreError(
+                    f"{self.path} is a PostgreSQL database without tracer's tables (it holds "
+                    f"{', '.join(sorted(tables)[:3])}{', ...' if len(tables) > 3 else ''}): tracer never writes "
+                    "into it; point --db at a tracer store or a new database")
+            if not tables and (not create or self.read_only):
+                raise NotAStoreError(f"no tracer store in {self.path}: run tracer sync (or tracer migrate) to "
+                                     "create one, or point --db / TRACER_DB at an existing store")
+            self.migrate()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _connect(self, read_only: bool) -> psycopg.Connection[Any]:
+        kw: dict[str, Any] = {"autocommit": True, "connect_timeout": 10,
+                              "application_name": f"tracer pid {os.getpid()}"}
+        if read_only:
+            kw["options"] = "-c default_transaction_read_only=on"
+        try:
+            conn = psycopg.connect(self.url, **kw)
+        except psycopg.OperationalError as e:
+            msg = " ".join(str(e).split())
+            if "does not exist" in msg and "database" in msg:
+                raise NotAStoreError(f"no database at {self.path} ({msg}): create it (createdb) or point --db "
+                                     "at an existing one") from None
+            raise StoreError(f"cannot connect to {self.path} ({msg}): check the URL, the server and the "
+                             "credentials") from None
+        except psycopg.ProgrammingError as e:  # a malformed URL
+            raise NotAStoreError(f"{self.path} is not a PostgreSQL URL psycopg understands ({e}): give "
+                                 "postgresql://user@host[:port]/dbname") from None
+        conn.adapters.register_loader("numeric", _NumericLoader)
+        return conn
+
+    @contextlib.contextmanager
+    def _guard(self, after_fault_quiet: bool = False) -> Iterator[None]:
+        """Turn a fault of the server, its disk or the connection into one line, remembered (as SQLite's)."""
+        try:
+            yield
+        except psycopg.Error as e:
+            f = pg_fault(e, self.path)
+            if f is None:
+                raise
+            if after_fault_quiet and self.fault is not None:
+                log.debug("while recording a store fault: %s", f)
+                return
+            if isinstance(f, StoreFault) and self.fault is None:
+                self.fault = f
+            raise f from e
+
+    def _key(self, kind: str, name: str) -> int:
+        """A signed 64-bit advisory-lock key for (this schema, kind, name)."""
+        h = hashlib.sha256(f"tracer:{self.schema}:{kind}:{name}".encode()).digest()
+        return int.from_bytes(h[:8], "big", signed=True)
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self.conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
+        return row[0] if row else None
+
+    # -- schema -------------------------------------------------------------------------------
+    def _versions(self) -> set[int]:
+        if not self._one("SELECT to_regclass(%s) IS NOT NULL", [f"{q(self.schema)}.migrations"]):
+            return set()
+        return {int(r[0]) for r in self.conn.execute("SELECT version FROM migrations").fetchall()}
+
+    def migrate(self) -> list[int]:
+        """Apply missing migrations (one transaction, under an advisory lock); refuse a newer schema."""
+        with self._guard():
+            done = self._versions()
+            if done and max(done) > SCHEMA_VERSION:
+                raise StoreError(f"{self.path} has schema version {max(done)}, newer than this tracer "
+                                 f"({SCHEMA_VERSION}); upgrade tracer")
+            if all(v in done for v, _, _ in MIGRATIONS):
+                return []
+            if self.read_only:
+                raise ReadOnlyStoreError(
+                    f"{self.path} has schema version {max(done, default=0)}, older than this tracer "
+                    f"({SCHEMA_VERSION}), and is opened read-only ({self.read_only_why}): run one write "
+                    "command (tracer sync) with write access to upgrade it")
+            applied = []
+            try:
+                with self.conn.transaction(), self.conn.cursor() as cur:
+                    cur.execute(f"SET LOCAL lock_timeout = '{MIGRATE_WAIT_S}s'")
+                    cur.execute("SELECT pg_advisory_xact_lock(%s)", [self._key("schema", "")])
+                    cur.execute('CREATE TABLE IF NOT EXISTS migrations (version bigint PRIMARY KEY, '
+                                'name text COLLATE "C", applied_at text COLLATE "C")')
+                    done = {int(r[0]) for r in cur.execute("SELECT version FROM migrations").fetchall()}
+                    for version, name, fn in MIGRATIONS:
+                        if version in done:
+                            continue
+                        fn(cur)
+                        cur.execute("INSERT INTO migrations VALUES (%s, %s, to_char(now() AT TIME ZONE 'UTC', "
+                                    "'YYYY-MM-DD HH24:MI:SS'))", [version, name])
+                        applied.append(version)
+            except pe.LockNotAvailable:
+                raise LockedError(f"another tracer is upgrading the schema of {self.path} (waited "
+                                  f"{MIGRATE_WAIT_S} s); run again when it ends") from None
+            return applied
+
+    def ensure_tables(self, tables: Iterable[Table]) -> None:
+        """Create or extend declared tables (added columns only), serialised between processes."""
+        todo = [t for t in tables if self._tables.get(t.name) != t or not self.has_table(t.name)]
+        if not todo:
+            return
+        with self._guard(), self.conn.transaction(), self.conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [self._key("schema", "")])
+            for t in todo:
+                ensure_table(cur, t)
+        for t in todo:
+            self._tables[t.name] = t
+            stage = self._stages.pop(t.name, None)
+            if stage is not None:  # the table may have new columns: rebuild its staging table
+                with self._guard():
+                    self.conn.execute(f"DROP TABLE IF EXISTS pg_temp.{stage}")
+
+    def restore_deferred_indexes(self) -> list[str]:
+        """PostgreSQL syncs never defer indexes (other crawlers read and write meanwhile): nothing to do."""
+        return []
+
+    # -- writes -------------------------------------------------------------------------------
+    def _stage(self, table: str) -> str:
+        """This session's staging table for ``table`` (emptied at every commit)."""
+        stage = self._stages.get(table)
+        if stage is None:
+            stage = q(f"_tracer_stage_{len(self._stages)}_{table}"[:63])
+            self.conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {q(table)}) ON COMMIT DELETE ROWS")
+            self._stages[table] = stage
+        return stage
+
+    def _table(self, table: str, cols: tuple[str, ...]) -> Table:
+        t = self._tables.get(table)
+        if t is None:
+            raise StoreError(f"stream wrote to undeclared table {table!r}")
+        unknown = set(cols) - set(t.column_names) - {"raw_sha256", "run_id"}
+        if unknown:
+            raise StoreError(f"table {table}: unknown columns {sorted(unknown)}")
+        return t
+
+    def write_page(self, stream: str, page: Page, records: Sequence[Record | Rows], run_id: str) -> int:
+        """Store one page atomically: deletes, records, raw-payload provenance and the new state."""
+        sha = page.sha256
+        groups: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
+        tail = (sha, run_id)
+        n = 0
+        for r in records:
+            if type(r) is Rows:
+                g = groups.get(key := (r.table, r.columns))
+                if g is None:
+                    g = groups[key] = []
+                g += [row + tail for row in r.rows]
+                n += len(r.rows)
+                continue
+            n += 1
+            row = r.row  # type: ignore[union-attr]
+            vals = tuple(row.values())
+            types = set(map(type, vals))
+            if not types <= _PLAIN:
+                vals = tuple(map(_cell, vals))
+            elif int in types and not all(-_I64 <= v < _I64 for v in vals if type(v) is int):
+                raise StoreError(f"{r.table}: {_TOO_BIG}")  # as SQLite refuses it, in a TEXT column too
+            g = groups.get(key := (r.table, tuple(row)))
+            if g is None:
+                g = groups[key] = []
+            g.append(vals + tail)
+        plan = []
+        for (table, cols), rows in groups.items():
+            allcols = cols + ("raw_sha256", "run_id")
+            t = self._table(table, allcols)
+            plan.append((t, allcols, rows))
+        plan.sort(key=lambda p: p[0].name)  # one table order for every writer (stable: same-table groups keep theirs)
+        for d in page.deletes:
+            if d.table not in self._tables:
+                raise StoreError(f"delete from undeclared table {d.table!r}")
+        body = page.body if len(page.body) <= self.keep_raw_max_bytes else None
+        if self.fault is not None:
+            raise type(self.fault)(str(self.fault))
+        with self._guard():
+            for t, _, rows in plan:
+                if len(rows) >= COPY_MIN_ROWS:
+                    self._stage(t.name)
+            for attempt in range(DEADLOCK_RETRIES + 1):
+                try:
+                    with self.conn.transaction(), self.conn.cursor() as cur:
+                        for d in page.deletes:
+                            self._delete(cur, d)
+                        for t, cols, rows in plan:
+                            self._upsert(cur, t, cols, rows)
+                        cur.execute(
+                            "INSERT INTO raw_payloads (sha256, stream, url, method, fetched_at, run_id, bytes, body) "
+                            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (sha256) DO NOTHING",
+                            [sha, stream, page.url, page.method, page.fetched_at, run_id, len(page.body),
+                             zlib.compress(body, 1) if body is not None else None])
+                        if page.state is not None:
+                            self._put_state(cur, stream, page.state, page.fetched_at, run_id)
+                    break
+                except (pe.DeadlockDetected, pe.SerializationFailure):
+                    if attempt == DEADLOCK_RETRIES:
+                        raise
+                    log.debug("page of %s: deadlock with another writer, retrying", stream)
+        return n
+
+    def _upsert(self, cur: Any, t: Table, cols: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        try:
+            if len(rows) < COPY_MIN_ROWS:
+                cur.executemany(upsert_sql(t, cols), rows)
+                return
+            rows = _merge_duplicates(t, cols, rows)
+            stage = self._stages[t.name]
+            with cur.copy(f"COPY {stage} ({', '.join(q(c) for c in cols)}) FROM STDIN") as cp:
+                for row in rows:
+                    cp.write_row(row)
+            cur.execute(upsert_sql(t, cols, source=stage))
+        except pe.NumericValueOutOfRange as e:
+            raise StoreError(f"{t.name}: {_TOO_BIG}") from e
+        except (pe.InvalidTextRepresentation, pe.DatatypeMismatch,
+                pe.CharacterNotInRepertoire, pe.UntranslatableCharacter) as e:
+            raise StoreError(f"{t.name}: {' '.join(str(e).split())}") from e
+        except psycopg.DataError as e:  # e.g. a NUL character, which PostgreSQL text cannot hold
+            raise StoreError(f"{t.name}: {e}") from e
+
+    def _delete(self, cur: Any, d: Delete) -> None:
+        types = {c.name: c.type for c in self._tables[d.table].columns}
+        where = " AND ".join(f"{q(k)} = CAST(%s AS {pg_cast(types.get(k, 'TEXT'))})" for k in d.where)
+        cur.execute(f"DELETE FROM {q(d.table)} WHERE {where}", list(d.where.values()))
+
+    @staticmethod
+    def _put_state(cur: Any, stream: str, state: Mapping[str, Any], at: str, run_id: str) -> None:
+        cur.execute(
+            "INSERT INTO stream_state (stream, state, updated_at, run_id) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (stream) DO UPDATE SET state=EXCLUDED.state, updated_at=EXCLUDED.updated_at, "
+            "run_id=EXCLUDED.run_id",
+            [stream, json.dumps(state, sort_keys=True), at, run_id])
+
+    def write_scores(self, flags: Sequence[tuple[Any, ...]], evidence: Sequence[tuple[Any, ...]]) -> None:
+        """Replace flags and evidence with one scoring run (see :meth:`StoreBackend.write_scores`)."""
+        with self._guard(), self.conn.transaction(), self.conn.cursor() as cur:
+            cur.execute("DELETE FROM evidence")
+            cur.executemany(
+                "INSERT INTO evidence (id, subject, rule, score, detail, refs, path, rules_version, computed_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", list(evidence))
+            cur.execute("DELETE FROM flags WHERE NOT (subject = ANY(%s))", [[f[0] for f in flags]])
+            cur.executemany(
+                "INSERT INTO flags (subject, score, level, rules_version, computed_at, reasons, cluster, first_seen, "
+                "last_seen) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (subject) DO UPDATE SET "
+                "score=EXCLUDED.score, level=EXCLUDED.level, rules_version=EXCLUDED.rules_version, "
+                "computed_at=EXCLUDED.computed_at, reasons=EXCLUDED.reasons, cluster=EXCLUDED.cluster, "
+                "last_seen=EXCLUDED.last_seen",
+                [(*f[:7], f[4], f[4]) for f in flags])
+
+    @contextlib.contextmanager
+    def bulk_writes(self, tables: Iterable[str], defer_indexes: str = "empty",
+                    checkpoint_interval: float = 0.5) -> Iterator[list[str]]:
+        """One sync's writes: commits do not wait for the WAL flush (``synchronous_commit = off``).
+
+        Safe for tracer's data: a page and its stream state commit together, so a server crash loses
+        at most the last pages *and* their cursors, and the next sync fetches them again.  Indexes
+        are never deferred (other crawlers use them meanwhile)."""
+        with super().bulk_writes(tables, defer_indexes, checkpoint_interval) as deferred, self._guard():
+            self.conn.execute("SET synchronous_commit = off")
+            try:
+                yield deferred
+            finally:
+                with contextlib.suppress(psycopg.Error):
+                    self.conn.execute("RESET synchronous_commit")
+
+    def copy_rows(self, table: str, cols: Sequence[str], pk: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+        """Upsert ``rows`` replacing every column (``tracer migrate``): one transaction, through COPY."""
+        qcols = ", ".join(q(c) for c in cols)
+        sets = ", ".join(f"{q(c)}=EXCLUDED.{q(c)}" for c in cols if c not in pk)
+        action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
+        with self._guard():
+            stage = self._stage(table)
+            try:
+                with self.conn.transaction(), self.conn.cursor() as cur:
+                    with cur.copy(f"COPY {stage} ({qcols}) FROM STDIN") as cp:
+                        for row in rows:
+                            cp.write_row(row)
+                    cur.execute(f"INSERT INTO {q(table)} ({qcols}) SELECT {qcols} FROM {stage} "
+                                f"ON CONFLICT ({', '.join(q(c) for c in pk)}) {action}")
+            except psycopg.DataError as e:
+                raise StoreError(f"cannot copy into {table} of {self.path}: {' '.join(str(e).split())}") from e
+
+    # -- transactions for the derived tables (Reads.replace_scoring_results) ------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction: committed when the block ends, rolled back if it raises."""
+        with self._guard(), self.conn.transaction():
+            yield
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one portable write statement; returns the rows it changed."""
+        with self._guard():
+            return int(self.conn.execute(to_pg(sql), list(params)).rowcount)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one portable write statement per row."""
+        if not rows:
+            return
+        with self._guard(), self.conn.cursor() as cur:
+            cur.executemany(to_pg(sql), [list(r) for r in rows])
+
+    # -- state --------------------------------------------------------------------------------
+    def get_state(self, stream: str) -> dict[str, Any]:
+        with self._guard():
+            v = self._one("SELECT state FROM stream_state WHERE stream = %s", [stream])
+        return json.loads(v) if v else {}
+
+    def states(self) -> list[dict[str, Any]]:
+        return self.query("SELECT stream, state, updated_at, run_id FROM stream_state ORDER BY stream")
+
+    def reset_state(self, streams: Sequence[str] | None = None) -> int:
+        """Forget cursors (all, or the named streams / ``connector.`` prefixes); data stays."""
+        with self._guard(), self.conn.transaction():
+            if not streams:
+                return int(self.conn.execute("DELETE FROM stream_state").rowcount)
+            n = 0
+            for s in streams:
+                n += self.conn.execute("DELETE FROM stream_state WHERE stream = %s OR stream LIKE %s",
+                                       [s, f"{s}.%"]).rowcount
+            return n
+
+    # -- runs ---------------------------------------------------------------------------------
+    def start_run(self, command: str, now: str) -> str:
+        """Record a running run, and hold its advisory lock until it ends (proof it is alive)."""
+        run_id = f"{now.replace(':', '').replace('-', '')[:15]}-{uuid.uuid4().hex[:8]}"
+        with self._guard():
+            if self.read_only:
+                raise ReadOnlyStoreError(f"{self.path} is opened read-only ({self.read_only_why}): cannot "
+                                         "record a run; read commands work")
+            self.conn.execute("INSERT INTO runs (run_id, command, started_at, status) VALUES (%s, %s, %s, %s)",
+                              [run_id, command, now, "running"])
+            self.conn.execute("SELECT pg_advisory_lock(%s)", [self._key("run", run_id)])
+        self._my_runs.add(run_id)
+        return run_id
+
+    def abandon_stale_runs(self, now: str) -> int:
+        """Mark ``running`` runs whose process is gone (nobody holds their lock) as ``abandoned``."""
+        n = 0
+        with self._guard():
+            for (run_id,) in self.conn.execute("SELECT run_id FROM runs WHERE status = 'running'").fetchall():
+                if run_id in self._my_runs:
+                    continue
+                key = self._key("run", run_id)
+                if not self._one("SELECT pg_try_advisory_lock(%s)", [key]):
+                    continue  # its crawler is alive (on this machine or another)
+                try:
+                    n += self.conn.execute(
+                        "UPDATE runs SET status='abandoned', ended_at=%s, error=coalesce(error, "
+                        "'process ended without closing the run (killed?)') WHERE run_id=%s AND status='running'",
+                        [now, run_id]).rowcount
+                finally:
+                    self.conn.execute("SELECT pg_advisory_unlock(%s)", [key])
+        return n
+
+    def end_run(self, run_id: str, status: str, now: str, duration_s: float, records: int,
+                error: str | None = None) -> None:
+        with self._guard(after_fault_quiet=True):
+            self.conn.execute(
+                "UPDATE runs SET ended_at=%s, status=%s, duration_s=%s, records=%s, error=%s WHERE run_id=%s",
+                [now, status, round(duration_s, 3), records, error, run_id])
+            if run_id in self._my_runs:
+                self._my_runs.discard(run_id)
+                self.conn.execute("SELECT pg_advisory_unlock(%s)", [self._key("run", run_id)])
+
+    def log_stream(self, run_id: str, stream: str, started_at: str, ended_at: str, status: str,
+                   pages: int, records: int, error: str | None) -> None:
+        with self._guard(after_fault_quiet=True):
+            self.conn.execute(
+                "INSERT INTO run_streams VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (run_id, stream) "
+                "DO UPDATE SET started_at=EXCLUDED.started_at, ended_at=EXCLUDED.ended_at, status=EXCLUDED.status, "
+                "pages=EXCLUDED.pages, records=EXCLUDED.records, error=EXCLUDED.error",
+                [run_id, stream, started_at, ended_at, status, pages, records, error])
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM runs ORDER BY started_at DESC, run_id DESC LIMIT ?", [limit])
+
+    # -- locks --------------------------------------------------------------------------------
+    def _holders(self, key: int) -> str:
+        """Who holds the advisory lock ``key`` (application names, as tracer sets them), for messages."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT a.application_name, a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid <> pg_backend_pid() "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND ((l.classid::bigint << 32) | l.objid::bigint) = %s ORDER BY a.pid", [key]).fetchall()
+        return ", ".join(name or f"server pid {pid}" for name, pid in rows) or "holder unknown"
+
+    def _label(self, what: str) -> None:
+        name = f"tracer pid {os.getpid()}@{socket.gethostname()} {what}".encode()[:63].decode("utf-8", "ignore")
+        self.conn.execute("SELECT set_config('application_name', %s, false)", [name])
+
+    @contextlib.contextmanager
+    def lock(self, what: str = "sync", streams: Iterable[str] | None = None) -> Iterator[None]:
+        """The write lock: exclusive on the store, or (``streams`` given, a sync) one lock per stream.
+
+        Not waited for: held elsewhere -> one-line :class:`LockedError` naming the holder.  With
+        ``streams``, other processes syncing other streams go ahead; the same stream is refused,
+        and so is an exclusive writer (score, screen, state reset) until those syncs end."""
+        if self.read_only:
+            raise ReadOnlyStoreError(f"{self.path} is opened read-only ({self.read_only_why}): {what} needs "
+                                     "write access; read commands work")
+        taken: list[tuple[int, bool]] = []  # (key, shared)
+
+        def take(key: int, shared: bool) -> bool:
+            fn = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+            if self._one(f"SELECT {fn}(%s)", [key]):
+                taken.append((key, shared))
+                return True
+            return False
+
+        store_key = self._key("store", "")
+        try:
+            with self._guard():
+                if streams is None:
+                    if not take(store_key, False):
+                        raise LockedError(f"another tracer run holds the write lock of {self.path} "
+                                          f"({self._holders(store_key)}); {what} is refused until it ends")
+                else:
+                    if not take(store_key, True):
+                        raise LockedError(f"another tracer run holds the write lock of {self.path} "
+                                          f"({self._holders(store_key)}); {what} is refused until it ends")
+                    for s in sorted(set(streams)):
+                        key = self._key("stream", s)
+                        if not take(key, False):
+                            raise LockedError(
+                                f"another tracer process is syncing {s} into {self.path} ({self._holders(key)}); "
+                                "this sync is refused until that one ends (other streams can sync at once)")
+                self._label(what)
+            yield
+        finally:
+            with self._guard(after_fault_quiet=True):
+                for key, shared in reversed(taken):
+                    fn = "pg_advisory_unlock_shared" if shared else "pg_advisory_unlock"
+                    self.conn.execute(f"SELECT {fn}(%s)", [key])
+                if taken:
+                    self._label("idle")
+
+    def lock_streams(self, what: str, streams: Iterable[str]) -> contextlib.AbstractContextManager[None]:
+        """The lock of one sync of ``streams``: crawlers of other streams run at the same time."""
+        return self.lock(what, streams=list(streams))
+
+    # -- read-only access -----------------------------------------------------------------------
+    def grant_read_only(self, role: str) -> list[str]:
+        """Create (if missing) ``role`` with SELECT on every table of this store, now and later, and
+        ``default_transaction_read_only``: the role ``tracer serve`` should connect as.  Returns the
+        statements run (needs a role allowed to create roles; else give them to an administrator)."""
+        stmts = read_only_sql(role, self.database, self.schema)
+        with self._guard(), self.conn.transaction():
+            for s in stmts:
+                self.conn.execute(s)  # type: ignore[call-overload]
+        return stmts
+
+    # -- provenance and inventory -----------------------------------------------------------------
+    def raw_payload(self, sha256: str) -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM raw_payloads WHERE sha256 = ?", [sha256])
+        if not rows:
+            return None
+        r = rows[0]
+        if r.get("body") is not None:
+            r["body"] = zlib.decompress(r["body"])
+        return r
+
+    def table_names(self) -> list[str]:
+        with self._guard():
+            return [r[0] for r in self.conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+                "AND table_type = 'BASE TABLE' ORDER BY table_name").fetchall()]
+
+    def has_table(self, table: str) -> bool:
+        with self._guard():
+            return bool(self._one("SELECT to_regclass(%s) IS NOT NULL", [f"{q(self.schema)}.{q(table)}"]))
+
+    def table_columns(self, table: str) -> list[str]:
+        """Column names of ``table`` in order ([] when it does not exist)."""
+        with self._guard():
+            return [r[0] for r in self.conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = %s ORDER BY ordinal_position", [table]).fetchall()]
+
+    def count(self, table: str) -> int:
+        with self._guard():
+            return int(self._one(f"SELECT count(*) FROM {q(table)}"))
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        self.conn.close()
+
+    # -- read primitives ------------------------------------------------------------------------
+    def json_text(self, column: str, key: str) -> str:
+        return f"({column}::jsonb ->> '{key}')"
+
+    def like_ci(self, column: str) -> str:
+        return f"{column} ILIKE ? ESCAPE '\\'"
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        named = isinstance(params, dict)
+        with self._guard():
+            cur = self.conn.execute(to_pg(sql, named), params if named else list(params))  # type: ignore[arg-type]
+            if cur.description is None:
+                return []
+            cols = [d.name for d in cur.description]
+            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+    def iter_rows(self, sql: str, params: Sequence[Any] = (), size: int = 50_000) -> Iterator[tuple[Any, ...]]:
+        """Stream rows through a server-side cursor on a second (read-only) connection, so writes on
+        the main connection can go on between chunks."""
+        with self._guard():
+            if self._reader is None or self._reader.closed:
+                self._reader = self._connect(True)
+                self._reader.autocommit = False
+            conn = self._reader
+        self._open_iters += 1
+        try:
+            with self._guard(), conn.cursor(name=f"tracer_iter_{next(_ITER_IDS)}") as cur:
+                cur.itersize = size
+                cur.execute(to_pg(sql), list(params))  # type: ignore[call-overload]
+                while True:
+                    chunk = cur.fetchmany(size)
+                    if not chunk:
+                        return
+                    yield from chunk
+        finally:
+            self._open_iters -= 1
+            if self._open_iters == 0 and not conn.closed:
+                with contextlib.suppress(psycopg.Error):
+                    conn.rollback()  # ends the read snapshot
+
+
+def _merge_duplicates(t: Table, cols: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """One row per primary key, as SQLite's row-by-row upserts would leave it: the last row's values,
+    with the ``keep_first_seen`` columns of the first (one ``INSERT ... SELECT`` may touch a row once)."""
+    idx = [cols.index(c) for c in t.pk]
+    if len(idx) == 1:
+        i = idx[0]
+        keys = [r[i] for r in rows]
+    else:
+        keys = [tuple(r[j] for j in idx) for r in rows]  # type: ignore[misc]
+    if len(set(keys)) == len(keys):
+        return rows
+    keep = [cols.index(c) for c in t.keep_first_seen if c in cols]
+    out: dict[Any, tuple[Any, ...]] = {}
+    for k, r in zip(keys, rows, strict=True):
+        first = out.get(k)
+        if first is not None and keep:
+            lst = list(r)
+            for j in keep:
+                lst[j] = first[j]
+            r = tuple(lst)
+        out[k] = r
+    return list(out.values())

@@ -1,0 +1,128 @@
+"""The SQLite store's schema: table DDL, the numbered migrations and the upsert statement.
+
+Split from :mod:`tracer.store.sqlite` so the store class reads as its behaviour; what a migration
+does to an existing file is here, one function per version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlite_utils
+
+from connectors.base import CORE_TABLES, Table
+from tracer.store.base import PROVENANCE_COLUMNS, SIGHTING_COLUMNS
+
+
+def _create_table_sql(t: Table) -> str:
+    """The CREATE TABLE of a stream's table: its columns, the provenance columns and its primary key."""
+    cols = ", ".join(f'"{c.name}" {c.type}' for c in t.columns)
+    prov = ', "raw_sha256" TEXT, "run_id" TEXT'
+    pk = ", ".join(f'"{c}"' for c in t.pk)
+    return f'CREATE TABLE IF NOT EXISTS "{t.name}" ({cols}{prov}, PRIMARY KEY ({pk}))'
+
+
+def _m1_core(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS runs (
+            run_id TEXT PRIMARY KEY, command TEXT, started_at TEXT, ended_at TEXT,
+            status TEXT, duration_s REAL, records INTEGER, error TEXT);
+        CREATE TABLE IF NOT EXISTS run_streams (
+            run_id TEXT, stream TEXT, started_at TEXT, ended_at TEXT, status TEXT,
+            pages INTEGER, records INTEGER, error TEXT, PRIMARY KEY (run_id, stream));
+        CREATE TABLE IF NOT EXISTS raw_payloads (
+            sha256 TEXT PRIMARY KEY, stream TEXT, url TEXT, method TEXT, fetched_at TEXT,
+            run_id TEXT, bytes INTEGER, body BLOB);
+        CREATE TABLE IF NOT EXISTS stream_state (
+            stream TEXT PRIMARY KEY, state TEXT, updated_at TEXT, run_id TEXT);
+        """
+    )
+    for t in CORE_TABLES:
+        ensure_table(db, t)
+
+
+def _m2_indexes(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE INDEX IF NOT EXISTS idx_raw_payloads_stream ON raw_payloads(stream, fetched_at);
+        CREATE INDEX IF NOT EXISTS idx_run_streams_stream ON run_streams(stream);
+        """
+    )
+
+
+def _m3_deferred(db: sqlite_utils.Database) -> None:
+    db.execute("CREATE TABLE IF NOT EXISTS deferred_indexes (name TEXT PRIMARY KEY, tbl TEXT, sql TEXT)")
+
+
+def _m4_evm_ids(db: sqlite_utils.Database) -> None:
+    # EVM transfer ids were evm:<chain>:<tx>:<log index>; now the log's place on the chain (see
+    # connectors.evm.edge_id), so that a re-sync upserts the same rows instead of adding twins.
+    db.execute(
+        "UPDATE OR REPLACE edges SET id = 'evm:' || chain || ':' || printf('%012d', block) || ':' || "
+        "printf('%06d', json_extract(attrs, '$.log_index')) "
+        "WHERE source = 'evm:' || chain AND kind IN ('paid', 'nft_transfer') AND block IS NOT NULL "
+        "AND id = 'evm:' || chain || ':' || tx || ':' || json_extract(attrs, '$.log_index')")
+
+
+MIGRATIONS: list[tuple[int, str, Any]] = [
+    (1, "core tables: runs, raw payloads, stream state, entities, edges, observations", _m1_core),
+    (2, "indexes for provenance and run history", _m2_indexes),
+    (3, "secondary indexes a bulk sync dropped, rebuilt by the next writer if that sync died", _m3_deferred),
+    (4, "EVM transfer edge ids in chain order: evm:<chain>:<block>:<log index>", _m4_evm_ids),
+]
+
+
+def versions(db: sqlite_utils.Database) -> set[int]:
+    """The schema versions applied to ``db`` (empty for a new file)."""
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'").fetchone():
+        return set()
+    return {r[0] for r in db.execute("SELECT version FROM migrations").fetchall()}
+
+
+def apply_migrations(db: sqlite_utils.Database) -> list[int]:
+    """Apply the missing migrations, each in its own transaction (call holding the store lock)."""
+    with db.conn:
+        db.execute("CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
+    done = versions(db)
+    applied = []
+    for version, name, fn in MIGRATIONS:
+        if version in done:
+            continue
+        with db.conn:
+            fn(db)
+            db.execute("INSERT INTO migrations VALUES (?, ?, datetime('now'))", [version, name])
+        applied.append(version)
+    return applied
+
+
+def ensure_table(db: sqlite_utils.Database, t: Table) -> None:
+    """Create ``t`` or add its missing columns (never dropped), then its indexes."""
+    db.execute(_create_table_sql(t))
+    have = {c.name for c in db[t.name].columns}  # type: ignore[union-attr]
+    for c in (*t.columns,):
+        if c.name not in have:
+            db.execute(f'ALTER TABLE "{t.name}" ADD COLUMN "{c.name}" {c.type}')
+    for cols in t.indexes:
+        name = f"idx_{t.name}_{'_'.join(cols)}"
+        db.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{t.name}" ({", ".join(cols)})')
+    db.execute(f'CREATE INDEX IF NOT EXISTS "idx_{t.name}_raw" ON "{t.name}" (raw_sha256)')
+
+
+def upsert_sql(t: Table, cols: tuple[str, ...]) -> str:
+    """The primary-key upsert of ``cols`` into ``t`` (semantics: :meth:`StoreBackend.write_page`)."""
+    keep = set(t.pk) | set(t.keep_first_seen) | set(PROVENANCE_COLUMNS)
+    sets = ", ".join(f'"{c}"=excluded."{c}"' for c in cols if c not in keep)
+    # Provenance moves only with the content (see PROVENANCE_COLUMNS): a re-seen fact keeps
+    # the page that established it, whatever order or how often pages were (re)written.
+    content = [c for c in cols if c not in keep and c not in SIGHTING_COLUMNS]
+    if content and any(c in cols for c in PROVENANCE_COLUMNS):
+        changed = " OR ".join(f'"{c}" IS NOT excluded."{c}"' for c in content)
+        prov = ", ".join(f'"{c}"=CASE WHEN {changed} THEN excluded."{c}" ELSE "{c}" END'
+                         for c in PROVENANCE_COLUMNS if c in cols)
+        sets = f"{sets}, {prov}" if sets else prov
+    qcols = ", ".join(f'"{c}"' for c in cols)
+    marks = ", ".join("?" for _ in cols)
+    conflict = ", ".join(f'"{c}"' for c in t.pk)
+    action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
+    return f'INSERT INTO "{t.name}" ({qcols}) VALUES ({marks}) ON CONFLICT ({conflict}) {action}'
