@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup setup-node demo test test-fast lint bench docs
+.PHONY: setup setup-node setup-pg demo test test-fast lint bench docs
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -16,15 +16,24 @@ setup: $(BIN)/python
 setup-node:
 	npm install --no-audit --no-fund --silent --prefix .node @foundry-rs/anvil-linux-amd64@1
 
+# PostgreSQL server binaries for the PostgreSQL backend's tests, which start a throwaway cluster of
+# their own (tests/pg_support.py); Debian's package when initdb is missing and apt-get is there.
+setup-pg:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+	  || echo "warning: postgresql not installed; the PostgreSQL tests will be skipped (failed when CI=true)"; \
+	else echo "warning: no PostgreSQL binaries and no apt-get: install postgresql for the PostgreSQL tests"; fi
+
 demo: setup
 	$(BIN)/tracer demo
 
-test: setup setup-node
+test: setup setup-node setup-pg
 	$(BIN)/ruff check .
 	$(BIN)/mypy connectors graphs tracer
 	$(BIN)/pytest -q -ra
 
-test-fast: setup
+test-fast: setup setup-pg
 	$(BIN)/pytest -q -ra -m "not slow"
 
 lint:

@@ -129,7 +129,6 @@ class RunContext:
     run_id: str
     state_of: Any = None  # callable(stream_name) -> state dict, for streams that read sibling state
     progress: Any = None  # callable(advance: int, total: int | None, note: str) or None
-    read: Any = None  # DEPRECATED (being removed by issue 13): callable(sql, params); use ``stored``
     stored: StoredFacts | None = None  # what earlier runs stored, through named questions (no SQL)
 
     def report(self, advance: int = 1, total: int | None = None, note: str = "") -> None:

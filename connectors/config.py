@@ -37,7 +37,7 @@ from msgspec import Meta, Struct
 from connectors.base import ConfigError
 
 __all__ = ["SECRET", "SECRET_URL", "Deferred", "Limits", "SchemaError", "check", "coerce_env", "defaults",
-           "describe", "doc_of", "field_docs", "limits", "mask", "secret_values", "to_dict"]
+           "describe", "doc_of", "limits", "mask", "secret_values", "to_dict", "to_toml", "url_key_parts"]
 
 
 class _Mark:
@@ -132,7 +132,7 @@ def _fields(cls: type) -> dict[str, _Field]:
     hints = typing.get_type_hints(cls, include_extras=True)
     return {f.name: _Field(f.name, hints[f.name], f.default is dataclasses.MISSING
                            and f.default_factory is dataclasses.MISSING)
-            for f in dataclasses.fields(cls)}
+            for f in dataclasses.fields(typing.cast(Any, cls))}
 
 
 def _record(tp: Any) -> type | None:
@@ -166,11 +166,6 @@ def doc_of(tp: Any) -> str:
         args = typing.get_args(tp)
         tp, meta = args[0], meta + tuple(args[1:])
     return next((m.description for m in meta if isinstance(m, Meta) and m.description), "")
-
-
-def field_docs(cls: type) -> dict[str, str]:
-    """Each field's doc line, by name."""
-    return {name: doc_of(f.type) for name, f in _fields(cls).items()}
 
 
 def _bound(meta: tuple[Any, ...]) -> str:

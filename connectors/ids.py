@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from connectors.addresses import canonical_chain, normalize
 
 #: Kinds whose id has a namespace (``kind:space:key``).
-SPACED = frozenset({"wallet", "provider", "lease", "deployment", "machine", "job", "token", "entity", "offer",
+SPACED = frozenset({"wallet", "actor", "provider", "lease", "deployment", "machine", "job", "token", "entity", "offer",
                     "cluster"})
 #: Kinds whose key is global (``kind:key``).
 GLOBAL = frozenset({"gpu", "jurisdiction"})

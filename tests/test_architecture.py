@@ -107,3 +107,14 @@ def test_tests_never_skip_the_projects_own_modules() -> None:
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: importorskip({arg.value!r})")
     assert not offenders, ("a test must import the project's own modules (a missing one is a failure, "
                            "not a skip):\n  " + "\n  ".join(offenders))
+
+
+def test_read_primitives_are_called_only_inside_the_store() -> None:
+    """``query``/``iter_rows``/``dataframe`` (and the write primitives) take SQL: callers use named methods."""
+    primitives = {"query", "iter_rows", "dataframe", "execute", "executemany"}
+    offenders = [f"{path.relative_to(ROOT)}:{node.lineno}: .{node.func.attr}(...)"
+                 for path in _py_files("connectors", "graphs", "tracer") if not path.is_relative_to(STORE)
+                 for node in ast.walk(ast.parse(path.read_text(), str(path)))
+                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                 and node.func.attr in primitives]
+    assert not offenders, "store primitives called outside tracer/store/:\n  " + "\n  ".join(offenders)

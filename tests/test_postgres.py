@@ -215,6 +215,13 @@ def test_demo_world_sync_equals_sqlite_row_for_row(tmp_path: Path, pg_url: str,
             sync_into(pg, cfg)
             assert_same_rows(rows_of(pg), rows_of(sq))
         assert pg.count("edges") > 1000
+        # Scoring reads the graph through the named reads and writes flags/evidence: the same on both.
+        from tracer.scoring.run import score_store
+
+        for s in (sq, pg):
+            score_store(s, now=NOW)
+        assert_same_rows(rows_of(pg), rows_of(sq))
+        assert pg.count("flags") > 0
         # The streams' named questions answer alike on both backends.
         assert pg.akash_provider_owners() == sq.akash_provider_owners()
         assert pg.akash_lease_owners(50) == sq.akash_lease_owners(50)

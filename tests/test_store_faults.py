@@ -28,7 +28,6 @@ import pytest
 from conftest import demo_assets, ofac_cfg
 from faultserver import FaultServer, cli_env, run_cli, write_config
 
-from tracer.store import sqlite as store_sqlite
 from tracer.pipeline import sync
 from tracer.store import (
     MIGRATIONS,
@@ -40,6 +39,7 @@ from tracer.store import (
     StoreFault,
     open_mode,
 )
+from tracer.store import sqlite as store_sqlite
 
 # The tracer CLI with faults injected from the environment (a real process, real exit codes).
 FAULTY_TRACER = r"""

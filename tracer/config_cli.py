@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,8 @@ def init_command(path: str, force: bool) -> None:
         with p.open("w" if force else "x", encoding="utf-8") as f:
             f.write(text)
     except FileExistsError:
-        raise click.UsageError(f"{p} exists; pass --force to overwrite it") from None
+        raise ConfigError(f"{p} exists; pass --force to overwrite it") from None  # usage: exit 2
     except OSError as e:
-        raise click.UsageError(f"cannot write {p}: {e.strerror or e}") from None
+        click.echo(f"error: cannot write {p}: {e.strerror or e}", err=True)
+        sys.exit(1)
     click.echo(f"wrote {p}: edit it, then run: tracer --config {p} doctor", err=True)

@@ -22,32 +22,32 @@ compares), and aggregates of numeric type come back as int (integral) or float, 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import json
 import logging
 import os
-import socket
-import urllib.parse
-import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import errors as pe
-from psycopg.adapt import Loader
 
 from connectors.base import CORE_TABLES, Delete, Page, Record, Rows, Table
 from tracer.store.base import StoreBackend
 from tracer.store.faults import LockedError, NotAStoreError, ReadOnlyStoreError, StoreError, StoreFault
+from tracer.store.postgres_locks import AdvisoryLocks
 from tracer.store.postgres_schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
+    NumericLoader,
     ensure_table,
+    merge_duplicates,
     pg_cast,
     pg_fault,
     q,
+    redact_url,
+    scrub,
     to_pg,
     upsert_sql,
 )
@@ -63,43 +63,7 @@ _I64 = 2**63
 _TOO_BIG = "an integer does not fit 64 bits (SQLite INTEGER, PostgreSQL bigint); amounts are stored as decimal text"
 
 
-class _NumericLoader(Loader):
-    """numeric (sum/avg of integers) as int when integral, else float: what SQLite returns."""
-
-    def load(self, data: Any) -> Any:
-        s = bytes(data).decode()
-        if s.lstrip("-").isdigit():
-            return int(s)
-        return float(s)
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password replaced by ``***`` (for every message and ``path``)."""
-    p = urllib.parse.urlsplit(url)
-    if p.password is None:
-        return url
-    host = p.hostname or ""
-    netloc = f"{p.username or ''}:***@{host}" + (f":{p.port}" if p.port else "")
-    return urllib.parse.urlunsplit((p.scheme, netloc, p.path, p.query, p.fragment))
-
-
-def read_only_sql(role: str, database: str, schema: str = "public") -> list[str]:
-    """The statements that let ``role`` read (only) every table of this store, now and later.
-
-    For an administrator to run (``psql``) when tracer's own role may not create roles."""
-    r = q(role)
-    return [
-        f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role.replace(chr(39), chr(39) * 2)}') "
-        f"THEN CREATE ROLE {r} LOGIN; END IF; END$$",
-        f"ALTER ROLE {r} SET default_transaction_read_only = on",
-        f"GRANT CONNECT ON DATABASE {q(database)} TO {r}",
-        f"GRANT USAGE ON SCHEMA {q(schema)} TO {r}",
-        f"GRANT SELECT ON ALL TABLES IN SCHEMA {q(schema)} TO {r}",
-        f"ALTER DEFAULT PRIVILEGES IN SCHEMA {q(schema)} GRANT SELECT ON TABLES TO {r}",
-    ]
-
-
-class PostgresStore(StoreBackend):
+class PostgresStore(AdvisoryLocks, StoreBackend):
     """A tracer store in a PostgreSQL database: ``PostgresStore("postgresql://user@host/db")``.
 
     - ``create=False``: a database without tracer's tables is refused (:class:`NotAStoreError`)
@@ -153,16 +117,17 @@ class PostgresStore(StoreBackend):
         try:
             conn = psycopg.connect(self.url, **kw)
         except psycopg.OperationalError as e:
-            msg = " ".join(str(e).split())
+            msg = scrub(str(e), self.url)
             if "does not exist" in msg and "database" in msg:
                 raise NotAStoreError(f"no database at {self.path} ({msg}): create it (createdb) or point --db "
                                      "at an existing one") from None
             raise StoreError(f"cannot connect to {self.path} ({msg}): check the URL, the server and the "
                              "credentials") from None
         except psycopg.ProgrammingError as e:  # a malformed URL
-            raise NotAStoreError(f"{self.path} is not a PostgreSQL URL psycopg understands ({e}): give "
+            msg = scrub(str(e), self.url)
+            raise NotAStoreError(f"{self.path} is not a PostgreSQL URL psycopg understands ({msg}): give "
                                  "postgresql://user@host[:port]/dbname") from None
-        conn.adapters.register_loader("numeric", _NumericLoader)
+        conn.adapters.register_loader("numeric", NumericLoader)
         return conn
 
     @contextlib.contextmanager
@@ -180,11 +145,6 @@ class PostgresStore(StoreBackend):
             if isinstance(f, StoreFault) and self.fault is None:
                 self.fault = f
             raise f from e
-
-    def _key(self, kind: str, name: str) -> int:
-        """A signed 64-bit advisory-lock key for (this schema, kind, name)."""
-        h = hashlib.sha256(f"tracer:{self.schema}:{kind}:{name}".encode()).digest()
-        return int.from_bytes(h[:8], "big", signed=True)
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = self.conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
@@ -337,7 +297,7 @@ class PostgresStore(StoreBackend):
             if len(rows) < COPY_MIN_ROWS:
                 cur.executemany(upsert_sql(t, cols), rows)
                 return
-            rows = _merge_duplicates(t, cols, rows)
+            rows = merge_duplicates(t, cols, rows)
             stage = self._stages[t.name]
             with cur.copy(f"COPY {stage} ({', '.join(q(c) for c in cols)}) FROM STDIN") as cp:
                 for row in rows:
@@ -363,22 +323,6 @@ class PostgresStore(StoreBackend):
             "ON CONFLICT (stream) DO UPDATE SET state=EXCLUDED.state, updated_at=EXCLUDED.updated_at, "
             "run_id=EXCLUDED.run_id",
             [stream, json.dumps(state, sort_keys=True), at, run_id])
-
-    def write_scores(self, flags: Sequence[tuple[Any, ...]], evidence: Sequence[tuple[Any, ...]]) -> None:
-        """Replace flags and evidence with one scoring run (see :meth:`StoreBackend.write_scores`)."""
-        with self._guard(), self.conn.transaction(), self.conn.cursor() as cur:
-            cur.execute("DELETE FROM evidence")
-            cur.executemany(
-                "INSERT INTO evidence (id, subject, rule, score, detail, refs, path, rules_version, computed_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", list(evidence))
-            cur.execute("DELETE FROM flags WHERE NOT (subject = ANY(%s))", [[f[0] for f in flags]])
-            cur.executemany(
-                "INSERT INTO flags (subject, score, level, rules_version, computed_at, reasons, cluster, first_seen, "
-                "last_seen) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (subject) DO UPDATE SET "
-                "score=EXCLUDED.score, level=EXCLUDED.level, rules_version=EXCLUDED.rules_version, "
-                "computed_at=EXCLUDED.computed_at, reasons=EXCLUDED.reasons, cluster=EXCLUDED.cluster, "
-                "last_seen=EXCLUDED.last_seen",
-                [(*f[:7], f[4], f[4]) for f in flags])
 
     @contextlib.contextmanager
     def bulk_writes(self, tables: Iterable[str], defer_indexes: str = "empty",
@@ -451,136 +395,6 @@ class PostgresStore(StoreBackend):
                 n += self.conn.execute("DELETE FROM stream_state WHERE stream = %s OR stream LIKE %s",
                                        [s, f"{s}.%"]).rowcount
             return n
-
-    # -- runs ---------------------------------------------------------------------------------
-    def start_run(self, command: str, now: str) -> str:
-        """Record a running run, and hold its advisory lock until it ends (proof it is alive)."""
-        run_id = f"{now.replace(':', '').replace('-', '')[:15]}-{uuid.uuid4().hex[:8]}"
-        with self._guard():
-            if self.read_only:
-                raise ReadOnlyStoreError(f"{self.path} is opened read-only ({self.read_only_why}): cannot "
-                                         "record a run; read commands work")
-            self.conn.execute("INSERT INTO runs (run_id, command, started_at, status) VALUES (%s, %s, %s, %s)",
-                              [run_id, command, now, "running"])
-            self.conn.execute("SELECT pg_advisory_lock(%s)", [self._key("run", run_id)])
-        self._my_runs.add(run_id)
-        return run_id
-
-    def abandon_stale_runs(self, now: str) -> int:
-        """Mark ``running`` runs whose process is gone (nobody holds their lock) as ``abandoned``."""
-        n = 0
-        with self._guard():
-            for (run_id,) in self.conn.execute("SELECT run_id FROM runs WHERE status = 'running'").fetchall():
-                if run_id in self._my_runs:
-                    continue
-                key = self._key("run", run_id)
-                if not self._one("SELECT pg_try_advisory_lock(%s)", [key]):
-                    continue  # its crawler is alive (on this machine or another)
-                try:
-                    n += self.conn.execute(
-                        "UPDATE runs SET status='abandoned', ended_at=%s, error=coalesce(error, "
-                        "'process ended without closing the run (killed?)') WHERE run_id=%s AND status='running'",
-                        [now, run_id]).rowcount
-                finally:
-                    self.conn.execute("SELECT pg_advisory_unlock(%s)", [key])
-        return n
-
-    def end_run(self, run_id: str, status: str, now: str, duration_s: float, records: int,
-                error: str | None = None) -> None:
-        with self._guard(after_fault_quiet=True):
-            self.conn.execute(
-                "UPDATE runs SET ended_at=%s, status=%s, duration_s=%s, records=%s, error=%s WHERE run_id=%s",
-                [now, status, round(duration_s, 3), records, error, run_id])
-            if run_id in self._my_runs:
-                self._my_runs.discard(run_id)
-                self.conn.execute("SELECT pg_advisory_unlock(%s)", [self._key("run", run_id)])
-
-    def log_stream(self, run_id: str, stream: str, started_at: str, ended_at: str, status: str,
-                   pages: int, records: int, error: str | None) -> None:
-        with self._guard(after_fault_quiet=True):
-            self.conn.execute(
-                "INSERT INTO run_streams VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (run_id, stream) "
-                "DO UPDATE SET started_at=EXCLUDED.started_at, ended_at=EXCLUDED.ended_at, status=EXCLUDED.status, "
-                "pages=EXCLUDED.pages, records=EXCLUDED.records, error=EXCLUDED.error",
-                [run_id, stream, started_at, ended_at, status, pages, records, error])
-
-    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        return self.query("SELECT * FROM runs ORDER BY started_at DESC, run_id DESC LIMIT ?", [limit])
-
-    # -- locks --------------------------------------------------------------------------------
-    def _holders(self, key: int) -> str:
-        """Who holds the advisory lock ``key`` (application names, as tracer sets them), for messages."""
-        rows = self.conn.execute(
-            "SELECT DISTINCT a.application_name, a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid <> pg_backend_pid() "
-            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-            "AND ((l.classid::bigint << 32) | l.objid::bigint) = %s ORDER BY a.pid", [key]).fetchall()
-        return ", ".join(name or f"server pid {pid}" for name, pid in rows) or "holder unknown"
-
-    def _label(self, what: str) -> None:
-        name = f"tracer pid {os.getpid()}@{socket.gethostname()} {what}".encode()[:63].decode("utf-8", "ignore")
-        self.conn.execute("SELECT set_config('application_name', %s, false)", [name])
-
-    @contextlib.contextmanager
-    def lock(self, what: str = "sync", streams: Iterable[str] | None = None) -> Iterator[None]:
-        """The write lock: exclusive on the store, or (``streams`` given, a sync) one lock per stream.
-
-        Not waited for: held elsewhere -> one-line :class:`LockedError` naming the holder.  With
-        ``streams``, other processes syncing other streams go ahead; the same stream is refused,
-        and so is an exclusive writer (score, screen, state reset) until those syncs end."""
-        if self.read_only:
-            raise ReadOnlyStoreError(f"{self.path} is opened read-only ({self.read_only_why}): {what} needs "
-                                     "write access; read commands work")
-        taken: list[tuple[int, bool]] = []  # (key, shared)
-
-        def take(key: int, shared: bool) -> bool:
-            fn = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
-            if self._one(f"SELECT {fn}(%s)", [key]):
-                taken.append((key, shared))
-                return True
-            return False
-
-        store_key = self._key("store", "")
-        try:
-            with self._guard():
-                if streams is None:
-                    if not take(store_key, False):
-                        raise LockedError(f"another tracer run holds the write lock of {self.path} "
-                                          f"({self._holders(store_key)}); {what} is refused until it ends")
-                else:
-                    if not take(store_key, True):
-                        raise LockedError(f"another tracer run holds the write lock of {self.path} "
-                                          f"({self._holders(store_key)}); {what} is refused until it ends")
-                    for s in sorted(set(streams)):
-                        key = self._key("stream", s)
-                        if not take(key, False):
-                            raise LockedError(
-                                f"another tracer process is syncing {s} into {self.path} ({self._holders(key)}); "
-                                "this sync is refused until that one ends (other streams can sync at once)")
-                self._label(what)
-            yield
-        finally:
-            with self._guard(after_fault_quiet=True):
-                for key, shared in reversed(taken):
-                    fn = "pg_advisory_unlock_shared" if shared else "pg_advisory_unlock"
-                    self.conn.execute(f"SELECT {fn}(%s)", [key])
-                if taken:
-                    self._label("idle")
-
-    def lock_streams(self, what: str, streams: Iterable[str]) -> contextlib.AbstractContextManager[None]:
-        """The lock of one sync of ``streams``: crawlers of other streams run at the same time."""
-        return self.lock(what, streams=list(streams))
-
-    # -- read-only access -----------------------------------------------------------------------
-    def grant_read_only(self, role: str) -> list[str]:
-        """Create (if missing) ``role`` with SELECT on every table of this store, now and later, and
-        ``default_transaction_read_only``: the role ``tracer serve`` should connect as.  Returns the
-        statements run (needs a role allowed to create roles; else give them to an administrator)."""
-        stmts = read_only_sql(role, self.database, self.schema)
-        with self._guard(), self.conn.transaction():
-            for s in stmts:
-                self.conn.execute(s)  # type: ignore[call-overload]
-        return stmts
 
     # -- provenance and inventory -----------------------------------------------------------------
     def raw_payload(self, sha256: str) -> dict[str, Any] | None:
@@ -658,27 +472,3 @@ class PostgresStore(StoreBackend):
             if self._open_iters == 0 and not conn.closed:
                 with contextlib.suppress(psycopg.Error):
                     conn.rollback()  # ends the read snapshot
-
-
-def _merge_duplicates(t: Table, cols: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """One row per primary key, as SQLite's row-by-row upserts would leave it: the last row's values,
-    with the ``keep_first_seen`` columns of the first (one ``INSERT ... SELECT`` may touch a row once)."""
-    idx = [cols.index(c) for c in t.pk]
-    if len(idx) == 1:
-        i = idx[0]
-        keys = [r[i] for r in rows]
-    else:
-        keys = [tuple(r[j] for j in idx) for r in rows]  # type: ignore[misc]
-    if len(set(keys)) == len(keys):
-        return rows
-    keep = [cols.index(c) for c in t.keep_first_seen if c in cols]
-    out: dict[Any, tuple[Any, ...]] = {}
-    for k, r in zip(keys, rows, strict=True):
-        first = out.get(k)
-        if first is not None and keep:
-            lst = list(r)
-            for j in keep:
-                lst[j] = first[j]
-            r = tuple(lst)
-        out[k] = r
-    return list(out.values())

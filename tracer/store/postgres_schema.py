@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import functools
 import re
+import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from psycopg.adapt import Loader
 
 from connectors.base import CORE_TABLES, Table
 from tracer.store.base import PROVENANCE_COLUMNS, SIGHTING_COLUMNS
@@ -212,6 +215,64 @@ def to_pg(sql: str, named: bool = False) -> str:
         i = start = end
     out.append(_plain(sql[start:], named))
     return "".join(out)
+
+
+# -- values ------------------------------------------------------------------------------------------
+class NumericLoader(Loader):
+    """numeric (sum/avg of integers) as int when integral, else float: what SQLite returns."""
+
+    def load(self, data: Any) -> Any:
+        s = bytes(data).decode()
+        if s.lstrip("-").isdigit():
+            return int(s)
+        return float(s)
+
+
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:?#]*):([^/?#]*)@")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)([^&#]*)", re.I)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The password(s) a URL carries (in its user info or a ``password=`` parameter), as written and decoded."""
+    found = [m.group(2) for m in (_USERINFO.match(url), *_QUERY_PASSWORD.finditer(url)) if m and m.group(2)]
+    return [v for s in found for v in {s, urllib.parse.unquote(s)}]
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ``***`` (for every message and ``path``)."""
+    return _QUERY_PASSWORD.sub(r"\1***", _USERINFO.sub(r"\1:***@", url))
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (an error message) without the URL's password(s), on one line."""
+    text = " ".join(text.split())
+    for secret in url_secrets(url):
+        text = text.replace(secret, "***")
+    return text
+
+
+def merge_duplicates(t: Table, cols: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """One row per primary key, as SQLite's row-by-row upserts would leave it: the last row's values,
+    with the ``keep_first_seen`` columns of the first (one ``INSERT ... SELECT`` may touch a row once)."""
+    idx = [cols.index(c) for c in t.pk]
+    if len(idx) == 1:
+        i = idx[0]
+        keys = [r[i] for r in rows]
+    else:
+        keys = [tuple(r[j] for j in idx) for r in rows]  # type: ignore[misc]
+    if len(set(keys)) == len(keys):
+        return rows
+    keep = [cols.index(c) for c in t.keep_first_seen if c in cols]
+    out: dict[Any, tuple[Any, ...]] = {}
+    for k, r in zip(keys, rows, strict=True):
+        first = out.get(k)
+        if first is not None and keep:
+            lst = list(r)
+            for j in keep:
+                lst[j] = first[j]
+            r = tuple(lst)
+        out[k] = r
+    return list(out.values())
 
 
 # -- faults ----------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ log = logging.getLogger("tracer.store")
 
 
 class Store(StoreBackend):
-    """The tracer database. ``Store(path)`` opens (and migrates) it; ``Store(":memory:")`` for tests.
+    """The SQLite tracer store. ``Store(path)`` opens (and migrates) it; ``Store(":memory:")`` for tests.
 
     - A new store is built under a temporary name and linked into place whole, so a concurrent
       opener sees either no file or a migrated store; upgrades of an existing store run under the
