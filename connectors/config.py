@@ -36,7 +36,7 @@ from msgspec import Meta, Struct
 
 from connectors.base import ConfigError
 
-__all__ = ["SECRET", "SECRET_URL", "Deferred", "Limits", "SchemaError", "check", "coerce_env", "defaults",
+__all__ = ["SECRET", "SECRET_URL", "ConnectorConfig", "Deferred", "Limits", "SchemaError", "check", "coerce_env", "defaults",
            "describe", "doc_of", "limits", "mask", "secret_values", "to_dict", "to_toml", "url_key_parts"]
 
 
@@ -89,6 +89,15 @@ class Limits(Struct, forbid_unknown_fields=True, kw_only=True):
     max_body_bytes: Annotated[int, Meta(ge=1), _doc(
         "an answer larger than this fails its stream (read in chunks, never buffered whole)")] = 32 * 1024 * 1024
     parse_tries: Annotated[int, Meta(ge=1), _doc("downloads of an answer that is not valid JSON before giving up")] = 3
+
+
+class ConnectorConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Keys every connector's table has (each connector's struct extends this)."""
+
+    enabled: Annotated[bool, _doc("run this connector when `tracer sync` names no connector")] = True
+    every: Annotated[str | None, _doc(
+        "`tracer run`: sync this connector only when this long has passed since its last good sync "
+        "(e.g. \"1d\", \"6h\"); unset = every cycle")] = None
 
 
 def limits(**values: Any) -> Any:

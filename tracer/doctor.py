@@ -7,7 +7,8 @@ import os
 from typing import Any
 
 from connectors.base import ConnectorError
-from connectors.http import REDACT, HostLimits, HttpClient, open_session
+from connectors.http import HostLimits, HttpClient, open_session
+from tracer import config as cfgmod
 from tracer import registry
 from tracer.pipeline import effective_configs
 
@@ -15,12 +16,15 @@ from tracer.pipeline import effective_configs
 async def run_doctor(cfg: dict[str, Any], timeout: float = 10.0) -> list[dict[str, Any]]:
     """Check reachability of each connector's probes; never raises for an unreachable endpoint."""
     configs = effective_configs(cfg)
+    found = registry.connectors()
+    redact = cfgmod.redactor(cfg, [(conn, configs[name]) for name, conn in found.items()])
     rows: list[dict[str, Any]] = []
     async with open_session() as session:
-        http = HttpClient(session, default_limits=HostLimits(max_retries=0, timeout=timeout, concurrency=4))
+        http = HttpClient(session, default_limits=HostLimits(max_retries=0, timeout=timeout, concurrency=4),
+                          redactor=redact)
 
         async def probe(cname: str, p: Any) -> dict[str, Any]:
-            row = {"connector": cname, "probe": p.name, "url": REDACT(p.url), "ok": False, "detail": ""}
+            row = {"connector": cname, "probe": p.name, "url": redact(p.url), "ok": False, "detail": ""}
             if not p.url.startswith(("http://", "https://")):
                 path = p.url[7:] if p.url.startswith("file://") else p.url
                 row["ok"] = os.path.exists(path)
@@ -35,11 +39,11 @@ async def run_doctor(cfg: dict[str, Any], timeout: float = 10.0) -> list[dict[st
                     row["detail"] = f"HTTP {resp.status}, {len(resp.body)} bytes"
                 row["ok"] = True
             except ConnectorError as e:
-                row["detail"] = REDACT(str(e))
+                row["detail"] = redact(str(e))
             return row
 
         tasks = []
-        for name, conn in registry.connectors().items():
+        for name, conn in found.items():
             c = configs[name]
             if not c.get("enabled", True):
                 continue

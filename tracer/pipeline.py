@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.base import ConfigError, Connector, ConnectorError, RunContext, Stream, Table, all_tables
-from connectors.http import REDACT, HostLimits, HttpClient, open_session, url_secrets
+from connectors.http import HostLimits, HttpClient, Redactor, open_session
 from tracer import config as cfgmod
 from tracer import registry
 from tracer.store import DEFER_INDEXES, StoreBackend, StoreError, StoreFault
@@ -53,35 +53,10 @@ class SyncResult:
         return [f"{s.stream}: {s.error}" for s in self.streams if s.error]
 
 
-def _config_urls(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value] if "://" in value else []
-    if isinstance(value, dict):
-        return [u for v in value.values() for u in _config_urls(v)]
-    if isinstance(value, list | tuple):
-        return [u for v in value for u in _config_urls(v)]
-    return []
-
-
-def register_secrets(conn: Connector, c: dict[str, Any]) -> None:
-    """Hide a connector's secrets everywhere: the ones it names, and keys found in its URLs.
-
-    Why scan URLs too: a user pastes an Infura/Alchemy URL or ``?apikey=`` into any base_url;
-    the connector author may not have listed it, and a server may echo it in an error body.
-    """
-    REDACT.add(*conn.secrets(c))
-    for url in _config_urls(c):
-        REDACT.add(*url_secrets(url))
-
-
 def effective_configs(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each registered connector's configuration (defaults + file + env); registers its secrets."""
-    out = {}
-    for name, conn in registry.connectors().items():
-        c = cfgmod.connector_config(cfg, name, conn.default_config())
-        register_secrets(conn, c)
-        out[name] = c
-    return out
+    """Each registered connector's configuration (defaults + file + env)."""
+    return {name: cfgmod.connector_config(cfg, name, conn.default_config())
+            for name, conn in registry.connectors().items()}
 
 
 def _host_limits(conn: Connector, c: dict[str, Any]) -> dict[str, HostLimits]:
@@ -89,18 +64,18 @@ def _host_limits(conn: Connector, c: dict[str, Any]) -> dict[str, HostLimits]:
     return {urlsplit(p.url).netloc: lim for p in conn.probes(c) if p.url.startswith("http")}
 
 
-def _redact_values(value: Any) -> Any:
+def _redact_values(value: Any, redact: Redactor) -> Any:
     """Secrets out of every string in a stream state (a base URL kept to detect a config change).
 
     The stream then sees a changed value and starts its load over instead of resuming: slower,
     but a key never lands in the database.
     """
     if isinstance(value, str):
-        return REDACT(value)
+        return redact(value)
     if isinstance(value, dict):
-        return {k: _redact_values(v) for k, v in value.items()}
+        return {k: _redact_values(v, redact) for k, v in value.items()}
     if isinstance(value, list):
-        return [_redact_values(v) for v in value]
+        return [_redact_values(v, redact) for v in value]
     return value
 
 
@@ -121,23 +96,25 @@ def plan_limits(plan: list[tuple[Connector, list[Stream]]], configs: dict[str, d
     return out
 
 
-async def _run_stream(store: StoreBackend, stream: Stream, ctx: RunContext, res: StreamResult) -> None:
+async def _run_stream(store: StoreBackend, stream: Stream, ctx: RunContext, res: StreamResult,
+                      redact: Redactor) -> None:
     state = store.get_state(stream.name)
     pages: Any = stream.extract(ctx, state)
     # Close the generator on any exit so its own cleanup (prefetch tasks, files) runs now.
     closing: Any = contextlib.aclosing(pages) if hasattr(pages, "aclose") else contextlib.nullcontext(pages)
     async with closing:
-        await _consume(store, stream, ctx, res, pages)
+        await _consume(store, stream, ctx, res, pages, redact)
 
 
-async def _consume(store: StoreBackend, stream: Stream, ctx: RunContext, res: StreamResult, pages: Any) -> None:
+async def _consume(store: StoreBackend, stream: Stream, ctx: RunContext, res: StreamResult, pages: Any,
+                   redact: Redactor) -> None:
     async for page in pages:
         if not page.fetched_at:
             page.fetched_at = cfgmod.now()
-        page.url = REDACT(page.url)  # provenance must never carry a key
+        page.url = redact(page.url)  # provenance must never carry a key
         records = list(stream.transform(page))
         if page.state is not None:
-            page.state = _redact_values(page.state)
+            page.state = _redact_values(page.state, redact)
         res.records += store.write_page(stream.name, page, records, ctx.run_id)
         res.pages += 1
         ctx.report(0, None, "")
@@ -162,7 +139,8 @@ async def sync(
     for conn, _ in plan:
         if conn.name not in configs:
             configs[conn.name] = cfgmod.connector_config(cfg, conn.name, conn.default_config())
-            register_secrets(conn, configs[conn.name])
+    # This run's secrets (each connector's own, keys in configured URLs, export.webhook) travel with it.
+    redact = cfgmod.redactor(cfg, [(conn, configs[conn.name]) for conn, _ in plan])
     limits = plan_limits(plan, configs)  # a bad limits table is a usage error before any run starts
     defer = (cfg.get("store") or {}).get("defer_indexes", "empty")
     if defer not in DEFER_INDEXES:
@@ -172,7 +150,7 @@ async def sync(
         # Under the lock no other run is alive: a "running" row is one that was killed (SIGKILL,
         # power loss) and never ended; say so instead of leaving it running forever.
         store.abandon_stale_runs(cfgmod.now())
-        run_id = store.start_run(REDACT(command), cfgmod.now())
+        run_id = store.start_run(redact(command), cfgmod.now())
         results: list[StreamResult] = []
         tables: dict[str, Table] = {}
         for _, streams in plan:
@@ -180,14 +158,14 @@ async def sync(
         try:
             store.ensure_tables(tables.values())
             with store.bulk_writes(tables, defer):
-                await _sync_plan(store, cfg, plan, configs, limits, run_id, results, progress)
+                await _sync_plan(store, cfg, plan, configs, limits, run_id, results, progress, redact)
         except BaseException as e:
             # A store fault (disk full, read-only, ...) fails the run; a signal interrupts it.  The
             # store records this best effort: a second fault while recording is not raised over the first.
             failed = isinstance(e, StoreError)
             store.end_run(run_id, "failed" if failed else "interrupted", cfgmod.now(),
                           time.monotonic() - started, sum(r.records for r in results),
-                          REDACT(str(e) if failed else f"{type(e).__name__}: {e}"))
+                          redact(str(e) if failed else f"{type(e).__name__}: {e}"))
             raise
         status = "ok" if all(r.status == "ok" for r in results) else "failed"
         duration = time.monotonic() - started
@@ -198,10 +176,11 @@ async def sync(
 
 async def _sync_plan(store: StoreBackend, cfg: dict[str, Any], plan: list[tuple[Connector, list[Stream]]],
                      configs: dict[str, dict[str, Any]], limits: dict[str, HostLimits], run_id: str,
-                     results: list[StreamResult], progress: ProgressFactory | None) -> None:
+                     results: list[StreamResult], progress: ProgressFactory | None,
+                     redact: Redactor) -> None:
     """Every connector of the plan concurrently (streams of one connector in order), one session."""
     async with open_session(cfg.get("http", {}).get("user_agent", "tracer/0.1")) as session:
-        http = HttpClient(session, limits)
+        http = HttpClient(session, limits, redactor=redact)
 
         async def run_connector(conn: Connector, streams: list[Stream]) -> None:
             for stream in streams:
@@ -212,7 +191,7 @@ async def _sync_plan(store: StoreBackend, cfg: dict[str, Any], plan: list[tuple[
                                  state_of=store.get_state, stored=store,
                                  progress=progress(stream.name) if progress else None)
                 try:
-                    await _run_stream(store, stream, ctx, res)
+                    await _run_stream(store, stream, ctx, res, redact)
                 except (KeyboardInterrupt, asyncio.CancelledError):
                     res.status, res.error = "interrupted", "stopped by a signal"
                     store.log_stream(run_id, stream.name, t0, cfgmod.now(), res.status, res.pages,
@@ -224,11 +203,11 @@ async def _sync_plan(store: StoreBackend, cfg: dict[str, Any], plan: list[tuple[
                                      res.records, res.error)
                     raise
                 except ConnectorError as e:
-                    res.status, res.error = "failed", REDACT(str(e))
+                    res.status, res.error = "failed", redact(str(e))
                 except Exception as e:  # a bug or an unexpected answer: logged, not hidden
                     log.debug("stream %s crashed", stream.name, exc_info=True)
                     res.status = "failed"
-                    res.error = REDACT(f"{type(e).__name__}: {e}")
+                    res.error = redact(f"{type(e).__name__}: {e}")
                 store.log_stream(run_id, stream.name, t0, cfgmod.now(), res.status, res.pages,
                                  res.records, res.error)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct
 
-from connectors.config import Limits, limits
+from connectors.config import ConnectorConfig, Limits, limits
 
 AKASH_LCD = "https://akash-api.polkachu.com"
 AKASH_CONSOLE = "https://console-api.akash.network"
@@ -21,7 +21,7 @@ def _d(text: str) -> Meta:
     return Meta(description=text)
 
 
-class AkashConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+class AkashConfig(ConnectorConfig, kw_only=True):
     """Akash Network leases, deployments, providers and escrow (LCD), Console API, tenant funding."""
 
     enabled: Annotated[bool, _d("run this connector when `tracer sync` names no connector")] = True

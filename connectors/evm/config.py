@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from connectors.config import SECRET_URL, Limits, limits
+from connectors.config import SECRET_URL, ConnectorConfig, Limits, limits
 
 CHAINALYSIS_ORACLE = "0x40c57923924b5c5c5455c48d93317139addac8fb"
 # Token contracts renters pay with (lower-case). GLM (Golem), USDC/USDT, RNDR (Render's legacy ERC-20).
@@ -68,7 +68,7 @@ def _chains() -> dict[str, EvmChain]:
     }
 
 
-class EvmConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+class EvmConfig(ConnectorConfig, kw_only=True):
     """EVM token transfers (ERC-20 payments, ERC-721 apart) via JSON-RPC eth_getLogs, one stream per chain."""
 
     enabled: Annotated[bool, _d("run this connector when `tracer sync` names no connector")] = True

@@ -11,7 +11,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta, Struct
 
-from connectors.config import Limits, limits
+from connectors.config import ConnectorConfig, Limits, limits
 
 OFAC_ADDRESSES_BASE = "https://raw.githubusercontent.com/0xB10C/ofac-sanctioned-digital-currency-addresses/lists/"
 OFAC_ASSETS = ("XBT", "ETH", "XMR", "LTC", "ZEC", "DASH", "BTG", "ETC", "BSV", "BCH", "XVG", "USDC", "USDT",
@@ -36,7 +36,7 @@ _ENABLED = Meta(description="run this connector when `tracer sync` names no conn
 _SOURCE_ON = Meta(description="load this source")
 
 
-class OfacAddressesConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+class OfacAddressesConfig(ConnectorConfig, kw_only=True):
     """OFAC SDN digital-currency addresses, one list per asset (0xB10C's nightly per-asset lists)."""
 
     enabled: Annotated[bool, _ENABLED] = True
@@ -101,7 +101,7 @@ def _ofac_sources() -> dict[str, ListSource]:
 _SOURCES = Meta(description="list sources by key (each becomes the stream <connector>.<key>)")
 
 
-class ListsOfacConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+class ListsOfacConfig(ConnectorConfig, kw_only=True):
     """OFAC SDN and consolidated lists in every published format (sdn.csv family, SDN/advanced XML)."""
 
     enabled: Annotated[bool, _ENABLED] = True
@@ -109,7 +109,7 @@ class ListsOfacConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     limits: Limits = limits(concurrency=2, rate=1, timeout=300, max_body_bytes=512 * 1024 * 1024)
 
 
-class ListsCslConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+class ListsCslConfig(ConnectorConfig, kw_only=True):
     """US Consolidated Screening List (trade.gov) and the BIS Denied Persons List."""
 
     enabled: Annotated[bool, _ENABLED] = True
@@ -119,7 +119,7 @@ class ListsCslConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     limits: Limits = limits(concurrency=2, rate=1, timeout=300, max_body_bytes=256 * 1024 * 1024)
 
 
-class ListsUnConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+class ListsUnConfig(ConnectorConfig, kw_only=True):
     """UN Security Council Consolidated List (XML)."""
 
     enabled: Annotated[bool, _ENABLED] = True
@@ -128,7 +128,7 @@ class ListsUnConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     limits: Limits = limits(concurrency=1, rate=1, timeout=300, max_body_bytes=128 * 1024 * 1024)
 
 
-class ListsOpensanctionsConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+class ListsOpensanctionsConfig(ConnectorConfig, kw_only=True):
     """OpenSanctions: the full export (several GB, read whole: opt-in) and the small delta feed (on)."""
 
     enabled: Annotated[bool, _ENABLED] = True
@@ -139,7 +139,7 @@ class ListsOpensanctionsConfig(Struct, forbid_unknown_fields=True, kw_only=True)
     limits: Limits = limits(concurrency=2, rate=2, timeout=600, max_body_bytes=4 * 1024**3)
 
 
-class ListsTagsConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+class ListsTagsConfig(ConnectorConfig, kw_only=True):
     """Address tags: GraphSense TagPacks and ActorPacks, Etherscan-family labels, Forta datasets."""
 
     enabled: Annotated[bool, _ENABLED] = True

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct
 
-from connectors.config import SECRET, Limits, limits
+from connectors.config import SECRET, ConnectorConfig, Limits, limits
 
 VASTAI_BASE = "https://console.vast.ai/api/v0"
 GOLEM_BASE = "https://api.stats.golem.network"
@@ -22,7 +22,7 @@ def vastai_query() -> dict[str, Any]:
     return {"rentable": {"eq": True}, "external": {"eq": False}, "type": "on-demand", "order": [["score", "desc"]]}
 
 
-class VastaiConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+class VastaiConfig(ConnectorConfig, kw_only=True):
     """Vast.ai offers (which hosts offer which GPUs where), one dated snapshot per sync."""
 
     enabled: Annotated[bool, _ENABLED] = True
@@ -36,7 +36,7 @@ class VastaiConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     limits: Limits = limits(concurrency=1, rate=0.5, timeout=120)
 
 
-class GolemConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+class GolemConfig(ConnectorConfig, kw_only=True):
     """Golem provider nodes and their offers from the public stats API."""
 
     enabled: Annotated[bool, _ENABLED] = True
@@ -45,7 +45,7 @@ class GolemConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     limits: Limits = limits(concurrency=1, rate=1, timeout=120)
 
 
-class IonetConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+class IonetConfig(ConnectorConfig, kw_only=True):
     """io.net explorer devices (GPU model, count, country) and the jobs they served."""
 
     enabled: Annotated[bool, _ENABLED] = True
@@ -59,7 +59,7 @@ class IonetConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     limits: Limits = limits(concurrency=1, rate=0.3, timeout=60)
 
 
-class CloreConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+class CloreConfig(ConnectorConfig, kw_only=True):
     """Clore.ai marketplace servers: GPUs, country, rented flag and price."""
 
     enabled: Annotated[bool, _ENABLED] = True

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from connectors.config import SECRET_URL, Limits, limits
+from connectors.config import SECRET_URL, ConnectorConfig, Limits, limits
 
 SOLANA_RPC = "https://api.mainnet-beta.solana.com"
 MINTS = {
@@ -23,7 +23,7 @@ _ENABLED = Meta(description="run this connector when `tracer sync` names no conn
 _RPC = Meta(description="Solana JSON-RPC endpoint (keys in its path or query are secrets: never logged)")
 
 
-class SolanaConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+class SolanaConfig(ConnectorConfig, kw_only=True):
     """SPL token transfers (RENDER, IO, NOS, USDC...) from Solana JSON-RPC, as payments between owners."""
 
     enabled: Annotated[bool, _ENABLED] = True
@@ -43,7 +43,7 @@ class SolanaConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     limits: Limits = limits(concurrency=2, rate=4, timeout=60)
 
 
-class NosanaConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+class NosanaConfig(ConnectorConfig, kw_only=True):
     """Nosana jobs and markets decoded from the accounts of the Nosana Jobs program on Solana."""
 
     enabled: Annotated[bool, _ENABLED] = True
