@@ -324,7 +324,7 @@ def _storable(v: Any) -> bool:
             v.encode("utf-8")
         except UnicodeEncodeError:
             return False
-        return True
+        return "\x00" not in v  # PostgreSQL text cannot hold NUL: both backends refuse the same input
     if t is int:
         return -_INT64 <= v < _INT64
     if v is None or t in (float, bool, bytes):

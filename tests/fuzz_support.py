@@ -58,8 +58,11 @@ class Target:
         return p
 
 
+_EMPTY = Store(":memory:")  # a real store with nothing synced: the read port answers empty
+
+
 def _ctx() -> RunContext:
-    return RunContext(http=None, config={}, now=NOW, run_id="fuzz", read=lambda sql, args: [])  # type: ignore[arg-type]
+    return RunContext(http=None, config={}, now=NOW, run_id="fuzz", stored=_EMPTY)  # type: ignore[arg-type]
 
 
 def _get(doc: Any, path: Path_) -> Any:

@@ -21,13 +21,15 @@ from hypothesis import strategies as st
 from connectors.akash.lcd import LeasesStream, VersionBook
 from connectors.base import Page, RunContext, records_of
 from tracer import registry
+from tracer.store import Store
 from tracer.world.akash import akash_address
 
 AT = "2026-01-02T03:04:05Z"
 
 
-def _ctx(rows: list[dict[str, Any]] | None = None) -> RunContext:
-    return RunContext(http=None, config={}, now=AT, run_id="r", read=lambda sql, args: list(rows or []))  # type: ignore[arg-type]
+def _ctx() -> RunContext:
+    """A context whose read port is a real, empty store (nothing synced before)."""
+    return RunContext(http=None, config={}, now=AT, run_id="r", stored=Store(":memory:"))  # type: ignore[arg-type]
 
 
 def _lease(n: int) -> dict[str, Any]:

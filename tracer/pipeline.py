@@ -145,7 +145,7 @@ async def sync(
     defer = (cfg.get("store") or {}).get("defer_indexes", "empty")
     if defer not in DEFER_INDEXES:
         raise ConfigError(f"store.defer_indexes must be one of {', '.join(DEFER_INDEXES)}, not {defer!r}")
-    with store.lock(command):
+    with store.lock_streams(command, [s.name for _, streams in plan for s in streams]):
         started = time.monotonic()
         # Under the lock no other run is alive: a "running" row is one that was killed (SIGKILL,
         # power loss) and never ended; say so instead of leaving it running forever.

@@ -215,6 +215,11 @@ class StoreBackend(FactsPort, AppReads, abc.ABC):
         """The newest runs (every column of ``runs``), by started_at then run_id, descending."""
 
     # -- the write lock ------------------------------------------------------------------------
+    def lock_streams(self, what: str, streams: Iterable[str]) -> contextlib.AbstractContextManager[None]:
+        """The lock of one sync of ``streams``: the whole-store :meth:`lock` by default; PostgreSQL
+        locks each stream instead, so crawlers of different streams run at the same time."""
+        return self.lock(what)
+
     @abc.abstractmethod
     def lock(self, what: str = "sync") -> contextlib.AbstractContextManager[None]:
         """Context manager: the exclusive write lock of this store, so two runs never overlap.

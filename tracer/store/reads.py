@@ -328,7 +328,7 @@ class Reads:
         """Scoring graph: every edge in ``graphs.build.EDGE_COLUMNS`` order, attrs only for GPU edges."""
         return self.iter_rows(
             "SELECT id, kind, src, dst, amount, decimals, asset, time, "
-            "CASE WHEN kind IN ('uses_gpu', 'offers_gpu') THEN attrs END, chain, block FROM edges")
+            "CASE WHEN kind IN ('uses_gpu', 'offers_gpu') THEN attrs END, chain, block FROM edges ORDER BY id")
 
     def edge_kinds(self) -> list[str]:
         """Block clock: distinct edge kinds, skipping along the (kind, chain, block) index (one probe per kind)."""
@@ -372,12 +372,12 @@ class Reads:
         """Scoring: observations with one of ``predicates`` still valid at ``now`` (delisted ones end before)."""
         return self.query(
             f"SELECT id, subject, predicate, value, confidence, attrs, source FROM observations "
-            f"WHERE predicate IN ({_marks(len(predicates))}) AND (valid_to IS NULL OR valid_to = '' OR valid_to > ?)",
+            f"WHERE predicate IN ({_marks(len(predicates))}) AND (valid_to IS NULL OR valid_to = '' OR valid_to > ?) ORDER BY id",
             [*predicates, now])
 
     def deployment_entities(self) -> list[dict[str, Any]]:
         """Scoring: (id, attrs) of every deployment entity (manifest hashes for shared-manifest rules)."""
-        return self.query("SELECT id, attrs FROM entities WHERE kind = 'deployment' OR id LIKE 'deployment:%'")
+        return self.query("SELECT id, attrs FROM entities WHERE kind = 'deployment' OR id LIKE 'deployment:%' ORDER BY id")
 
     def token_labels(self) -> dict[str, str]:
         """Scoring: token id -> label (the EVM connector stores ``symbol()`` there) of labelled token entities."""
