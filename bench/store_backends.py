@@ -63,15 +63,26 @@ def sync_process(db: str, url: str, meta: dict[str, Any], workdir: Path, pythonp
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
-    entry = "from tracer.entry import run; run()" if not pythonpath else \
-        "import tracer.cli as c; (getattr(c, 'run', None) or c.main)()"
+    entry = "from tracer.entry import run; run()" if not pythonpath else BASELINE_ENTRY
     cmd = [sys.executable, "-c", entry, "--config", str(path), "sync", "evm"]
     t = time.monotonic()
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=workdir)
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=pythonpath or workdir)
     dt = time.monotonic() - t
     if r.returncode != 0:
         raise SystemExit(f"sync into {db.split('@')[-1]} failed ({r.returncode}): {r.stderr.strip()[-400:]}")
     return count_edges(db, pythonpath), dt
+
+
+# The installed entry points name today's modules; an older checkout registers its connectors from its
+# own pyproject.toml (read with tomllib), then starts its own CLI.
+BASELINE_ENTRY = """
+import sys, tomllib, importlib.metadata as md
+import tracer.registry as reg
+eps = tomllib.load(open("pyproject.toml", "rb"))["project"]["entry-points"]["tracer.connectors"]
+reg.entry_points = lambda group: [md.EntryPoint(n, v, group) for n, v in eps.items()]
+from tracer.entry import run
+run()
+"""
 
 
 def count_edges(db: str, pythonpath: str | None) -> int:
