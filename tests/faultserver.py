@@ -155,11 +155,13 @@ class FaultServer(ThreadedApp):
         return web.Response(body=body)
 
 
-def write_config(path: Path, base_url: str, **ofac: Any) -> Path:
-    """A TOML config pointing ofac_addresses at ``base_url`` (other keys as given)."""
+def write_config(path: Path, base_url: str, db: str | Path | None = None, **ofac: Any) -> Path:
+    """A TOML config pointing ofac_addresses at ``base_url`` (other keys as given); ``db`` is the
+    store it names (a SQLite path or a ``postgresql://`` URL), when given."""
     import json
 
-    lines = ["[connectors.ofac_addresses]", f"base_url = {json.dumps(base_url)}"]
+    lines = [f"db = {json.dumps(str(db))}"] if db is not None else []
+    lines += ["[connectors.ofac_addresses]", f"base_url = {json.dumps(base_url)}"]
     limits = ofac.pop("limits", {})
     for k, v in ofac.items():
         lines.append(f"{k} = {json.dumps(v)}")
@@ -190,9 +192,17 @@ NOT_DATA = {"runs", "run_streams", "migrations"}
 
 
 def snapshot(db_path: str | Path, ignore: Iterable[str] = ()) -> dict[str, list[tuple[Any, ...]]]:
-    """Every data table's rows (sorted), without run ids and wall-clock columns."""
+    """Every data table's rows (sorted), without run ids and wall-clock columns.
+
+    ``db_path`` is any ``db`` value: a SQLite file is read with ``sqlite3`` (no migration, no lock),
+    a ``postgresql://`` URL through the store's own reads (:func:`_store_snapshot`)."""
+    from tracer.store import sqlite_path
+
     skip = IGNORED_COLUMNS | set(ignore)
-    con = sqlite3.connect(str(db_path))
+    path = sqlite_path(db_path)
+    if path is None:
+        return _store_snapshot(str(db_path), skip)
+    con = sqlite3.connect(path)
     try:
         out: dict[str, list[tuple[Any, ...]]] = {}
         tables = [r[0] for r in con.execute(
@@ -208,3 +218,24 @@ def snapshot(db_path: str | Path, ignore: Iterable[str] = ()) -> dict[str, list[
         return out
     finally:
         con.close()
+
+
+def _store_snapshot(db: str, skip: set[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """:func:`snapshot` of a store opened through ``open_store`` (PostgreSQL): the same tables,
+    columns in the table's order, the same sorting."""
+    from tracer.store import open_store
+
+    store = open_store(db, create=False)
+    try:
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        for t in sorted(store.table_names()):
+            if t in NOT_DATA or t.startswith("sqlite_"):
+                continue
+            drop = skip | IGNORED_BY_TABLE.get(t, set())
+            cols = [c for c in store.table_columns(t) if c not in drop]
+            sel = ", ".join(f'"{c}"' for c in cols)
+            rows = [tuple(r.values()) for r in store.query(f'SELECT {sel} FROM "{t}"')]
+            out[t] = sorted(rows, key=repr)
+        return out
+    finally:
+        store.close()

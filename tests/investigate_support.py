@@ -1,6 +1,6 @@
 """A small case world for the investigator tests: rows in the core tables exactly as connectors
-write them (through ``Store.write_page``), plus ``flags``/``evidence`` rows in the documented
-columns (docs/architecture.md) as the scoring step writes them.
+write them (through ``write_page``), plus ``flags``/``evidence`` rows in the documented columns
+(docs/architecture.md) as the scoring step writes them.  Built in any backend (``open_store``).
 
     exchange X (tag exchange) --paid--> funder F --paid--> renter A (OFAC-listed, listed_as entity E)
     benign B1..B4 --paid--> X              A --rented--> lease L --leased_from--> provider P
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import Column, Page, Record, Table
-from tracer.store import Store
+from tracer.store import StoreBackend, open_store
 from tracer.world import evm_address
 
 FLAGS = Table("flags", (Column("subject"), Column("score", "REAL"), Column("level"), Column("rules_version"),
@@ -129,21 +129,23 @@ def evidence_rows() -> list[dict[str, Any]]:
     ]
 
 
-def add_derived(store: Store, flags: list[dict[str, Any]] | None = None) -> None:
-    """Write flags/evidence rows in the documented columns (test setup only)."""
+def add_derived(store: StoreBackend, flags: list[dict[str, Any]] | None = None) -> None:
+    """Write flags/evidence rows in the documented columns (test setup only): flags replaced
+    wholesale, evidence rows replaced by id, in one transaction of the store's portable writes."""
     store.ensure_tables([FLAGS, EVIDENCE])
-    with store.db.conn:
-        store.db.conn.execute("DELETE FROM flags")
-        for table, rows in (("flags", flag_rows() if flags is None else flags), ("evidence", evidence_rows())):
+    with store.transaction():
+        store.execute("DELETE FROM flags")
+        for table, key, rows in (("flags", "subject", flag_rows() if flags is None else flags),
+                                 ("evidence", "id", evidence_rows())):
             for r in rows:
                 cols = ", ".join(r)
-                store.db.conn.execute(f"INSERT OR REPLACE INTO {table} ({cols}) VALUES ({', '.join('?' for _ in r)})",
-                                      list(r.values()))
+                store.execute(f"DELETE FROM {table} WHERE {key} = ?", [r[key]])
+                store.execute(f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' for _ in r)})", list(r.values()))
 
 
-def build_world(path: Path | str, derived: bool = True) -> Store:
-    """A store holding the case world, written as one page of a test source."""
-    store = Store(path)
+def build_world(path: Path | str, derived: bool = True) -> StoreBackend:
+    """A store holding the case world (``path``: any ``db`` value), written as one page of a test source."""
+    store = open_store(path)
     body = json.dumps({"world": "case"}).encode()
     store.write_page("test.case", Page(body, "http://127.0.0.1/test/case.json", "GET", None, {"done": True},
                                        fetched_at=T0), records(), "run-test")

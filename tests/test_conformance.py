@@ -5,7 +5,8 @@ whose ``config()`` names it, serves that part on loopback, syncs only that conne
 database and checks: the run is ok, records come, declared primary-key columns are never NULL (the
 store enforces uniqueness), transform gives the same records for the same page, the cursor never decreases page after page where the stream says it
 is sorted, every stream's final state is a JSON object, and a second sync adds no row to any
-data table.  A new connector joins by registering an entry point and adding a demo part.
+data table.  A new connector joins by registering an entry point and adding a demo part.  Each
+connector conforms on both store backends (``db_factory``: SQLite and PostgreSQL).
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ import asyncio
 import copy
 import functools
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from importlib.metadata import entry_points
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +26,7 @@ from tracer import config as cfgmod
 from tracer import registry
 from tracer.demo import DEMO_PARTS, _load, serve_parts
 from tracer.pipeline import sync
-from tracer.store import Store
+from tracer.store import StoreBackend, open_store
 from tracer.world import DemoPart
 
 NOW = "2026-01-02T03:04:05Z"
@@ -116,23 +116,23 @@ def _check_monotone(w: Watched) -> None:
                         f"not ordered (first {seq[:3]!r}); is {field!r} really its cursor?")
 
 
-def _counts(store: Store) -> dict[str, int]:
+def _counts(store: StoreBackend) -> dict[str, int]:
     return {t: store.count(t) for t in store.table_names() if t not in NOT_DATA}
 
 
-async def _conform(name: str, part: DemoPart, db: Path) -> None:
+async def _conform(name: str, part: DemoPart, db: str) -> None:
     if part.start:
         await part.start()
     runner, base = await serve_parts([part])
     try:
         cc = part.config(f"{base}/{part.name}")
-        cfg: dict[str, Any] = {"db": str(db), "connectors": {n: {**c, "enabled": n == name}
+        cfg: dict[str, Any] = {"db": db, "connectors": {n: {**c, "enabled": n == name}
                                                              for n, c in cc.items()}}
         conn = registry.get(name)
         c = cfgmod.connector_config(cfg, name, conn.default_config())
         streams = [Watched(s) for s in conn.streams(c)]
         assert streams, f"{name} declares no stream"
-        store = Store(db)
+        store = open_store(db)
         try:
             res = await sync(store, cfg, plan=[(conn, streams)])  # type: ignore[list-item]
             assert res.status == "ok", f"{name} demo sync failed: {res.errors}"
@@ -167,13 +167,13 @@ async def _conform(name: str, part: DemoPart, db: Path) -> None:
 
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("name", REGISTERED)
-def test_connector_conforms(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_connector_conforms(name: str, db_factory: Callable[..., str], monkeypatch: pytest.MonkeyPatch) -> None:
     part = _part_for(name)
     if part is None:
         pytest.fail(f"connector {name!r} is registered but no demo part in tracer.demo.DEMO_PARTS "
                     f"configures it: add one (tracer/world/<part>.py) so it is tested and in the demo")
     monkeypatch.setenv("TRACER_NOW", NOW)
-    asyncio.run(_conform(name, part, tmp_path / "c.db"))
+    asyncio.run(_conform(name, part, db_factory("c.db")))
 
 
 def test_every_registered_connector_is_loadable() -> None:

@@ -4,13 +4,14 @@ the database identical row for row to one uninterrupted run.
 The loopback server knows the child's pid and kills it itself, either when the k-th request
 arrives (the previous page is committed) or a few milliseconds after answering it (the kill
 lands while the page is being transformed or written), so every crash point is deterministic.
+Both store backends (SQLite and PostgreSQL): the child finds its store in its config's ``db``.
 """
 
 from __future__ import annotations
 
 import random
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +19,17 @@ import pytest
 from conftest import NOW, demo_assets
 from faultserver import TRACER, FaultServer, cli_env, run_cli, snapshot, write_config
 
-from tracer.store import Store
+from tracer.store import open_store
 
 SEED = 20260102
 POINTS = 10
 
 
-def _config(tmp: Path, base: str) -> Path:
-    return write_config(tmp / "tracer.toml", base + "/lists/", assets=demo_assets(), format="txt",
+Snapshot = dict[str, list[tuple[object, ...]]]
+
+
+def _config(tmp: Path, base: str, db: str) -> Path:
+    return write_config(tmp / "tracer.toml", base + "/lists/", db=db, assets=demo_assets(), format="txt",
                         limits={"concurrency": 2, "rate": 0, "backoff_base": 0.01})
 
 
@@ -39,14 +43,23 @@ def server() -> Iterator[FaultServer]:
 
 
 @pytest.fixture(scope="module")
-def baseline(tmp_path_factory: pytest.TempPathFactory, server: FaultServer,
-             ) -> dict[str, list[tuple[object, ...]]]:
-    tmp = tmp_path_factory.mktemp("baseline")
-    cfg = _config(tmp, server.base)
-    r = run_cli(["--config", str(cfg), "--db", str(tmp / "b.db"), "-q", "sync", "ofac_addresses"],
-                env=cli_env(TRACER_NOW=NOW))
-    assert r.returncode == 0, r.stderr
-    return snapshot(tmp / "b.db")
+def baselines() -> dict[str, Snapshot]:
+    """The uninterrupted run's rows per backend, made once for the module (by the first test)."""
+    return {}
+
+
+@pytest.fixture
+def baseline(baselines: dict[str, Snapshot], backend: str, db_factory: Callable[..., str],
+             tmp_path_factory: pytest.TempPathFactory, server: FaultServer) -> Snapshot:
+    if backend not in baselines:
+        tmp = tmp_path_factory.mktemp(f"baseline-{backend}")
+        db = db_factory("b.db")
+        cfg = _config(tmp, server.base, db)
+        r = run_cli(["--config", str(cfg), "-q", "sync", "ofac_addresses"], env=cli_env(TRACER_NOW=NOW))
+        assert r.returncode == 0, r.stderr
+        baselines[backend] = snapshot(db)
+        assert baselines[backend]["observations"], "the uninterrupted run stored nothing"
+    return baselines[backend]
 
 
 def _points() -> list[tuple[int, float | None]]:
@@ -68,14 +81,14 @@ def _marked(points: list[tuple[int, float | None]]) -> list[Any]:
 @pytest.mark.skipif(len(demo_assets()) < POINTS + 1,
                     reason="needs the real 0xB10C lists in ../shared/fixtures for >= 11 pages")
 @pytest.mark.parametrize(("kill_at", "delay"), _marked(_points()))
-def test_sigkill_then_resume_equals_uninterrupted(tmp_path: Path, server: FaultServer,
-                                                  baseline: dict[str, list[tuple[object, ...]]],
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path: Path, server: FaultServer, baseline: Snapshot,
+                                                  db_factory: Callable[..., str],
                                                   kill_at: int, delay: float | None) -> None:
     fault_server = server
     fault_server.reset()
-    cfg = _config(tmp_path, fault_server.base)
-    db = tmp_path / "t.db"
-    args = [TRACER, "--config", str(cfg), "--db", str(db), "-q", "sync", "ofac_addresses"]
+    db = db_factory("t.db")
+    cfg = _config(tmp_path, fault_server.base, db)
+    args = [TRACER, "--config", str(cfg), "-q", "sync", "ofac_addresses"]
     env = cli_env(TRACER_NOW=NOW)
     fault_server.kill_at, fault_server.kill_delay = kill_at, delay
     child = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -83,7 +96,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path: Path, server: FaultS
     _, err = child.communicate(timeout=60)
     assert child.returncode == -9, f"not killed (rc {child.returncode}): {err}"
 
-    store = Store(db)
+    store = open_store(db)
     assert [r["status"] for r in store.runs()] == ["running"]
     partial = store.get_state("ofac_addresses.addresses")
     store.close()
@@ -93,7 +106,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path: Path, server: FaultS
     r = run_cli(args[1:], env=env)
     assert r.returncode == 0, r.stderr
     assert snapshot(db) == baseline
-    store = Store(db)
+    store = open_store(db)
     statuses = sorted(x["status"] for x in store.runs())
     final = store.get_state("ofac_addresses.addresses")
     store.close()

@@ -1,4 +1,5 @@
-"""Watch-list exports (CSV, JSONL, FtM), graph exports read back, diff, webhook, HTML report."""
+"""Watch-list exports (CSV, JSONL, FtM), graph exports read back, diff, webhook, HTML report; every
+export of a store runs on both backends (``db_factory``: SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from webhook_support import hook_server
 
 from tracer import export as ex
 from tracer.cli import main
+from tracer.store import open_store
 
 
 @pytest.fixture()
-def db(tmp_path):
-    p = tmp_path / "exp.db"
+def db(db_factory):
+    p = db_factory("exp.db")
     build_world(p).close()
     return p
 
@@ -87,9 +89,7 @@ def test_diff_lists_added_removed_changed_with_why(db, tmp_path) -> None:
     store_rows = [r for r in store_rows if r["subject"] != IDS["E"]]  # E delisted
     store_rows[1] = {**store_rows[1], "score": 0.8, "level": "high"}  # F raised
     store_rows.append({**store_rows[0], "subject": IDS["A2"], "score": 0.75, "level": "high"})  # A2 new
-    from tracer.store import Store
-
-    s = Store(db)
+    s = open_store(db)
     add_derived(s, store_rows)
     s.close()
     new = tmp_path / "new.jsonl"
@@ -124,9 +124,7 @@ async def test_webhook_posts_only_new_high_entries(db) -> None:
 
 
 def test_html_report_lists_flags_with_evidence_escaped(db, tmp_path) -> None:
-    from tracer.store import Store
-
-    s = Store(db)
+    s = open_store(db)
     rows = flag_rows()
     rows[0] = {**rows[0], "reasons": json.dumps(["<script>alert(1)</script>"])}
     add_derived(s, rows)
@@ -137,17 +135,15 @@ def test_html_report_lists_flags_with_evidence_escaped(db, tmp_path) -> None:
     assert "<script>" not in page
 
 
-def test_export_without_flags_is_one_line(tmp_path) -> None:
-    db = tmp_path / "noflags.db"
+def test_export_without_flags_is_one_line(db_factory, tmp_path) -> None:
+    db = db_factory("noflags.db")
     build_world(db, derived=False).close()
     r = run(db, "export", "watchlist", "-o", str(tmp_path / "x.csv"))
     assert r.exit_code == 1 and "tracer score" in r.output and "Traceback" not in r.output
 
 
 def test_demo_step_writes_watchlist_graph_and_report(db, tmp_path) -> None:
-    from tracer.store import Store
-
-    s = Store(db)
+    s = open_store(db)
     out = ex.demo_step(s, {}, tmp_path / "demo")
     s.close()
     assert set(out) == {"watchlist", "ftm", "graph", "report"}

@@ -1,4 +1,5 @@
-"""Investigator queries: the pure walks (graphs.queries) and the store-backed functions (tracer.queries)."""
+"""Investigator queries: the pure walks (graphs.queries) and the store-backed functions (tracer.queries),
+the latter on both store backends (``db_factory``: SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -73,8 +74,8 @@ def test_amount_text_is_exact() -> None:
 
 
 @pytest.fixture()
-def store(tmp_path):
-    s = build_world(tmp_path / "case.db")
+def store(db_factory):
+    s = build_world(db_factory("case.db"))
     yield s
     s.close()
 
@@ -157,8 +158,8 @@ def test_node_and_edge_details(store) -> None:
         q.edge(store, "e:none")
 
 
-def test_cli_commands(tmp_path) -> None:
-    db = tmp_path / "cli.db"
+def test_cli_commands(db_factory) -> None:
+    db = db_factory("cli.db")
     build_world(db).close()
     r = CliRunner().invoke(main, ["--db", str(db), "find", "kowloon", "--json"])
     assert r.exit_code == 0, r.output

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tracer.scoring import tables
-from tracer.store import Store
+from tracer.store import open_store
 from tracer.world import evm_address
 
 pytestmark = pytest.mark.slow
@@ -38,7 +38,7 @@ def test_demo_writes_flags_csv(demo) -> None:
 def test_demo_planted_paths_are_flagged(demo) -> None:
     out, summary = demo
     assert summary["status"] == "ok", summary["errors"][:3]
-    store = Store(out / "tracer.db")
+    store = open_store(out / "tracer.db")  # tracer demo writes SQLite
     flags = {f["subject"]: f for f in tables.read_flags(store)}
     w = lambda seed: f"wallet:evm:{evm_address(seed)}"  # noqa: E731
     order = ["low", "medium", "high", "severe"]
