@@ -36,7 +36,7 @@ from msgspec import Meta, Struct
 
 from connectors.base import ConfigError
 
-__all__ = ["SECRET", "SECRET_URL", "ConnectorConfig", "Deferred", "Limits", "SchemaError", "check", "coerce_env", "defaults",
+__all__ = ["SECRET", "SECRET_URL", "ConnectorConfig", "Deferred", "Limits", "SchemaError", "TypedConfig", "check", "coerce_env", "defaults",
            "describe", "doc_of", "limits", "mask", "secret_values", "to_dict", "to_toml", "url_key_parts"]
 
 
@@ -512,3 +512,18 @@ def to_toml(values: Mapping[str, Any], schema: Any = Any, *, docs: bool = False)
 
     table(values, schema, (), "")
     return "\n".join(lines).lstrip("\n") + "\n"
+
+
+class TypedConfig:
+    """Mixin of a connector whose configuration is the typed schema ``schema``: its defaults (as the dict
+    streams read) and its secrets (what the schema marks) come from the schema, declared once."""
+
+    schema: Any  # the connector's msgspec Struct class (a ClassVar, or a property where it varies)
+
+    def default_config(self) -> dict[str, Any]:
+        """The schema's defaults, as the dict the streams read."""
+        return to_dict(self.schema())
+
+    def secrets(self, config: dict[str, Any]) -> list[str]:
+        """What the schema marks secret (keys, tokens, key parts of RPC URLs) in ``config``."""
+        return secret_values(self.schema, config)

@@ -225,6 +225,21 @@ class BlockTimeAttrs(TypedDict, total=False):
     sample_blocks: int
 
 
+class DeploymentAttrs(TypedDict, total=False):
+    """Deployment entity attrs: ``manifest_hash`` (Akash ``hash``, ``version`` in v1beta3) is what the
+    private-manifest clustering compares; the owner is the id's (``ids.parse(id).owner_wallet``)."""
+
+    manifest_hash: str | None
+    state: str | None
+    created_at: int | None
+
+
+def manifest_hash(attrs: Mapping[str, Any]) -> str | None:
+    """The manifest hash of a deployment entity (:class:`DeploymentAttrs`), None when unknown."""
+    h = attrs.get("manifest_hash")
+    return str(h) if h else None
+
+
 def location_layer(attrs: Mapping[str, Any]) -> str:
     """How a ``location`` is known (:class:`LocationAttrs` ``layer``); none stated counts as declared."""
     return str(attrs.get("layer") or "declared")

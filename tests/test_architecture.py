@@ -118,3 +118,37 @@ def test_read_primitives_are_called_only_inside_the_store() -> None:
                  if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                  and node.func.attr in primitives]
     assert not offenders, "store primitives called outside tracer/store/:\n  " + "\n  ".join(offenders)
+
+
+# The CLI layer: the root group, its lazily loaded command modules, the output helpers they share, the
+# demo command and the generator of docs/cli.md.  Everything else in tracer/ is library code.
+CLI_MODULES = frozenset({"tracer/cli.py", "tracer/cli_docs.py", "tracer/output.py", "tracer/demo.py"})
+
+
+def test_library_code_never_imports_click() -> None:
+    """Screening, explain, queries, exports, scoring and the store are callable without the CLI (the HTTP
+    API, the scheduler and tests use them): only tracer/commands/ and the root CLI modules import click."""
+    offenders = []
+    for path in _py_files("tracer"):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith("tracer/commands/") or rel in CLI_MODULES:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=rel)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any(n == "click" or n.startswith("click.") for n in names):
+                offenders.append(f"{rel}:{node.lineno}")
+    assert not offenders, "click imported by library code (move the command to tracer/commands/): " + \
+        ", ".join(offenders)
+
+
+def test_commands_are_registered_lazily_from_the_commands_package() -> None:
+    """Every lazily loaded command lives in tracer/commands/ (or is the demo), and each one resolves."""
+    import importlib
+
+    from tracer.cli import LAZY_COMMANDS
+
+    for name, spec in LAZY_COMMANDS.items():
+        mod, _, attr = spec.partition(":")
+        assert mod.startswith("tracer.commands.") or mod == "tracer.demo", f"{name}: {spec}"
+        assert getattr(importlib.import_module(mod), attr).name == name

@@ -116,7 +116,7 @@ def test_thomasgregg_tornado_delisting_snapshots(tmp_path, monkeypatch: pytest.M
     run_sources(store, conn, src, monkeypatch, "2025-03-21T05:00:00Z")
     src["thomasgregg"]["url"] = str(b)
     run_sources(store, conn, src, monkeypatch, "2025-03-22T05:00:00Z")
-    from tracer.lists_cli import snapshot_diff
+    from tracer.lists import snapshot_diff
 
     diff = snapshot_diff(store, "ofac-thomasgregg")
     assert (diff["older"], diff["newer"]) == ("2025-03-20", "2025-03-21")

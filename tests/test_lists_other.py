@@ -11,7 +11,7 @@ from lists_support import fixture, run_sources
 from connectors.lists.csl import ListsCslConnector, csl_list, parse_csl, parse_dpl
 from connectors.lists.opensanctions import ListsOpensanctionsConnector, parse_entities, version_time
 from connectors.lists.un import ListsUnConnector, parse_un
-from tracer.lists_cli import snapshot_diff
+from tracer.lists import snapshot_diff
 from tracer.store import Store
 
 

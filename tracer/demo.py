@@ -31,7 +31,7 @@ DEMO_PARTS: list[str] = [
     "tracer.world.akash:demo_part",
 ]
 # Each entry: "module:function(store, cfg, out_dir) -> dict of name -> path"; run after the sync.
-DEMO_STEPS: list[str] = ["tracer.lists_cli:demo_step", "tracer.scoring.run:demo_step", "tracer.export:demo_step"]
+DEMO_STEPS: list[str] = ["tracer.lists:demo_step", "tracer.scoring.run:demo_step", "tracer.export:demo_step"]
 
 
 def _load(spec: str) -> Any:

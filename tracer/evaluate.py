@@ -212,7 +212,7 @@ async def sync_scenario(sc: Scenario, db_path: Path) -> tuple[Any, Any]:
 
 def run_scenario(sc: Scenario, workdir: Path | None = None, params: Any = None) -> WorldRun:
     """Serve -> sync -> screen names -> score -> measure, for one scenario."""
-    from tracer.lists_cli import screen_stored_facts
+    from tracer.lists import screen_stored_facts
     from tracer.scoring.run import score_store, subjects
 
     timings: dict[str, float] = {}

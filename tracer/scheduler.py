@@ -118,7 +118,7 @@ async def _sync(store: StoreBackend, cfg: dict[str, Any], step: Step) -> None:
 
 def _screen(store: StoreBackend, cfg: dict[str, Any], step: Step) -> None:
     """``tracer screen --all`` as a step (takes the store lock itself, like the sync)."""
-    from tracer.lists_cli import screen_stored_facts
+    from tracer.lists import screen_stored_facts
 
     listed = store.count_entities("listed_entity")
     if not listed:

@@ -242,7 +242,7 @@ def build_world(seed: str = "tracer-sim", background: int = 200) -> World:
         addr = ids.parse(owner).key
         dep = ids.deployment("akash", addr, 1000 + k)
         w.add("market", "entities", {"id": dep, "kind": "deployment", "chain": "akash", "address": None,
-                                     "label": None, "attrs": {"hash": "9f2c" * 16, "owner": addr, "state": "active"},
+                                     "label": None, "attrs": {"manifest_hash": "9f2c" * 16, "state": "active"},
                                      "first_seen": _t(2), "last_seen": _t(30)})
         w.edge("rented", owner, dep, 2)
     w.rent(a2, p_us, "a100", 500, 6, 2_000)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from connectors.akash.config import AkashConfig
 from connectors.akash.console import ConsoleDeploymentsStream, ConsoleProvidersStream, FundingStream
 from connectors.akash.lcd import (
     AuditStream,
@@ -28,6 +29,7 @@ from connectors.akash.lcd import (
 )
 from connectors.akash.parse import USDC_IBC, lease_gpu_hours
 from connectors.base import ConfigError, Probe, Stream
+from connectors.config import TypedConfig
 
 DEFAULT_LCD = "https://akash-api.polkachu.com"
 DEFAULT_CONSOLE = "https://console-api.akash.network"
@@ -39,18 +41,12 @@ STREAM_ORDER = ("versions", "providers", "audit", "deployments", "orders", "bids
 __all__ = ["AkashConnector", "USDC_IBC", "lease_gpu_hours"]
 
 
-class AkashConnector:
+class AkashConnector(TypedConfig):
     """Akash LCD (providers, deployments, orders, bids, leases, escrow) + Console API + tenant funding."""
 
     name: ClassVar[str] = "akash"
     description: ClassVar[str] = "Akash Network leases, deployments, providers (LCD + Console API), tenant funding"
-
-    def default_config(self) -> dict[str, Any]:
-        """The typed schema's defaults (``config.py`` next to this module), as the dict streams read."""
-        from connectors.akash.config import AkashConfig
-        from connectors.config import to_dict
-
-        return to_dict(AkashConfig())
+    schema = AkashConfig
 
     def streams(self, config: dict[str, Any]) -> list[Stream]:
         book = VersionBook(dict(config.get("versions") or {}))
@@ -80,9 +76,3 @@ class AkashConnector:
                 Probe("LCD leases (market v1beta5)", lcd + "/akash/market/v1beta5/leases/list?pagination.limit=1"),
                 Probe("Console providers", str(config["console_url"]).rstrip("/") + "/v1/providers")]
 
-    def secrets(self, config: dict[str, Any]) -> list[str]:
-        """What the typed schema marks secret (keys, tokens, key parts of RPC URLs)."""
-        from connectors.akash.config import AkashConfig
-        from connectors.config import secret_values
-
-        return secret_values(AkashConfig, config)

@@ -39,6 +39,8 @@ from connectors.base import (
     Table,
     item_records,
 )
+from connectors.config import TypedConfig
+from connectors.evm.config import EvmConfig
 from connectors.evm.decode import (
     CHAINALYSIS_ORACLE,
     SEL_DECIMALS,
@@ -534,18 +536,12 @@ def _chain_class(chain: str) -> type[TransfersStream]:
 _decode_plain = functools.partial(decode_logs_answer, plain=True)  # picklable, for the worker processes
 
 
-class EvmConnector:
+class EvmConnector(TypedConfig):
     """ERC-20 payments (and ERC-721 transfers, kept apart) from EVM JSON-RPC nodes, one per chain."""
 
     name: ClassVar[str] = "evm"
     description: ClassVar[str] = "EVM token transfers (ERC-20 payments, ERC-721 apart) via JSON-RPC eth_getLogs"
-
-    def default_config(self) -> dict[str, Any]:
-        """The typed schema's defaults (``config.py`` next to this module), as the dict streams read."""
-        from connectors.config import to_dict
-        from connectors.evm.config import EvmConfig
-
-        return to_dict(EvmConfig())
+    schema = EvmConfig
 
     def streams(self, config: dict[str, Any]) -> list[Stream]:
         return [TransfersStream.for_chain(name, c) for name, c in chain_settings(config).items()]
@@ -554,9 +550,3 @@ class EvmConnector:
         return [Probe(f"{name} eth_blockNumber", c["rpc_url"], rpc_method="eth_blockNumber")
                 for name, c in chain_settings(config).items()]
 
-    def secrets(self, config: dict[str, Any]) -> list[str]:
-        """What the typed schema marks secret (keys, tokens, key parts of RPC URLs)."""
-        from connectors.config import secret_values
-        from connectors.evm.config import EvmConfig
-
-        return secret_values(EvmConfig, config)

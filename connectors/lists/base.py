@@ -34,6 +34,7 @@ from connectors.base import (
     Stream,
     Table,
 )
+from connectors.config import TypedConfig
 
 LIST_SNAPSHOTS = Table(
     "list_snapshots",
@@ -326,7 +327,7 @@ def source_specs(cfg: dict[str, Any], parsers: Mapping[str, Parser]) -> list[Sou
     return out
 
 
-class ListConnector:
+class ListConnector(TypedConfig):
     """A restricted-party list connector: one :class:`ListStream` per enabled configured source.
 
     Subclasses state only what differs: ``name``, ``description`` and their ``parsers`` (format ->
@@ -337,12 +338,12 @@ class ListConnector:
     description: ClassVar[str]
     parsers: ClassVar[Mapping[str, Parser]]
 
-    def default_config(self) -> dict[str, Any]:
-        """The defaults of this connector's typed schema (``connectors.lists.config.SCHEMAS``)."""
-        from connectors.config import to_dict
+    @property
+    def schema(self) -> Any:
+        """This list connector's typed schema (``connectors.lists.config.SCHEMAS``)."""
         from connectors.lists.config import SCHEMAS
 
-        return to_dict(SCHEMAS[self.name]())
+        return SCHEMAS[self.name]
 
     def streams(self, config: dict[str, Any]) -> list[Stream]:
         return [ListStream(self.name, s) for s in source_specs(config, self.parsers)]
@@ -351,9 +352,3 @@ class ListConnector:
         return [Probe(k, str(s["url"])) for k, s in (config.get("sources") or {}).items()
                 if s.get("enabled", True)]
 
-    def secrets(self, config: dict[str, Any]) -> list[str]:
-        """The values this connector's schema marks secret (none today: the lists are public)."""
-        from connectors.config import secret_values
-        from connectors.lists.config import SCHEMAS
-
-        return secret_values(SCHEMAS[self.name], config)

@@ -27,7 +27,9 @@ from connectors.base import (
     Stream,
     Table,
 )
+from connectors.config import TypedConfig
 from connectors.lists.base import DELISTING, delisted, rejected
+from connectors.lists.config import OfacAddressesConfig
 
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com/0xB10C/ofac-sanctioned-digital-currency-addresses/lists/"
 ASSETS = ("XBT", "ETH", "XMR", "LTC", "ZEC", "DASH", "BTG", "ETC", "BSV", "BCH", "XVG", "USDC", "USDT",
@@ -120,18 +122,12 @@ class AddressesStream:
                                     attrs={"asset": asset, "as_published": raw}, id_=f"obs:{SOURCE}:{wid}:{asset}")
 
 
-class OfacAddressesConnector:
+class OfacAddressesConnector(TypedConfig):
     """OFAC sanctioned digital-currency addresses (per-asset lists, from a URL or a local folder)."""
 
     name: ClassVar[str] = "ofac_addresses"
     description: ClassVar[str] = "OFAC SDN digital-currency addresses, per-asset lists (0xB10C format)"
-
-    def default_config(self) -> dict[str, Any]:
-        """The typed schema's defaults (``config.py`` next to this module), as the dict streams read."""
-        from connectors.config import to_dict
-        from connectors.lists.config import OfacAddressesConfig
-
-        return to_dict(OfacAddressesConfig())
+    schema = OfacAddressesConfig
 
     def streams(self, config: dict[str, Any]) -> list[Stream]:
         return [AddressesStream(config)]
@@ -141,9 +137,3 @@ class OfacAddressesConnector:
         return [Probe(f"{a.upper()} list", list_url(str(config["base_url"]), a.upper(), fmt))
                 for a in config["assets"]]
 
-    def secrets(self, config: dict[str, Any]) -> list[str]:
-        """What the typed schema marks secret (keys, tokens, key parts of RPC URLs)."""
-        from connectors.config import secret_values
-        from connectors.lists.config import OfacAddressesConfig
-
-        return secret_values(OfacAddressesConfig, config)

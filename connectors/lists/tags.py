@@ -34,7 +34,9 @@ from connectors.base import (
     Stream,
     Table,
 )
+from connectors.config import TypedConfig
 from connectors.lists.base import rejected
+from connectors.lists.config import ListsTagsConfig
 
 TAG_SOURCES = Table(
     "tag_sources",
@@ -284,18 +286,12 @@ GS_PACKS = ["ofac.yaml", "tornado_cash.yaml", "usdt_blacklist.yaml", "exchange-w
             "blender_io.yaml", "sinbad_io.yaml", "hydra.yaml"]
 
 
-class ListsTagsConnector:
+class ListsTagsConnector(TypedConfig):
     """Attribution tags (GraphSense TagPacks, *scan labels, Forta) with source and confidence."""
 
     name: ClassVar[str] = "lists_tags"
     description: ClassVar[str] = "Attribution tags: GraphSense TagPacks, etherscan-style labels, Forta labels"
-
-    def default_config(self) -> dict[str, Any]:
-        """The typed schema's defaults (``config.py`` next to this module), as the dict streams read."""
-        from connectors.config import to_dict
-        from connectors.lists.config import ListsTagsConfig
-
-        return to_dict(ListsTagsConfig())
+    schema = ListsTagsConfig
 
     def streams(self, config: dict[str, Any]) -> list[Stream]:
         return [TagStream(self.name, k, v) for k, v in (config.get("sources") or {}).items() if v.get("enabled", True)]
@@ -307,11 +303,4 @@ class ListsTagsConnector:
                 s = TagStream(self.name, k, v)
                 out.append(Probe(k, s.url(s.files[0])))
         return out
-
-    def secrets(self, config: dict[str, Any]) -> list[str]:
-        """What the typed schema marks secret (keys, tokens, key parts of RPC URLs)."""
-        from connectors.config import secret_values
-        from connectors.lists.config import ListsTagsConfig
-
-        return secret_values(ListsTagsConfig, config)
 

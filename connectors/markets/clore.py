@@ -33,8 +33,10 @@ from connectors.base import (
     item_records,
     rejection,
 )
+from connectors.config import TypedConfig
 from connectors.gpu_names import gpu_count, gpu_id
 from connectors.markets.base import HostSupply, host_records, market_location, offers_gpu, snapshot_page
+from connectors.markets.config import CloreConfig
 
 SOURCE = "clore"
 DEFAULT_BASE_URL = "https://api.clore.ai/v1"
@@ -137,18 +139,12 @@ def _rejected(recs: list[Record]) -> bool:
     return len(recs) == 1 and recs[0].table == "rejected_inputs"
 
 
-class CloreConnector:
+class CloreConnector(TypedConfig):
     """Clore.ai GPU marketplace servers (optional ``auth`` key)."""
 
     name: ClassVar[str] = "clore"
     description: ClassVar[str] = "Clore.ai marketplace servers: GPU model/count, country, rented flag"
-
-    def default_config(self) -> dict[str, Any]:
-        """The typed schema's defaults (``config.py`` next to this module), as the dict streams read."""
-        from connectors.config import to_dict
-        from connectors.markets.config import CloreConfig
-
-        return to_dict(CloreConfig())
+    schema = CloreConfig
 
     def streams(self, config: dict[str, Any]) -> list[Stream]:
         return [ServersStream(config)]
@@ -156,9 +152,3 @@ class CloreConnector:
     def probes(self, config: dict[str, Any]) -> list[Probe]:
         return [Probe("marketplace", ServersStream(config).url())]
 
-    def secrets(self, config: dict[str, Any]) -> list[str]:
-        """What the typed schema marks secret (keys, tokens, key parts of RPC URLs)."""
-        from connectors.config import secret_values
-        from connectors.markets.config import CloreConfig
-
-        return secret_values(CloreConfig, config)

@@ -40,8 +40,10 @@ from connectors.base import (
     item_records,
     rejection,
 )
+from connectors.config import TypedConfig
 from connectors.gpu_names import gpu_id
 from connectors.markets.base import offers_gpu, snapshot_page
+from connectors.markets.config import GolemConfig
 
 SOURCE = "golem-stats"
 DEFAULT_BASE_URL = "https://api.stats.golem.network"
@@ -188,18 +190,12 @@ def golem_payments(edges: Iterable[Mapping[str, Any]], payee_map: Mapping[str, s
     return out
 
 
-class GolemConnector:
+class GolemConnector(TypedConfig):
     """Golem Network providers (stats API): payee wallets per payment platform and offered GPUs."""
 
     name: ClassVar[str] = "golem"
     description: ClassVar[str] = "Golem providers online: node ids, GLM payee wallets, GPU models (stats API)"
-
-    def default_config(self) -> dict[str, Any]:
-        """The typed schema's defaults (``config.py`` next to this module), as the dict streams read."""
-        from connectors.config import to_dict
-        from connectors.markets.config import GolemConfig
-
-        return to_dict(GolemConfig())
+    schema = GolemConfig
 
     def streams(self, config: dict[str, Any]) -> list[Stream]:
         return [ProvidersStream(config)]
@@ -207,9 +203,3 @@ class GolemConnector:
     def probes(self, config: dict[str, Any]) -> list[Probe]:
         return [Probe("network/online", ProvidersStream(config).url())]
 
-    def secrets(self, config: dict[str, Any]) -> list[str]:
-        """What the typed schema marks secret (keys, tokens, key parts of RPC URLs)."""
-        from connectors.config import secret_values
-        from connectors.markets.config import GolemConfig
-
-        return secret_values(GolemConfig, config)

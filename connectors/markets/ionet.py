@@ -34,8 +34,10 @@ from connectors.base import (
     Table,
     item_records,
 )
+from connectors.config import TypedConfig
 from connectors.gpu_names import gpu_id
 from connectors.markets.base import market_location, offers_gpu
+from connectors.markets.config import IonetConfig
 
 SOURCE = "ionet-explorer"
 DEFAULT_BASE_URL = "https://api.io.solutions/v1/io-explorer"
@@ -134,18 +136,12 @@ class DevicesStream:
                                   derived_by="ionet", note=LOCATION_NOTE, label=d.get("location_name"))
 
 
-class IonetConnector:
+class IonetConnector(TypedConfig):
     """io.net explorer (JWT): per-device GPU model and count, country, jobs served."""
 
     name: ClassVar[str] = "ionet"
     description: ClassVar[str] = "io.net explorer devices (JWT): GPU model/count, country, jobs served"
-
-    def default_config(self) -> dict[str, Any]:
-        """The typed schema's defaults (``config.py`` next to this module), as the dict streams read."""
-        from connectors.config import to_dict
-        from connectors.markets.config import IonetConfig
-
-        return to_dict(IonetConfig())
+    schema = IonetConfig
 
     def streams(self, config: dict[str, Any]) -> list[Stream]:
         return [DevicesStream(config)]
@@ -154,9 +150,3 @@ class IonetConnector:
         devs = config.get("device_ids") or ["00000000-0000-0000-0000-000000000000"]
         return [Probe("device details", DevicesStream(config).url(str(devs[0])))]
 
-    def secrets(self, config: dict[str, Any]) -> list[str]:
-        """What the typed schema marks secret (keys, tokens, key parts of RPC URLs)."""
-        from connectors.config import secret_values
-        from connectors.markets.config import IonetConfig
-
-        return secret_values(IonetConfig, config)

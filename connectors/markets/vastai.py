@@ -36,8 +36,10 @@ from connectors.base import (
     item_records,
     rejection,
 )
+from connectors.config import TypedConfig
 from connectors.gpu_names import gpu_id
 from connectors.markets.base import HostSupply, host_records, market_location, offers_gpu
+from connectors.markets.config import VastaiConfig
 
 SOURCE = "vastai"
 DEFAULT_BASE_URL = "https://console.vast.ai/api/v0"
@@ -257,18 +259,12 @@ class OffersStream:
         yield from graph_records(rows, snap)
 
 
-class VastaiConnector:
+class VastaiConnector(TypedConfig):
     """Vast.ai marketplace offers (supply side: host, machine, GPU model and count, country, price)."""
 
     name: ClassVar[str] = "vastai"
     description: ClassVar[str] = "Vast.ai GPU offers as dated snapshots: hosts, machines, GPUs, IP-derived country"
-
-    def default_config(self) -> dict[str, Any]:
-        """The typed schema's defaults (``config.py`` next to this module), as the dict streams read."""
-        from connectors.config import to_dict
-        from connectors.markets.config import VastaiConfig
-
-        return to_dict(VastaiConfig())
+    schema = VastaiConfig
 
     def streams(self, config: dict[str, Any]) -> list[Stream]:
         return [OffersStream(config)]
@@ -276,9 +272,3 @@ class VastaiConnector:
     def probes(self, config: dict[str, Any]) -> list[Probe]:
         return [Probe("offers", OffersStream(config).url())]
 
-    def secrets(self, config: dict[str, Any]) -> list[str]:
-        """What the typed schema marks secret (keys, tokens, key parts of RPC URLs)."""
-        from connectors.config import secret_values
-        from connectors.markets.config import VastaiConfig
-
-        return secret_values(VastaiConfig, config)

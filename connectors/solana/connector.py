@@ -42,7 +42,9 @@ from connectors.base import (
     check_uint256,
     item_records,
 )
+from connectors.config import TypedConfig
 from connectors.http import JsonRpcError
+from connectors.solana.config import SolanaConfig
 
 SOURCE = "solana-rpc"
 CHAIN = "solana"
@@ -302,18 +304,12 @@ def valid_signatures(sigs: Any) -> list[Mapping[str, Any]]:
     return out
 
 
-class SolanaConnector:
+class SolanaConnector(TypedConfig):
     """Solana SPL token transfers for configured mints (RENDER, IO, NOS, USDC) via JSON-RPC."""
 
     name: ClassVar[str] = "solana"
     description: ClassVar[str] = "Solana SPL transfers of configured mints (RENDER, IO, NOS, USDC) as paid edges"
-
-    def default_config(self) -> dict[str, Any]:
-        """The typed schema's defaults (``config.py`` next to this module), as the dict streams read."""
-        from connectors.config import to_dict
-        from connectors.solana.config import SolanaConfig
-
-        return to_dict(SolanaConfig())
+    schema = SolanaConfig
 
     def streams(self, config: dict[str, Any]) -> list[Stream]:
         return [TransfersStream(config)]
@@ -321,9 +317,3 @@ class SolanaConnector:
     def probes(self, config: dict[str, Any]) -> list[Probe]:
         return [Probe("rpc", str(config["rpc_url"]), rpc_method="getHealth")]
 
-    def secrets(self, config: dict[str, Any]) -> list[str]:
-        """What the typed schema marks secret (keys, tokens, key parts of RPC URLs)."""
-        from connectors.config import secret_values
-        from connectors.solana.config import SolanaConfig
-
-        return secret_values(SolanaConfig, config)

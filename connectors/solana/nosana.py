@@ -44,6 +44,8 @@ from connectors.base import (
     Table,
     item_records,
 )
+from connectors.config import TypedConfig
+from connectors.solana.config import NosanaConfig
 from connectors.solana.connector import CHAIN, MINTS, rfc3339, wallet_record
 
 SOURCE = "nosana-jobs"
@@ -274,18 +276,12 @@ class JobsStream:
                        if j["timeout"] is not None else "price (flat, older program)"})
 
 
-class NosanaConnector:
+class NosanaConnector(TypedConfig):
     """Nosana jobs (project -> node, market GPU class, NOS price) decoded from Solana accounts."""
 
     name: ClassVar[str] = "nosana"
     description: ClassVar[str] = "Nosana job and market accounts (Solana getProgramAccounts): renter, node, GPU, NOS paid"
-
-    def default_config(self) -> dict[str, Any]:
-        """The typed schema's defaults (``config.py`` next to this module), as the dict streams read."""
-        from connectors.config import to_dict
-        from connectors.solana.config import NosanaConfig
-
-        return to_dict(NosanaConfig())
+    schema = NosanaConfig
 
     def streams(self, config: dict[str, Any]) -> list[Stream]:
         return [JobsStream(config)]
@@ -293,9 +289,3 @@ class NosanaConnector:
     def probes(self, config: dict[str, Any]) -> list[Probe]:
         return [Probe("rpc", str(config["rpc_url"]), rpc_method="getHealth")]
 
-    def secrets(self, config: dict[str, Any]) -> list[str]:
-        """What the typed schema marks secret (keys, tokens, key parts of RPC URLs)."""
-        from connectors.config import secret_values
-        from connectors.solana.config import NosanaConfig
-
-        return secret_values(NosanaConfig, config)

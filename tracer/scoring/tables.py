@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from connectors import ids
+from connectors import facts, ids
 from connectors.base import Column, Table
 
 if TYPE_CHECKING:
@@ -102,17 +102,13 @@ def observations(store: Reads, now: str) -> list[dict[str, Any]]:
 
 
 def deployments(store: Reads) -> list[dict[str, Any]]:
-    """Deployment entities with their manifest hash (Akash ``hash``/``version`` attrs) and owner wallet."""
+    """Deployment entities with their manifest hash (:class:`connectors.facts.DeploymentAttrs`) and owner
+    wallet (from the parsed id: ``deployment:<chain>:<owner>/<dseq>``)."""
     out = []
     for r in store.deployment_entities():
-        at = json.loads(r["attrs"] or "{}")
-        h = at.get("hash") or at.get("version") or at.get("manifest_hash")
         n = ids.try_parse(r["id"])
-        spaced = n is not None and bool(n.space)
-        owner = at.get("owner") or (n.parts[0] if n is not None and spaced else "")
-        chain = n.space if n is not None and spaced else "akash"
-        out.append({"id": r["id"], "owner": owner if owner.startswith("wallet:") else ids.wallet_raw(chain, owner),
-                    "hash": h})
+        out.append({"id": r["id"], "owner": (n.owner_wallet if n is not None else None) or "",
+                    "hash": facts.manifest_hash(json.loads(r["attrs"] or "{}"))})
     return out
 
 

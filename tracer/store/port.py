@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from connectors.ids import evm_transfer_edge_range
+from connectors.ids import evm_transfer_edge_range, key_of
 from tracer.store.reads import Reads
 
 PAGE = 400  # (owner, dseq) pairs per query: 2 parameters each, under SQLite's 999-variable floor
@@ -51,8 +51,8 @@ class FactsPort(Reads):
                                        [lo, hi], size=1000):
             if len(out) >= cap:
                 break
-            out.add(str(src).removeprefix("wallet:evm:"))
-            out.add(str(dst).removeprefix("wallet:evm:"))
+            out.add(key_of(str(src)))
+            out.add(key_of(str(dst)))
         return out
 
     # -- Akash -------------------------------------------------------------------------------------

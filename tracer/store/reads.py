@@ -263,7 +263,7 @@ class Reads:
         rows = self.query("SELECT attrs FROM entities WHERE id = ?", [entity_id])
         return rows[0]["attrs"] if rows else None
 
-    # ---- lists and screening (tracer.lists_cli) -------------------------------------------------------
+    # ---- lists and screening (tracer.lists) -------------------------------------------------------
     def list_snapshot_summary(self) -> list[dict[str, Any]]:
         """tracer lists: per list source its newest snapshot with counts, snapshot and delisting totals."""
         return self.query(

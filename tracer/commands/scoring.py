@@ -6,21 +6,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from tracer.cli import Env, pass_env
+from tracer.explain import explain_data
+from tracer.explain import fact_time as _when
 from tracer.output import emit, output_options
-
-
-def _when(fact: dict[str, Any]) -> str:
-    """A fact's time as stored, else its block-clock estimate with the basis, else 'unknown time'."""
-    if fact.get("time"):
-        return str(fact["time"])
-    if fact.get("time_estimated"):
-        return f"~{fact['time_estimated']} ({fact.get('time_note')})"
-    return str(fact.get("time_note") or "unknown time")
 
 
 @click.command("score")
@@ -100,26 +92,6 @@ def rules_command(markdown: bool, fmt: str | None) -> None:
                                                    for line in (formula or "").strip().splitlines()))
         return
     emit(rows, fmt, columns=["rule", "kind", "description"], title=f"rules {RULES_VERSION}")
-
-
-def explain_data(store: Any, ident: str) -> dict[str, Any] | None:
-    """The flag, every piece of evidence and the provenance of every fact it cites."""
-    from tracer.scoring import tables
-
-    if ident.startswith("ev:"):
-        ev = tables.read_evidence(store, evidence_id=ident)
-        subject = ev[0]["subject"] if ev else None
-    else:
-        subject = ident
-        ev = tables.read_evidence(store, subject=ident)
-    if subject is None:
-        return None
-    flag = tables.read_flag(store, subject)
-    if flag is None and not ev:
-        return None
-    for e in ev:
-        e["facts"] = [tables.fact(store, r) or {"id": r, "missing": True} for r in e["refs"]]
-    return {"subject": subject, "flag": flag, "evidence": ev}
 
 
 @click.command("explain")
