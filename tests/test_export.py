@@ -174,3 +174,20 @@ def test_tracer_demo_ends_by_printing_watchlist_graph_and_report(tmp_path) -> No
     assert all(row["id"] in g for row in rows)
     page = (out / "report.html").read_text()
     assert page.count("<h2") == len(rows)
+
+
+async def test_webhook_errors_never_show_the_secret_part_of_its_url() -> None:
+    """A webhook URL is a credential (Slack/Teams hooks carry the token in the path, others in the
+    query): a refused or unreachable hook is one error naming the host, never the path or query."""
+    received: list = []
+    runner, url = await hook_server(received)
+    secret = "T000/B000/XXXXsecretXXXX"
+    try:
+        for bad in (url.replace("/hook", f"/services/{secret}?token=qq-{secret}"),  # 404 from the receiver
+                    f"http://127.0.0.1:9/services/{secret}?token=qq-{secret}"):  # nothing listens on port 9
+            with pytest.raises(ex.ExportError) as e:
+                await ex.post_webhook(bad, [{"id": "x", "level": "high"}], timeout=5)
+            assert "127.0.0.1" in str(e.value) and secret not in str(e.value) and "qq-" not in str(e.value)
+    finally:
+        await runner.cleanup()
+    assert received == []

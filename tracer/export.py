@@ -217,10 +217,28 @@ async def post_webhook(url: str, entries: Sequence[dict[str, Any]], timeout: flo
     if not entries:
         return 0
     body = {"event": "tracer.watchlist.new_high", "count": len(entries), "entries": list(entries)}
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as s, s.post(url, json=body) as r:
-        if r.status >= 300:
-            raise ExportError(f"webhook {url} answered HTTP {r.status}")
-        return r.status
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as s, \
+                s.post(url, json=body) as r:
+            if r.status >= 300:
+                raise ExportError(f"webhook {webhook_host(url)} answered HTTP {r.status}")
+            return r.status
+    except (aiohttp.ClientError, TimeoutError, OSError) as e:
+        raise ExportError(f"webhook {webhook_host(url)} unreachable: {type(e).__name__}") from None
+
+
+def webhook_host(url: str) -> str:
+    """What an error may show of a webhook URL: scheme and host only.  Hook URLs are credentials (Slack
+    and Teams carry the token in the path, others in the query), so neither is ever printed."""
+    from urllib.parse import urlsplit
+
+    try:
+        u = urlsplit(url)
+        host = u.hostname or "?"
+        port = f":{u.port}" if u.port else ""
+    except ValueError:
+        return "<unparsable URL>"
+    return f"{u.scheme or '?'}://{host}{port}/***"
 
 
 def graph_export(store: Reads, path: Path, fmt: str, min_score: float = 0.0, max_edges: int = 200_000) -> tuple[int, int]:
