@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from click.testing import CliRunner
 from faultserver import cli_env, run_cli
@@ -197,38 +198,94 @@ def test_default_config_is_the_schema_defaults() -> None:
         check(conn.default_config(), schema, ("connectors", name), complete=True)
 
 
-def test_schema_defaults_equal_the_connector_constants() -> None:
-    """The endpoints and token lists the connectors' modules still name (until they import them from
-    their config module) are the schema's defaults."""
-    from connectors.akash import connector as akash
-    from connectors.evm import connector as evm
-    from connectors.lists import ofac_addresses
-    from connectors.markets import clore, golem, ionet, vastai
-    from connectors.solana import connector as solana
-    from connectors.solana import nosana
-
+def test_defaults_target_the_real_public_endpoints() -> None:
+    """Each default is written once (the connector's config.py); pinned here as literals, so a default
+    that drifts from the real public endpoint or token contract fails."""
     d = {n: c.default_config() for n, c in registry.connectors().items()}
-    assert (d["akash"]["lcd_url"], d["akash"]["console_url"]) == (akash.DEFAULT_LCD, akash.DEFAULT_CONSOLE)
-    assert tuple(d["akash"]["streams"]) == akash.STREAM_ORDER
-    assert d["evm"]["chains"]["ethereum"]["tokens"] == sorted(evm.ETHEREUM_TOKENS.values())
-    assert d["evm"]["chains"]["polygon"]["tokens"] == sorted(evm.POLYGON_TOKENS.values())
-    from connectors.evm.config import EvmChain
+    assert d["akash"]["lcd_url"] == "https://akash-api.polkachu.com"
+    assert d["akash"]["console_url"] == "https://console-api.akash.network"
+    assert d["akash"]["streams"] == ["versions", "providers", "audit", "deployments", "orders", "bids", "leases",
+                                     "escrow_accounts", "escrow_payments", "console_providers",
+                                     "console_deployments", "funding"]
+    assert d["vastai"]["base_url"] == "https://console.vast.ai/api/v0"
+    assert d["vastai"]["query"] == {"rentable": {"eq": True}, "external": {"eq": False}, "type": "on-demand",
+                                    "order": [["score", "desc"]]}
+    assert d["golem"]["base_url"] == "https://api.stats.golem.network"
+    assert d["ionet"]["base_url"] == "https://api.io.solutions/v1/io-explorer"
+    assert d["clore"]["base_url"] == "https://api.clore.ai/v1"
+    assert d["solana"]["rpc_url"] == d["nosana"]["rpc_url"] == "https://api.mainnet-beta.solana.com"
+    assert d["solana"]["mints"] == {"RENDER": "rndrizKT3MK1iimdxRdWabcF7Zg7AR5T4nud4EkHBof",
+                                    "IO": "BZLbGTNCSFfoth2GYDtwr7e4imWzpR5jqcUuGEwr646K",
+                                    "NOS": "nosXBVoaCTtYdLvKY6Csb4AC8JCdQKKAaWYtx2ZMoo7",
+                                    "USDC": "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"}
+    assert d["solana"]["skip_walking"] == ["EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"]
+    assert d["nosana"]["program_id"] == "nosJhNRqr2bc9g1nfGDcXXTXvYUmxD4cVwy2pMWhrYM"
+    assert d["nosana"]["nos_mint"] == "nosXBVoaCTtYdLvKY6Csb4AC8JCdQKKAaWYtx2ZMoo7"
+    assert d["nosana"]["markets"] == {"RXP7JK8MTY4uPJng4UjC9ZJdDDSG6wGr8pvVf3mwgXF": "rtx-4090"}
 
-    chain = to_dict(EvmChain(rpc_url="http://node"))
-    assert {k: v for k, v in chain.items() if k not in ("rpc_url", "chain_id")} == evm.CHAIN_DEFAULTS
-    assert (d["ofac_addresses"]["base_url"], tuple(d["ofac_addresses"]["assets"])) == \
-        (ofac_addresses.DEFAULT_BASE_URL, ofac_addresses.ASSETS)
-    for mod, name in ((clore, "clore"), (golem, "golem"), (ionet, "ionet"), (vastai, "vastai")):
-        assert d[name]["base_url"] == mod.DEFAULT_BASE_URL, name
-    assert d["vastai"]["query"] == vastai.DEFAULT_QUERY
-    assert (d["solana"]["rpc_url"], d["solana"]["mints"]) == (solana.DEFAULT_RPC, solana.MINTS)
-    assert (d["nosana"]["program_id"], d["nosana"]["nos_mint"]) == (nosana.PROGRAM, nosana.NOS_MINT)
-    assert d["nosana"]["markets"] == {nosana.RTX4090_MARKET: "rtx-4090"}
-    for name, conn in registry.connectors().items():
-        legacy = getattr(conn, "default_sources", None)  # list connectors built on ListConnector
-        if legacy is not None:
-            assert {k: {**v, **{f: d[name]["sources"][k][f] for f in set(d[name]["sources"][k]) - set(v)}}
-                    for k, v in legacy().items()} == d[name]["sources"], name
+    eth, pol = d["evm"]["chains"]["ethereum"], d["evm"]["chains"]["polygon"]
+    assert (eth["chain_id"], eth["rpc_url"], eth["confirmations"]) == (1, "https://ethereum-rpc.publicnode.com", 12)
+    assert (pol["chain_id"], pol["rpc_url"], pol["confirmations"]) == (137, "https://polygon-bor-rpc.publicnode.com", 128)
+    assert eth["tokens"] == sorted(["0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48",  # USDC
+                                    "0xdac17f958d2ee523a2206206994597c13d831ec7",  # USDT
+                                    "0x7dd9c5cba05e151c895fde1cf355c9a1d5da6429",  # GLM
+                                    "0x6de037ef9ad2725eb40118bb1702ebb27e4aeb24"])  # RNDR
+    assert pol["tokens"] == sorted(["0x0b220b82f3ea3b7f6d9a1d8ab58930c064a2b5bf",  # GLM
+                                    "0x3c499c542cef5e3811e1192ce70d8cc03d5c3359",  # USDC
+                                    "0x2791bca1f2de4661ed88a30c99a7a9449aa84174",  # USDC.e
+                                    "0xc2132d05d31c914a87c6611c10748aeb04b58e8f"])  # USDT
+    assert eth["sanctions_oracle"] == pol["sanctions_oracle"] == "0x40c57923924b5c5c5455c48d93317139addac8fb"
+
+    assert d["ofac_addresses"]["base_url"] == \
+        "https://raw.githubusercontent.com/0xB10C/ofac-sanctioned-digital-currency-addresses/lists/"
+    assert d["ofac_addresses"]["assets"] == ["XBT", "ETH", "XMR", "LTC", "ZEC", "DASH", "BTG", "ETC", "BSV", "BCH",
+                                             "XVG", "USDC", "USDT", "XRP", "TRX", "ARB", "BSC"]
+    ofac = d["lists_ofac"]["sources"]
+    assert ofac["sdn_csv"]["url"] == "https://www.treasury.gov/ofac/downloads/sdn.csv"
+    assert ofac["sdn_csv"]["side"] == {"comments": "https://www.treasury.gov/ofac/downloads/sdn_comments.csv",
+                                       "alt": "https://www.treasury.gov/ofac/downloads/alt.csv",
+                                       "add": "https://www.treasury.gov/ofac/downloads/add.csv"}
+    sls = "https://sanctionslistservice.ofac.treas.gov/api/PublicationPreview/exports/"
+    assert (ofac["sdn_advanced"]["url"], ofac["sdn_xml"]["url"], ofac["consolidated_xml"]["url"]) == \
+        (sls + "SDN_ADVANCED.XML", sls + "SDN.XML", sls + "CONSOLIDATED.XML")
+    assert ofac["thomasgregg"]["url"] == \
+        "https://raw.githubusercontent.com/thomasgregg/crypto-sanctions-list/main/data/sanctioned-addresses.json"
+    assert d["lists_csl"]["sources"]["csl"]["url"] == "https://data.trade.gov/downloaded_files/consolidated.csv"
+    assert d["lists_csl"]["sources"]["dpl"]["url"] == "https://www.bis.doc.gov/dpl/dpl.txt"
+    assert d["lists_un"]["sources"]["un"]["url"] == "https://scsanctions.un.org/resources/xml/en/consolidated.xml"
+    os_ = d["lists_opensanctions"]["sources"]
+    assert os_["entities"]["url"] == "https://data.opensanctions.org/datasets/latest/default/entities.ftm.json"
+    assert os_["delta"]["url"] == "https://data.opensanctions.org/datasets/latest/sanctions/delta.json"
+    tags = d["lists_tags"]["sources"]
+    assert tags["graphsense"]["base_url"] == tags["graphsense_actors"]["base_url"] == \
+        "https://raw.githubusercontent.com/graphsense/graphsense-tagpacks/master/"
+    assert tags["graphsense"]["files"] == [f"packs/{p}" for p in (
+        "ofac.yaml", "tornado_cash.yaml", "usdt_blacklist.yaml", "exchange-wallets-binance.yaml",
+        "exchange-wallets-okx.yaml", "exchange-wallets-huobi.yaml", "etherscan-wordcloud-exchange.yaml",
+        "etherscan-wordcloud-mixing_service.yaml", "lazarus2.yaml", "hacks.yaml", "ronin_bridge.yaml",
+        "blender_io.yaml", "sinbad_io.yaml", "hydra.yaml")]
+    assert tags["etherscan"]["base_url"] == "https://raw.githubusercontent.com/brianleect/etherscan-labels/main/"
+    assert tags["forta"]["base_url"] == "https://raw.githubusercontent.com/forta-network/labelled-datasets/main/"
+
+
+def test_golem_recognises_the_glm_contracts_the_evm_connector_follows() -> None:
+    from connectors.markets import golem
+
+    assets = set(golem.GLM_ASSETS)
+    assert assets == {"token:polygon:0x0b220b82f3ea3b7f6d9a1d8ab58930c064a2b5bf",
+                      "token:ethereum:0x7dd9c5cba05e151c895fde1cf355c9a1d5da6429"}
+
+
+def test_every_connector_inherits_enabled_and_every_with_one_doc() -> None:
+    """``enabled`` and ``every`` are declared once (ConnectorConfig): no connector re-declares them."""
+    from connectors.config import ConnectorConfig, doc_of
+
+    base = {f.name: doc_of(f.type) for f in msgspec.structs.fields(ConnectorConfig)}
+    for name, schema in registry.config_schemas().items():
+        assert schema is not None and issubclass(schema, ConnectorConfig), name
+        fields = {f.name: f for f in msgspec.structs.fields(schema)}
+        assert {k: doc_of(fields[k].type) for k in base} == base, name
+        assert "enabled" not in schema.__annotations__ and "every" not in schema.__annotations__, name
 
 
 def test_limits_defaults_are_the_http_clients() -> None:

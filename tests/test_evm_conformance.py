@@ -223,7 +223,8 @@ async def test_token_metadata_bytes32_and_invalid(tmp_path: Path) -> None:
     assert ETH is not None
     from aiohttp import ClientSession
 
-    from connectors.evm.connector import CHAIN_DEFAULTS, TransfersStream
+    from connectors.evm.config import chain_defaults
+    from connectors.evm.connector import TransfersStream
     from connectors.http import HttpClient
 
     for case in ("token_with_alternative_return_type", "token_with_invalid_data"):
@@ -232,7 +233,7 @@ async def test_token_metadata_bytes32_and_invalid(tmp_path: Path) -> None:
             want = next(csv.DictReader(f))
         async with ReplayNode(1, [], {0: {}}, recorded_calls(d)) as node, ClientSession() as s:
             from connectors.evm.rpc import Rpc
-            st = TransfersStream("ethereum", {**CHAIN_DEFAULTS, "rpc_url": node.url, "tokens": "all"})
+            st = TransfersStream("ethereum", {**chain_defaults(), "rpc_url": node.url, "tokens": "all"})
             known: dict[str, int | None] = {}
             page = await st._tokens(Rpc(HttpClient(s), node.url), [want["address"]], known)
         row = page.data["rows"][0]

@@ -229,9 +229,10 @@ def test_transfer_edge_ids_sort_by_block_and_parse_back() -> None:
 
 def test_hot_path_rows_use_the_id_layout() -> None:
     from connectors import ids
-    from connectors.evm.connector import CHAIN_DEFAULTS, TransfersStream
+    from connectors.evm.config import chain_defaults
+    from connectors.evm.connector import TransfersStream
 
-    s = TransfersStream.for_chain("anvil", {**CHAIN_DEFAULTS, "rpc_url": "http://h", "tokens": "all"})
+    s = TransfersStream.for_chain("anvil", {**chain_defaults(), "rpc_url": "http://h", "tokens": "all"})
     assert s.name == "evm.anvil_transfers" and type(s).name == "evm.anvil_transfers"
     c, a, b = "0x" + "ab" * 20, "0x" + "11" * 20, "0x" + "22" * 20
     d = {"transfers": [("erc20", c, a, b, 5, 7, "0xh", "0xt", 0), ("erc721", c, b, a, 9, 8, "0xh", "0xu", 2)],

@@ -15,8 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markets_support import attrs, data, routes_part, rows, run
 
+from connectors import facts
+from connectors.base import EDGES, ENTITIES, OBSERVATIONS, Page, Record
 from connectors.solana import nosana as nos
-from connectors.solana.connector import MINTS, spl_transfers
+from connectors.solana.config import MINTS, NOSANA_PROGRAM, NOSANA_RTX4090_MARKET
+from connectors.solana.connector import SolanaConnector, spl_transfers, transfer_records
+from tracer.store import Store
 from tracer.world.markets import (
     ACTORS,
     SolanaNode,
@@ -161,16 +165,16 @@ def _job_bytes(market: str, node: str, payer: str, project: str, price: int, sta
 
 def test_job_layout_offsets_and_payment() -> None:
     a = ACTORS
-    raw = _job_bytes(nos.RTX4090_MARKET, a["nosana-node-4090"], a["render-operator"], a["nosana-project"], 7, 2,
+    raw = _job_bytes(NOSANA_RTX4090_MARKET, a["nosana-node-4090"], a["render-operator"], a["nosana-project"], 7, 2,
                      1_000_900, 1_000_000, 600)
-    assert raw[72:104] == base58.b58decode(nos.RTX4090_MARKET)  # the memcmp offset the stream filters on
+    assert raw[72:104] == base58.b58decode(NOSANA_RTX4090_MARKET)  # the memcmp offset the stream filters on
     j = nos.decode(nos.JOB_LAYOUT, raw, "JobAccount")
-    assert (j["market"], j["node"], j["payer"], j["project"]) == (nos.RTX4090_MARKET, a["nosana-node-4090"],
+    assert (j["market"], j["node"], j["payer"], j["project"]) == (NOSANA_RTX4090_MARKET, a["nosana-node-4090"],
                                                                   a["render-operator"], a["nosana-project"])
     assert (j["price"], j["state"], j["time_end"], j["time_start"], j["timeout"]) == (7, 2, 1_000_900, 1_000_000, 600)
     assert nos.job_payment(j) == 7 * 600  # ran 900 s, capped at the 600 s timeout
     assert nos.ipfs_cid(j["ipfs_job"]).startswith("Qm") and nos.ipfs_cid(j["ipfs_result"]) is None
-    old = nos.decode(nos.JOB_LAYOUT, _job_bytes(nos.RTX4090_MARKET, a["nosana-node-4090"], a["render-operator"],
+    old = nos.decode(nos.JOB_LAYOUT, _job_bytes(NOSANA_RTX4090_MARKET, a["nosana-node-4090"], a["render-operator"],
                                                 a["nosana-project"], 5, 2, 9, 1, None)[:-7], "JobAccount")
     assert old["timeout"] is None and nos.job_payment(old) == 5
     assert nos.job_payment({**j, "state": 1}) is None
@@ -203,14 +207,14 @@ async def test_nosana_jobs_from_program_accounts(tmp_path: Path) -> None:
     kinds = sorted(r["kind"] for r in rows(store, "SELECT kind FROM edges"))
     assert kinds == ["leased_from", "leased_from", "paid", "payout_to", "rented", "rented", "uses_gpu", "uses_gpu"]
     [m] = rows(store, "SELECT * FROM nosana_markets")
-    assert m["address"] == nos.RTX4090_MARKET and m["gpu_id"] == "rtx-4090" and m["queue_len"] == 1
+    assert m["address"] == NOSANA_RTX4090_MARKET and m["gpu_id"] == "rtx-4090" and m["queue_len"] == 1
     assert rows(store, "SELECT value FROM observations WHERE subject=?", [f"wallet:solana:{project}"])[0]["value"] == "renter"
     assert len(nosana_accounts()) == 4
 
 
 def test_gpa_item_shape() -> None:
     item = nosana_accounts()[1]
-    assert item["account"]["owner"] == nos.PROGRAM and item["account"]["data"][1] == "base64"
+    assert item["account"]["owner"] == NOSANA_PROGRAM and item["account"]["data"][1] == "base64"
     assert len(base64.b64decode(item["account"]["data"][0])) == item["account"]["space"] == 240
 
 
@@ -240,7 +244,7 @@ async def test_nosana_all_markets(tmp_path: Path) -> None:
     assert res.status == "ok", res.errors
     jobs = {r["address"]: r for r in rows(store, "SELECT * FROM nosana_jobs")}
     assert len(jobs) == 3
-    other = [j for j in jobs.values() if j["market"] != nos.RTX4090_MARKET]
+    other = [j for j in jobs.values() if j["market"] != NOSANA_RTX4090_MARKET]
     assert len(other) == 1 and other[0]["gpu_id"] is None and other[0]["paid"] == str(2 * 60)
     assert len(rows(store, "SELECT * FROM edges WHERE kind='uses_gpu'")) == 2  # no GPU class for the other market
 
@@ -288,3 +292,35 @@ def test_burn_and_mint_rows_without_edges() -> None:
         recs = list(transfer_records(r))
         assert [x.table for x in recs] == ["solana_token_transfers", "entities"]
     assert [x.table for x in transfer_records(out["transferChecked"])][-1] == "edges"
+
+
+def _write(store: Store, stream: str, records: list[Record], at: str) -> None:
+    """One page of ``records`` through the store's real write path."""
+    run_id = store.start_run("test", at)
+    store.write_page(stream, Page(f"{stream}@{at}".encode(), stream, "GET", None, None, fetched_at=at), records, run_id)
+
+
+def test_a_solana_or_nosana_wallet_row_keeps_a_label_another_source_gave(tmp_path: Path) -> None:
+    """A transfer or job touching a wallet must not blank the label a tag list gave it (re-sync included)."""
+    tx = _tx("solana_getTransaction_transferChecked.json")
+    [row] = spl_transfers(tx)
+    a = ACTORS
+    jobs = nos.JobsStream({"rpc_url": "http://node", "program_id": NOSANA_PROGRAM,
+                           "markets": {NOSANA_RTX4090_MARKET: "rtx-4090"}, "nos_mint": NOS})
+    job = nos.decode(nos.JOB_LAYOUT, _job_bytes(NOSANA_RTX4090_MARKET, a["nosana-node-4090"], a["render-operator"],
+                                                a["nosana-project"], 7, 2, 1_000_900, 1_000_000, 600), "JobAccount")
+    touched = {"solana.transfers": (row["source_owner"], list(transfer_records(row))),
+               "nosana.jobs": (a["nosana-node-4090"], list(jobs._job("JobAcct1111", job, "2024-11-05T13:12:25Z")))}
+    for stream, (wallet, records) in touched.items():
+        store = Store(tmp_path / f"{stream}.db")
+        store.ensure_tables([ENTITIES, EDGES, OBSERVATIONS, *SolanaConnector().streams(
+            SolanaConnector().default_config())[0].tables, *jobs.tables])
+        wid = f"wallet:solana:{wallet}"
+        _write(store, "tags.test", [facts.wallet_of(wid, "tags-test", "2024-01-01T00:00:00Z", label="Exchange hot wallet",
+                                                    attrs={"category": "exchange"})], "2024-01-01T00:00:00Z")
+        for at in ("2024-11-05T13:12:26Z", "2024-11-06T00:00:00Z"):  # first sync and a re-sync
+            _write(store, stream, records, at)
+        [ent] = rows(store, "SELECT * FROM entities WHERE id=?", [wid])
+        assert (ent["label"], attrs(ent)) == ("Exchange hot wallet", {"category": "exchange"}), stream
+        assert (ent["kind"], ent["chain"], ent["address"]) == ("wallet", "solana", wallet), stream
+        store.close()

@@ -24,7 +24,6 @@ def _d(text: str) -> Meta:
 class AkashConfig(ConnectorConfig, kw_only=True):
     """Akash Network leases, deployments, providers and escrow (LCD), Console API, tenant funding."""
 
-    enabled: Annotated[bool, _d("run this connector when `tracer sync` names no connector")] = True
     lcd_url: Annotated[str, _d("Akash LCD (Cosmos REST) endpoint")] = AKASH_LCD
     console_url: Annotated[str, _d("Akash Console API (IP geolocation, uptime, auditors)")] = AKASH_CONSOLE
     page_size: Annotated[int, _d("pagination.limit of LCD list calls")] = 100

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from connectors.akash.config import AkashConfig
+from connectors.akash.config import STREAM_ORDER, AkashConfig
 from connectors.akash.console import ConsoleDeploymentsStream, ConsoleProvidersStream, FundingStream
 from connectors.akash.lcd import (
     AuditStream,
@@ -30,13 +30,6 @@ from connectors.akash.lcd import (
 from connectors.akash.parse import USDC_IBC, lease_gpu_hours
 from connectors.base import ConfigError, Probe, Stream
 from connectors.config import TypedConfig
-
-DEFAULT_LCD = "https://akash-api.polkachu.com"
-DEFAULT_CONSOLE = "https://console-api.akash.network"
-# Stream order matters: leases read the GPU facts the deployments stream stored, console deployments
-# read the stored providers, funding reads the stored tenants.
-STREAM_ORDER = ("versions", "providers", "audit", "deployments", "orders", "bids", "leases",
-                "escrow_accounts", "escrow_payments", "console_providers", "console_deployments", "funding")
 
 __all__ = ["AkashConnector", "USDC_IBC", "lease_gpu_hours"]
 

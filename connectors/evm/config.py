@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta, Struct
 
-from connectors.config import SECRET_URL, ConnectorConfig, Limits, limits
+from connectors.config import SECRET_URL, ConnectorConfig, Limits, limits, to_dict
 
 CHAINALYSIS_ORACLE = "0x40c57923924b5c5c5455c48d93317139addac8fb"
 # Token contracts renters pay with (lower-case). GLM (Golem), USDC/USDT, RNDR (Render's legacy ERC-20).
@@ -59,6 +59,12 @@ class EvmChain(Struct, forbid_unknown_fields=True, kw_only=True):
     sanctions_max_wallets: Annotated[int, _d("wallets checked with the oracle per run")] = 20_000
 
 
+def chain_defaults() -> dict[str, Any]:
+    """The defaults of a chain table, for a chain the user adds (``rpc_url`` and ``chain_id`` are the
+    chain's own, so not among them): a fresh dict per call."""
+    return {k: v for k, v in to_dict(EvmChain(rpc_url="")).items() if k not in ("rpc_url", "chain_id")}
+
+
 def _chains() -> dict[str, EvmChain]:
     return {
         "ethereum": EvmChain(chain_id=1, rpc_url="https://ethereum-rpc.publicnode.com",
@@ -71,7 +77,6 @@ def _chains() -> dict[str, EvmChain]:
 class EvmConfig(ConnectorConfig, kw_only=True):
     """EVM token transfers (ERC-20 payments, ERC-721 apart) via JSON-RPC eth_getLogs, one stream per chain."""
 
-    enabled: Annotated[bool, _d("run this connector when `tracer sync` names no connector")] = True
     chains: Annotated[dict[str, EvmChain], _d(
         "chains by name (each becomes the stream evm.<name>_transfers); add a table to add a chain")] = \
         msgspec.field(default_factory=_chains)

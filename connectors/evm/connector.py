@@ -40,9 +40,8 @@ from connectors.base import (
     item_records,
 )
 from connectors.config import TypedConfig
-from connectors.evm.config import EvmConfig
+from connectors.evm.config import EvmConfig, chain_defaults
 from connectors.evm.decode import (
-    CHAINALYSIS_ORACLE,
     SEL_DECIMALS,
     SEL_NAME,
     SEL_SYMBOL,
@@ -74,47 +73,16 @@ EVM_TOKENS = Table(
     pk=("chain", "address"),
 )
 
-# Token contracts renters pay with (lower-case). GLM (Golem), USDC/USDT, RNDR (Render's legacy ERC-20).
-ETHEREUM_TOKENS = {
-    "USDC": "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48",
-    "USDT": "0xdac17f958d2ee523a2206206994597c13d831ec7",
-    "GLM": "0x7dd9c5cba05e151c895fde1cf355c9a1d5da6429",
-    "RNDR": "0x6de037ef9ad2725eb40118bb1702ebb27e4aeb24",
-}
-POLYGON_TOKENS = {
-    "GLM": "0x0b220b82f3ea3b7f6d9a1d8ab58930c064a2b5bf",
-    "USDC": "0x3c499c542cef5e3811e1192ce70d8cc03d5c3359",
-    "USDC.e": "0x2791bca1f2de4661ed88a30c99a7a9449aa84174",
-    "USDT": "0xc2132d05d31c914a87c6611c10748aeb04b58e8f",
-}
-CHAIN_DEFAULTS: dict[str, Any] = {
-    "enabled": True,
-    "tokens": "all",
-    "start_block": -10_000,  # negative: that many blocks below the confirmed head on the first run
-    "confirmations": 12,
-    "reorg_depth": None,  # blocks re-checked at each run start; default = confirmations (at least 16)
-    "window": 20,  # the first run's eth_getLogs range; then adaptive (state keeps the learnt size)
-    "max_window": 2000,
-    "min_window": 1,
-    "target_logs": 5000,  # the window settles where an answer holds about this many logs (0: off)
-    "decode_workers": 1,  # processes that parse and decode big eth_getLogs answers (0: on the event loop)
-    "offload_bytes": 1_000_000,  # answers at least this big go to those processes
-    "concurrency": 4,
-    "batch_size": 200,  # calls per JSON-RPC batch (headers, eth_call)
-    "rpc_retries": 6,
-    "sanctions_oracle": CHAINALYSIS_ORACLE,
-    "check_sanctions": False,
-    "sanctions_max_wallets": 20_000,
-}
 
 
 def chain_settings(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each enabled chain's settings (chain defaults overlaid by its section), validated."""
     out = {}
+    defaults = chain_defaults()
     for name, sec in (config.get("chains") or {}).items():
         if not isinstance(sec, dict):
             raise ConfigError(f"[connectors.evm.chains.{name}] must be a table")
-        c = {**CHAIN_DEFAULTS, **sec}
+        c = {**defaults, **sec}
         if not c.get("enabled", True):
             continue
         if not c.get("rpc_url"):

@@ -24,7 +24,6 @@ import msgspec
 
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 SEL_NAME, SEL_SYMBOL, SEL_DECIMALS = "0x06fdde03", "0x95d89b41", "0x313ce567"
-CHAINALYSIS_ORACLE = "0x40c57923924b5c5c5455c48d93317139addac8fb"
 #: The one function of the Chainalysis sanctions oracle tracer calls (its verified contract ABI).
 SANCTIONS_ORACLE_ABI: tuple[dict[str, Any], ...] = ({
     "type": "function", "name": "isSanctioned", "stateMutability": "view",

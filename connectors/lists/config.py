@@ -32,14 +32,12 @@ GS_PACKS = ("ofac.yaml", "tornado_cash.yaml", "usdt_blacklist.yaml", "exchange-w
             "blender_io.yaml", "sinbad_io.yaml", "hydra.yaml")
 SCAN_SITES = ("etherscan", "bscscan", "polygonscan", "optimism", "arbiscan", "ftmscan", "avalanche")
 
-_ENABLED = Meta(description="run this connector when `tracer sync` names no connector")
 _SOURCE_ON = Meta(description="load this source")
 
 
 class OfacAddressesConfig(ConnectorConfig, kw_only=True):
     """OFAC SDN digital-currency addresses, one list per asset (0xB10C's nightly per-asset lists)."""
 
-    enabled: Annotated[bool, _ENABLED] = True
     base_url: Annotated[str, Meta(description=(
         "folder of sanctioned_addresses_<ASSET>.<format> files: a URL, file:// URL or local path"))] = \
         OFAC_ADDRESSES_BASE
@@ -104,7 +102,6 @@ _SOURCES = Meta(description="list sources by key (each becomes the stream <conne
 class ListsOfacConfig(ConnectorConfig, kw_only=True):
     """OFAC SDN and consolidated lists in every published format (sdn.csv family, SDN/advanced XML)."""
 
-    enabled: Annotated[bool, _ENABLED] = True
     sources: Annotated[dict[str, ListSource], _SOURCES] = msgspec.field(default_factory=_ofac_sources)
     limits: Limits = limits(concurrency=2, rate=1, timeout=300, max_body_bytes=512 * 1024 * 1024)
 
@@ -112,7 +109,6 @@ class ListsOfacConfig(ConnectorConfig, kw_only=True):
 class ListsCslConfig(ConnectorConfig, kw_only=True):
     """US Consolidated Screening List (trade.gov) and the BIS Denied Persons List."""
 
-    enabled: Annotated[bool, _ENABLED] = True
     sources: Annotated[dict[str, ListSource], _SOURCES] = msgspec.field(default_factory=lambda: {
         "csl": ListSource(url=CSL_URL, format="csl_csv", source="csl"),
         "dpl": ListSource(url=DPL_URL, format="dpl_txt", source="bis-dpl", enabled=False)})
@@ -122,7 +118,6 @@ class ListsCslConfig(ConnectorConfig, kw_only=True):
 class ListsUnConfig(ConnectorConfig, kw_only=True):
     """UN Security Council Consolidated List (XML)."""
 
-    enabled: Annotated[bool, _ENABLED] = True
     sources: Annotated[dict[str, ListSource], _SOURCES] = msgspec.field(default_factory=lambda: {
         "un": ListSource(url=UN_URL, format="un_xml", source="un-consolidated")})
     limits: Limits = limits(concurrency=1, rate=1, timeout=300, max_body_bytes=128 * 1024 * 1024)
@@ -131,7 +126,6 @@ class ListsUnConfig(ConnectorConfig, kw_only=True):
 class ListsOpensanctionsConfig(ConnectorConfig, kw_only=True):
     """OpenSanctions: the full export (several GB, read whole: opt-in) and the small delta feed (on)."""
 
-    enabled: Annotated[bool, _ENABLED] = True
     sources: Annotated[dict[str, OpenSanctionsSource], _SOURCES] = msgspec.field(default_factory=lambda: {
         "entities": OpenSanctionsSource(url=OS_ENTITIES_URL, format="ftm_json", source="opensanctions",
                                         enabled=False),
@@ -142,7 +136,6 @@ class ListsOpensanctionsConfig(ConnectorConfig, kw_only=True):
 class ListsTagsConfig(ConnectorConfig, kw_only=True):
     """Address tags: GraphSense TagPacks and ActorPacks, Etherscan-family labels, Forta datasets."""
 
-    enabled: Annotated[bool, _ENABLED] = True
     sources: Annotated[dict[str, TagSource], Meta(description=(
         "tag sources by key (each becomes the stream lists_tags.<key>)"))] = msgspec.field(
         default_factory=lambda: {

@@ -31,9 +31,6 @@ from connectors.config import TypedConfig
 from connectors.lists.base import DELISTING, delisted, rejected
 from connectors.lists.config import OfacAddressesConfig
 
-DEFAULT_BASE_URL = "https://raw.githubusercontent.com/0xB10C/ofac-sanctioned-digital-currency-addresses/lists/"
-ASSETS = ("XBT", "ETH", "XMR", "LTC", "ZEC", "DASH", "BTG", "ETC", "BSV", "BCH", "XVG", "USDC", "USDT",
-          "XRP", "TRX", "ARB", "BSC")
 SOURCE = "ofac-sdn-0xb10c"
 __all__ = ["REJECTED"]  # re-exported: defined in connectors.base
 

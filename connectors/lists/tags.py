@@ -277,15 +277,6 @@ class TagStream:
         yield from tag_records(self.source, self.name, tags, d["load_at"])[0]
 
 
-GS_BASE = "https://raw.githubusercontent.com/graphsense/graphsense-tagpacks/master/"
-ES_BASE = "https://raw.githubusercontent.com/brianleect/etherscan-labels/main/"
-FORTA_BASE = "https://raw.githubusercontent.com/forta-network/labelled-datasets/main/"
-GS_PACKS = ["ofac.yaml", "tornado_cash.yaml", "usdt_blacklist.yaml", "exchange-wallets-binance.yaml",
-            "exchange-wallets-okx.yaml", "exchange-wallets-huobi.yaml", "etherscan-wordcloud-exchange.yaml",
-            "etherscan-wordcloud-mixing_service.yaml", "lazarus2.yaml", "hacks.yaml", "ronin_bridge.yaml",
-            "blender_io.yaml", "sinbad_io.yaml", "hydra.yaml"]
-
-
 class ListsTagsConnector(TypedConfig):
     """Attribution tags (GraphSense TagPacks, *scan labels, Forta) with source and confidence."""
 

@@ -39,7 +39,6 @@ from connectors.markets.base import HostSupply, host_records, market_location, o
 from connectors.markets.config import CloreConfig
 
 SOURCE = "clore"
-DEFAULT_BASE_URL = "https://api.clore.ai/v1"
 CODES = {1: "database error", 2: "invalid input data", 3: "invalid API token", 4: "invalid endpoint",
          5: "rate limit (1 request/second) exceeded", 6: "application error"}
 LOCATION_NOTE = "specs.net.cc as Clore publishes it; derivation not documented"

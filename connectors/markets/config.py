@@ -14,8 +14,6 @@ GOLEM_BASE = "https://api.stats.golem.network"
 IONET_BASE = "https://api.io.solutions/v1/io-explorer"
 CLORE_BASE = "https://api.clore.ai/v1"
 
-_ENABLED = Meta(description="run this connector when `tracer sync` names no connector")
-
 
 def vastai_query() -> dict[str, Any]:
     """All rentable offers, verified or not (the vast CLI adds verified=true by default; we do not)."""
@@ -25,7 +23,6 @@ def vastai_query() -> dict[str, Any]:
 class VastaiConfig(ConnectorConfig, kw_only=True):
     """Vast.ai offers (which hosts offer which GPUs where), one dated snapshot per sync."""
 
-    enabled: Annotated[bool, _ENABLED] = True
     base_url: Annotated[str, Meta(description="Vast.ai API root (POST <base_url>/bundles/)")] = VASTAI_BASE
     query: Annotated[dict[str, Any], Meta(description=(
         "the offer search body (Vast's query language); keys set here are merged into the default"))] = \
@@ -39,7 +36,6 @@ class VastaiConfig(ConnectorConfig, kw_only=True):
 class GolemConfig(ConnectorConfig, kw_only=True):
     """Golem provider nodes and their offers from the public stats API."""
 
-    enabled: Annotated[bool, _ENABLED] = True
     base_url: Annotated[str, Meta(description="Golem stats API root (GET <base_url>/v2/network/online)")] = \
         GOLEM_BASE
     limits: Limits = limits(concurrency=1, rate=1, timeout=120)
@@ -48,7 +44,6 @@ class GolemConfig(ConnectorConfig, kw_only=True):
 class IonetConfig(ConnectorConfig, kw_only=True):
     """io.net explorer devices (GPU model, count, country) and the jobs they served."""
 
-    enabled: Annotated[bool, _ENABLED] = True
     base_url: Annotated[str, Meta(description="io.net explorer API root")] = IONET_BASE
     token: Annotated[str | None, SECRET, Meta(description=(
         "explorer JWT copied from the web session, valid 21 days (a secret: never logged or shown)"))] = None
@@ -62,7 +57,6 @@ class IonetConfig(ConnectorConfig, kw_only=True):
 class CloreConfig(ConnectorConfig, kw_only=True):
     """Clore.ai marketplace servers: GPUs, country, rented flag and price."""
 
-    enabled: Annotated[bool, _ENABLED] = True
     base_url: Annotated[str, Meta(description="Clore API root (GET <base_url>/marketplace)")] = CLORE_BASE
     api_key: Annotated[str | None, SECRET, Meta(description=(
         "optional Clore API key, sent as the `auth` header (a secret: never logged or shown)"))] = None

@@ -41,14 +41,13 @@ from connectors.base import (
     rejection,
 )
 from connectors.config import TypedConfig
+from connectors.evm.config import ETHEREUM_TOKENS, POLYGON_TOKENS
 from connectors.gpu_names import gpu_id
 from connectors.markets.base import offers_gpu, snapshot_page
 from connectors.markets.config import GolemConfig
 
 SOURCE = "golem-stats"
-DEFAULT_BASE_URL = "https://api.stats.golem.network"
-GLM_POLYGON = "0x0b220b82f3ea3b7f6d9a1d8ab58930c064a2b5bf"
-GLM_ETHEREUM = "0x7dd9c5cba05e151c895fde1cf355c9a1d5da6429"
+GLM_POLYGON, GLM_ETHEREUM = POLYGON_TOKENS["GLM"], ETHEREUM_TOKENS["GLM"]  # the contracts the EVM connector follows
 MULTI_TRANSFER = "0x50100d4faf5f3b09987dea36dc2eddd57a3e561b"
 GLM_ASSETS = frozenset({ids.token("polygon", GLM_POLYGON), ids.token("ethereum", GLM_ETHEREUM)})
 NAME_KEY = "golem.node.id.name"

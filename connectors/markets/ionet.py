@@ -40,7 +40,6 @@ from connectors.markets.base import market_location, offers_gpu
 from connectors.markets.config import IonetConfig
 
 SOURCE = "ionet-explorer"
-DEFAULT_BASE_URL = "https://api.io.solutions/v1/io-explorer"
 LOCATION_NOTE = "iso2 as io.net's explorer publishes it; how io.net derives it is not documented"
 
 DEVICES = Table(

@@ -42,14 +42,6 @@ from connectors.markets.base import HostSupply, host_records, market_location, o
 from connectors.markets.config import VastaiConfig
 
 SOURCE = "vastai"
-DEFAULT_BASE_URL = "https://console.vast.ai/api/v0"
-# All rentable offers, verified or not (the vast CLI adds verified=true by default; we do not).
-DEFAULT_QUERY: dict[str, Any] = {
-    "rentable": {"eq": True},
-    "external": {"eq": False},
-    "type": "on-demand",
-    "order": [["score", "desc"]],
-}
 
 OFFERS = Table(
     "vastai_offers",

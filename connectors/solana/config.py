@@ -19,14 +19,12 @@ MINTS = {
 NOSANA_PROGRAM = "nosJhNRqr2bc9g1nfGDcXXTXvYUmxD4cVwy2pMWhrYM"
 NOSANA_RTX4090_MARKET = "RXP7JK8MTY4uPJng4UjC9ZJdDDSG6wGr8pvVf3mwgXF"
 
-_ENABLED = Meta(description="run this connector when `tracer sync` names no connector")
 _RPC = Meta(description="Solana JSON-RPC endpoint (keys in its path or query are secrets: never logged)")
 
 
 class SolanaConfig(ConnectorConfig, kw_only=True):
     """SPL token transfers (RENDER, IO, NOS, USDC...) from Solana JSON-RPC, as payments between owners."""
 
-    enabled: Annotated[bool, _ENABLED] = True
     rpc_url: Annotated[str, SECRET_URL, _RPC] = SOLANA_RPC
     mints: Annotated[dict[str, str], Meta(description="tokens whose transfers are kept: symbol = mint address")] = \
         msgspec.field(default_factory=lambda: dict(MINTS))
@@ -46,7 +44,6 @@ class SolanaConfig(ConnectorConfig, kw_only=True):
 class NosanaConfig(ConnectorConfig, kw_only=True):
     """Nosana jobs and markets decoded from the accounts of the Nosana Jobs program on Solana."""
 
-    enabled: Annotated[bool, _ENABLED] = True
     rpc_url: Annotated[str, SECRET_URL, _RPC] = SOLANA_RPC
     program_id: Annotated[str, Meta(description="the Nosana Jobs program")] = NOSANA_PROGRAM
     markets: Annotated[dict[str, str], Meta(description=(

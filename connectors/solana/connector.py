@@ -48,13 +48,6 @@ from connectors.solana.config import SolanaConfig
 
 SOURCE = "solana-rpc"
 CHAIN = "solana"
-DEFAULT_RPC = "https://api.mainnet-beta.solana.com"
-MINTS = {
-    "RENDER": "rndrizKT3MK1iimdxRdWabcF7Zg7AR5T4nud4EkHBof",
-    "IO": "BZLbGTNCSFfoth2GYDtwr7e4imWzpR5jqcUuGEwr646K",
-    "NOS": "nosXBVoaCTtYdLvKY6Csb4AC8JCdQKKAaWYtx2ZMoo7",
-    "USDC": "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v",
-}
 TOKEN_PROGRAMS = {"spl-token", "spl-token-2022"}
 TRANSFER_TYPES = {"transfer", "transferChecked"}
 # Supply changes kept as rows (no edge: a burn pays no wallet). RENDER's burn-mint equilibrium burns
@@ -180,10 +173,10 @@ def transfer_records(row: Mapping[str, Any], source: str = SOURCE) -> Iterator[R
 def wallet_record(address: str, source: str, at: str) -> Record:
     """The entity of a Solana wallet as an RPC answer names it (base58, case kept; not re-validated).
 
-    It states an empty label and attrs, as these rows always have (:func:`connectors.facts.entity_stated`).
+    It states no label or attrs: a transfer or job knows none, and writing them empty would blank the
+    label a tag list or another source gave the same wallet on every re-sync.
     """
-    return facts.entity_stated(ids.wallet_raw(CHAIN, address), source, at, chain=CHAIN, address=address,
-                               label=None, attrs={})
+    return facts.wallet_of(ids.wallet_raw(CHAIN, address), source, at)
 
 
 class TransfersStream:

@@ -46,14 +46,11 @@ from connectors.base import (
 )
 from connectors.config import TypedConfig
 from connectors.solana.config import NosanaConfig
-from connectors.solana.connector import CHAIN, MINTS, rfc3339, wallet_record
+from connectors.solana.connector import CHAIN, rfc3339, wallet_record
 
 SOURCE = "nosana-jobs"
 MARKET = "nosana"  # the id space of Nosana jobs and nodes, and the source part of its edge ids
-PROGRAM = "nosJhNRqr2bc9g1nfGDcXXTXvYUmxD4cVwy2pMWhrYM"
-NOS_MINT = MINTS["NOS"]
 NOS_DECIMALS = 6
-RTX4090_MARKET = "RXP7JK8MTY4uPJng4UjC9ZJdDDSG6wGr8pvVf3mwgXF"
 SYSTEM_PROGRAM = "11111111111111111111111111111111"  # an unset Pubkey (all zero bytes)
 
 # (field, type) in Borsh order after the discriminator.  Types: pubkey, bytes32, u8, u64, i64, u128,
@@ -188,10 +185,10 @@ class JobsStream:
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.rpc = str(config["rpc_url"])
-        self.program = str(config.get("program_id", PROGRAM))
+        self.program = str(config["program_id"])
         self.markets = {str(k): v for k, v in (config.get("markets") or {}).items()}
         self.all_markets = bool(config.get("all_markets", False))
-        self.mint = str(config.get("nos_mint", NOS_MINT))
+        self.mint = str(config["nos_mint"])
 
     def _filters(self, disc: bytes, market: str | None = None) -> list[dict[str, Any]]:
         f: list[dict[str, Any]] = [{"memcmp": {"offset": 0, "bytes": base58.b58encode(disc).decode()}}]

@@ -22,7 +22,7 @@ import base58
 from aiohttp import web
 
 from connectors.solana import nosana as nos
-from connectors.solana.connector import MINTS
+from connectors.solana.config import MINTS, NOSANA_PROGRAM, NOSANA_RTX4090_MARKET
 from tracer.world import DemoPart, evm_address, fixtures_dir
 
 VAST_FIXTURE = "vastai-offers/search_offers_raw_2024-11-05_full_marketplace.json"
@@ -158,7 +158,7 @@ def spl_transaction(seed: str, slot: int, transfers: list[Mapping[str, Any]], *,
     idx(TOKEN_PROGRAM)
     if inner:
         top.insert(0, {"accounts": [k["pubkey"] for k in keys[1:4]], "data": "3Bxs4h24hBtQy9rw",
-                       "programId": nos.PROGRAM, "stackHeight": None})
+                       "programId": NOSANA_PROGRAM, "stackHeight": None})
     return {
         "blockTime": T0 + (slot - 290_000_000) * 2 // 5, "slot": slot, "version": 0,
         "meta": {"computeUnitsConsumed": 6200, "err": {"InstructionError": [0, {"Custom": 1}]} if failed else None,
@@ -201,7 +201,7 @@ def solana_transactions() -> list[dict[str, Any]]:
 
 def nosana_accounts() -> list[dict[str, Any]]:
     """``getProgramAccounts`` items of the demo Nosana program: the RTX 4090 market and three jobs."""
-    a, market, other = ACTORS, nos.RTX4090_MARKET, sol_address("market:cpu")
+    a, market, other = ACTORS, NOSANA_RTX4090_MARKET, sol_address("market:cpu")
     m = {"authority": sol_address("market-authority"), "job_expiration": 86400, "job_price": 10,
          "job_timeout": 7200, "job_type": 4, "vault": sol_address("vault:4090"), "vault_bump": 254,
          "node_access_key": sol_address("nft-collection:4090"), "node_xnos_minimum": 0, "queue_type": 1,
@@ -227,7 +227,7 @@ def nosana_accounts() -> list[dict[str, Any]]:
 def _gpa_item(pubkey: str, data: bytes) -> dict[str, Any]:
     import base64
     return {"pubkey": pubkey, "account": {"data": [base64.b64encode(data).decode(), "base64"], "executable": False,
-                                          "lamports": 2_561_280, "owner": nos.PROGRAM,
+                                          "lamports": 2_561_280, "owner": NOSANA_PROGRAM,
                                           "rentEpoch": 18446744073709551615, "space": len(data)}}
 
 
