@@ -160,7 +160,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--transfers", type=int, default=200_000)
     ap.add_argument("--per-block", type=int, default=500)
-    ap.add_argument("--repeat", type=int, default=3, help="syncs per backend (the median is used)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="syncs per variant, rotated so each goes first once per 3 (the median is used)")
     ap.add_argument("--baseline", default=None, help="also sync into SQLite with the code of this commit")
     ap.add_argument("--query-edges", type=int, default=200_000, help="edges of the 3-hop query store (0: skip)")
     ap.add_argument("--queries", type=int, default=100)
@@ -189,7 +190,10 @@ def main() -> None:
             for name, pp in runs[:1] + ([runs[1]] if base_path else []):
                 sync_process(str(work / f"warm-{len(name)}.db"), node.url, meta, work, pp, a.timeout)
             for i in range(max(1, a.repeat)):
-                for name, pp in runs:  # interleaved, so drift of the shared machine hits every backend alike
+                # interleaved, and rotated each round: drift of the shared machine and the cost of going
+                # first after a pause (the node's and the page cache's warm-up) hit every variant alike
+                k = i % len(runs)
+                for name, pp in runs[k:] + runs[:k]:
                     db = pg.create_database() if name == "PostgreSQL" else str(work / f"r{i}-{len(name)}.db")
                     results.setdefault(name, []).append(sync_process(db, node.url, meta, work, pp, a.timeout))
                     if name == "PostgreSQL":
