@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup setup-node setup-pg demo test test-fast lint bench docs
+.PHONY: setup setup-node setup-pg setup-browser demo test test-fast lint bench docs
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,10 +25,19 @@ setup-pg:
 	  || echo "warning: postgresql not installed; the PostgreSQL tests will be skipped (failed when CI=true)"; \
 	else echo "warning: no PostgreSQL binaries and no apt-get: install postgresql for the PostgreSQL tests"; fi
 
+# Headless Chromium + chromedriver for the web page test (Debian's packages: no browser download, no
+# CDN); skipped with a warning where apt-get is missing.  TRACER_CI_BROWSER=0 skips the install.
+setup-browser:
+	@if [ "$${TRACER_CI_BROWSER:-1}" != 1 ] || command -v chromium >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	  || echo "warning: chromium not installed; the browser test will be skipped"; \
+	else echo "warning: no chromium and no apt-get: the browser test will be skipped"; fi
+
 demo: setup
 	$(BIN)/tracer demo
 
-test: setup setup-node setup-pg
+test: setup setup-node setup-pg setup-browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy connectors graphs tracer
 	$(BIN)/pytest -q -ra
