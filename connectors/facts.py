@@ -68,11 +68,12 @@ class PaymentAttrs(TypedDict, total=False):
 
 def entity(id_: str, source: str, at: str, *, kind: str | None = None, chain: str | None = None,
            address: str | None = None, label: str | None = None,
-           attrs: Mapping[str, Any] | None = None) -> Record:
-    """An ``entities`` row; ``kind`` defaults to the id's kind.  ``label``/``attrs`` are written only
+           attrs: Mapping[str, Any] | None = None, last_seen: str | None = None) -> Record:
+    """An ``entities`` row; ``kind`` defaults to the id's kind; ``last_seen`` defaults to ``at`` (a fact
+    seen over a span, e.g. a backfill or the simulator, gives its end).  ``label``/``attrs`` are written only
     when given, so a fact source that does not know a label never blanks one another source set."""
     row: dict[str, Any] = {"id": id_, "kind": kind or ids.kind_of(id_), "chain": chain, "address": address,
-                           "source": source, "first_seen": at, "last_seen": at}
+                           "source": source, "first_seen": at, "last_seen": last_seen or at}
     if label is not None:
         row["label"] = label
     if attrs is not None:
@@ -98,13 +99,13 @@ def wallet_of(wallet_id: str, source: str, at: str, *, label: str | None = None,
 def edge(id_: str, kind: str, src: str, dst: str, source: str, at: str, *, chain: str | None = None,
          asset: str | None = None, amount: int | str | None = None, decimals: int | None = None,
          time: str | None = None, block: int | None = None, tx: str | None = None,
-         attrs: Mapping[str, Any] | None = None) -> Record:
+         attrs: Mapping[str, Any] | None = None, last_seen: str | None = None) -> Record:
     """An ``edges`` row.  ``amount`` is exact (uint256 as decimal text; ValueError otherwise)."""
     return Record("edges", {
         "id": id_, "kind": kind, "src": src, "dst": dst, "chain": chain, "asset": asset,
         "amount": None if amount is None else check_uint256(amount),
         "decimals": None if decimals is None else int(decimals), "time": time, "block": block, "tx": tx,
-        "attrs": dict(attrs or {}), "source": source, "first_seen": at, "last_seen": at})
+        "attrs": dict(attrs or {}), "source": source, "first_seen": at, "last_seen": last_seen or at})
 
 
 def observation_id(source: str, predicate: str, subject: str, key: str = "") -> str:

@@ -152,3 +152,16 @@ def test_commands_are_registered_lazily_from_the_commands_package() -> None:
         mod, _, attr = spec.partition(":")
         assert mod.startswith("tracer.commands.") or mod == "tracer.demo", f"{name}: {spec}"
         assert getattr(importlib.import_module(mod), attr).name == name
+
+
+CORE_ROW = re.compile(r"""Record\(\s*["'](entities|edges|observations)["']""")
+
+
+def test_core_facts_are_built_only_by_the_fact_builders() -> None:
+    """Entities, edges and observations are built by connectors/facts.py (every column, exact amounts,
+    stable observation ids); a hand-written row dict elsewhere is how a fact lost its ``source`` before."""
+    offenders = [f"{path.relative_to(ROOT)}:{text[:m.start()].count(chr(10)) + 1}"
+                 for path in _py_files("connectors", "graphs", "tracer")
+                 if path.relative_to(ROOT).as_posix() != "connectors/facts.py"
+                 for text in [path.read_text()] for m in CORE_ROW.finditer(text)]
+    assert not offenders, "core rows built by hand (use connectors.facts): " + ", ".join(offenders)

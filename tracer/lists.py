@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from connectors.base import OBSERVATIONS, ConfigError, Page, Record
+from connectors import facts
+from connectors.base import OBSERVATIONS, ConfigError, Page
 from tracer import config as cfgmod
 from tracer.screening import (
     DEFAULT_THRESHOLD,
@@ -91,16 +92,14 @@ def screen_stored_facts(store: StoreBackend, threshold: float = DEFAULT_THRESHOL
     sc = screener(store, threshold)
     snaps = snapshots(store)
     at = now or cfgmod.now()
-    facts = store.screenable_facts()
+    stored = store.screenable_facts()
     records = []
-    for f in facts:
+    for f in stored:
         for m in sc.screen(f["value"], f["predicate"]):
             attrs = {**m.as_row(), "threshold": threshold, "snapshot": snaps.get(m.source, "")}
-            records.append(Record("observations", {
-                "id": f"obs:{SCREEN_SOURCE}:{f['subject']}:{f['predicate']}:{m.entity_id}",
-                "subject": f["subject"], "predicate": "name_match", "value": m.entity_id,
-                "confidence": round(m.score / 100, 3), "observed_at": at, "valid_to": None, "attrs": attrs,
-                "source": SCREEN_SOURCE, "first_seen": at, "last_seen": at}))
+            records.append(facts.observation(
+                f["subject"], "name_match", m.entity_id, SCREEN_SOURCE, at, confidence=round(m.score / 100, 3),
+                attrs=attrs, id_=f"obs:{SCREEN_SOURCE}:{f['subject']}:{f['predicate']}:{m.entity_id}"))
     body = json.dumps([r.row for r in records], sort_keys=True, default=str).encode()
     store.ensure_tables([OBSERVATIONS])
     with store.lock("screen"):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors import ids
+from connectors import facts, ids
 from connectors.base import Page, Record
 from tracer.store import StoreBackend
 from tracer.world import evm_address, rng
@@ -64,14 +64,15 @@ class World:
         self.truth = Truth()
         self.rnd = rng(seed)
 
-    def add(self, part: str, table: str, row: dict[str, Any]) -> None:
-        self.parts.setdefault(part, []).append(Record(table, {"source": SOURCE, **row}))
+    def add(self, part: str, fact: Record) -> None:
+        """One fact (built with :mod:`connectors.facts`) into one part of the world."""
+        self.parts.setdefault(part, []).append(fact)
 
     def wallet(self, name: str, chain: str = "evm") -> str:
         addr = evm_address(f"{self.seed}:{name}") if chain == "evm" else akash_address(f"{self.seed}:{name}")
         wid = ids.wallet_raw(chain, addr)  # made canonical (lower-case hex; a fake bech32 is not checked)
-        self.add("entities", "entities", {"id": wid, "kind": "wallet", "chain": chain, "address": addr,
-                                          "label": None, "first_seen": _t(0), "last_seen": _t(30)})
+        self.add("entities", facts.entity(wid, SOURCE, _t(0), kind="wallet", chain=chain, address=addr,
+                                          last_seen=_t(30)))
         return wid
 
     def pay(self, src: str, dst: str, amount_units: int | float, day: float, hour: float | None = None,
@@ -79,20 +80,18 @@ class World:
         self.n += 1
         eid = ids.edge("sim", "paid", self.n)
         chain = ids.parse(src).space
-        self.add("transfers", "edges", {
-            "id": eid, "kind": "paid", "src": src, "dst": dst, "chain": chain, "asset": asset[0],
-            "amount": str(int(round(amount_units * 10 ** asset[1]))), "decimals": asset[1],
-            "time": _t(day, hour), "block": 1000 + self.n, "tx": f"0x{self.n:064x}", "attrs": {},
-            "first_seen": _t(day, hour), "last_seen": _t(day, hour)})
+        self.add("transfers", facts.edge(
+            eid, "paid", src, dst, SOURCE, _t(day, hour), chain=chain, asset=asset[0],
+            amount=int(round(amount_units * 10 ** asset[1])), decimals=asset[1], time=_t(day, hour),
+            block=1000 + self.n, tx=f"0x{self.n:064x}"))
         return eid
 
     def obs(self, subject: str, predicate: str, value: str, part: str = "lists", confidence: float = 1.0,
             **attrs: Any) -> str:
         self.n += 1
         oid = f"obs:sim:{predicate}:{self.n}"
-        self.add(part, "observations", {
-            "id": oid, "subject": subject, "predicate": predicate, "value": value, "confidence": confidence,
-            "observed_at": _t(0), "valid_to": None, "attrs": attrs, "first_seen": _t(0), "last_seen": _t(0)})
+        self.add(part, facts.observation(subject, predicate, value, SOURCE, _t(0), confidence=confidence,
+                                         attrs=attrs, id_=oid))
         return oid
 
     def listed(self, wid: str, why: str = "OFAC SDN") -> str:
@@ -114,18 +113,16 @@ class World:
     def edge(self, kind: str, src: str, dst: str, day: float = 0, part: str = "market", **attrs: Any) -> str:
         self.n += 1
         eid = ids.edge("sim", kind, self.n)
-        self.add(part, "edges", {"id": eid, "kind": kind, "src": src, "dst": dst, "chain": None, "asset": None,
-                                 "amount": None, "decimals": None, "time": _t(day), "block": None, "tx": None,
-                                 "attrs": attrs, "first_seen": _t(day), "last_seen": _t(day)})
+        self.add(part, facts.edge(eid, kind, src, dst, SOURCE, _t(day), time=_t(day), attrs=attrs))
         return eid
 
     def provider(self, name: str, gpus: dict[str, int], country: str | None, layers: Iterable[str] = ("declared",),
                  payout: str | None = None) -> str:
         owner = akash_address(f"{self.seed}:provider:{name}")
         pid = ids.provider("akash", owner)
-        self.add("market", "entities", {"id": pid, "kind": "provider", "chain": "akash", "address": owner,
-                                        "label": name, "attrs": {"host_uri": f"https://provider.{name}.example:8443"},
-                                        "first_seen": _t(0), "last_seen": _t(30)})
+        self.add("market", facts.entity(pid, SOURCE, _t(0), kind="provider", chain="akash", address=owner,
+                                        label=name, attrs={"host_uri": f"https://provider.{name}.example:8443"},
+                                        last_seen=_t(30)))
         for g, count in gpus.items():
             self.edge("offers_gpu", pid, ids.gpu(g), count=count)
         if country:
@@ -141,9 +138,8 @@ class World:
             day, hour = int(day) + hour / 24, None
         self.n += 1
         lid = ids.lease("sim", str(self.n))
-        self.add("market", "entities", {"id": lid, "kind": "lease", "chain": None, "address": None, "label": None,
-                                        "attrs": {"gpu": gpu, "units": units}, "first_seen": _t(day),
-                                        "last_seen": _t(day + 30)})
+        self.add("market", facts.entity(lid, SOURCE, _t(day), kind="lease", attrs={"gpu": gpu, "units": units},
+                                        last_seen=_t(day + 30)))
         self.edge("rented", renter, lid, day)
         self.edge("leased_from", lid, provider, day)
         self.edge("uses_gpu", lid, ids.gpu(gpu), day, units=units)
@@ -241,9 +237,8 @@ def build_world(seed: str = "tracer-sim", background: int = 200) -> World:
     for k, owner in enumerate((la, a2)):
         addr = ids.parse(owner).key
         dep = ids.deployment("akash", addr, 1000 + k)
-        w.add("market", "entities", {"id": dep, "kind": "deployment", "chain": "akash", "address": None,
-                                     "label": None, "attrs": {"manifest_hash": "9f2c" * 16, "state": "active"},
-                                     "first_seen": _t(2), "last_seen": _t(30)})
+        w.add("market", facts.entity(dep, SOURCE, _t(2), kind="deployment", chain="akash",
+                                     attrs={"manifest_hash": "9f2c" * 16, "state": "active"}, last_seen=_t(30)))
         w.edge("rented", owner, dep, 2)
     w.rent(a2, p_us, "a100", 500, 6, 2_000)
     tp[a2] = "same deployment manifest hash as a listed tenant"
