@@ -87,11 +87,6 @@ class Redactor:
         return _PATH_KEY.sub(lambda m: f"{m.group(1)}***", text)
 
 
-# Deprecated: a process-wide redactor that knows only the URL patterns plus what callers still
-# register into it.  New code builds a Redactor per run (``tracer.config.redactor``) and passes it on.
-REDACT = Redactor()
-
-
 class HttpError(ConnectorError):
     """A request that failed for good: the message is one line naming endpoint and status."""
 

@@ -11,7 +11,6 @@ import pytest
 from faultserver import FaultServer
 
 from connectors.http import (
-    REDACT,
     HostLimits,
     HttpClient,
     HttpError,
@@ -123,7 +122,7 @@ def test_url_secrets_and_redaction() -> None:
     for s in found:
         assert s not in out
     assert "a=1" in out and "h.example" in out
-    assert REDACT("https://x/?token=abcd&b=2") == "https://x/?token=***&b=2"
+    assert Redactor()("https://x/?token=abcd&b=2") == "https://x/?token=***&b=2"  # URL patterns alone
 
 
 def test_parse_retry_after_forms() -> None:
