@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors import facts, ids
 from tracer.scoring import rules as R
 from tracer.scoring import tables
 from tracer.scoring.rules import Params
 from tracer.scoring.run import score_store
-from tracer.simulate import World, _t
+from tracer.simulate import SOURCE, World, _t
 from tracer.store import Store
 
 NOW = "2026-06-01T00:00:00Z"
@@ -39,16 +40,15 @@ def deployment(w: World, owner: str, dseq: int, manifest: str, day: float | None
     """An Akash deployment entity (manifest hash) and the owner's escrow deposit into it.
 
     ``day=None`` writes the deposit with no time, as height-only Akash escrow facts arrive."""
-    addr = owner.split(":")[2]
-    dep = f"deployment:akash:{addr}/{dseq}"
-    w.add("market", "entities", {"id": dep, "kind": "deployment", "chain": "akash", "address": addr,
-                                 "label": f"{addr}/{dseq}", "attrs": {"manifest_hash": manifest, "state": "active"},
-                                 "first_seen": _t(0), "last_seen": _t(30)})
+    addr = ids.parse(owner).key
+    dep = ids.deployment("akash", addr, dseq)
+    w.add("market", facts.entity(dep, SOURCE, _t(0), kind="deployment", chain="akash", address=addr,
+                                 label=f"{addr}/{dseq}", attrs={"manifest_hash": manifest, "state": "active"},
+                                 last_seen=_t(30)))
     w.n += 1
-    w.add("transfers", "edges", {
-        "id": f"edge:sim:deposit:{w.n}", "kind": "paid", "src": owner, "dst": dep, "chain": "akash",
-        "asset": "uakt", "amount": "5000000", "decimals": 6, "time": None if day is None else _t(day),
-        "block": None, "tx": None, "attrs": {}, "first_seen": _t(31), "last_seen": _t(31)})
+    w.add("transfers", facts.edge(f"edge:sim:deposit:{w.n}", "paid", owner, dep, SOURCE, _t(31), chain="akash",
+                                  asset="uakt", amount=5_000_000, decimals=6,
+                                  time=None if day is None else _t(day)))
     return dep
 
 
@@ -226,9 +226,9 @@ def test_golem_requestor_paying_h100_payee_gets_controlled_gpu() -> None:
     w = World("c-golem")
     payee = w.wallet("payee")
     node = "0x" + "ab" * 20
-    pid = f"provider:golem:{node}"
-    w.add("market", "entities", {"id": pid, "kind": "provider", "chain": None, "address": node, "label": "node",
-                                 "attrs": {"market": "golem"}, "first_seen": _t(0), "last_seen": _t(30)})
+    pid = ids.provider("golem", node)
+    w.add("market", facts.entity(pid, SOURCE, _t(0), kind="provider", address=node, label="node",
+                                 attrs={"market": "golem"}, last_seen=_t(30)))
     w.edge("payout_to", pid, payee)
     offers = w.edge("offers_gpu", pid, "gpu:h100-sxm", count=4)
     w.obs(payee, "role", "provider_payee", part="market", provider=pid)
@@ -244,9 +244,9 @@ def test_golem_requestor_paying_h100_payee_gets_controlled_gpu() -> None:
 def test_usdc_symbol_threshold_matches_polygon_token_transfers() -> None:
     token = "token:polygon:0x00000000000000000000000000000000000000c1"  # a USDC deployed on a test chain
     w = World("c-usdc")
-    w.add("entities", "entities", {"id": token, "kind": "token", "chain": "polygon", "address": token[14:],
-                                   "label": "USDC", "attrs": {"name": "USD Coin", "decimals": 6},
-                                   "first_seen": _t(0), "last_seen": _t(0)})
+    w.add("entities", facts.entity(token, SOURCE, _t(0), kind="token", chain="polygon",
+                                   address=ids.parse(token).key, label="USDC",
+                                   attrs={"name": "USD Coin", "decimals": 6}))
     funder = w.wallet("funder")
     w.pay(w.wallet("origin"), funder, 50_000, 0.1, asset=(token, 6))
     p = w.provider("de", {"rtx-4080": 64}, "DE", ("declared",))

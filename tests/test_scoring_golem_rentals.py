@@ -15,9 +15,10 @@ from typing import Any
 
 from test_scoring_concealment import at_least, level, scored
 
+from connectors import facts, ids
 from tracer.scoring import rules as R
 from tracer.scoring.rules import Params
-from tracer.simulate import World, _t
+from tracer.simulate import SOURCE, World, _t
 
 GLM = ("token:polygon:0x0b220b82f3ea3b7f6d9a1d8ab58930c064a2b5bf", 18)
 DAY = 86400
@@ -27,9 +28,9 @@ def golem_host(w: World, name: str, gpu: str = "h100-sxm", count: int = 8) -> tu
     """A Golem node (provider) offering ``count`` GPUs, with its payee wallet: (payee, provider id)."""
     payee = w.wallet(f"payee:{name}")
     node = "0x" + hashlib.sha256(f"{w.seed}:{name}".encode()).hexdigest()[:40]
-    pid = f"provider:golem:{node}"
-    w.add("market", "entities", {"id": pid, "kind": "provider", "chain": None, "address": node, "label": name,
-                                 "attrs": {"market": "golem"}, "first_seen": _t(0), "last_seen": _t(30)})
+    pid = ids.provider("golem", node)
+    w.add("market", facts.entity(pid, SOURCE, _t(0), kind="provider", address=node, label=name,
+                                 attrs={"market": "golem"}, last_seen=_t(30)))
     w.edge("payout_to", pid, payee)
     w.edge("offers_gpu", pid, f"gpu:{gpu}", count=count)
     w.obs(payee, "role", "provider_payee", part="market", provider=pid)

@@ -29,6 +29,9 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 STORE_KEY: web.AppKey[StoreBackend] = web.AppKey("store", StoreBackend)
 POOL_KEY: web.AppKey[ThreadPoolExecutor] = web.AppKey("pool", ThreadPoolExecutor)
 TOKEN_KEY: web.AppKey[str] = web.AppKey("token", str)
+# Longest request line read (aiohttp defaults to 8,190 bytes and answers longer ones itself, in plain
+# text, before the API can say which parameter is wrong): room for any hostile value the API refuses.
+MAX_REQUEST_LINE = 64 * 1024
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -106,7 +109,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith("/api/") and token:
             auth = request.headers.get("Authorization", "")
             given = auth[7:] if auth.startswith("Bearer ") else ""
-            if not hmac.compare_digest(given.encode(), token.encode()):
+            # surrogateescape: a header of non-UTF-8 bytes arrives as surrogate escapes; it is a wrong
+            # token (401), not an encoding error (500)
+            if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode()):
                 resp: web.StreamResponse = _json({"error": "missing or wrong token: send "
                                                            "'Authorization: Bearer <token>'"}, 401)
                 resp.headers["WWW-Authenticate"] = "Bearer"
@@ -188,11 +193,12 @@ async def static(request: web.Request) -> web.StreamResponse:
     """Files of tracer/web only: resolved inside that folder or 404 (no ``..``, no symlinks out)."""
     name = request.match_info.get("name") or "index.html"
     root = WEB_DIR.resolve()
-    try:
+    try:  # is_file raises on a name the OS refuses (ENAMETOOLONG...): that is no such file, not a 500
         target = (root / name).resolve()
+        found = target.is_relative_to(root) and target.is_file() and not target.name.startswith(".")
     except (OSError, ValueError):
-        raise web.HTTPNotFound(reason="no such file") from None
-    if not target.is_relative_to(root) or not target.is_file() or target.name.startswith("."):
+        found = False
+    if not found:
         raise web.HTTPNotFound(reason="no such file")
     return web.FileResponse(target)
 
@@ -228,7 +234,7 @@ async def start(db: str | os.PathLike[str], host: str = "127.0.0.1", port: int =
     """Open the store read-only and start serving; returns the runner and the base URL."""
     check_bind(host, token)
     store = open_read_only(db)
-    runner = web.AppRunner(make_app(store, token), access_log=None)
+    runner = web.AppRunner(make_app(store, token), access_log=None, max_line_size=MAX_REQUEST_LINE)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
