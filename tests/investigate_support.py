@@ -14,16 +14,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from connectors.base import Column, Page, Record, Table
+from connectors.base import Page, Record
+from tracer.scoring.tables import EVIDENCE, FLAGS  # the columns scoring writes, not a copy of them
 from tracer.store import StoreBackend, open_store
 from tracer.world import evm_address
-
-FLAGS = Table("flags", (Column("subject"), Column("score", "REAL"), Column("level"), Column("rules_version"),
-                        Column("computed_at"), Column("reasons"), Column("first_seen"), Column("last_seen")),
-              pk=("subject",))
-EVIDENCE = Table("evidence", (Column("id"), Column("subject"), Column("rule"), Column("score", "REAL"),
-                              Column("detail"), Column("refs"), Column("path"), Column("computed_at")),
-                 pk=("id",))
 
 T0 = "2026-03-01T10:00:00Z"
 

@@ -21,7 +21,7 @@ import click
 
 from connectors.base import ConfigError, ConnectorError
 from tracer import config as cfgmod
-from tracer.output import emit, output_options
+from tracer.output import emit, one_line, output_options
 from tracer.store import LockedError, StoreBackend, StoreError, open_store, store_fault
 
 # Commands living in other modules, loaded only when used (fast --help, independent modules).
@@ -77,6 +77,13 @@ class TracerGroup(click.Group):
             return getattr(importlib.import_module(mod), attr)  # type: ignore[no-any-return]
         return super().get_command(ctx, cmd_name)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # A NUL cannot come from a shell (argv strings end at one) but can from a script's exec
+        # call; os and SQLite then raise ValueError deep inside a command: one usage line instead.
+        if ctx.parent is None and any("\x00" in a for a in args):
+            raise click.UsageError("an argument contains a NUL character", ctx)
+        return super().parse_args(ctx, args)
+
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: Any) -> click.Context:
         # Ctrl-C while click parses the arguments: the same one line as anywhere else, not click's
@@ -91,20 +98,20 @@ class TracerGroup(click.Group):
         try:
             return super().invoke(ctx)
         except (ConfigError, LockedError) as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {one_line(e)}", err=True)
             sys.exit(2 if isinstance(e, ConfigError) else 1)
         except ConnectorError as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {one_line(e)}", err=True)
             sys.exit(1)
         except StoreError as e:  # 2 for a path that holds no store, 1 for a fault of its file or disk
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {one_line(e)}", err=True)
             sys.exit(e.exit_code)
         except sqlite3.Error as e:  # a store fault met outside tracer.store (full disk, read-only, damaged)
             env = ctx.find_object(Env)
             fault = store_fault(e, str(env.cfg.get("db", "the store")) if env else "the store")
             if fault is None:
                 raise  # an SQL error is a bug: "internal error" (TRACER_DEBUG=1 shows where)
-            click.echo(f"error: {fault}", err=True)
+            click.echo(f"error: {one_line(fault)}", err=True)
             sys.exit(fault.exit_code)
         except KeyboardInterrupt:
             click.echo(INTERRUPTED, err=True)
@@ -175,7 +182,18 @@ def main(ctx: click.Context, config_path: str | None, db: str | None, quiet: boo
     try:
         ctx.obj = Env(config_path, db, quiet, create=ctx.invoked_subcommand in CREATES_STORE)
     except ConfigError as e:
-        click.echo(f"error: {e}", err=True)
+        click.echo(f"error: {one_line(e)}", err=True)
+        sys.exit(2)
+    except (UnicodeDecodeError, OSError, ValueError) as e:  # the --config file cannot be read as text
+        path = one_line(config_path or os.environ.get("TRACER_CONFIG"))
+        if isinstance(e, UnicodeDecodeError):  # tomllib reads UTF-8 (a binary or UTF-16 file)
+            click.echo(f"error: config file {path} is not UTF-8 text", err=True)
+        elif isinstance(e, OSError):  # a name too long, a permission, a fifo...
+            click.echo(f"error: cannot read config file {path}: {e.strerror or e}", err=True)
+        elif "null" in str(e):  # open() refuses a NUL in a path
+            click.echo(f"error: config file name {path} contains a NUL character", err=True)
+        else:
+            raise
         sys.exit(2)
 
 
@@ -295,13 +313,32 @@ def state_reset(env: Env, streams: tuple[str, ...], all_: bool) -> None:
     """
     if not streams and not all_:
         raise click.UsageError("name the streams to reset, or pass --all")
+    for s in streams:  # argv bytes that are not UTF-8 arrive as lone surrogates SQLite cannot encode
+        if _surrogates(s):
+            raise click.UsageError(f"stream name {s!r} is not valid UTF-8 text")
     with env.store.lock("state reset"):
         n = env.store.reset_state(None if all_ else list(streams))
     click.echo(f"reset {n} stream state(s)")
 
 
+def _surrogates(text: str) -> bool:
+    """``text`` holds lone surrogates (how Python decodes argv bytes that are not UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _run_limit(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    """1..10^9: SQLite overflows past 2^63 and PostgreSQL refuses a negative LIMIT."""
+    if not 1 <= value <= 1_000_000_000:
+        raise click.BadParameter(f"{value} is not in the range 1<=x<=1000000000", ctx, param)
+    return value
+
+
 @main.command()
-@click.option("--limit", default=20, show_default=True, help="How many runs to show.")
+@click.option("--limit", default=20, show_default=True, callback=_run_limit, help="How many runs to show.")
 @click.option("--streams", "show_streams", is_flag=True, help="One row per stream of each run.")
 @output_options
 @pass_env

@@ -169,6 +169,10 @@ def load_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(f"config file {p} not found") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {p} is not valid TOML: {e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {p} is not UTF-8 text") from None
+    except (OSError, ValueError) as e:  # a folder, no permission, a name too long, a NUL in the path
+        raise ConfigError(f"cannot read config file {p}: {getattr(e, 'strerror', None) or e}") from None
 
 
 def _checked(value: Mapping[str, Any], where: str | Mapping[tuple[str, ...], str]) -> None:

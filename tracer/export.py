@@ -96,8 +96,10 @@ def read_watchlist(path: Path) -> list[dict[str, Any]]:
     """A watch-list written by :func:`write_csv` or :func:`write_jsonl` (for diffs)."""
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ExportError(f"cannot read {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ExportError(f"{path} is not a UTF-8 watch-list export (CSV or JSON Lines)") from None
+    except (OSError, ValueError) as e:
+        raise ExportError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
     if path.suffix == ".csv":
         rows = list(csv.DictReader(text.splitlines()))
         for r in rows:

@@ -34,7 +34,7 @@ def list_summary(store: StoreBackend) -> list[dict[str, Any]]:
 
 def snapshot_diff(store: StoreBackend, source: str, older: str | None = None, newer: str | None = None) -> dict[str, Any]:
     """What changed in ``source`` between two snapshots (default: the last two loaded)."""
-    snaps = store.list_snapshot_names(source)
+    snaps = store.list_snapshot_names(source) if store.has_table("list_snapshots") else []
     if not snaps:
         raise ConfigError(f"no snapshots of {source!r}; `tracer lists` shows the loaded sources")
     newer = newer or snaps[-1]

@@ -51,3 +51,11 @@ def emit(rows: Sequence[dict[str, Any]], fmt: str | None, columns: Sequence[str]
         for r in rows:
             t.add_row(*[_cell(r.get(c)) for c in cols])
         Console(file=out, width=None if out.isatty() else 200).print(t)
+
+
+def one_line(message: object) -> str:
+    """A message as one printable line: control characters from the user's input (a newline in a
+    --db value) and lone surrogates (argv bytes that are not UTF-8, which a UTF-8 stdout refuses)
+    are shown escaped, so the line stays the single line scripts and logs expect."""
+    return "".join(repr(c)[1:-1] if ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000 else c
+                   for c in str(message))

@@ -10,14 +10,21 @@ from typing import Any
 import click
 
 from tracer import export as ex
-from tracer.output import emit, output_options
+from tracer.output import emit, one_line, output_options
 
 DIFF_COLUMNS = ["change", "id", "old_level", "new_level", "old_score", "new_score", "why"]
 
 
 def _fail(e: Exception, code: int = 1) -> None:
-    click.echo(f"error: {e}", err=True)
+    click.echo(f"error: {one_line(e)}", err=True)
     sys.exit(code)
+
+
+def _out_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """``-o ''`` is the current folder to pathlib (click only refuses folders that exist by name)."""
+    if value is not None and str(value) in ("", "."):
+        raise click.BadParameter("give a file name, not an empty path", ctx, param)
+    return value
 
 
 @click.group("export")
@@ -28,7 +35,8 @@ def export_group() -> None:
 @export_group.command("watchlist")
 @click.option("--min-score", type=click.FloatRange(0, 1), default=0.5, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "ftm"]), default="csv", show_default=True)
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              callback=_out_file)
 @click.option("--previous", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Last export (csv/jsonl): print what changed and POST new high entries to --webhook.")
 @click.option("--webhook", help="URL to POST new high/severe entries to (JSON), only when there are some.")
@@ -49,13 +57,13 @@ def watchlist_command(env: Any, min_score: float, fmt: str, out: Path, previous:
         rows = ex.write_watchlist(env.store, out, fmt, min_score)
     except ex.ExportError as e:
         _fail(e)
-    click.echo(f"wrote {len(rows)} entries to {out}")
+    click.echo(f"wrote {len(rows)} entries to {one_line(out)}")
     if previous is not None:
         try:
             changes = ex.diff_watchlists(ex.read_watchlist(previous), rows)
         except ex.ExportError as e:
             _fail(e)
-        click.echo(f"{len(changes)} change(s) since {previous}")
+        click.echo(f"{len(changes)} change(s) since {one_line(previous)}")
         fresh = ex.new_high_entries(changes)
         if webhook and fresh:
             try:
@@ -68,7 +76,8 @@ def watchlist_command(env: Any, min_score: float, fmt: str, out: Path, previous:
 @export_group.command("graph")
 @click.option("--format", "fmt", type=click.Choice(["gexf", "graphml"]), default="gexf", show_default=True)
 @click.option("--min-score", type=click.FloatRange(0, 1), default=0.0, show_default=True)
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              callback=_out_file)
 @click.pass_obj
 def graph_command(env: Any, fmt: str, min_score: float, out: Path) -> None:
     """Flagged subjects and every edge touching them, for Gephi (GEXF) or any GraphML tool.
@@ -82,12 +91,13 @@ def graph_command(env: Any, fmt: str, min_score: float, out: Path) -> None:
         n, m = ex.graph_export(env.store, out, fmt, min_score)
     except ex.ExportError as e:
         _fail(e)
-    click.echo(f"wrote {n} nodes and {m} edges to {out}")
+    click.echo(f"wrote {n} nodes and {m} edges to {one_line(out)}")
 
 
 @export_group.command("report")
 @click.option("--min-score", type=click.FloatRange(0, 1), default=0.0, show_default=True)
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              callback=_out_file)
 @click.pass_obj
 def report_command(env: Any, min_score: float, out: Path) -> None:
     """A one-page static HTML report listing every flag with its evidence.
@@ -95,7 +105,7 @@ def report_command(env: Any, min_score: float, out: Path) -> None:
     Example: tracer export report -o report.html
     """
     n = ex.html_report(env.store, out, min_score)
-    click.echo(f"wrote {n} flags to {out}")
+    click.echo(f"wrote {n} flags to {one_line(out)}")
 
 
 @click.command("diff")
@@ -114,4 +124,4 @@ def diff_command(old: Path, new: Path, fmt: str | None) -> None:
         changes = ex.diff_watchlists(ex.read_watchlist(old), ex.read_watchlist(new))
     except ex.ExportError as e:
         _fail(e, 2)
-    emit(changes, fmt, columns=DIFF_COLUMNS, title=f"{old} -> {new}: {len(changes)} change(s)")
+    emit(changes, fmt, columns=DIFF_COLUMNS, title=one_line(f"{old} -> {new}: {len(changes)} change(s)"))

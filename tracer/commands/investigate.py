@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from tracer import queries as q
-from tracer.output import emit, output_options
+from tracer.output import emit, one_line, output_options
 
 EDGE_COLUMNS = ["hop", "kind", "src", "dst", "value", "asset", "time", "tx", "id"]
 
@@ -23,7 +23,7 @@ def _run(fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except q.QueryError as e:
-        click.echo(f"error: {e}", err=True)
+        click.echo(f"error: {one_line(e)}", err=True)
         sys.exit(2 if e.status == 400 else 1)
 
 
@@ -198,7 +198,7 @@ def serve_command(env: Any, host: str, port: int, token: str | None) -> None:
     try:
         asyncio.run(serve_forever(env.cfg["db"], host, port, token, announce))
     except ServeError as e:
-        click.echo(f"error: {e}", err=True)
+        click.echo(f"error: {one_line(e)}", err=True)
         sys.exit(2)
     except OSError as e:
         click.echo(f"error: cannot listen on {host}:{port}: {e.strerror or e}", err=True)

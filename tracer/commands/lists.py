@@ -44,6 +44,8 @@ def lists_command(env: Any, diff_source: str | None, fmt: str | None) -> None:
     """
     store = env.store
     if diff_source:
+        if not store.has_table("list_snapshots"):  # no list synced into this store yet
+            raise click.UsageError(f"no snapshots of {diff_source!r}; `tracer lists` shows the loaded sources")
         try:
             d = snapshot_diff(store, diff_source)
         except ConfigError as e:

@@ -12,7 +12,7 @@ import click
 from tracer.cli import Env, pass_env
 from tracer.explain import explain_data
 from tracer.explain import fact_time as _when
-from tracer.output import emit, output_options
+from tracer.output import emit, one_line, output_options
 
 
 @click.command("score")
@@ -110,9 +110,14 @@ def explain_command(env: Env, ident: str, as_json: bool) -> None:
       tracer explain wallet:evm:0x1234...
       tracer explain provider:akash:akash1... --json
     """
+    try:
+        ident.encode("utf-8")
+    except UnicodeEncodeError:  # argv bytes that are not UTF-8 (lone surrogates SQLite cannot encode)
+        click.echo(f"error: ID {one_line(ident)} is not valid UTF-8 text (check the terminal's encoding)", err=True)
+        sys.exit(2)
     data = explain_data(env.store, ident)
     if data is None:
-        click.echo(f"error: {ident} has no flag or evidence (run `tracer score` first?)", err=True)
+        click.echo(f"error: {one_line(ident)} has no flag or evidence (run `tracer score` first?)", err=True)
         sys.exit(1)
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
@@ -176,6 +181,14 @@ def simulate_command(env: Env, seed: str, background: int, truth_path: str | Non
     from tracer.scoring.run import params_from_config, score_store
     from tracer.simulate import SOURCE, quality, simulate
 
+    try:
+        seed.encode("utf-8")
+    except UnicodeEncodeError:  # argv bytes that are not UTF-8: the seed is hashed and stored as text
+        click.echo(f"error: seed {one_line(seed)} is not valid UTF-8 text (check the terminal's encoding)", err=True)
+        sys.exit(2)
+    if truth_path and not Path(truth_path).absolute().parent.is_dir():  # before the world is written
+        raise click.BadParameter(f"folder {one_line(Path(truth_path).parent)} does not exist",
+                                 param_hint="'--truth'")
     if not force and tables.has_other_sources(env.store, SOURCE):
         raise click.UsageError(f"{env.store.path} holds synced data; simulate into its own file "
                                "(tracer --db sim.db simulate) or pass --force")
@@ -185,7 +198,11 @@ def simulate_command(env: Env, seed: str, background: int, truth_path: str | Non
     with contextlib.nullcontext() if via_connectors else env.store.lock("simulate"):
         truth = simulate(env.store, seed, background, via_connectors)
         if truth_path:
-            Path(truth_path).write_text(json.dumps(truth.to_json(), indent=2, sort_keys=True))
+            try:
+                Path(truth_path).write_text(json.dumps(truth.to_json(), indent=2, sort_keys=True))
+            except OSError as e:  # a permission, a full disk: the simulated world itself is stored
+                click.echo(f"error: cannot write {one_line(truth_path)}: {e.strerror or e}", err=True)
+                sys.exit(1)
         click.echo(f"simulated world {seed!r}: {len(truth.positives)} planted positives, "
                    f"{len(truth.negatives)} decoys/negatives in {env.store.path}")
         if do_score:
