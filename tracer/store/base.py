@@ -42,12 +42,13 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from connectors.base import Page, Record, Rows, Table
 from tracer.store.app_reads import AppReads
-from tracer.store.faults import StoreFault
+from tracer.store.faults import StoreError, StoreFault
 from tracer.store.port import FactsPort
 
 SCHEMA_VERSION = 4
@@ -271,3 +272,51 @@ class StoreBackend(FactsPort, AppReads, abc.ABC):
 
         rows = self.query(sql, params)
         return pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
+
+
+# ---- shared by both backends' write_page ------------------------------------------------------------
+_PLAIN = frozenset({str, int, float, type(None), bytes})
+_I64 = 2**63
+_TOO_BIG = "an integer does not fit 64 bits (SQLite INTEGER, PostgreSQL bigint); amounts are stored as decimal text"
+
+
+def _cell(v: Any) -> Any:
+    """A store cell for a record value: dicts/lists as sorted JSON, bools as 0/1, big ints refused (use text)."""
+    if isinstance(v, dict | list | tuple):
+        return json.dumps(v, sort_keys=True, separators=(",", ":"))
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, int) and not -_I64 <= v < _I64:
+        raise StoreError(f"integer {v} does not fit SQLite INTEGER; amounts are stored as decimal text")
+    return v
+
+
+def group_records(records: Sequence[Record | Rows], tail: tuple[Any, ...], check_int64: bool = False,
+                  ) -> tuple[dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]], int]:
+    """A page's records as one list of cell tuples per (table, columns), each row ending in ``tail``
+    (its provenance), and the number of rows.  Hot path (200k-row pages): plain cells pass through,
+    only dicts/lists/bools convert; ``check_int64`` refuses an out-of-range int up front (PostgreSQL's
+    COPY would only fail at commit; SQLite refuses it itself)."""
+    groups: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
+    n = 0
+    for r in records:
+        if type(r) is Rows:
+            g = groups.get(key := (r.table, r.columns))
+            if g is None:
+                g = groups[key] = []
+            g += [row + tail for row in r.rows]
+            n += len(r.rows)
+            continue
+        n += 1
+        row = r.row  # type: ignore[union-attr]
+        vals = tuple(row.values())
+        types = set(map(type, vals))
+        if not types <= _PLAIN:
+            vals = tuple(map(_cell, vals))
+        elif check_int64 and int in types and not all(-_I64 <= v < _I64 for v in vals if type(v) is int):
+            raise StoreError(f"{r.table}: {_TOO_BIG}")  # as SQLite refuses it, in a TEXT column too
+        g = groups.get(key := (r.table, tuple(row)))
+        if g is None:
+            g = groups[key] = []
+        g.append(vals + tail)
+    return groups, n

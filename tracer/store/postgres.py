@@ -34,7 +34,7 @@ import psycopg
 from psycopg import errors as pe
 
 from connectors.base import CORE_TABLES, Delete, Page, Record, Rows, Table
-from tracer.store.base import StoreBackend
+from tracer.store.base import _TOO_BIG, StoreBackend, group_records
 from tracer.store.faults import LockedError, NotAStoreError, ReadOnlyStoreError, StoreError, StoreFault
 from tracer.store.postgres_locks import AdvisoryLocks
 from tracer.store.postgres_schema import (
@@ -51,7 +51,6 @@ from tracer.store.postgres_schema import (
     to_pg,
     upsert_sql,
 )
-from tracer.store.sqlite import _PLAIN, _cell
 
 log = logging.getLogger("tracer.store")
 
@@ -59,8 +58,6 @@ COPY_MIN_ROWS = 64  # a group of this many rows goes through COPY; fewer are one
 DEADLOCK_RETRIES = 5  # two crawlers upserting the same entities in another order: PostgreSQL aborts one
 MIGRATE_WAIT_S = 30  # how long opening a store waits for another process upgrading its schema
 _ITER_IDS = itertools.count(1)
-_I64 = 2**63
-_TOO_BIG = "an integer does not fit 64 bits (SQLite INTEGER, PostgreSQL bigint); amounts are stored as decimal text"
 
 
 class PostgresStore(AdvisoryLocks, StoreBackend):
@@ -232,29 +229,7 @@ class PostgresStore(AdvisoryLocks, StoreBackend):
     def write_page(self, stream: str, page: Page, records: Sequence[Record | Rows], run_id: str) -> int:
         """Store one page atomically: deletes, records, raw-payload provenance and the new state."""
         sha = page.sha256
-        groups: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
-        tail = (sha, run_id)
-        n = 0
-        for r in records:
-            if type(r) is Rows:
-                g = groups.get(key := (r.table, r.columns))
-                if g is None:
-                    g = groups[key] = []
-                g += [row + tail for row in r.rows]
-                n += len(r.rows)
-                continue
-            n += 1
-            row = r.row  # type: ignore[union-attr]
-            vals = tuple(row.values())
-            types = set(map(type, vals))
-            if not types <= _PLAIN:
-                vals = tuple(map(_cell, vals))
-            elif int in types and not all(-_I64 <= v < _I64 for v in vals if type(v) is int):
-                raise StoreError(f"{r.table}: {_TOO_BIG}")  # as SQLite refuses it, in a TEXT column too
-            g = groups.get(key := (r.table, tuple(row)))
-            if g is None:
-                g = groups[key] = []
-            g.append(vals + tail)
+        groups, n = group_records(records, (sha, run_id), check_int64=True)
         plan = []
         for (table, cols), rows in groups.items():
             allcols = cols + ("raw_sha256", "run_id")

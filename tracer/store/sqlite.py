@@ -30,6 +30,8 @@ from tracer.store.base import (
     SCHEMA_VERSION,
     SIGHTING_COLUMNS,
     StoreBackend,
+    _cell,
+    group_records,
 )
 from tracer.store.faults import (
     NotAStoreError,
@@ -219,28 +221,7 @@ class Store(StoreBackend):
 
         Returns the number of rows written."""
         sha = page.sha256
-        groups: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
-        tail = (sha, run_id)
-        n = 0
-        for r in records:
-            if type(r) is Rows:
-                g = groups.get(key := (r.table, r.columns))
-                if g is None:
-                    g = groups[key] = []
-                g += [row + tail for row in r.rows]
-                n += len(r.rows)
-                continue
-            n += 1
-            row = r.row  # type: ignore[union-attr]
-            vals = tuple(row.values())
-            # Hot path (200k-row pages): plain cells pass through; only dicts/lists/bools convert.
-            if not set(map(type, vals)) <= _PLAIN:
-                vals = tuple(map(_cell, vals))
-            key = (r.table, tuple(row))
-            g = groups.get(key)
-            if g is None:
-                g = groups[key] = []
-            g.append(vals + tail)
+        groups, n = group_records(records, (sha, run_id))
         body = page.body if len(page.body) <= self.keep_raw_max_bytes else None
         conn = self.db.conn
         if self.fault is not None:  # the disk is full (or the file read-only): every page would fail
@@ -483,17 +464,3 @@ class Store(StoreBackend):
 
     def close(self) -> None:
         self.db.close()
-
-
-_PLAIN = frozenset({str, int, float, type(None), bytes})
-
-
-def _cell(v: Any) -> Any:
-    """SQLite cell for a record value: dicts/lists as sorted JSON, big ints refused (use text)."""
-    if isinstance(v, dict | list | tuple):
-        return json.dumps(v, sort_keys=True, separators=(",", ":"))
-    if isinstance(v, bool):
-        return int(v)
-    if isinstance(v, int) and not -(2**63) <= v < 2**63:
-        raise StoreError(f"integer {v} does not fit SQLite INTEGER; amounts are stored as decimal text")
-    return v
