@@ -95,6 +95,24 @@ class StoreBackend(FactsPort, AppReads, abc.ABC):
     keep_raw_max_bytes: int = 2_000_000
 
     # -- schema --------------------------------------------------------------------------------
+    def _needs_migrations(self, done: set[int], known: Sequence[int]) -> bool:
+        """Whether migrations are missing; a schema newer than this tracer is a :class:`StoreError`, a
+        missing migration on a read-only store a :class:`ReadOnlyStoreError` (both backends alike)."""
+        from tracer.store.faults import ReadOnlyStoreError
+
+        path = getattr(self, "path", "store")
+        if done and max(done) > SCHEMA_VERSION:
+            raise StoreError(f"{path} has schema version {max(done)}, newer than this tracer "
+                             f"({SCHEMA_VERSION}); upgrade tracer")
+        if all(v in done for v in known):
+            return False
+        if getattr(self, "read_only", False):
+            raise ReadOnlyStoreError(
+                f"{path} has schema version {max(done, default=0)}, older than this tracer "
+                f"({SCHEMA_VERSION}), and is opened read-only ({getattr(self, 'read_only_why', '')}): run one "
+                "write command (tracer sync) with write access to upgrade it")
+        return True
+
     @abc.abstractmethod
     def migrate(self) -> list[int]:
         """Apply the missing schema migrations (under the write lock); return the versions applied.

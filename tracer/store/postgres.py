@@ -35,11 +35,10 @@ from psycopg import errors as pe
 
 from connectors.base import CORE_TABLES, Delete, Page, Record, Rows, Table
 from tracer.store.base import _TOO_BIG, StoreBackend, group_records
-from tracer.store.faults import LockedError, NotAStoreError, ReadOnlyStoreError, StoreError, StoreFault
+from tracer.store.faults import LockedError, NotAStoreError, StoreError, StoreFault
 from tracer.store.postgres_locks import AdvisoryLocks
 from tracer.store.postgres_schema import (
     MIGRATIONS,
-    SCHEMA_VERSION,
     NumericLoader,
     ensure_table,
     merge_duplicates,
@@ -157,16 +156,8 @@ class PostgresStore(AdvisoryLocks, StoreBackend):
         """Apply missing migrations (one transaction, under an advisory lock); refuse a newer schema."""
         with self._guard():
             done = self._versions()
-            if done and max(done) > SCHEMA_VERSION:
-                raise StoreError(f"{self.path} has schema version {max(done)}, newer than this tracer "
-                                 f"({SCHEMA_VERSION}); upgrade tracer")
-            if all(v in done for v, _, _ in MIGRATIONS):
+            if not self._needs_migrations(done, [v for v, _, _ in MIGRATIONS]):
                 return []
-            if self.read_only:
-                raise ReadOnlyStoreError(
-                    f"{self.path} has schema version {max(done, default=0)}, older than this tracer "
-                    f"({SCHEMA_VERSION}), and is opened read-only ({self.read_only_why}): run one write "
-                    "command (tracer sync) with write access to upgrade it")
             applied = []
             try:
                 with self.conn.transaction(), self.conn.cursor() as cur:

@@ -173,16 +173,8 @@ class Store(StoreBackend):
         """Apply missing migrations under the write lock; refuse a database written by a newer tracer."""
         with self._guard():
             done = versions(self.db)
-            if done and max(done) > SCHEMA_VERSION:
-                raise StoreError(f"{self.path} has schema version {max(done)}, newer than this tracer "
-                                 f"({SCHEMA_VERSION}); upgrade tracer")
-            if all(v in done for v, _, _ in MIGRATIONS):
+            if not self._needs_migrations(done, [v for v, _, _ in MIGRATIONS]):
                 return []
-            if self.read_only:
-                raise ReadOnlyStoreError(
-                    f"{self.path} has schema version {max(done, default=0)}, older than this tracer "
-                    f"({SCHEMA_VERSION}), and is opened read-only ({self.read_only_why}): run one write "
-                    "command (tracer sync) with write access to upgrade it")
             if self.path == ":memory:":
                 return apply_migrations(self.db)
             fd = self._acquire("migrate", MIGRATE_WAIT_S)
