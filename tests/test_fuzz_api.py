@@ -20,9 +20,12 @@ import asyncio
 import http.client
 import inspect
 import json
+import logging
 import os
 import re
+import socket
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -426,3 +429,95 @@ def test_regression_overlong_static_name_is_a_404(srv: Served, method: str, name
     target = "/static/" + name
     status, ctype, body = request(srv, method, target)
     check(method, target, status, ctype, body, allowed={404})
+
+
+# --- the server log: one line per refused request, no traceback ----------------------------------------
+
+REFUSED = [
+    b"GET /api/find?q=\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",  # non-UTF-8 bytes in the request line
+    b"BLAH\x00 /api/health HTTP/1.1\r\nHost: x\r\n\r\n",  # a bad method (first request on the connection)
+    b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",  # an overlong header
+    b"GET /" + b"x" * (server.MAX_REQUEST_LINE + 10) + b" HTTP/1.1\r\nHost: x\r\n\r\n",  # overlong request line
+    b"GET /api/health HTTP/1.1\r\nHost: x\r\n\xff\xfe: v\r\n\r\n",  # a header name that is not a token
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(32)) + b"\r\n\r\n",  # TLS on the HTTP port
+]
+
+
+class _Captured(logging.Handler):
+    """Every log record (as the CLI formats it: ``LEVEL name: message`` + traceback) while attached."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines += self.format(record).splitlines()
+
+
+@pytest.fixture
+def server_log() -> Iterator[_Captured]:
+    root = logging.getLogger()
+    h, level = _Captured(), root.level
+    root.addHandler(h)
+    root.setLevel(logging.WARNING)  # what `tracer serve` logs without -v
+    try:
+        yield h
+    finally:
+        root.removeHandler(h)
+        root.setLevel(level)
+
+
+def _raw(s: Served, data: bytes) -> bytes:
+    """Send ``data`` as is on a fresh connection; the answer (the server closes after a refusal)."""
+    with socket.create_connection((s.host, s.port), timeout=30) as c:
+        c.sendall(data)
+        out = b""
+        while chunk := c.recv(65536):
+            out += chunk
+    return out
+
+
+def _settled(log: _Captured, n: int) -> list[str]:
+    """The captured lines once ``n`` refusals were logged (the server logs after answering)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and sum("refused request" in x for x in log.lines) < n:
+        time.sleep(0.02)
+    time.sleep(0.1)
+    return list(log.lines)
+
+
+@pytest.mark.parametrize("data", REFUSED, ids=["non-utf8-target", "bad-method", "long-header", "long-line",
+                                                "bad-header-name", "tls"])
+def test_a_refused_request_is_one_log_line_without_traceback(srv: Served, server_log: _Captured,
+                                                             data: bytes) -> None:
+    """aiohttp's HTTP parser refuses these before the app sees them; it used to log
+    ``ERROR aiohttp.server: Error handling request from 127.0.0.1`` and the parser's traceback
+    (10-15 lines), and a bad method on a connection's first request not at all (debug)."""
+    answer = _raw(srv, data)
+    assert answer.startswith(b"HTTP/1.") and b" 400 " in answer.split(b"\r\n", 1)[0]
+    lines = _settled(server_log, 1)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("WARNING aiohttp.server: refused request from 127.0.0.1: 400 Bad Request (")
+    assert "Traceback" not in lines[0] and len(lines[0]) < 300 and lines[0].isascii()
+
+
+def test_a_good_request_logs_nothing_and_refusals_on_one_server_stay_one_line_each(
+        srv: Served, server_log: _Captured) -> None:
+    assert request(srv, "GET", "/api/health")[0] == 200
+    for data in REFUSED:
+        _raw(srv, data)
+    lines = _settled(server_log, len(REFUSED))
+    assert len(lines) == len(REFUSED) and all("refused request from 127.0.0.1: 400" in x for x in lines), lines
+
+
+def test_a_real_internal_error_keeps_its_traceback(server_log: _Captured) -> None:
+    """Only the parser's refusals are shortened: any other exception aiohttp logs (an unhandled error in
+    the server itself) still comes with its traceback, at ERROR."""
+    log = server.RefusalLog(logging.getLogger("aiohttp.server"), {})
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError as e:
+        log.exception("Unhandled exception", exc_info=e)
+    assert server_log.lines[0] == "ERROR aiohttp.server: Unhandled exception"
+    assert "Traceback (most recent call last):" in server_log.lines and server_log.lines[-1] == "RuntimeError: boom"

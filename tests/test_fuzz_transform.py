@@ -139,9 +139,9 @@ def _targets() -> dict[str, list[fz.Target]]:
     return fz.targets(REGISTERED)
 
 
-# Streams with no page of JSON items to mutate: snapshot lists parse whole files (a bad row fails the
-# load as one clear error; a silently dropped row would delist an entry: docs/foundation.md, Fuzzing),
-# and akash.versions is tracer's own probe page.
+# Streams with no page of JSON items to mutate: snapshot lists parse whole files, entry by entry (a bad
+# entry is one rejected_inputs row and delists nothing; fuzzed by tests/test_fuzz_lists.py), and
+# akash.versions is tracer's own probe page.
 NOT_FUZZED = frozenset({
     "akash.versions", "lists_csl.csl", "lists_ofac.sdn_csv", "lists_tags.etherscan", "lists_tags.forta",
     "lists_tags.graphsense", "lists_tags.graphsense_actors", "lists_un.un", "ofac_addresses.addresses"})

@@ -13,12 +13,14 @@ import asyncio
 import hmac
 import logging
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from tracer import queries as q
 from tracer.store import StoreBackend, StoreError, open_store, sqlite_path
@@ -38,6 +40,39 @@ HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
                                "object-src 'none'; frame-ancestors 'none'",
 }
+
+
+class RefusalLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's server logger, with a request its HTTP parser refused (bad request line, overlong
+    headers, non-UTF-8 bytes, non-HTTP bytes) as one WARNING line -- status, reason, peer -- instead of
+    an ERROR with the parser's traceback.  Anything else (an unhandled exception is a real internal
+    error) passes through unchanged, traceback included."""
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info")
+        if exc is True:
+            exc = sys.exc_info()[1]
+        elif isinstance(exc, tuple):
+            exc = exc[1]
+        if isinstance(exc, HttpProcessingError):
+            if self.logger.isEnabledFor(logging.WARNING):
+                peer = args[0] if args else "an unknown peer"
+                status = exc.code or 400
+                why = " ".join(str(exc.message or type(exc).__name__).split())
+                why = why.encode("ascii", "backslashreplace").decode()  # one line, no raw bytes
+                self.logger.warning("refused request from %s: %s %s (%s)", peer, status, _phrase(status),
+                                    why[:160])
+            return
+        self.logger.log(level, msg, *args, **kwargs)
+
+
+def _phrase(status: int) -> str:
+    import http
+
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 class ServeError(StoreError):
@@ -234,7 +269,8 @@ async def start(db: str | os.PathLike[str], host: str = "127.0.0.1", port: int =
     """Open the store read-only and start serving; returns the runner and the base URL."""
     check_bind(host, token)
     store = open_read_only(db)
-    runner = web.AppRunner(make_app(store, token), access_log=None, max_line_size=MAX_REQUEST_LINE)
+    runner = web.AppRunner(make_app(store, token), access_log=None, max_line_size=MAX_REQUEST_LINE,
+                           logger=RefusalLog(logging.getLogger("aiohttp.server"), {}))
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

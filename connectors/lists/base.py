@@ -11,17 +11,22 @@ or removed between two loads is a set difference, and a removed party's observat
 
 from __future__ import annotations
 
+import codecs
+import csv
+import dataclasses
 import hashlib
+import json
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from connectors import facts, ids
 from connectors.addresses import AddressError, chain_for_asset, normalize
 from connectors.base import (
     EDGES,
     ENTITIES,
+    ITEM_ERRORS,
     OBSERVATIONS,
     REJECTED,
     Column,
@@ -33,6 +38,8 @@ from connectors.base import (
     RunContext,
     Stream,
     Table,
+    rejection,
+    unstorable,
 )
 from connectors.config import TypedConfig
 
@@ -79,6 +86,34 @@ class Party:
         return ids.entity(self.list_id, self.uid)
 
 
+@dataclass(frozen=True)
+class Unread:
+    """An entry of a list file that could not be read (a field missing or of the wrong type, bad UTF-8,
+    rows the store could not write).  It becomes one ``rejected_inputs`` row, and the snapshot keeps the
+    previous membership of what it lists: of ``key`` (its party's entity id) when its uid could still be
+    read, of every previous member otherwise (see :func:`carry_plan`, docs/lists.md)."""
+
+    value: Any  # the entry as read (text, or the parsed object), stored as a snippet
+    digest: str  # sha256 of the entry's raw form (``rejected_inputs.context``)
+    reason: str
+    key: str | None = None
+
+    @classmethod
+    def of(cls, value: Any, reason: str, key: str | None = None) -> Unread:
+        raw = value if isinstance(value, bytes) else _canonical(value)
+        text = value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
+        return cls(text, hashlib.sha256(raw).hexdigest(), reason, key)
+
+
+def _canonical(value: Any) -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    try:
+        return json.dumps(value, sort_keys=True, default=str, ensure_ascii=True).encode()
+    except (TypeError, ValueError, RecursionError):
+        return ascii(value).encode()
+
+
 @dataclass
 class Snapshot:
     """What one load of a source yielded: its parties and the date the file says it was published."""
@@ -86,6 +121,125 @@ class Snapshot:
     parties: list[Party]
     date: str | None = None  # ISO date/time from the file itself, when it carries one
     rejected: list[tuple[str, str, str]] = field(default_factory=list)  # (value, context, reason)
+    unread: list[Unread] = field(default_factory=list)  # entries that could not be read
+
+    @property
+    def partial(self) -> bool:
+        """An entry could not be read and not even its uid: the snapshot cannot say who left the list."""
+        return any(u.key is None for u in self.unread)
+
+
+T = TypeVar("T")
+#: What invalid UTF-8 bytes of a text file become: the entries holding it are unread, not the file.  A
+#: Unicode noncharacter, never in published text -- unlike U+FFFD, which the real UN file contains.
+BAD_UTF8 = "\ufdd0"
+
+
+def _mark_bad_utf8(e: UnicodeError) -> tuple[str, int]:
+    if not isinstance(e, UnicodeDecodeError):
+        raise e
+    return BAD_UTF8 * (e.end - e.start), e.end
+
+
+codecs.register_error("tracer-bad-utf8", _mark_bad_utf8)
+
+
+def utf8_text(body: bytes) -> tuple[str, bool]:
+    """A file's text and whether it had invalid UTF-8 (those bytes then read as ``BAD_UTF8``, so one bad
+    entry costs that entry -- see :func:`bad_utf8` -- instead of the whole file)."""
+    try:
+        return body.decode("utf-8-sig"), False
+    except UnicodeDecodeError:
+        return body.decode("utf-8-sig", errors="tracer-bad-utf8"), True
+
+
+def utf8_repaired(body: bytes) -> tuple[bytes, bool]:
+    """:func:`utf8_text` for parsers that take bytes (XML with its encoding declaration)."""
+    text, repaired = utf8_text(body)
+    return (text.encode("utf-8") if repaired else body), repaired
+
+
+def bad_utf8(repaired: bool, *texts: str | None) -> bool:
+    """Whether an entry of a repaired file held invalid UTF-8."""
+    return repaired and any(t and BAD_UTF8 in t for t in texts)
+
+
+def line_rows(text: str, delimiter: str = ",") -> Iterator[list[str]]:
+    """The rows of a one-record-per-line CSV, each line read on its own (every real list CSV is one record
+    per line): a quote left open by a cut line then costs that line, not every line up to the next quote."""
+    for line in text.split("\n"):
+        try:
+            row = next(csv.reader([line.rstrip("\r")], delimiter=delimiter), [])
+        except csv.Error:  # e.g. a field past the csv module's size limit: one cell, so a width check refuses it
+            row = [line]
+        if row:
+            yield row
+
+
+def line_dicts(text: str, delimiter: str = ",") -> tuple[list[str], Iterator[dict[Any, Any]]]:
+    """:func:`line_rows` of a CSV with a header, as ``csv.DictReader`` gives them (a missing field is None,
+    extra fields are a list under the key None)."""
+    rows = line_rows(text, delimiter)
+    header = next(rows, [])
+
+    def dicts() -> Iterator[dict[Any, Any]]:
+        for r in rows:
+            d: dict[Any, Any] = dict(zip(header, r, strict=False))
+            if len(r) < len(header):
+                d.update(dict.fromkeys(header[len(r):]))
+            elif len(r) > len(header):
+                d[None] = r[len(header):]
+            yield d
+
+    return header, dicts()
+
+
+def entry_key(list_id: str, uid: Any) -> str | None:
+    """The entity id an entry lists when its uid can still be read (a non-empty storable text), else None."""
+    if isinstance(uid, int) and not isinstance(uid, bool):
+        uid = str(uid)
+    if not isinstance(uid, str) or not uid.strip() or BAD_UTF8 in uid or unstorable([Record("x", {"u": uid})]):
+        return None
+    return ids.entity(list_id, uid.strip())
+
+
+def guarded(unread: list[Unread], value: Any, key: str | None, make: Callable[[], T]) -> T | None:
+    """``make()``, or None with one :class:`Unread` when the entry is malformed (``ITEM_ERRORS``)."""
+    try:
+        return make()
+    except ITEM_ERRORS as e:
+        unread.append(Unread.of(value, f"{type(e).__name__}: {e}", key))
+        return None
+
+
+def party_problem(p: Party) -> str | None:
+    """Why a parsed party cannot be stored (None when it can): no uid or name, or a value the store
+    refuses as a cell (a lone surrogate from a JSON ``\\ud800`` escape, NUL); lists and extras are
+    stored as ASCII JSON, where anything a parser yields is storable."""
+    if not isinstance(p.uid, str) or not p.uid.strip():
+        return "an entry without a uid"
+    if not isinstance(p.name, str) or not p.name.strip():
+        return "an entry without a name"
+    cells = {"uid": p.uid, "name": p.name, "list_type": p.list_type, "party_type": p.party_type}
+    for i, w in enumerate(p.wallets):
+        if not (isinstance(w, tuple) and len(w) == 2 and all(isinstance(x, str) for x in w)):
+            return f"wallet {i} is not an (asset, address) pair of text"
+        cells[f"wallet {i}"] = w[0] + w[1]
+    return unstorable([Record("listed party", cells)])
+
+
+def vetted(snap: Snapshot) -> Snapshot:
+    """``snap`` with every party the store could not take moved to ``unread`` (by its entity id)."""
+    good, bad = [], []
+    for p in snap.parties:
+        why = party_problem(p)
+        if why is None:
+            good.append(p)
+        else:
+            bad.append(Unread.of(dataclasses.asdict(p), why, entry_key(p.list_id, p.uid)))
+    if not bad:
+        return snap
+    return dataclasses.replace(snap, parties=good, unread=[*snap.unread, *bad])
 
 
 _WEB = re.compile(r"(?i)\bWebsite\s+((?:https?://)?[\w.-]+\.[a-z]{2,}[\w/.-]*)")
@@ -164,8 +318,12 @@ def delisted(stale: Iterable[Mapping[str, Any]], at: str) -> Iterator[Record]:
 
 
 def records(source: str, stream: str, snap: Snapshot, snapshot: str, load_at: str, url: str,
-            sha256: str) -> Iterator[Record]:
-    """Store rows for one snapshot of ``source`` (pure: the same snapshot gives the same rows)."""
+            sha256: str, carry: Sequence[Mapping[str, Any]] = ()) -> Iterator[Record]:
+    """Store rows for one snapshot of ``source`` (pure: the same snapshot gives the same rows).
+
+    ``carry``: members of the previous snapshot this one keeps because it could not read them
+    (:func:`carry_plan`); they are members again, but their facts are not re-stated (``last_seen`` stays).
+    """
     n_wallets: set[str] = set()
     rejects = list(snap.rejected)
     entity_ids: set[str] = set()
@@ -192,9 +350,19 @@ def records(source: str, stream: str, snap: Snapshot, snapshot: str, load_at: st
             n_wallets.add(wid)
             yield from wallet_records(source, wid, uses, p, snapshot, load_at)
             yield member(source, snapshot, "address", wid, p.name, p.list_type)
+    for m in carry:
+        if m["key"] in entity_ids or m["key"] in n_wallets:
+            continue
+        (entity_ids if m["kind"] == "entity" else n_wallets).add(m["key"])
+        yield member(source, snapshot, m["kind"], m["key"], m["label"], m["list_type"])
     for value, context, reason in rejects:
         yield rejected(stream, value, context, reason, load_at)
-    yield snapshot_row(source, snapshot, load_at, len(entity_ids), len(n_wallets), len(rejects), url, sha256)
+    kept = ("; every member of the previous snapshot it lacks is kept (nothing delisted)" if snap.partial
+            else "; its previous listing is kept")
+    for u in snap.unread:
+        yield rejection(stream, u.value, u.reason + kept, load_at, f"{u.key or 'entry'} sha256:{u.digest[:16]}")
+    yield snapshot_row(source, snapshot, load_at, len(entity_ids), len(n_wallets), len(rejects) + len(snap.unread),
+                       url, sha256)
 
 
 def wallet_records(source: str, wid: str, uses: list[tuple[str, str, str]], p: Party, snapshot: str,
@@ -266,14 +434,15 @@ class ListStream:
                        state={**state, "checked_at": ctx.now})
             return
         try:
-            snap = self.spec.parse(files)
-        except (ValueError, KeyError, UnicodeDecodeError) as e:
+            snap = vetted(self.spec.parse(files))
+        except (ValueError, KeyError, UnicodeDecodeError, SyntaxError) as e:  # lxml's XMLSyntaxError: a SyntaxError
             raise ConfigError(f"{self.spec.url}: not a {self.spec.key} file ({type(e).__name__}: {e})") from e
         load_at = ctx.now
         snapshot = self.spec.as_of or snap.date or load_at
         ctx.report(1, 2, f"{len(snap.parties)} parties, snapshot {snapshot}")
         page = Page(body=resp.body, url=resp.url, method="GET",
-                    data={"snap": snap, "snapshot": snapshot, "load_at": load_at}, state=None,
+                    data={"snap": snap, "snapshot": snapshot, "load_at": load_at,
+                          "carry": carry_plan(ctx, self.spec.source, snapshot, snap)}, state=None,
                     # a corrected file with the same date replaces that snapshot's members, not adds to them
                     deletes=[Delete("list_members", {"source": self.spec.source, "snapshot": snapshot})])
         yield page
@@ -292,7 +461,33 @@ class ListStream:
         if page.data is None:  # a side file: kept as raw provenance only
             return
         yield from records(self.spec.source, self.name, page.data["snap"], page.data["snapshot"],
-                           page.data["load_at"], page.url, page.sha256)
+                           page.data["load_at"], page.url, page.sha256, page.data.get("carry") or ())
+
+
+def carry_plan(ctx: RunContext, source: str, snapshot: str, snap: Snapshot) -> list[dict[str, Any]]:
+    """The members of the newest stored snapshot that ``snapshot`` keeps because it could not read them.
+
+    An unread entry whose uid was read keeps its party (``key``) and the wallets listed for that party
+    (open ``sanctioned`` facts citing it); an entry not even that could be read makes the snapshot partial:
+    it keeps every previous member (a delisting then shows at the next complete snapshot).  Nothing when
+    every entry was read, when there is no earlier snapshot, or when ``snapshot`` is older than the newest
+    stored one (a replay of history).  ``records`` skips carried keys the snapshot has anyway.
+    """
+    stored = ctx.stored
+    if not snap.unread or stored is None:
+        return []
+    latest = stored.list_latest_snapshot(source)
+    if latest is None or latest > snapshot:
+        return []
+    previous = stored.list_members(source, latest)
+    if snap.partial:
+        keep = None
+    else:
+        keep = {u.key for u in snap.unread if u.key}
+        keep |= {r["subject"] for r in stored.open_listings(source)
+                 if (r.get("attrs") or {}).get("entity") in keep}
+    return [{k: m[k] for k in ("kind", "key", "label", "list_type")} for m in previous
+            if keep is None or m["key"] in keep]
 
 
 def stale_listings(ctx: RunContext, source: str, snapshot: str) -> list[dict[str, Any]]:

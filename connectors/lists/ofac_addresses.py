@@ -26,9 +26,11 @@ from connectors.base import (
     RunContext,
     Stream,
     Table,
+    rejection,
+    unstorable,
 )
 from connectors.config import TypedConfig
-from connectors.lists.base import DELISTING, delisted, rejected
+from connectors.lists.base import DELISTING, Unread, delisted, rejected
 from connectors.lists.config import OfacAddressesConfig
 
 SOURCE = "ofac-sdn-0xb10c"
@@ -49,12 +51,36 @@ def base_fingerprint(base: str) -> str:
 
 def parse_list(body: bytes, fmt: str) -> list[str]:
     """Addresses of one per-asset list (TXT: one per line; JSON: an array of strings)."""
+    return read_list(body, fmt)[0]
+
+
+def read_list(body: bytes, fmt: str) -> tuple[list[str], list[Unread]]:
+    """Addresses of one per-asset list, entry by entry: a TXT line that is not UTF-8 or a JSON item
+    that is not a string (or holds a character the store refuses) is unread, not the list.  An unread
+    entry cannot say which address it was, so that asset's load delists nothing (see ``extract``)."""
     if fmt == "json":
         data = json.loads(body)
         if not isinstance(data, list):
             raise ValueError("JSON list file is not an array")
-        return [str(a).strip() for a in data if str(a).strip()]
-    return [line.strip() for line in body.decode("utf-8").splitlines() if line.strip()]
+        items: list[tuple[Any, str | None]] = [(a, a if isinstance(a, str) else None) for a in data]
+    else:
+        items = []
+        for raw in body.split(b"\n"):
+            try:
+                items.append((raw, raw.decode("utf-8")))
+            except UnicodeDecodeError:
+                items.append((raw, None))
+    out: list[str] = []
+    bad: list[Unread] = []
+    for raw, text in items:
+        if text is None:
+            bad.append(Unread.of(raw, "not UTF-8 text" if isinstance(raw, bytes) else
+                                 f"a {type(raw).__name__}, not an address string"))
+        elif unstorable([Record("x", {"a": text})]):
+            bad.append(Unread.of(text, "a character the store cannot hold"))
+        elif text.strip():
+            out.append(text.strip())
+    return out, bad
 
 
 class AddressesStream:
@@ -77,25 +103,31 @@ class AddressesStream:
         src = base_fingerprint(self.base)
         if state.get("complete") is False and state.get("source") == src:
             load_at, done = state["load_at"], list(state["done"])
+            partial = list(state.get("partial") or [])
         else:
-            load_at, done = self.as_of or ctx.now, []
+            load_at, done, partial = self.as_of or ctx.now, [], []
         todo = [a for a in self.assets if a not in done]
         for asset in todo:
             # JSON lists are parsed by the client, so a truncated document is retried, not stored.
             resp = await ctx.http.request("GET", list_url(self.base, asset, self.fmt),
                                           parse_json=self.fmt == "json")
             done.append(asset)
+            if read_list(resp.body, self.fmt)[1]:
+                partial.append(asset)  # an entry did not read: this asset's load cannot say what left
             ctx.report(1, len(self.assets), asset)
             yield Page(
                 body=resp.body, url=resp.url, method="GET",
                 data={"asset": asset, "fmt": self.fmt, "load_at": load_at},
-                state={"source": src, "load_at": load_at, "done": list(done), "complete": False},
+                state={"source": src, "load_at": load_at, "done": list(done), "complete": False,
+                       "partial": list(partial)},
             )
-        # Delisting: listed by this source for these assets, not seen in this (complete) load.
+        # Delisting: listed by this source for these assets, not seen in this (complete) load; nothing for
+        # an asset whose list had an entry that did not read (it may have been that address).
         stored = ctx.stored
         open_ = stored.open_listings(SOURCE, ("sanctioned",), seen_before=load_at) if stored is not None else []
         stale = [{"id": r["id"], "subject": r["subject"]} for r in open_
-                 if (r.get("attrs") or {}).get("asset") in self.assets]
+                 if (r.get("attrs") or {}).get("asset") in self.assets
+                 and (r.get("attrs") or {}).get("asset") not in partial]
         body = json.dumps({"delisted": sorted(r["id"] for r in stale), "load_at": load_at}).encode()
         yield Page(body=body, url=f"derive:{SOURCE}:delisting", method=DELISTING,
                    data={"delisted": stale, "load_at": load_at},
@@ -106,7 +138,11 @@ class AddressesStream:
             yield from delisted(page.data["delisted"], page.data["load_at"])
             return
         asset, load_at = page.data["asset"], page.data["load_at"]
-        for raw in parse_list(page.body, page.data["fmt"]):
+        addresses, unread = read_list(page.body, page.data["fmt"])
+        for u in unread:
+            yield rejection(self.name, u.value, u.reason + f"; nothing of the {asset} list is delisted by this load",
+                            load_at, f"{asset} sha256:{u.digest[:16]}")
+        for raw in addresses:
             try:
                 chain = chain_for_asset(asset, raw)
                 addr = normalize(chain, raw)

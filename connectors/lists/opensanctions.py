@@ -8,6 +8,7 @@ Vessel / Airplane; ``CryptoWallet`` entities attach their ``publicKey`` to their
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -31,7 +32,10 @@ from connectors.lists.base import (
     Parser,
     Party,
     Snapshot,
+    Unread,
     delisted,
+    entry_key,
+    guarded,
     member,
     records,
     snapshot_row,
@@ -46,6 +50,27 @@ _ASSET = {"BTC": "XBT"}
 def _props(e: dict[str, Any], *keys: str) -> list[str]:
     p = e.get("properties") or {}
     return [str(v) for k in keys for v in p.get(k, []) if v]
+
+
+def entity_problem(e: Any) -> str | None:
+    """Why an FtM entity is malformed (None when it is not): the fields a party or wallet is read from
+    must have their FtM types (a ``properties`` value that is a string would be read letter by letter)."""
+    if not isinstance(e, dict) or not isinstance(e.get("id"), str) or not e["id"]:
+        return "not an FtM entity with a text id"
+    if not isinstance(e.get("schema"), str):
+        return "schema is not text"
+    if not isinstance(e.get("target", False), bool):
+        return "target is not true or false"
+    props = e.get("properties") or {}
+    if not isinstance(props, dict) or not all(isinstance(v, list) for v in props.values()):
+        return "properties is not an object of lists"
+    for k in ("datasets", "referents"):
+        if not isinstance(e.get(k) or [], list):
+            return f"{k} is not a list"
+    for k in ("caption", "first_seen", "last_change"):
+        if not isinstance(e.get(k) or "", str):
+            return f"{k} is not text"
+    return None
 
 
 def party_of(e: dict[str, Any]) -> Party | None:
@@ -66,15 +91,31 @@ def party_of(e: dict[str, Any]) -> Party | None:
                         "last_change": e.get("last_change") or ""})
 
 
-def parse_ftm_lines(lines: list[dict[str, Any]]) -> Snapshot:
-    """Parties (with their crypto wallets) from FtM entities."""
+def _checked_party(e: dict[str, Any]) -> Party | None:
+    why = entity_problem(e)
+    if why is not None:
+        raise ValueError(why)
+    return party_of(e)
+
+
+def parse_ftm_lines(lines: list[Any], unread: list[Unread] | None = None) -> Snapshot:
+    """Parties (with their crypto wallets) from FtM entities, entity by entity: a malformed one is unread
+    (by its id when that reads; a wallet by its one holder), the others are read."""
     parties: dict[str, Party] = {}
     wallets: list[dict[str, Any]] = []
+    unread = list(unread or [])
     for e in lines:
-        if e.get("schema") == "CryptoWallet":
-            wallets.append(e)
+        key = entry_key(LIST_ID, e.get("id")) if isinstance(e, dict) else None
+        if isinstance(e, dict) and e.get("schema") == "CryptoWallet":
+            why = entity_problem(e)
+            if why is None:
+                wallets.append(e)
+            else:
+                holders = e.get("properties", {}).get("holder") if isinstance(e.get("properties"), dict) else None
+                one = holders[0] if isinstance(holders, list) and len(holders) == 1 else None
+                unread.append(Unread.of(e, why, entry_key(LIST_ID, one)))
             continue
-        p = party_of(e)
+        p = guarded(unread, e, key, functools.partial(_checked_party, e))
         if p is not None:
             parties[p.uid] = p
     rejected = []
@@ -86,16 +127,28 @@ def parse_ftm_lines(lines: list[dict[str, Any]]) -> Snapshot:
                     parties[holder].wallets.append((_ASSET.get(sym, sym), key))
                 else:
                     rejected.append((key, f"CryptoWallet {w['id']}", f"holder {holder} is not a listed party"))
-    return Snapshot(list(parties.values()), rejected=rejected)
+    return Snapshot(list(parties.values()), rejected=rejected, unread=unread)
 
 
-def _json_lines(body: bytes) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in body.decode("utf-8").splitlines() if line.strip()]
+def _json_lines(body: bytes) -> tuple[list[Any], list[Unread]]:
+    """The JSON documents of a newline-delimited file, line by line: a line that is not UTF-8 or not
+    JSON is unread, not the file."""
+    out: list[Any] = []
+    bad: list[Unread] = []
+    for raw in body.split(b"\n"):
+        if not raw.strip():
+            continue
+        try:
+            out.append(json.loads(raw.decode("utf-8")))
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
+            bad.append(Unread.of(raw, f"{type(e).__name__}: {str(e)[:120]}"))
+    return out, bad
 
 
 def parse_entities(files: dict[str, bytes]) -> Snapshot:
     """``entities.ftm.json``: newline-delimited FtM entities."""
-    return parse_ftm_lines(_json_lines(files["main"]))
+    lines, bad = _json_lines(files["main"])
+    return parse_ftm_lines(lines, bad)
 
 
 def version_time(version: str) -> str:
@@ -110,6 +163,8 @@ def version_time(version: str) -> str:
 def op_problem(o: Any) -> str | None:
     """Why one delta operation cannot be applied (None when it can): not an ADD/MOD/DEL of an entity
     with a text id, an entity FtM parsing fails on, or one whose rows the store could not write."""
+    if isinstance(o, Unread):  # a line that did not read
+        return o.reason
     if not isinstance(o, dict) or o.get("op") not in ("ADD", "MOD", "DEL"):
         return "not an ADD, MOD or DEL operation"
     e = o.get("entity")
@@ -119,6 +174,8 @@ def op_problem(o: Any) -> str | None:
         return unstorable([Record("x", {"id": e["id"]})])
     try:
         snap = parse_ftm_lines([e])
+        if snap.unread:
+            return snap.unread[0].reason
         rows = list(records("x", "x", snap, "x", "x", "x", "x"))
     except ITEM_ERRORS as err:
         return f"{type(err).__name__}: {err}"
@@ -155,7 +212,8 @@ class DeltaStream:
             if version <= last:
                 continue
             resp = await ctx.http.get_bytes(self._version_url(version, vurl))
-            ops = _json_lines(resp.body)
+            lines, bad = _json_lines(resp.body)
+            ops: list[Any] = [*lines, *bad]
             deleted = [o["entity"]["id"] for o in ops if op_problem(o) is None and o["op"] == "DEL"]
             members, stale = self._stored(ctx, deleted)
             ctx.report(1, len(versions), version)
@@ -187,7 +245,8 @@ class DeltaStream:
             if why is None:
                 ops.append(o)
             else:
-                yield rejection(self.name, o, why, page.data["load_at"], "opensanctions-delta")
+                yield rejection(self.name, o.value if isinstance(o, Unread) else o, why, page.data["load_at"],
+                                "opensanctions-delta")
         changed = [o["entity"] for o in ops if o["op"] in ("ADD", "MOD")]
         deleted = {ids.entity(LIST_ID, o["entity"]["id"]) for o in ops if o["op"] == "DEL"}
         snap = parse_ftm_lines(changed)

@@ -9,8 +9,7 @@ and mixers are the hubs where exposure walks stop. The source's own category is 
 
 from __future__ import annotations
 
-import csv
-import io
+import functools
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -33,9 +32,11 @@ from connectors.base import (
     RunContext,
     Stream,
     Table,
+    rejection,
+    unstorable,
 )
 from connectors.config import TypedConfig
-from connectors.lists.base import rejected
+from connectors.lists.base import Unread, bad_utf8, guarded, line_dicts, rejected, utf8_text
 from connectors.lists.config import ListsTagsConfig
 
 TAG_SOURCES = Table(
@@ -108,49 +109,106 @@ def _chain(asset: str, address: str) -> str:
     return chain_for_asset(code, address)
 
 
-def parse_tagpack(body: bytes, path: str) -> list[Tag]:
+def _text(v: Any, what: str) -> str:
+    """A field that must be text (YAML's BaseLoader and CSV give text; JSON may not)."""
+    if not isinstance(v, str):
+        raise TypeError(f"{what} is a {type(v).__name__}, not text")
+    return v
+
+
+def parse_tagpack(body: bytes, path: str, unread: list[Unread] | None = None) -> list[Tag]:
     """A GraphSense TagPack: header fields are inherited by every item of ``tags`` unless overridden.
 
     Loaded with YAML's BaseLoader (every scalar a string), so an unquoted ``0x...`` address is
     never turned into an integer (YAML 1.1 reads it as hex) and never loses its leading zeros.
+    Item by item: a tag that is not a mapping, has no address, a field of another type, or invalid
+    UTF-8, goes to ``unread``; the others are read.
     """
-    doc = yaml.load(body, Loader=yaml.BaseLoader)  # noqa: S506 - BaseLoader builds plain str/list/dict only
+    text, repaired = utf8_text(body)
+    doc = yaml.load(text, Loader=yaml.BaseLoader)  # noqa: S506 - BaseLoader builds plain str/list/dict only
     if not isinstance(doc, dict) or not isinstance(doc.get("tags"), list):
         raise ValueError(f"{path}: not a TagPack (no tags list)")
     header = {k: v for k, v in doc.items() if k != "tags"}
+    bad = [] if unread is None else unread
     out = []
     for item in doc["tags"]:
-        t = {**header, **item}
-        gs_cat = str(t.get("category", "") or "")
-        label = str(t.get("label", "") or t.get("title", ""))
-        ctx = t.get("context")
-        out.append(Tag(address=str(t.get("address", "")).strip(), chain="", asset=str(t.get("currency", "")).strip(),
-                       label=label, category=GS_CATEGORY.get(gs_cat) or category_from_text(label),
-                       confidence=CONFIDENCE.get(str(t.get("confidence", "")), 0.3), source_category=gs_cat,
-                       attrs={"pack": path, "title": header.get("title", ""), "actor": t.get("actor", ""),
-                              "source_url": t.get("source", ""), "confidence_name": t.get("confidence", ""),
-                              "lastmod": t.get("lastmod", ""), "context": ctx if isinstance(ctx, str) else ""}))
+        t = guarded(bad, item, None, functools.partial(_tagpack_item, header, item, path, repaired))
+        if t is not None:
+            out.append(t)
     return out
 
 
-def parse_scan_combined(body: bytes, path: str) -> list[Tag]:
+def _tagpack_item(header: dict[str, Any], item: Any, path: str, repaired: bool) -> Tag:
+    if not isinstance(item, dict):
+        raise TypeError(f"a tag that is a {type(item).__name__}, not a mapping")
+    t = {**header, **item}
+    for k in ("address", "currency", "category", "label", "title", "confidence", "actor", "source", "lastmod"):
+        if t.get(k) is not None:
+            _text(t[k], k)
+    if not str(t.get("address", "")).strip():
+        raise ValueError("a tag without an address")
+    if bad_utf8(repaired, *(v for v in t.values() if isinstance(v, str))):
+        raise ValueError("invalid UTF-8")
+    gs_cat = str(t.get("category", "") or "")
+    label = str(t.get("label", "") or t.get("title", ""))
+    ctx = t.get("context")
+    return Tag(address=str(t.get("address", "")).strip(), chain="", asset=str(t.get("currency", "")).strip(),
+               label=label, category=GS_CATEGORY.get(gs_cat) or category_from_text(label),
+               confidence=CONFIDENCE.get(str(t.get("confidence", "")), 0.3), source_category=gs_cat,
+               attrs={"pack": path, "title": header.get("title", ""), "actor": t.get("actor", ""),
+                      "source_url": t.get("source", ""), "confidence_name": t.get("confidence", ""),
+                      "lastmod": t.get("lastmod", ""), "context": ctx if isinstance(ctx, str) else ""})
+
+
+def parse_scan_combined(body: bytes, path: str, unread: list[Unread] | None = None) -> list[Tag]:
     """etherscan-labels ``combinedAllLabels.json``: ``{address: {name, labels[]}}`` of one *scan."""
     scan = next((s for s in _SCAN_CHAIN if f"/{s}/" in f"/{path}"), "etherscan")
+    text, repaired = utf8_text(body)
+    doc = json.loads(text)
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: not an object of addresses")
+    bad = [] if unread is None else unread
     out = []
-    for addr, v in json.loads(body).items():
-        labels = [str(x) for x in v.get("labels") or []]
-        name = str(v.get("name") or "")
-        out.append(Tag(address=addr, chain=_SCAN_CHAIN[scan], asset="", label=name or (labels[0] if labels else ""),
-                       category=category_from_text(*labels, name), confidence=0.7,
-                       source_category=",".join(labels), attrs={"file": path, "scan": scan, "labels": labels}))
+    for addr, v in doc.items():
+        t = guarded(bad, {addr: v}, None, functools.partial(_scan_item, addr, v, path, scan, repaired))
+        if t is not None:
+            out.append(t)
     return out
 
 
-def parse_scan_accounts(body: bytes, path: str) -> list[Tag]:
+def _scan_item(addr: str, v: Any, path: str, scan: str, repaired: bool) -> Tag:
+    if not isinstance(v, dict):
+        raise TypeError(f"an entry that is a {type(v).__name__}, not an object")
+    labels = v.get("labels") or []
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise TypeError("labels is not a list of text")
+    name = _text(v.get("name") or "", "name")
+    if bad_utf8(repaired, addr, name, *labels):
+        raise ValueError("invalid UTF-8")
+    return Tag(address=addr, chain=_SCAN_CHAIN[scan], asset="", label=name or (labels[0] if labels else ""),
+               category=category_from_text(*labels, name), confidence=0.7,
+               source_category=",".join(labels), attrs={"file": path, "scan": scan, "labels": labels})
+
+
+def _csv_rows(body: bytes, unread: list[Unread]) -> Iterator[dict[str, str]]:
+    """The rows of a CSV with a header, each checked: a row with a field missing or extra, or with
+    invalid UTF-8, goes to ``unread``."""
+    text, repaired = utf8_text(body)
+    fieldnames, reader = line_dicts(text)
+    for r in reader:
+        if None in r or any(v is None for v in r.values()):
+            unread.append(Unread.of(r, f"not the {len(fieldnames)} fields of the header"))
+        elif bad_utf8(repaired, *r.values()):
+            unread.append(Unread.of(r, "invalid UTF-8"))
+        else:
+            yield r
+
+
+def parse_scan_accounts(body: bytes, path: str, unread: list[Unread] | None = None) -> list[Tag]:
     """etherscan-labels ``accounts/<label>.csv``: ``,Address,Name Tag,Balance,Txn Count``."""
     label = re.sub(r"\.csv$", "", path.rsplit("/", 1)[-1])
     out = []
-    for r in csv.DictReader(io.StringIO(body.decode("utf-8-sig"))):
+    for r in _csv_rows(body, [] if unread is None else unread):
         name = (r.get("Name Tag") or "").strip()
         out.append(Tag(address=(r.get("Address") or "").strip(), chain="ethereum", asset="", label=name or label,
                        category=category_from_text(label, name),
@@ -159,12 +217,12 @@ def parse_scan_accounts(body: bytes, path: str) -> list[Tag]:
     return out
 
 
-def parse_forta(body: bytes, path: str) -> list[Tag]:
+def parse_forta(body: bytes, path: str, unread: list[Unread] | None = None) -> list[Tag]:
     """Forta labelled datasets (phishing EOAs, malicious contracts and their creators, etherscan bans)."""
     chain_id = next((p for p in path.split("/") if p.isdigit()), "1")
     chain = {"1": "ethereum", "10": "optimism", "56": "bsc", "137": "polygon"}.get(chain_id, "ethereum")
     out = []
-    for r in csv.DictReader(io.StringIO(body.decode("utf-8-sig"))):
+    for r in _csv_rows(body, [] if unread is None else unread):
         if "contract_address" in r:
             lab = r.get("contract_creator_etherscan_label") or ""
             cat = category_from_text(lab, r.get("contract_tag") or "") if lab or r.get("contract_tag") else "scam"
@@ -185,19 +243,46 @@ def parse_forta(body: bytes, path: str) -> list[Tag]:
     return out
 
 
-def parse_actorpack(body: bytes, path: str) -> list[dict[str, Any]]:
-    """GraphSense actor pack: id, label, categories, jurisdictions (ISO2), uri."""
-    doc = yaml.load(body, Loader=yaml.BaseLoader)  # noqa: S506
-    return [a for a in (doc or {}).get("actors", []) if isinstance(a, dict) and a.get("id")]
+def parse_actorpack(body: bytes, path: str, unread: list[Unread] | None = None) -> list[dict[str, Any]]:
+    """GraphSense actor pack: id, label, categories, jurisdictions (ISO2), uri; an actor without a text id,
+    with a field of another type or with invalid UTF-8 goes to ``unread``."""
+    text, repaired = utf8_text(body)
+    doc = yaml.load(text, Loader=yaml.BaseLoader)  # noqa: S506
+    actors = doc.get("actors") if isinstance(doc, dict) else None
+    if not isinstance(actors, list):
+        raise ValueError(f"{path}: not an actor pack (no actors list)")
+    bad = [] if unread is None else unread
+    out = []
+    for a in actors:
+        why = _actor_problem(a, repaired)
+        if why is None:
+            out.append(a)
+        else:
+            bad.append(Unread.of(a, why))
+    return out
 
 
-TagParser = Callable[[bytes, str], list[Tag]]
+def _actor_problem(a: Any, repaired: bool) -> str | None:
+    if not isinstance(a, dict) or not isinstance(a.get("id"), str) or not a["id"].strip():
+        return "an actor without a text id"
+    if not isinstance(a.get("label", ""), str) or not isinstance(a.get("uri", ""), str):
+        return "label or uri is not text"
+    for k in ("categories", "jurisdictions"):
+        if not isinstance(a.get(k) or [], list):
+            return f"{k} is not a list"
+    if bad_utf8(repaired, json.dumps(a, ensure_ascii=False)):
+        return "invalid UTF-8"
+    return None
+
+
+TagParser = Callable[[bytes, str, list[Unread]], list[Tag]]
 PARSERS: dict[str, TagParser] = {"graphsense_tagpack": parse_tagpack, "scan_combined": parse_scan_combined,
                                  "scan_accounts_csv": parse_scan_accounts, "forta_csv": parse_forta}
 
 
 def tag_records(source: str, stream: str, tags: list[Tag], load_at: str) -> tuple[list[Record], int, int]:
-    """Store rows for tags: wallet entities, ``tag`` observations, rejected inputs."""
+    """Store rows for tags: wallet entities, ``tag`` observations, rejected inputs (one tag whose rows
+    the store could not write is one rejected row too)."""
     recs: list[Record] = []
     wallets: set[str] = set()
     n_rejected = 0
@@ -207,15 +292,28 @@ def tag_records(source: str, stream: str, tags: list[Tag], load_at: str) -> tupl
             wid = ids.wallet(chain, normalize(chain, t.address))
         except AddressError as e:
             n_rejected += 1
-            recs.append(rejected(stream, t.address[:200], f"{t.asset or t.chain} {t.label}"[:200], str(e), load_at))
+            one = [rejected(stream, t.address[:200], f"{t.asset or t.chain} {t.label}"[:200], str(e), load_at)]
+            bad = unstorable(one)
+            recs += [rejection(stream, t.address, bad, load_at)] if bad else one
             continue
-        wallets.add(wid)
-        recs.append(facts.wallet_of(wid, source, load_at))
-        recs.append(facts.observation(
+        mine = [facts.wallet_of(wid, source, load_at), facts.observation(
             wid, "tag", t.label, source, load_at, confidence=t.confidence,
             attrs={"category": t.category, "source_category": t.source_category, "chain": chain, **t.attrs},
-            id_=f"obs:{source}:{wid}:tag:{t.label}"[:500]))
+            id_=f"obs:{source}:{wid}:tag:{t.label}"[:500])]
+        bad = unstorable(mine)
+        if bad:
+            n_rejected += 1
+            recs.append(rejection(stream, {"address": t.address, "label": t.label}, bad, load_at))
+            continue
+        wallets.add(wid)
+        recs += mine
     return recs, len(wallets), n_rejected
+
+
+def unread_records(stream: str, unread: list[Unread], path: str, load_at: str) -> Iterator[Record]:
+    """One ``rejected_inputs`` row per item of a tag file that did not read (context: file + item hash)."""
+    for u in unread:
+        yield rejection(stream, u.value, u.reason, load_at, f"{path} sha256:{u.digest[:16]}"[:300])
 
 
 class TagStream:
@@ -261,8 +359,19 @@ class TagStream:
             yield Record("tag_sources", {"source": self.source, "snapshot": d["load_at"][:10], "loaded_at": d["load_at"],
                                          "files": d["files"], **d["totals"]})
             return
+        unread: list[Unread] = []
+        actors: list[dict[str, Any]] = []
+        tags: list[Tag] = []
+        try:
+            if self.fmt == "graphsense_actorpack":
+                actors = parse_actorpack(page.body, d["path"], unread)
+            else:
+                tags = PARSERS[self.fmt](page.body, d["path"], unread)
+        except (ValueError, KeyError, yaml.YAMLError, UnicodeDecodeError, RecursionError) as e:
+            raise ConfigError(f"{page.url}: not a {self.fmt} file ({type(e).__name__})") from e
+        yield from unread_records(self.name, unread, str(d["path"]), d["load_at"])
         if self.fmt == "graphsense_actorpack":
-            for a in parse_actorpack(page.body, d["path"]):
+            for a in actors:
                 # label and attrs stated outright: an actor whose pack dropped its label loses it here too
                 yield facts.entity_stated(ids.actor("graphsense", a["id"]), self.source, d["load_at"], kind="actor",
                                           label=a.get("label"),
@@ -270,10 +379,6 @@ class TagStream:
                                                  "jurisdictions": a.get("jurisdictions") or [],
                                                  "uri": a.get("uri", "")})
             return
-        try:
-            tags = PARSERS[self.fmt](page.body, d["path"])
-        except (ValueError, KeyError, yaml.YAMLError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{page.url}: not a {self.fmt} file ({type(e).__name__})") from e
         yield from tag_records(self.source, self.name, tags, d["load_at"])[0]
 
 
