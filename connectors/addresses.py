@@ -13,8 +13,6 @@ import hashlib
 import re
 from collections.abc import Sequence
 
-from eth_utils import is_checksum_address, keccak
-
 
 class AddressError(ValueError):
     """An address (or chain) that cannot be used as given; the message is one line saying what to do."""
@@ -295,6 +293,8 @@ def _normalize_monero(a: str) -> str:
         if value >> (8 * nbytes):
             raise _DecodeError(f"a base58 block overflows; {_TYPO}")
         raw += value.to_bytes(nbytes, "big")
+    from eth_utils import keccak  # only for Monero: eth_utils (pydantic) is slow to import
+
     if keccak(raw[:-4])[:4] != raw[-4:]:
         raise _DecodeError(f"keccak checksum does not match; {_TYPO}")
     if raw[0] not in _XMR_PREFIXES[len(a)]:
@@ -306,11 +306,18 @@ def _normalize_monero(a: str) -> str:
 _HEX40 = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
+def _is_checksum_address(a: str) -> bool:
+    """EIP-55 check, importing eth_utils (pydantic: slow to import) only for a mixed-case address."""
+    from eth_utils import is_checksum_address
+
+    return bool(is_checksum_address(a))
+
+
 def _normalize_evm(a: str) -> str:
     if not _HEX40.fullmatch(a):
         raise AddressError("expected 0x followed by 40 hex digits; copy the full address")
     body = a[2:]
-    if body != body.lower() and body != body.upper() and not is_checksum_address(a):
+    if body != body.lower() and body != body.upper() and not _is_checksum_address(a):
         raise AddressError("bad EIP-55 checksum (its mixed case does not match); " + _TYPO)
     return "0x" + body.lower()
 

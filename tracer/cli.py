@@ -7,7 +7,6 @@ Exit codes: 0 ok, 1 failure (a sync stream failed, an endpoint answered an error
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 import logging
@@ -15,14 +14,21 @@ import os
 import signal
 import sqlite3
 import sys
-from typing import Any
+from gettext import gettext
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from connectors.base import ConfigError, ConnectorError
-from tracer import config as cfgmod
 from tracer.output import emit, one_line, output_options
-from tracer.store import LockedError, StoreBackend, StoreError, open_store, store_fault
+from tracer.store import LockedError, StoreError, open_store, store_fault
+
+if TYPE_CHECKING:
+    from tracer.store import StoreBackend
+
+# Startup is kept lean (tests/test_startup.py, bench/startup.py): `tracer --help` imports click and
+# little else, and `tracer sync` only what its connectors need.  asyncio, the config schemas, the
+# store backends and every command module are imported where they are used.
 
 # Commands living in other modules, loaded only when used (fast --help, independent modules).
 LAZY_COMMANDS: dict[str, str] = {
@@ -46,6 +52,31 @@ LAZY_COMMANDS: dict[str, str] = {
     "simulate": "tracer.commands.scoring:simulate_command",
     "config": "tracer.commands.config:config_group",
     "migrate": "tracer.commands.migrate:migrate_command",
+}
+
+# What `tracer --help` lists for each lazy command: the first paragraph of its help, so listing the
+# commands imports none of them (tests/test_startup.py checks each against the command itself).
+LAZY_SUMMARIES: dict[str, str] = {
+    "demo": "Run the main job offline on a generated world served from 127.0.0.1.",
+    "lists": "Restricted-party and attribution sources in the store: snapshot date and counts.",
+    "screen": "Is this wallet or party on a list? Answers with each match and its evidence.",
+    "find": "Find nodes by address, name or id: the usual first step of a case.",
+    "neighbours": "Edges around a node, hop by hop, with exact amounts.",
+    "path": "The shortest chain of edges between two nodes, not through exchanges or bridges.",
+    "funding": "Who funded a wallet, hop by hop back, with exact summed amounts per asset.",
+    "exposure": "Sanctioned, listed or high-flagged wallets within N payments (in and out), with the path.",
+    "cluster": "Wallets linked to this one as the same actor (same_actor links from clustering).",
+    "timeline": "Payments, leases and facts about a node in time order.",
+    "serve": "Serve the queries as a read-only JSON API and the graph web page.",
+    "export": "Write watch-lists (CSV, JSON Lines, FollowTheMoney), graphs for Gephi and an HTML report.",
+    "diff": "Who entered, who left and whose level or score changed between two watch-lists, and why.",
+    "run": "Sync due connectors, screen names, score, export and notify; once or every N.",
+    "score": "Score every renter and provider in the store and write the flags and evidence tables.",
+    "rules": "List the scoring rules with their user-facing descriptions (from the rule docstrings).",
+    "explain": "Why is ID flagged: every piece of evidence, its path, and where each fact came from.",
+    "simulate": "Write a scenario world with planted patterns and decoys into the store (for tests and demos).",
+    "config": "Show the effective configuration, or write a commented sample config file.",
+    "migrate": "Copy every table of store SRC into store DST, row for row (raw payloads included).",
 }
 
 
@@ -76,6 +107,22 @@ class TracerGroup(click.Group):
             mod, _, attr = LAZY_COMMANDS[cmd_name].partition(":")
             return getattr(importlib.import_module(mod), attr)  # type: ignore[no-any-return]
         return super().get_command(ctx, cmd_name)
+
+    def _listed(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command as ``--help`` lists it: a lazy one is a stand-in carrying its summary."""
+        if cmd_name in LAZY_COMMANDS and cmd_name in LAZY_SUMMARIES:
+            return click.Command(cmd_name, help=LAZY_SUMMARIES[cmd_name])
+        return self.get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # click's own listing, except that lazy commands are not imported for their one line
+        commands = [(name, cmd) for name in self.list_commands(ctx)
+                    for cmd in [self._listed(ctx, name)] if cmd is not None and not cmd.hidden]
+        if commands:
+            limit = formatter.width - 6 - max(len(name) for name, _ in commands)
+            rows = [(name, cmd.get_short_help_str(limit)) for name, cmd in commands]
+            with formatter.section(gettext("Commands")):
+                formatter.write_dl(rows)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # A NUL cannot come from a shell (argv strings end at one) but can from a script's exec
@@ -127,6 +174,8 @@ class Env:
     """What every command gets: the merged config and a lazily opened store."""
 
     def __init__(self, config_path: str | None, db: str | None, quiet: bool, create: bool = True) -> None:
+        from tracer import config as cfgmod
+
         self.cfg = cfgmod.load(config_path)
         if db:
             self.cfg["db"] = db
@@ -225,6 +274,8 @@ def _progress_factory(quiet: bool) -> Any:
 
 async def _stoppable(coro: Any) -> Any:
     """Run ``coro`` so that SIGTERM cancels it like Ctrl-C does (asyncio.run only handles SIGINT)."""
+    import asyncio
+
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     previous = signal.getsignal(signal.SIGTERM)  # tracer.entry's handler: back in force afterwards
@@ -257,6 +308,8 @@ def sync(env: Env, selectors: tuple[str, ...], fmt: str | None) -> None:
     Safe in cron: a lock refuses overlapping runs, each page is committed with its cursor,
     and the exit code is 1 (with one line per failed stream) when anything failed.
     """
+    import asyncio
+
     from tracer.pipeline import sync as run_sync
 
     prog, factory = _progress_factory(env.quiet)
@@ -372,6 +425,8 @@ def doctor(env: Env, fmt: str | None, timeout: float) -> None:
       tracer doctor
       tracer --config prod.toml doctor --timeout 5 --json
     """
+    import asyncio
+
     from tracer.doctor import run_doctor
 
     rows = asyncio.run(run_doctor(env.cfg, timeout))

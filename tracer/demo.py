@@ -14,13 +14,14 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from aiohttp import web
 
-from tracer.store import Store
-from tracer.world import DemoPart
+if TYPE_CHECKING:  # aiohttp and the store load when the demo runs, not for `tracer demo --help`
+    from aiohttp import web
+
+    from tracer.world import DemoPart
 
 # Each entry: "module:function" returning a DemoPart. Connectors join the demo by adding a line.
 DEMO_PARTS: list[str] = [
@@ -41,6 +42,8 @@ def _load(spec: str) -> Any:
 
 async def serve_parts(parts: list[DemoPart]) -> tuple[web.AppRunner, str]:
     """Serve every part under ``/{part}/`` on an ephemeral loopback port; returns runner and base URL."""
+    from aiohttp import web
+
     app = web.Application()
     for p in parts:
         sub = web.Application()
@@ -58,6 +61,7 @@ async def run_demo(out: Path, progress: Any = None) -> dict[str, Any]:
     """Build, serve, sync and post-process the demo world into ``out``; returns a summary."""
     from tracer.pipeline import sync
     from tracer.registry import connectors
+    from tracer.store import Store
 
     out.mkdir(parents=True, exist_ok=True)
     db_path = out / "tracer.db"

@@ -133,9 +133,13 @@ async def sync(
     ``plan`` (library use, benchmarks) gives connector instances and streams directly instead of
     resolving registered connectors from ``selectors``.
     """
-    configs = effective_configs(cfg)
+    # Only the connectors of this run are imported and configured (a fast start for one chain).
     if plan is None:
-        plan = registry.select(selectors or [], configs)
+        plan, configs = registry.plan(selectors or [], cfg)
+    else:
+        registered = set(registry.names())
+        configs = {conn.name: cfgmod.connector_config(cfg, conn.name, registry.get(conn.name).default_config())
+                   for conn, _ in plan if conn.name in registered}
     for conn, _ in plan:
         if conn.name not in configs:
             configs[conn.name] = cfgmod.connector_config(cfg, conn.name, conn.default_config())

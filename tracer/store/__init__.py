@@ -9,10 +9,10 @@ runs) and the named reads, never SQL strings.
 
 from __future__ import annotations
 
+import importlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tracer.store.base import StoreBackend
 from tracer.store.faults import (
     LockedError,
     NotAStoreError,
@@ -23,15 +23,34 @@ from tracer.store.faults import (
     open_mode,
     store_fault,
 )
-from tracer.store.sqlite import (
-    DEFER_INDEXES,
-    MIGRATIONS,
-    PROVENANCE_COLUMNS,
-    SCHEMA_VERSION,
-    SIGHTING_COLUMNS,
-    Store,
-    _cell,
-)
+
+if TYPE_CHECKING:
+    from tracer.store.base import (
+        DEFER_INDEXES,
+        PROVENANCE_COLUMNS,
+        SCHEMA_VERSION,
+        SIGHTING_COLUMNS,
+        StoreBackend,
+        _cell,
+    )
+    from tracer.store.sqlite import MIGRATIONS, Store
+
+# Loaded on first use (module __getattr__): the error classes above are all `tracer --help` and
+# the command-line's error handling need, while the backends pull in sqlite-utils, the named reads
+# and connectors.ids.
+_LAZY = {"DEFER_INDEXES": "tracer.store.base", "PROVENANCE_COLUMNS": "tracer.store.base",
+         "SCHEMA_VERSION": "tracer.store.base", "SIGHTING_COLUMNS": "tracer.store.base",
+         "StoreBackend": "tracer.store.base", "_cell": "tracer.store.base",
+         "MIGRATIONS": "tracer.store.sqlite", "Store": "tracer.store.sqlite"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # found directly from now on
+    return value
 
 __all__ = ["DEFER_INDEXES", "MIGRATIONS", "PROVENANCE_COLUMNS", "SCHEMA_VERSION", "SIGHTING_COLUMNS",
            "LockedError", "NotAStoreError", "ReadOnlyStoreError", "Store", "StoreBackend", "StoreError",
@@ -76,4 +95,6 @@ def open_store(db: str | os.PathLike[str], **kw: Any) -> StoreBackend:
     path = sqlite_path(text)
     if not path:
         raise StoreUrlError(f"db = {text!r} names no store tracer can open: give {FORMS}")
+    from tracer.store.sqlite import Store
+
     return Store(path, **kw)

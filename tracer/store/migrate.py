@@ -15,12 +15,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.base import Column, Table
 from tracer.store.base import PROVENANCE_COLUMNS, StoreBackend
 from tracer.store.faults import StoreError
-from tracer.store.sqlite import Store
+
+if TYPE_CHECKING:  # sqlite_utils loads when a migration runs, not for `tracer migrate --help`
+    from tracer.store.sqlite import Store
 
 SKIP = frozenset({"migrations", "deferred_indexes"})  # each backend's own schema bookkeeping
 BATCH = 5000
@@ -81,11 +83,15 @@ def _pg_info(store: Any, table: str) -> TableInfo:
 
 
 def table_info(store: StoreBackend, table: str) -> TableInfo:
+    from tracer.store.sqlite import Store
+
     return _sqlite_info(store, table) if isinstance(store, Store) else _pg_info(store, table)
 
 
 def _write(dst: StoreBackend, info: TableInfo, rows: list[tuple[Any, ...]]) -> None:
     """Upsert ``rows`` (every column of ``info``) into ``dst``, replacing what is there, in one transaction."""
+    from tracer.store.sqlite import Store
+
     names = [c.name for c in info.columns]
     if isinstance(dst, Store):
         cols = ", ".join(f'"{c}"' for c in names)
@@ -109,6 +115,8 @@ def copy_store(src: StoreBackend, dst: StoreBackend, progress: Progress | None =
     """Copy every table of ``src`` into ``dst`` (see the module docstring); returns rows per table.
 
     Holds ``dst``'s write lock, so no sync writes into it meanwhile."""
+    from tracer.store.sqlite import Store
+
     if isinstance(src, Store) and not src.read_only:
         with src.lock("migrate"):  # rebuilds indexes a dead bulk sync left deferred
             pass

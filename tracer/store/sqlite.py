@@ -21,8 +21,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from connectors.base import CORE_TABLES, Delete, Page, Record, Rows, Table
 from tracer.store.base import (
     DEFER_INDEXES,
@@ -43,6 +41,7 @@ from tracer.store.faults import (
     store_fault,
 )
 from tracer.store.sqlite_files import Checkpointer, acquire, release
+from tracer.store.sqlite_lean import sqlite_utils  # first: sqlite-utils without pandas (see there)
 from tracer.store.sqlite_schema import MIGRATIONS, apply_migrations, ensure_table, upsert_sql, versions
 
 __all__ = ["DEFER_INDEXES", "MIGRATE_WAIT_S", "MIGRATIONS", "PROVENANCE_COLUMNS", "SCHEMA_VERSION",

@@ -6,9 +6,10 @@ does to an existing file is here, one function per version.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
+if TYPE_CHECKING:  # tracer.store.sqlite imports sqlite_utils (without pandas: tracer.store.sqlite_lean)
+    import sqlite_utils
 
 from connectors.base import CORE_TABLES, Table
 from tracer.store.base import PROVENANCE_COLUMNS, SIGHTING_COLUMNS
