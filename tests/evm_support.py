@@ -86,13 +86,15 @@ class Anvil:
         if dump_state:
             args += ["--dump-state", str(dump_state)]
         self.proc = subprocess.Popen(args + (extra or []), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 30
+        # Loading a big --load-state (the bench's 200k-transfer chain) takes ~30 s on a busy machine.
+        deadline = time.monotonic() + (300 if load_state else 30)
         while True:
             try:
                 rpc(self.url, "eth_chainId")
                 break
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop(timeout=5)  # stderr reaches its end only once anvil is gone
                     err = self.proc.stderr.read().decode() if self.proc.stderr else ""
                     raise RuntimeError(f"anvil did not start: {err[-500:]}") from None
                 time.sleep(0.05)
@@ -245,9 +247,11 @@ class FaultProxy:
     FAULTS = ("rpc_error", "timeout", "429", "502", "503", "truncated")
 
     def __init__(self, upstream: str, every: int = 5, max_range: int = 8, hold: float = 1.5,
-                 fail_after: int | None = None, only: str | None = None, latency: float = 0.0) -> None:
+                 fail_after: int | None = None, only: str | None = None, latency: float = 0.0,
+                 jitter: float = 0.0, seed: int = 0) -> None:
         self.upstream, self.every, self.max_range, self.hold = upstream, every, max_range, hold
         self.latency = latency  # seconds added to every answer (a slow, far node)
+        self.jitter, self.rng = jitter, random.Random(seed)
         self.getlogs = 0  # eth_getLogs requests seen
         self.fail_after = fail_after  # from this request on: HTTP 401 (not retriable) -> the run dies
         self.only = only  # fault only requests of this JSON-RPC method (counted among themselves)
@@ -268,6 +272,8 @@ class FaultProxy:
         self.getlogs += method == "eth_getLogs"
         if self.latency:
             await asyncio.sleep(self.latency)
+        if self.jitter:
+            await asyncio.sleep(self.rng.uniform(0, self.jitter))
         if self.only is None or method == self.only:
             self.n += 1
         if self.fail_after is not None and self.n > self.fail_after:

@@ -41,12 +41,10 @@ from tracer.world import DemoPart
 
 SEED = 20260417
 POINTS = 20
-# The EVM connector's eth_getLogs windows adapt to the answers of 8 concurrent requests, so where a
-# page (one window's answer) ends depends on timing, and with it the page an edge cites: a connector
-# behaviour outside the store's rule (reported on issue 17); pinned here so the test measures the rule.
-# Its sanctions check stays on (the demo config's default): a resumed run also checks the wallets of
-# the pages the killed run stored.
-EVM_PINNED = {"window": 50, "max_window": 50, "min_window": 50, "target_logs": 0}
+# The EVM chains run with the demo config as it is: adaptive eth_getLogs windows (aligned, planned from
+# the windows stored so far, fetched ahead concurrently), so the test also checks that the page an
+# edge cites does not depend on timing or on where a run was killed.  Their sanctions check stays on
+# (the demo config's default): a resumed run also checks the wallets of the pages the killed run stored.
 
 
 def _toml(d: dict[str, Any], prefix: str = "") -> str:
@@ -109,8 +107,6 @@ class World(ThreadedApp):
         for p in self.parts:
             for name, c in p.config(f"{self.base}/{p.name}").items():
                 conns[name] = {**c, "enabled": True}
-        for chain in conns["evm"]["chains"].values():
-            chain.update(EVM_PINNED)
         path.write_text(_toml({"connectors": conns}) + "\n")
         return path
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 from collections import defaultdict
@@ -259,6 +260,49 @@ async def test_sanctions_oracle(chain: tuple[Anvil, Workload], tmp_path: Path) -
     obs = store.query("SELECT * FROM observations WHERE predicate = 'sanctioned'")
     assert [o["subject"] for o in obs] == [f"wallet:evm:{target}"]
     assert obs[0]["value"] == "chainalysis-oracle" and obs[0]["source"] == f"chainalysis-oracle:anvil:{oracle}"
+    store.close()
+
+
+@pytest.mark.parametrize("broken", ["reverts", "no-code"])
+async def test_oracle_failures_are_recorded_and_asked_again(chain: tuple[Anvil, Workload], tmp_path: Path,
+                                                            caplog: pytest.LogCaptureFixture, broken: str) -> None:
+    """An oracle call that fails at the block and at latest (a revert; an address without code, whose
+    empty answer is no bool) is no "not sanctioned": one rejected_inputs row per wallet, a warning with
+    the count, and the block range kept for the next run, which drops the rows once it gets answers."""
+    node, w = chain
+    oracle = "0x" + ("5a" if broken == "reverts" else "5b") * 20
+    if broken == "reverts":
+        rpc(node.url, "anvil_setCode", [oracle, "0x60006000fd"])  # PUSH1 0 PUSH1 0 REVERT: every call reverts
+    db = tmp_path / "t.db"
+    store = Store(db)
+    cfg = evm_config(db, "anvil", node.url, [w.token], check_sanctions=True, sanctions_oracle=oracle)
+    caplog.set_level(logging.WARNING, "tracer.evm")
+    res = await sync(store, cfg, ["evm"])
+    assert res.status == "ok", res.errors
+    src = f"chainalysis-oracle:anvil:{oracle}"
+    wallets = {e[k].split(":")[-1] for e in edges(store) for k in ("src", "dst")}
+    rej = store.query("SELECT * FROM rejected_inputs WHERE context = ?", [src])
+    assert sorted(json.loads(r["value"]) for r in rej) == sorted(wallets)
+    assert all(r["stream"] == "evm.anvil_transfers" and r["raw_sha256"] for r in rej)
+    why = "isSanctioned failed at block" if broken == "reverts" else "answered '0x', not one ABI bool"
+    assert all(why in r["reason"] for r in rej), rej[0]["reason"]
+    assert not store.query("SELECT * FROM observations WHERE predicate = 'sanctioned'")
+    state = store.get_state("evm.anvil_transfers")
+    assert state["sanctions_unchecked"] == len(wallets) and state["sanctions_from"] == -1
+    assert f"{len(wallets)} of {len(wallets)} wallets not checked by the sanctions oracle" in caplog.text
+    # The oracle works again (its code, and one listed wallet): the next run asks about the same wallets.
+    good = deploy(node.url, node.accounts[0], "TestOracle")
+    rpc(node.url, "anvil_setCode", [oracle, rpc(node.url, "eth_getCode", [good, "latest"])])
+    target = w.recipients[1]
+    Sender(node.url, node.accounts).send([(node.accounts[0], oracle, ORACLE_SET_SEL + addr_word(target)
+                                           + "1".rjust(64, "0"))])
+    res = await sync(store, cfg, ["evm"])
+    assert res.status == "ok", res.errors
+    assert not store.query("SELECT * FROM rejected_inputs WHERE context = ?", [src])
+    obs = store.query("SELECT subject FROM observations WHERE predicate = 'sanctioned'")
+    assert [o["subject"] for o in obs] == [f"wallet:evm:{target}"]
+    state = store.get_state("evm.anvil_transfers")
+    assert "sanctions_from" not in state and "sanctions_unchecked" not in state
     store.close()
 
 

@@ -17,7 +17,7 @@ from connectors.evm.decode import (
     decode_string,
     decode_transfers,
 )
-from connectors.evm.rpc import Window, parse_answer, range_error
+from connectors.evm.rpc import WindowPlan, Windows, parse_answer, range_error
 from connectors.http import HttpError, JsonRpcError
 
 A = "0x" + "00" * 12 + "11" * 20
@@ -158,36 +158,72 @@ def test_not_range_errors_and_suggestion() -> None:
     assert r is not None and r.suggested_end == 0x2F
 
 
+def test_windows_are_aligned_and_split_into_aligned_pieces() -> None:
+    ws = Windows(2000)
+    assert ws.ladder == [1, 3, 7, 15, 31, 62, 125, 250, 500, 1000, 2000]
+    assert ws.rung(20) == 15 and ws.rung(5000) == 2000
+    p = WindowPlan(1000)
+    assert ws.end(p, 2000, 10**9) == 2999 and ws.end(p, 2500, 10**9) == 2999  # ends on the size's grid
+    assert ws.end(p, 2500, 2600) == 2600  # the head cuts it
+    assert ws.cut(1000) == 500 and ws.pieces(2000, 2999, 500) == [(2000, 2499), (2500, 2999)]
+    assert ws.cut(125) == 62 and ws.pieces(0, 124, 62) == [(0, 61), (62, 123), (124, 124)]
+    assert ws.cut(1000, suggested=40) == 31  # the node's suggested range, on the ladder
+    assert Windows(64, min_size=8).rungs == [8, 16, 32, 64] and Windows(64, min_size=8).rung(3) == 8
+
+
 def test_window_halves_then_grows_back() -> None:
-    w = Window(1000, 2000, grow_after=2)
-    assert w.refused(1000) == 500 and w.size == 500
-    w.succeeded(500)
-    w.succeeded(500)
-    assert w.size == 1000
-    assert w.refused(1000, suggested=32) == 32 and w.size == 32
+    ws = Windows(2000, grow_after=2)
+    p = ws.step(WindowPlan(1000), 1000, None, refused=1000)
+    assert p == WindowPlan(500, 0, True)
+    p = ws.step(p, 500, None)
+    assert p.size == 500
+    p = ws.step(p, 500, None)
+    assert p == WindowPlan(1000, 0, False)
+    assert ws.step(p, 700, None) == p  # a window the head cut short does not count toward growth
+    assert ws.step(p, 1000, None, refused=31).size == 15  # below the smallest refused range
 
 
 def test_window_settles_on_the_log_target() -> None:
-    w = Window(100, 2000, grow_after=2, target=5000)
-    w.succeeded(100, 50_000)  # a dense chain: 500 logs a block
-    assert w.size == 10
-    for _ in range(6):
-        w.succeeded(10, 5_000)  # at the target: no growth past it
-    assert w.size == 10
-    w.succeeded(10, 500)  # the chain got sparse: grows back, doubling, toward the target
-    w.succeeded(10, 500)
-    assert w.size == 20
+    ws = Windows(2048, grow_after=2, target=5000)
+    p = ws.step(WindowPlan(128), 128, 64_000)  # a dense chain: 500 logs a block
+    assert p.size == 8
+    for logs in (4_000, 7_000, 2_600, 4_000, 4_000, 4_000):  # about the target: it stays (no churn)
+        p = ws.step(p, 8, logs)
+        assert p.size == 8
+    p = ws.step(p, 8, 500)  # the chain got sparse: grows back, one rung a window, toward the target
+    assert p.size == 16
+    p = ws.step(p, 16, 1000)
+    assert p.size == 32
     for _ in range(20):
-        w.succeeded(w.size, 0)  # empty ranges: doubling up to max
-    assert w.size == 2000
-    assert w.refused(2000) == 1000 and w.size == 1000  # refusals still win
-    w.succeeded(1000, 0)
-    assert w.size == 1000  # after a refusal, growth waits for grow_after successes
-    w.succeeded(1000, 0)
-    assert w.size == 2000
-    off = Window(100, 2000, grow_after=1)
-    off.succeeded(100, 50_000)
-    assert off.size == 200  # without a target only refusals shrink it
+        p = ws.step(p, p.size, 0)  # empty ranges: doubling up to max
+    assert p.size == 2048
+    p = ws.step(p, 2048, None, refused=2048)  # refusals still win
+    assert p.size == 1024
+    p = ws.step(p, 1024, 0)
+    assert p.size == 1024  # after a refusal, growth waits for grow_after successes
+    p = ws.step(p, 1024, 0)
+    assert p.size == 2048
+    off = Windows(2048, grow_after=1)
+    assert off.step(WindowPlan(128), 128, 64_000).size == 256  # without a target only refusals shrink it
+
+
+def test_window_plan_is_a_function_of_the_results_in_order() -> None:
+    """What makes pages deterministic: the same results in the same order give the same windows,
+    and the plan round-trips through the stream state (a resumed run plans like a clean one)."""
+    ws = Windows(64, target=40)
+    results = [(0, None), (613, None), (0, None), (0, 12), (128, None), (32, None), (4, None)]
+    runs = []
+    for _ in range(2):
+        p, a, out = ws.start({}, 16), 0, []
+        for logs, refused in results:
+            b = ws.end(p, a, 10**6)
+            out.append((a, b, p.size))
+            p = ws.start(ws.step(p, b - a + 1, logs, refused).as_state(), 16)
+            a = b + 1
+        runs.append(out)
+    assert runs[0] == runs[1]
+    assert [(a, b) for a, b, _ in runs[0][:3]] == [(0, 15), (16, 31), (32, 32)]
+    assert all((b + 1) % size == 0 for _, b, size in runs[0])  # every window ends on its size's grid
 
 
 def test_config_validation_and_secrets() -> None:

@@ -18,6 +18,7 @@ import multiprocessing as mp
 import signal
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from connectors import facts, ids
@@ -38,6 +39,8 @@ from connectors.base import (
     Stream,
     Table,
     item_records,
+    rejection,
+    snippet,
 )
 from connectors.config import TypedConfig
 from connectors.evm.config import EvmConfig, chain_defaults
@@ -55,7 +58,7 @@ from connectors.evm.decode import (
     parse_header,
     sanctions_call_data,
 )
-from connectors.evm.rpc import RangeTooLarge, Rpc, Window
+from connectors.evm.rpc import RangeTooLarge, Rpc, Windows
 from connectors.http import JsonRpcError
 
 log = logging.getLogger("tracer.evm")
@@ -164,12 +167,11 @@ class TransfersStream:
                     rewind.state["sanctions_from"] = min(int(state["sanctions_from"]), cursor)
                 last_state = dict(rewind.state or last_state)
                 yield rewind
-        window = Window(int(state.get("window") or c["window"]), int(c["max_window"]), int(c["min_window"]),
-                        target=int(c["target_logs"] or 0))
+        windows = Windows(int(c["max_window"]), int(c["min_window"]), target=int(c["target_logs"] or 0))
+        plan = windows.start(last_state, int(c["window"]))
         known: dict[str, int | None] = {}
         if ctx.stored is not None:
             known.update(ctx.stored.evm_known_tokens(self.chain))
-        token_tasks: dict[str, asyncio.Future[Any]] = {}
         wallets: set[str] = set()
         # The sanctions check covers every block since the last completed check: ``sanctions_from``
         # in the committed state is the block after which the wallets are still unchecked, so a run
@@ -179,44 +181,69 @@ class TransfersStream:
             prev = state.get("sanctions_from")
             sanctions_from = cursor if prev is None else min(int(prev), cursor)
             wallets = self._stored_wallets(ctx, sanctions_from, cursor)
+        carry = {k: state[k] for k in ("sanctions_unchecked",) if k in state}
         total = max(0, target - cursor)
-        pending: collections.deque[asyncio.Task[list[Page]]] = collections.deque()
+        # Windows in flight, by range: the next one is certain (the plan after the last stored window);
+        # the ones after it are guesses (the plan stepped as if each answered the last density).  A
+        # guess the stored windows contradict is dropped and its range asked again as planned.
+        inflight: dict[tuple[int, int], asyncio.Task[_Fetched]] = {}
+        seen: tuple[int, int] | None = None  # (blocks, logs) of the last stored window
         nxt = cursor + 1
         if int(c["decode_workers"]) > 0:  # processes start at the first big answer, not before
             self._executor = ProcessPoolExecutor(int(c["decode_workers"]), mp_context=mp.get_context("spawn"),
                                                  initializer=_worker_init)
         try:
-            while nxt <= target or pending:
-                while len(pending) < int(c["concurrency"]) and nxt <= target:
-                    end = min(target, nxt + window.size - 1)
-                    pending.append(asyncio.create_task(
-                        self._window(rpc, window, nxt, end, known, token_tasks)))
-                    nxt = end + 1
-                pages = await pending.popleft()
+            while nxt <= target:
+                ranges: list[tuple[int, int]] = []
+                guess, a = plan, nxt
+                while len(ranges) < int(c["concurrency"]) and a <= target:
+                    b = windows.end(guess, a, target)
+                    ranges.append((a, b))
+                    if seen is not None:
+                        n = b - a + 1
+                        guess = windows.step(guess, n, seen[1] * n // max(1, seen[0]))
+                    a = b + 1
+                for r in [r for r in inflight if r not in ranges]:
+                    _drop(inflight.pop(r))
+                    self.stats["windows_dropped"] += 1
+                for r in ranges:
+                    if r not in inflight:
+                        inflight[r] = asyncio.create_task(self._window(rpc, windows, *r))
+                a, b = ranges[0]
+                fetched = await inflight.pop((a, b))
+                pages = await self._in_order(rpc, fetched, known)
+                plan = windows.step(plan, b - a + 1, fetched.logs, fetched.refused)
+                seen = (b - a + 1, fetched.logs)
+                nxt = b + 1
+                logs_pages = [p for p in pages if p.meta.get("kind") == "logs"]
+                for p in logs_pages:
+                    skipped += p.data["malformed"]
+                    if c.get("check_sanctions") and len(wallets) < int(c["sanctions_max_wallets"]):
+                        for t in p.data["transfers"]:
+                            wallets.add(t[2])  # src
+                            wallets.add(t[3])  # dst
+                # The state moves once per window, with its last page: a run stopped inside a window
+                # asks for the whole window again (same ranges, same answers, same pages).
+                last = logs_pages[-1]
+                last.state = {"cursor": b, **plan.as_state(), "skipped_malformed": skipped, "head": head, **carry}
+                if sanctions_from is not None:
+                    last.state["sanctions_from"] = sanctions_from
+                last_state = last.state
                 for p in pages:
-                    if p.meta.get("kind") == "logs":
-                        skipped += p.data["malformed"]
-                        p.state = {"cursor": p.data["end"], "window": window.size,
-                                   "skipped_malformed": skipped, "head": head}
-                        if sanctions_from is not None:
-                            p.state["sanctions_from"] = sanctions_from
-                        last_state = p.state
-                        if c.get("check_sanctions") and len(wallets) < int(c["sanctions_max_wallets"]):
-                            for t in p.data["transfers"]:
-                                wallets.add(t[2])  # src
-                                wallets.add(t[3])  # dst
-                        ctx.report(p.data["end"] - p.data["start"] + 1, total, self.chain)
                     yield p
+                ctx.report(b - a + 1, total, self.chain)
         finally:
-            for t in pending:
-                t.cancel()
+            for t in inflight.values():
+                _drop(t)
             if self._executor is not None:
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = None
             self.stats.update({f"rpc_{k}": v for k, v in rpc.stats.items()})
         if c.get("check_sanctions") and c.get("sanctions_oracle") and wallets:
-            done = {k: v for k, v in last_state.items() if k != "sanctions_from"}
-            async for p in self._sanctions(ctx, rpc, sorted(wallets), target, done):
+            done = {k: v for k, v in last_state.items() if k not in ("sanctions_from", "sanctions_unchecked")}
+            retry_from = sanctions_from if sanctions_from is not None else cursor
+            async for p in self._sanctions(ctx, rpc, sorted(wallets), target, done, retry_from,
+                                           clear=bool(state.get("sanctions_unchecked"))):
                 yield p
 
     def _stored_wallets(self, ctx: RunContext, after: int, upto: int) -> set[str]:
@@ -258,8 +285,9 @@ class TransfersStream:
                     state={"cursor": new_cursor, "window": self.c["window"]},
                     meta={"kind": "rewind"}, deletes=rewind_deletes(self.chain, new_cursor + 1, cursor))
 
-    async def _logs(self, rpc: Rpc, window: Window, a: int, b: int) -> list[tuple[int, int, Any]]:
-        """``eth_getLogs`` over a..b, split into smaller ranges while the node refuses.
+    async def _logs(self, rpc: Rpc, windows: Windows, a: int, b: int) -> tuple[list[tuple[int, int, Any]], int | None]:
+        """``eth_getLogs`` over a..b, cut into aligned pieces while the node refuses; returns the
+        answered pieces in block order and the smallest refused range length (None: no refusal).
 
         Each answer comes back parsed and decoded (``decode_logs_answer``): in the worker process
         when it is big, so the event loop's core keeps fetching and storing meanwhile."""
@@ -269,31 +297,35 @@ class TransfersStream:
         except RangeTooLarge as e:
             if a == b:
                 raise ConnectorError(f"evm {self.chain}: the node refuses even one block ({a}): {e}") from e
+            n = b - a + 1
             sugg = e.suggested_end - a + 1 if e.suggested_end is not None and e.suggested_end >= a else None
-            size = min(window.refused(b - a + 1, sugg), b - a)
             self.stats["splits"] += 1
-            first = await self._logs(rpc, window, a, a + size - 1)
-            return first + await self._logs(rpc, window, a + size, b)
-        window.succeeded(b - a + 1, ans.result[2] if ans.result[0] is not None else None)
-        return [(a, b, ans)]
+            out: list[tuple[int, int, Any]] = []
+            refused = n
+            for s, t in windows.pieces(a, b, windows.cut(n, sugg)):
+                got, r = await self._logs(rpc, windows, s, t)
+                out += got
+                refused = min(refused, r or refused)
+            return out, refused
+        return [(a, b, ans)], None
 
-    async def _window(self, rpc: Rpc, window: Window, a: int, b: int, known: dict[str, int | None],
-                      token_tasks: dict[str, asyncio.Future[Any]]) -> list[Page]:
-        """Pages of one window, in write order: token metadata, block headers, then the logs.
+    async def _window(self, rpc: Rpc, windows: Windows, a: int, b: int) -> _Fetched:
+        """The logs of one window and the headers it needs (fetched ahead, in any order).
 
         A block's time and hash come from its logs when the node sends ``blockTimestamp`` in them
         (then the logs page also writes its ``evm_blocks`` rows); other blocks with transfers, and
         the window's end block (the reorg check's memory), come from their headers."""
-        pieces = await self._logs(rpc, window, a, b)
+        pieces, refused = await self._logs(rpc, windows, a, b)
         decoded = []
         seen_hash: dict[int, str] = {}
         stamps: dict[int, int | None] = {}
-        all_contracts: set[str] = set()
+        n_logs = 0
         for s, e, ans in pieces:
             # Transfer tuples (plain tuples when a worker process decoded them): indexed, not named.
-            transfers, bad, n_logs, st = ans.result
+            transfers, bad, n, st = ans.result
             if transfers is None:
-                raise ConnectorError(f"evm {self.chain}: eth_getLogs {s}..{e} answered {n_logs}")
+                raise ConnectorError(f"evm {self.chain}: eth_getLogs {s}..{e} answered {n}")
+            n_logs += n
             contracts: set[str] = set()
             for kind, contract, _src, _dst, _v, blk, bhash, _tx, _li in transfers:
                 if not s <= blk <= e:
@@ -304,27 +336,12 @@ class TransfersStream:
                 if kind == "erc20":
                     contracts.add(contract)
             stamps.update(st)
-            all_contracts |= contracts
             decoded.append((s, e, ans, transfers, bad, contracts))
         from_logs = {n: ts for n, ts in stamps.items() if ts is not None and seen_hash.get(n)}
         blocks = ({b} | set(seen_hash)) - set(from_logs)
-        new_tokens = {c for c in all_contracts if c not in known and c not in token_tasks}
-        pages: list[Page] = []
-        if new_tokens:
-            fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            for addr in new_tokens:
-                token_tasks[addr] = fut
-            try:
-                pages.append(await self._tokens(rpc, sorted(new_tokens), known))
-                fut.set_result(True)
-            except BaseException:
-                fut.cancel()  # windows waiting for these tokens fail with the run
-                raise
-        # Decimals of tokens another window is fetching: wait for that window's answer.
-        for w in {token_tasks[c] for c in all_contracts if c not in known and c in token_tasks}:
-            await asyncio.shield(w)
         times: dict[int, str] = {}
         hashes: dict[int, str] = {}
+        pages: list[Page] = []
         if blocks:
             headers = await self._headers(rpc, sorted(blocks))
             pages.append(headers)
@@ -340,9 +357,21 @@ class TransfersStream:
             rows = [(self.chain, n, seen_hash[n], None, ts) for n, ts in sorted(from_logs.items()) if s <= n <= e]
             pages.append(Page(body=ans.body, url=ans.url, method="POST eth_getLogs",
                               data={"start": s, "end": e, "transfers": transfers, "malformed": bad,
-                                    "times": times, "decimals": {c: known.get(c) for c in contracts},
-                                    "blocks": rows},
-                              state=None, meta={"kind": "logs"}))
+                                    "times": times, "decimals": {}, "blocks": rows},
+                              state=None, meta={"kind": "logs", "contracts": sorted(contracts)}))
+        return _Fetched(pages, n_logs, refused)
+
+    async def _in_order(self, rpc: Rpc, got: _Fetched, known: dict[str, int | None]) -> list[Page]:
+        """A fetched window's pages in write order, once the windows before it are stored: first the
+        metadata of the tokens no earlier window had (one page, so which page a token row cites does
+        not depend on which window was fetched first), then headers and logs with their decimals."""
+        pages = list(got.pages)
+        logs_pages = [p for p in pages if p.meta.get("kind") == "logs"]
+        new = sorted({c for p in logs_pages for c in p.meta["contracts"] if c not in known})
+        if new:
+            pages.insert(0, await self._tokens(rpc, new, known))
+        for p in logs_pages:
+            p.data["decimals"] = {c: known.get(c) for c in p.meta.pop("contracts")}
         return pages
 
     async def _headers(self, rpc: Rpc, numbers: list[int]) -> Page:
@@ -397,13 +426,20 @@ class TransfersStream:
         return Page(body=b"\n".join(bodies), url=rpc.url, method="POST eth_call",
                     data={"rows": rows}, state=None, meta={"kind": "tokens"})
 
-    async def _sanctions(self, ctx: RunContext, rpc: Rpc, wallets: list[str], block: int,
-                         done: dict[str, Any]) -> AsyncIterator[Page]:
+    async def _sanctions(self, ctx: RunContext, rpc: Rpc, wallets: list[str], block: int, done: dict[str, Any],
+                         retry_from: int, clear: bool = False) -> AsyncIterator[Page]:
         """``isSanctioned(address)`` of the Chainalysis oracle for the wallets of the blocks not yet
         checked; the last page commits ``done`` (the state without ``sanctions_from``): a run
-        stopped before that asks again for the whole set (same batches, so the same pages)."""
+        stopped before that asks again for the whole set (same batches, so the same pages).
+
+        A wallet whose call fails at the block and again at ``latest`` (a revert, a node error, an
+        answer that is not one ABI bool) is not "not sanctioned": it becomes a ``rejected_inputs``
+        row, the state keeps ``sanctions_from = retry_from`` (the next run asks again for those
+        blocks' wallets) and ``sanctions_unchecked`` (their count).  ``clear``: the last check left
+        wallets unchecked, so each wallet answered now drops its rejection row."""
         oracle = str(self.c["sanctions_oracle"]).lower()
         parts = list(chunks(wallets, int(self.c["batch_size"])))
+        unchecked = 0
         for i, part in enumerate(parts):
             tag: str = hex(block)
             data = [sanctions_call_data(w) for w in part]
@@ -414,12 +450,34 @@ class TransfersStream:
                 tag = "latest"
                 ans = await rpc.batch([("eth_call", [{"to": oracle, "data": d}, tag]) for d in data],
                                       allow_errors=True)
-            hits = [w for w, r in zip(part, ans.result, strict=True)
-                    if isinstance(r, str) and decode_sanctioned(r)]
+            hits: list[str] = []
+            failed: dict[str, str] = {}
+            for w, r in zip(part, ans.result, strict=True):
+                v = decode_sanctioned(r) if isinstance(r, str) else None
+                if isinstance(r, JsonRpcError):
+                    failed[w] = (f"isSanctioned failed at block {block} and at latest: "
+                                 f"JSON-RPC error {r.code}: {r.rpc_message}")
+                elif v is None:
+                    failed[w] = f"isSanctioned at {tag} answered {ascii(r)[:80]}, not one ABI bool"
+                elif v:
+                    hits.append(w)
+            unchecked += len(failed)
+            src = f"chainalysis-oracle:{self.chain}:{oracle}"
+            deletes = [Delete("rejected_inputs", {"stream": self.name, "value": snippet(w), "context": src})
+                       for w in part if w not in failed] if clear else []
+            state = None
+            if i == len(parts) - 1:
+                state = dict(done)
+                if unchecked:
+                    state.update(sanctions_from=retry_from, sanctions_unchecked=unchecked)
+                    log.warning("evm %s: %d of %d wallets not checked by the sanctions oracle %s (recorded in "
+                                "rejected_inputs); the next run asks again", self.chain, unchecked,
+                                len(wallets), oracle)
+                self.stats["sanctions_unchecked"] = unchecked
             yield Page(body=ans.body, url=rpc.url, method="POST eth_call",
                        data={"hits": hits, "oracle": oracle, "block": block if tag != "latest" else "latest",
-                             "at": ctx.now},
-                       state=done if i == len(parts) - 1 else None, meta={"kind": "sanctions"})
+                             "at": ctx.now, "unchecked": failed},
+                       state=state, meta={"kind": "sanctions"}, deletes=deletes)
 
     # -- transform ----------------------------------------------------------------------------
     def transform(self, page: Page) -> Iterator[Record | Rows]:
@@ -443,6 +501,8 @@ class TransfersStream:
                 yield facts.observation(wid, "sanctioned", "chainalysis-oracle", src, d["at"],
                                         id_=f"obs:{src}:{wid}",
                                         attrs={"chain": self.chain, "contract": d["oracle"], "block": d["block"]})
+            for w, why in sorted(d.get("unchecked", {}).items()):
+                yield rejection(self.name, w, why, d["at"], src)
 
     def _token_records(self, r: dict[str, Any]) -> list[Record]:
         # Token metadata is read once per token: no sighting times (at=None), as the rows always had.
@@ -486,6 +546,22 @@ def decode_uint_small(data: str | None) -> int | None:
 
     n = decode_uint(data)
     return n if n is not None and n <= 255 else None
+
+
+@dataclass
+class _Fetched:
+    """One window as fetched: headers then logs pages (no state yet), its log count, and the smallest
+    range length the node refused in it (None: none)."""
+
+    pages: list[Page]
+    logs: int
+    refused: int | None
+
+
+def _drop(task: asyncio.Task[Any]) -> None:
+    """Cancel a window fetched ahead that the plan no longer wants; its failure, if any, is nobody's."""
+    task.cancel()
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 def _worker_init() -> None:

@@ -190,44 +190,103 @@ class Rpc:
         raise ConnectorError(f"batch of {len(calls)} calls failed after {self.retries + 1} attempts: {last}")
 
 
-class Window:
-    """The adaptive eth_getLogs block range: halves on refusals, doubles back after successes, and,
-    with ``target`` set, settles where an answer holds about ``target`` logs.
+@dataclass(frozen=True)
+class WindowPlan:
+    """Where the window stands after the windows stored so far: its size (a rung of the ladder), the
+    successes counted toward growth, and whether a refusal happened since the last growth.  Kept in
+    the stream state with each window's last page, so a resumed run plans exactly as a clean one."""
 
-    Why a log target: on a dense chain a 100-block answer can hold 50k logs (30 MB); smaller answers
-    keep memory bounded and let decoding overlap the node's work on the next windows (measured on
-    200k transfers: 5k logs per answer extracts ~20% faster than 10k and ~35% faster than 50k).
+    size: int
+    ok: int = 0
+    burnt: bool = False
+
+    def as_state(self) -> dict[str, Any]:
+        return {"window": self.size, "window_ok": self.ok, "window_burnt": self.burnt}
+
+
+class Windows:
+    """The eth_getLogs block ranges: aligned to a fixed ladder, adapted only from in-order results.
+
+    Why: each window's answer is the raw page its transfers cite, so where windows end must not
+    depend on timing.  Sizes are the rungs ``max_size, max_size // 2, max_size // 4, ...`` (down to
+    ``min_size``; splits go down to one block); a window of ``S`` blocks ends at a multiple of ``S``
+    (block ``m*S - 1``; the first after a change of size may be shorter), so it covers
+    ``[m*S, (m+1)*S - 1]``.  A refused range is cut at the multiples of the next smaller rung (or of the
+    rung that fits the node's suggested range).  :meth:`step` decides the next size from the window
+    just stored, in block order: never from which concurrent request finished first.  With
+    ``target`` set the size settles where an answer holds about ``target`` logs (it shrinks past 1.5x
+    the target, grows one rung while the doubled window would stay under it: the 4x band keeps the
+    size steady on a chain of even density); empty ranges grow it one rung a window, up to the top;
+    after a refusal growth waits for ``grow_after`` successes.  Measured on 200k transfers: 5k logs
+    per answer extracts ~20% faster than 10k and ~35% faster than 50k, and it bounds memory.
     """
 
-    def __init__(self, size: int, max_size: int, min_size: int = 1, grow_after: int = 4,
-                 target: int | None = None) -> None:
-        self.size, self.max, self.min, self.grow_after = max(1, size), max(1, max_size), max(1, min_size), grow_after
+    def __init__(self, max_size: int, min_size: int = 1, target: int | None = None, grow_after: int = 4) -> None:
+        top = max(1, max_size)
+        ladder = [top]
+        while ladder[-1] > 1:
+            ladder.append(ladder[-1] // 2)
+        self.ladder = sorted(set(ladder))  # every size a range is cut to, ascending
+        lo = min(max(1, min_size), top)
+        self.rungs = [r for r in self.ladder if r >= lo] or [top]  # the sizes a window may have
         self.target = target if target and target > 0 else None
-        self._ok = 0
-        self._burnt = False  # refused since the last growth: grow only after grow_after successes
+        self.grow_after = grow_after
 
-    def refused(self, tried: int, suggested: int | None = None) -> int:
-        """Shrink after a refusal of ``tried`` blocks; returns the size to retry with."""
-        self._ok, self._burnt = 0, True
-        new = suggested if suggested and suggested < tried else tried // 2
-        self.size = max(self.min, min(self.size, new))
-        return max(1, new)
+    def rung(self, n: int) -> int:
+        """The largest window size not above ``n`` (the smallest size when ``n`` is below it)."""
+        fit = [r for r in self.rungs if r <= n]
+        return fit[-1] if fit else self.rungs[0]
 
-    def succeeded(self, tried: int, results: int | None = None) -> None:
-        """A range of ``tried`` blocks answered (with ``results`` logs, when known)."""
-        ideal = None
-        if self.target and results is not None:
-            ideal = self.max if results == 0 else max(self.min, min(self.max, tried * self.target // results))
-            if ideal < self.size:
-                self.size, self._ok = ideal, 0
-                return
-        if tried < self.size:
-            return
-        self._ok += 1
-        if self.size >= self.max:
-            return
-        if ideal is not None and not self._burnt:  # a small answer, and no refusal to remember
-            self.size, self._ok = min(self.size * 2, ideal), 0
-        elif self._ok >= self.grow_after:
-            grow = self.size * 2 if ideal is None else min(self.size * 2, max(self.size, ideal))
-            self.size, self._ok, self._burnt = min(self.max, grow), 0, False
+    def start(self, state: dict[str, Any], window: int) -> WindowPlan:
+        """The plan a run starts with: the stored one, else the configured first ``window``."""
+        size = self.rung(int(state.get("window") or window))
+        return WindowPlan(size, int(state.get("window_ok") or 0), bool(state.get("window_burnt")))
+
+    @staticmethod
+    def end(plan: WindowPlan, a: int, last: int) -> int:
+        """The end of the window that starts at block ``a`` (at most ``last``)."""
+        return min(last, (a // plan.size + 1) * plan.size - 1)
+
+    def cut(self, n: int, suggested: int | None = None) -> int:
+        """The piece size a refused range of ``n`` blocks is cut to (a ladder size below ``n``)."""
+        limit = n - 1 if suggested is None else max(1, min(n - 1, suggested))
+        return [r for r in self.ladder if r <= limit][-1]
+
+    @staticmethod
+    def pieces(a: int, b: int, size: int) -> list[tuple[int, int]]:
+        """``a..b`` cut at the multiples of ``size``."""
+        out = []
+        while a <= b:
+            e = min(b, (a // size + 1) * size - 1)
+            out.append((a, e))
+            a = e + 1
+        return out
+
+    def step(self, plan: WindowPlan, blocks: int, logs: int | None, refused: int | None = None) -> WindowPlan:
+        """The plan after a window of ``blocks`` blocks answered ``logs`` logs (in total, when known);
+        ``refused``: the smallest range length the node refused in it, if any."""
+        size, ok, burnt = plan.size, plan.ok, plan.burnt
+        if refused is not None:
+            size, ok, burnt = min(size, self.rung(refused - 1)), 0, True
+        idx = self.rungs.index(size) if size in self.rungs else 0
+        up = self.rungs[idx + 1] if idx + 1 < len(self.rungs) else None
+        t = self.target
+        if t is not None and logs is not None and blocks > 0:
+            if 2 * size * logs > 3 * t * blocks:  # past 1.5x the target: the rung that holds about it
+                fit = [r for r in self.rungs if r * logs <= t * blocks]
+                return WindowPlan(fit[-1] if fit else self.rungs[0], 0, burnt)
+            if refused is not None:
+                return WindowPlan(size, ok, burnt)
+            fits = up is not None and up * logs <= t * blocks
+            if fits and not burnt:
+                return WindowPlan(up or size, 0, False)
+            ok = min(ok + 1, self.grow_after)
+            if ok >= self.grow_after:
+                return WindowPlan(up or size, 0, False) if fits else WindowPlan(size, ok, False)
+            return WindowPlan(size, ok, burnt)
+        if refused is not None or blocks < size:
+            return WindowPlan(size, ok, burnt)
+        ok = min(ok + 1, self.grow_after)
+        if ok >= self.grow_after and up is not None:
+            return WindowPlan(up, 0, False)
+        return WindowPlan(size, ok, burnt)
