@@ -3,14 +3,14 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup setup-node setup-pg setup-browser demo test test-fast lint bench docs
+.PHONY: setup setup-node setup-pg setup-browser setup-spark demo test test-fast lint bench docs
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 setup: $(BIN)/python
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,spark]'
 
 # The local Ethereum node (anvil) for the EVM tests and benchmarks, from the npm registry.
 setup-node:
@@ -34,10 +34,19 @@ setup-browser:
 	  || echo "warning: chromium not installed; the browser test will be skipped"; \
 	else echo "warning: no chromium and no apt-get: the browser test will be skipped"; fi
 
+# Java for the Spark scoring engine (pyspark itself is the `spark` extra): Debian's JRE 17 when no java
+# is on PATH; the default engine (networkx) needs no Java.
+setup-spark:
+	@if [ -n "$${JAVA_HOME:-}" ] || command -v java >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null) \
+	  || echo "warning: Java not installed; the Spark engine tests will be skipped (failed when CI=true)"; \
+	else echo "warning: no java and no apt-get: install Java 17 for the Spark engine tests"; fi
+
 demo: setup
 	$(BIN)/tracer demo
 
-test: setup setup-node setup-pg setup-browser
+test: setup setup-node setup-pg setup-browser setup-spark
 	$(BIN)/ruff check .
 	$(BIN)/mypy connectors graphs tracer
 	$(BIN)/pytest -q -ra

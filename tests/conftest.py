@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from faultserver import FaultServer
 from pg_support import pg_server, pg_url  # noqa: F401 - PostgreSQL fixtures (tests/pg_support.py)
+from spark_support import spark  # noqa: F401 - the shared Spark session (tests/spark_support.py)
 
 from tracer.world.ofac import demo_lists
 

@@ -20,14 +20,12 @@ from typing import Any
 from connectors import facts, ids
 from connectors.akash.parse import DENOM_SYMBOL
 from graphs.build import TracerGraph, build_graph
-from graphs.clusters import all_links, cluster_links, find_hubs
-from graphs.compute import Rental, cluster_compute
-from graphs.dust import dust_limits, priced_assets
-from graphs.exposure import exposure
+from graphs.compute import Rental
 from tracer.catalog import load_catalog, load_country_groups
 from tracer.scoring import tables
 from tracer.scoring.combine import RULES_VERSION, combine
 from tracer.scoring.rules import RULES, Context, Evidence, Params
+from tracer.scoring.stages import NetworkxStages, Stages
 from tracer.store import StoreBackend
 
 
@@ -60,12 +58,14 @@ def params_from_config(cfg: dict[str, Any] | None) -> Params:
 
 def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], deployment_rows: list[dict[str, Any]],
                       params: Params | None = None, timings: dict[str, float] | None = None,
-                      tokens: Mapping[str, str] | None = None) -> Context:
+                      tokens: Mapping[str, str] | None = None, stages: Stages | None = None) -> Context:
     """Build every derived structure rules read, from plain rows (no database access).
 
     ``tokens``: token id -> symbol (the store's token entities), so `USDC/6` thresholds match EVM
-    transfers stored by contract; Akash denoms are known (``connectors.akash.parse.DENOM_SYMBOL``)."""
+    transfers stored by contract; Akash denoms are known (``connectors.akash.parse.DENOM_SYMBOL``).
+    ``stages``: the engine of the graph-wide stages (default: networkx, :mod:`tracer.scoring.stages`)."""
     p = params or Params()
+    st: Stages = stages or NetworkxStages()
     t = timings if timings is not None else {}
     t0 = time.monotonic()
     tg: TracerGraph = build_graph(edges, obs_rows)
@@ -100,27 +100,18 @@ def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], depl
 
     t0 = time.monotonic()
     symbols = {**DENOM_SYMBOL, **dict(tokens or {})}
-    dust = dust_limits(tg, p.dust_min_value, p.dust_median_share, p.dust_min_transfers, symbols)
+    dust = st.dust(tg, p, symbols)
     tg.ignore_dust_fundings(dust)  # a listed wallet's dust is nobody's first funding
-    hubs = find_hubs(tg, tags, p.hub_degree, behaviour=p.hub_behaviour, never=listed, dust=dust,
-                     min_counterparties=p.hub_min_counterparties, median_factor=p.hub_median_factor,
-                     min_deposits=p.hub_min_deposits, deposit_max_senders=p.hub_deposit_max_senders,
-                     forward_share=p.hub_forward_share, max_star=p.max_star,
-                     distributor_min_days=p.hub_distributor_min_days)
+    hubs = st.hubs(tg, tags, listed, dust, p)
     catalog = load_catalog()
     controlled = frozenset(g.id for g in catalog.gpus.values() if g.eccn_3a090 in ("a", "b"))
-    links = all_links(tg, hubs, deployment_rows, p.funding_window_days * 86400, max_star=p.max_star,
-                      controlled=controlled, sync_window_s=p.sync_window_minutes * 60,
-                      sync_min_group=p.sync_min_group, sync_alpha=p.sync_alpha, fresh_s=p.fresh_days * 86400,
-                      manifest_window_s=int(p.manifest_window_days * 86400),
-                      payroll_min_payments=p.payroll_min_payments)
+    links = st.links(tg, hubs, deployment_rows, controlled, p)
     tg.add_links(links)
-    clusters = cluster_links(links, p.cluster_threshold)
+    clusters = st.clusters(links, p.cluster_threshold)
     t["cluster"] = time.monotonic() - t0
 
     t0 = time.monotonic()
-    exp = exposure(tg, list(listed), hubs, p.hops, p.exposure_min_share, dust,
-                   priced_assets(tg, p.dust_min_value, symbols), p.exposure_held_factor)
+    exp = st.exposure(tg, list(listed), hubs, dust, st.priced(tg, p, symbols), p)
     t["exposure"] = time.monotonic() - t0
 
     # GPUs per subject and GPU-hours per lease (gpu_hours observation, else uses_gpu units x hours).
@@ -158,7 +149,7 @@ def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], depl
     _payee_rentals(tg, hubs, obs, payouts, gpus, rentals, int(p.payment_window_hours * 3600),
                    int(p.payment_max_window_days * 86400))
     peaks = {g.id: g.fp16_dense_tflops for g in catalog.gpus.values()}
-    compute = cluster_compute(lease_rows, peaks, lambda r: clusters.cluster(r) or r, p.utilisation)
+    compute = st.compute(lease_rows, peaks, clusters, p.utilisation)
     return Context(tg, hubs, dict(listed), label, dict(obs), exp, clusters, compute, dict(gpus), dict(payouts),
                    catalog, load_country_groups(), p, rentals=dict(rentals), symbols=symbols)
 
@@ -302,14 +293,18 @@ def score_context(ctx: Context, computed_at: str) -> tuple[list[dict[str, Any]],
     return flags, evidence
 
 
-def score_store(store: StoreBackend, params: Params | None = None, write: bool = True, now: str | None = None) -> ScoreResult:
-    """The whole scoring run over a store; writes ``flags``/``evidence`` unless ``write`` is False."""
+def score_store(store: StoreBackend, params: Params | None = None, write: bool = True, now: str | None = None,
+                stages: Stages | None = None) -> ScoreResult:
+    """The whole scoring run over a store; writes ``flags``/``evidence`` unless ``write`` is False.
+
+    ``stages``: the engine of the graph-wide stages (default: networkx, :mod:`tracer.scoring.stages`)."""
     now = now or _now()
+    p = params or Params()
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     obs_rows = tables.observations(store, now)
-    ctx = context_from_rows(tables.iter_edges(store), obs_rows, tables.deployments(store), params, timings,
-                            tables.token_symbols(store))
+    ctx = context_from_rows(tables.iter_edges(store), obs_rows, tables.deployments(store), p, timings,
+                            tables.token_symbols(store), stages)
     t1 = time.monotonic()
     flags, evidence = score_context(ctx, now)
     timings["score"] = time.monotonic() - t1
