@@ -119,7 +119,9 @@ def test_a_signal_early_in_a_sync_leaves_a_resumable_store(tmp_path: Path, fault
                                                            sig: int, delay: float) -> None:
     """`tracer sync` with a slow source: a signal during startup, or once requests are in flight
     (2.5 s), ends with one line; no run stays `running`, the lock is free and the next sync is ok."""
-    fault_server.latency = 1.5
+    # Long enough that 2.5 s falls inside the first request however fast startup is (lazy imports
+    # made a 1.5 s-latency sync end before 2.5 s, so that signal met an exited process).
+    fault_server.latency = 6.0
     cfg = write_config(tmp_path / "tracer.toml", fault_server.base + "/lists/", assets=["ETH"],
                        limits={"backoff_base": 0.01, "timeout": 10})
     args = ["--config", str(cfg), "--db", str(tmp_path / "t.db"), "-q", "sync", "ofac_addresses"]
