@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors import ids
-from graphs.build import TracerGraph, _rows
+from graphs.build import FirstFunding, TracerGraph, _rows
 
 HUB_CATEGORIES = ("exchange", "bridge", "mixer", "service")
 DEFAULT_MAX_DEGREE = 1000
@@ -318,7 +318,8 @@ def manifest_links(deployments: object, tg: TracerGraph | None = None, hubs: Map
                    max_owners: int | None = None, funding_window_s: int = DEFAULT_FUNDING_WINDOW_S,
                    max_bursts: int = DEFAULT_MAX_BURSTS, max_star: int = DEFAULT_MAX_STAR,
                    fleet_min_owners: int = DEFAULT_FLEET_MIN_OWNERS,
-                   fleet_alpha: float = DEFAULT_FLEET_ALPHA) -> list[Link]:
+                   fleet_alpha: float = DEFAULT_FLEET_ALPHA,
+                   fundings: Iterable[FirstFunding] | None = None) -> list[Link]:
     """Owners deploying the identical manifest hash (rows: deployment id, owner wallet id, hash), when
     the owners' behaviour says the manifest is private rather than a public template.
 
@@ -344,14 +345,16 @@ def manifest_links(deployments: object, tg: TracerGraph | None = None, hubs: Map
     A *template* is used by unrelated owners: different funders (or a service funding many), first
     deployments spread over its life, not running as one fleet, wallets with their own history.
     Without the graph (no times, no funders) nothing is known about the owners and no link is made.
-    ``max_owners`` is an optional hard cap (default none).
+    ``max_owners`` is an optional hard cap (default none).  ``fundings``: the first fundings a funder's
+    count and bursts are judged on (default ``tg.first_in``; an engine whose ``tg`` holds only the
+    owners' part of the graph passes every first funding made by the owners' first funders).
     """
     if tg is None:
         return []
     hub_set = hubs or {}
     funded_times: dict[int, list[int]] = defaultdict(list)
     first_funded: Counter[int] = Counter()
-    for ffd in tg.first_in.values():
+    for ffd in (tg.first_in.values() if fundings is None else fundings):
         first_funded[ffd.src] += 1
         if known(ffd.time):
             funded_times[ffd.src].append(ffd.time)  # type: ignore[arg-type]  # known() checked

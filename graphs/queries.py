@@ -288,13 +288,14 @@ def timeline(edges: Iterable[EdgeRow], observations: Iterable[Mapping[str, Any]]
             "time": when, "time_basis": basis, "event": str(e["kind"]),
             "direction": "out" if outgoing else "in", "other": e["dst"] if outgoing else e["src"],
             "amount": amount_text(e.get("amount"), e.get("decimals")), "asset": e.get("asset"),
-            "tx": e.get("tx"), "ref": e["id"],
+            "amount_base": e.get("amount"), "decimals": e.get("decimals"), "tx": e.get("tx"), "ref": e["id"],
         })
     for o in observations:
         events.append({
             "time": o.get("observed_at") or o.get("first_seen"), "time_basis": "observed",
             "event": str(o["predicate"]),
-            "direction": "", "other": o.get("value"), "amount": None, "asset": None, "tx": None,
+            "direction": "", "other": o.get("value"), "amount": None, "asset": None, "amount_base": None,
+            "decimals": None, "tx": None,
             "ref": o["id"],
         })
     events.sort(key=lambda ev: (ev["time"] is None, str(ev["time"] or ""), str(ev["ref"])))

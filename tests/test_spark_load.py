@@ -33,11 +33,12 @@ def _frames_equal_graph(spark: Any, store: StoreBackend, out: Path) -> dict[str,
     assert set(paths) == {"edges", "observations", "deployments", "tokens"}
     # the export holds exactly the rows scoring reads, amounts as text
     edges = pq.read_table(paths["edges"])
-    assert edges.schema.names == list(EDGE_COLUMNS) and str(edges.schema.field("amount").type) == "string"
+    assert edges.schema.names == [*EDGE_COLUMNS, "seq"] and str(edges.schema.field("amount").type) == "string"
     assert pq.ParquetFile(paths["edges"]).metadata.num_row_groups == -(-edges.num_rows // 37)
     stored = [tuple(r) for r in tables.iter_edges(store)]
     exported = [tuple(r[c] for c in EDGE_COLUMNS) for r in edges.to_pylist()]
     assert exported == stored
+    assert [r["seq"] for r in edges.to_pylist()] == list(range(len(stored)))
     obs = pq.read_table(paths["observations"]).to_pylist()
     assert [o["id"] for o in obs] == [o["id"] for o in tables.observations(store, NOW)]
     assert pq.read_table(paths["deployments"]).to_pylist() == tables.deployments(store)

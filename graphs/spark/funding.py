@@ -54,3 +54,32 @@ def with_funded_by(edges: DataFrame, first: DataFrame) -> DataFrame:
 
     return (edges.where(F.col("k") != "funded_by").select("f", "k", "src", "dst")
             .unionByName(funded_by_edges(first)))
+
+
+def funded_by_ordered(paid: DataFrame, first: DataFrame, base: int) -> DataFrame:
+    """The derived ``funded_by`` edges with ``i`` in the order networkx inserts them (``f, k, src, dst,
+    i``); ``paid`` carries ``i`` (every paid edge's insertion sequence), ``base`` is the first free
+    sequence number (the store's edge count plus the ``located_in`` edges).
+
+    :class:`graphs.build.TracerGraph` records a first funding for every node a payment reaches, in
+    the order of each node's first incoming payment (``first_in``'s keys), and ``derive_funded_by``
+    adds the edges in that order; ``ignore_dust_fundings`` then removes those whose first payment is
+    dust and adds their non-dust replacement after all of them, again in ``first_in`` order.  So a
+    node whose first payment of all is its first non-dust one keeps rank ``base + r`` (``r`` its rank
+    among all paid nodes); a replaced one gets ``base + N + r'`` (``r'`` its rank among the replaced
+    ones that have a replacement).  Ties cannot happen: each node has one first incoming ``i``."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    order = F.struct(F.col("t").isNull().alias("tn"), F.coalesce(F.col("t"), F.lit(0)).alias("tc"), "f")
+    firsts = paid.groupBy(F.col("dst").alias("w")).agg(F.min("i").alias("fo"), F.min(order).alias("b0"))
+    n_all = firsts.count()
+    ranked = firsts.withColumn("r", F.row_number().over(Window.orderBy("fo")) - 1)
+    kept = first.join(ranked, "w")
+    same = kept.where(F.col("b0.f") == F.col("f")).select(
+        "f", "w", "src", (F.lit(base) + F.col("r")).cast("long").alias("i"))
+    moved = kept.where(F.col("b0.f") != F.col("f"))
+    moved = moved.select("f", "w", "src", (F.lit(base + n_all) - 1 + F.row_number().over(
+        Window.orderBy("fo"))).cast("long").alias("i"))
+    both = same.unionByName(moved)
+    return both.select("f", F.lit("funded_by").alias("k"), F.col("w").alias("src"), F.col("src").alias("dst"), "i")

@@ -77,9 +77,11 @@ def asset_key(asset: Column, decimals: Column) -> Column:
     return F.concat(F.coalesce(asset, F.lit("")), F.lit("/"), F.coalesce(decimals.cast("string"), F.lit("")))
 
 
-def paid_frame(spark: SparkSession, edges_parquet_path: Path | str, clock: BlockClock) -> DataFrame:
+def paid_frame(spark: SparkSession, edges_parquet_path: Path | str, clock: BlockClock,
+               ordered: bool = False) -> DataFrame:
     """The ``paid`` frame (:data:`graphs.spark.frames.PAID_SCHEMA`) of the exported edges; ``clock``
-    from :func:`block_clock` on the same export."""
+    from :func:`block_clock` on the same export.  ``ordered``: with ``i``, the edge's insertion
+    sequence (the export's ``seq``: see :data:`graphs.spark.frames.EDGES_SEQ_SCHEMA`)."""
     from pyspark.sql import functions as F
 
     bc = spark.sparkContext.broadcast(clock)
@@ -87,22 +89,29 @@ def paid_frame(spark: SparkSession, edges_parquet_path: Path | str, clock: Block
     place = F.udf(lambda time, chain, block: _placed(bc.value, time, chain, block), "long", useArrow=True)
     df = spark.read.parquet(str(edges_parquet_path)).where(F.col("kind") == "paid")
     a = amount_text(F.col("amount"))
+    order = [F.col("seq").alias("i")] if ordered else []
     return df.select(F.col("id").alias("f"), "src", "dst", a.alias("a"), F.length(a).cast("int").alias("al"),
                      asset_key(F.col("asset"), F.col("decimals")).alias("s"),
-                     place(F.col("time"), F.col("chain"), F.col("block")).alias("t"))
+                     place(F.col("time"), F.col("chain"), F.col("block")).alias("t"), *order)
 
 
 def edges_frame(spark: SparkSession, edges_parquet_path: Path | str,
-                observations_parquet_path: Path | str | None = None) -> DataFrame:
+                observations_parquet_path: Path | str | None = None, ordered: bool = False) -> DataFrame:
     """The ``edges`` frame (``f, k, src, dst``): every stored edge, plus the ``located_in`` edge of each
     ``location`` observation (to ``jurisdiction:<ISO2>``, as ``TracerGraph.add_observations`` adds it).
 
     Derived edges are not here: ``funded_by`` follows first fundings after dust is known, and
-    ``same_actor`` the clustering links; the stages that derive them add them."""
+    ``same_actor`` the clustering links; the stages that derive them add them.
+
+    ``ordered``: with ``i``, the insertion sequence ``build_graph`` gives them: the store's edges in
+    their order (the export's ``seq``), then the ``located_in`` edges in observation order."""
+    import pyarrow.parquet as pq
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
+    order = [F.col("seq").alias("i")] if ordered else []
     edges = spark.read.parquet(str(edges_parquet_path)).select(
-        F.col("id").alias("f"), F.col("kind").alias("k"), "src", "dst")
+        F.col("id").alias("f"), F.col("kind").alias("k"), "src", "dst", *order)
     if observations_parquet_path is None:
         return edges
     loc = spark.read.parquet(str(observations_parquet_path)).where(
@@ -110,7 +119,12 @@ def edges_frame(spark: SparkSession, edges_parquet_path: Path | str,
     # jurisdiction ids made on the driver: a few hundred countries at most, whatever the row count
     values = [r["value"] for r in loc.select("value").distinct().collect()]
     juris = spark.createDataFrame([(v, ids.jurisdiction(v)) for v in values], "value string, dst string")
+    loc_order = []
+    if ordered:  # after every store edge, in observation order (one ordered pass over location rows)
+        n_edges = pq.ParquetFile(str(edges_parquet_path)).metadata.num_rows
+        rank = F.row_number().over(Window.orderBy("seq")) - 1 + F.lit(n_edges)
+        loc_order = [rank.cast("long").alias("i")]
     located = loc.join(F.broadcast(juris), "value").select(
-        F.col("id").alias("f"), F.lit("located_in").alias("k"), F.col("subject").alias("src"), "dst")
+        F.col("id").alias("f"), F.lit("located_in").alias("k"), F.col("subject").alias("src"), "dst", *loc_order)
     return edges.unionByName(located)
 

@@ -30,6 +30,9 @@ DEFAULT_BATCH_ROWS = 100_000
 OBS_EXPORT_COLUMNS = ("id", "subject", "predicate", "value", "confidence", "attrs", "source")
 DEPLOYMENT_COLUMNS = ("id", "owner", "hash")
 TOKEN_COLUMNS = ("id", "symbol")
+# Row position in the store's read order (0, 1, ...): the graph's insertion order, which Spark's file
+# splits do not keep (graphs.spark.load numbers edges by it, as networkx keys them).
+SEQ = "seq"
 
 
 def _text(v: Any) -> str | None:
@@ -71,9 +74,9 @@ def _schemas() -> dict[str, pa.Schema]:
     edge_types = {"id": s, "kind": s, "src": s, "dst": s, "amount": s, "decimals": i, "asset": s, "time": s,
                   "attrs": s, "chain": s, "block": i}
     return {
-        "edges": pa.schema([(c, edge_types[c]) for c in EDGE_COLUMNS]),
+        "edges": pa.schema([(c, edge_types[c]) for c in EDGE_COLUMNS] + [(SEQ, i)]),
         "observations": pa.schema([("id", s), ("subject", s), ("predicate", s), ("value", s), ("confidence", d),
-                                   ("attrs", s), ("source", s)]),
+                                   ("attrs", s), ("source", s), (SEQ, i)]),
         "deployments": pa.schema([(c, s) for c in DEPLOYMENT_COLUMNS]),
         "tokens": pa.schema([(c, s) for c in TOKEN_COLUMNS]),
     }
@@ -110,17 +113,18 @@ def _write(path: Path, schema: pa.Schema, rows: Iterable[Sequence[Any]], batch_r
 
 
 def _edge_rows(store: Reads) -> Iterable[tuple[Any, ...]]:
-    for fid, kind, src, dst, amount, decimals, asset, time, attrs, chain, block in tables.iter_edges(store):
+    for n, (fid, kind, src, dst, amount, decimals, asset, time, attrs, chain, block) in enumerate(
+            tables.iter_edges(store)):
         yield (fid, kind, src, dst, _amount(amount), _int(decimals), _text(asset), _time(time), _text(attrs),
-               _text(chain), _int(block))
+               _text(chain), _int(block), n)
 
 
 def export_store(store: Reads, out_dir: Path | str, *, now: str | None = None,
                  batch_rows: int = DEFAULT_BATCH_ROWS) -> dict[str, Path]:
     """Write ``edges``, ``observations``, ``deployments`` and ``tokens`` Parquet files into ``out_dir``.
 
-    - edges: :func:`tables.iter_edges` (``graphs.build.EDGE_COLUMNS``, in its order), streamed;
-    - observations: :func:`tables.observations` at ``now`` (default: the clock ``score_store`` uses);
+    - edges: :func:`tables.iter_edges` (``graphs.build.EDGE_COLUMNS``, in its order, plus ``seq``), streamed;
+    - observations: :func:`tables.observations` at ``now`` (default: the clock ``score_store`` uses), with ``seq``;
     - deployments: :func:`tables.deployments` (id, owner, manifest hash);
     - tokens: :func:`tables.token_symbols` (token id -> symbol).
 
@@ -138,7 +142,7 @@ def export_store(store: Reads, out_dir: Path | str, *, now: str | None = None,
     _write(paths["edges"], schemas["edges"], _edge_rows(store), batch_rows)
     obs = ((o["id"], o["subject"], o["predicate"], _text(o["value"]),
             None if o.get("confidence") is None else float(o["confidence"]), _text(o.get("attrs")),
-            _text(o.get("source"))) for o in tables.observations(store, now))
+            _text(o.get("source")), n) for n, o in enumerate(tables.observations(store, now)))
     _write(paths["observations"], schemas["observations"], obs, batch_rows)
     deps = ((d["id"], d["owner"], d["hash"]) for d in tables.deployments(store))
     _write(paths["deployments"], schemas["deployments"], deps, batch_rows)

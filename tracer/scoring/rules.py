@@ -325,8 +325,7 @@ def exposure(subject: str, ctx: Context) -> Evidence | None:
             share = float(e.share)
             base = 0.9 * p.hop_decay ** (e.hop - 1)
             s = base * (0.5 + 0.5 * share) if share >= p.exposure_material_share else base * share
-            text = (f"{share:.1%} of inflow in {asset_name(ctx, e.asset)} traces to listed {e.source} "
-                    f"({ctx.listed_label.get(e.source, 'listed')}), {e.hop} hop(s)")
+            text = exposure_text(ctx, w, subject, e, "in")
             if held:  # received and never moved on: may be unsolicited, funded nothing
                 s = min(s, p.exposure_passive_max)
                 text += "; received, under 1,000 and never moved on (possibly unsolicited): low at most"
@@ -336,18 +335,79 @@ def exposure(subject: str, ctx: Context) -> Evidence | None:
         o = ctx.exposure.outgoing.get(w)
         if o is not None:
             s = 0.5 * float(o.share)
-            ev = Evidence("exposure", s, f"paid {float(o.share):.1%} of its {asset_name(ctx, o.asset)} outflow "
-                          f"directly to listed {o.source}", via + o.refs + tuple(ctx.listed.get(o.source, [])),
-                          o.path)
+            ev = Evidence("exposure", s, exposure_text(ctx, w, subject, o, "out"),
+                          via + o.refs + tuple(ctx.listed.get(o.source, [])), o.path)
             if best is None or ev.score > best.score:
                 best = ev
     return best
 
 
 def asset_name(ctx: Context, key: str) -> str:
-    """An ``asset/decimals`` key as people read it: the symbol when known, else the asset id."""
+    """An ``asset/decimals`` key as people read it: the symbol when known (token entities, Akash
+    denoms, IBC vouchers through their trace), else a short id that says what it is."""
+    from tracer import amounts
+
     asset = key.rpartition("/")[0] if key.rpartition("/")[2].isdigit() else key
-    return ctx.symbols.get(asset) or asset
+    return amounts.asset_label(asset, ctx.symbols)
+
+
+def _split_key(key: str) -> tuple[str, int | None]:
+    asset, _, dec = key.rpartition("/")
+    return (asset, int(dec)) if dec.isdigit() else (key, None)
+
+
+def _flows(ctx: Context, w: str, way: str) -> dict[str, int]:
+    """``w``'s paid volume per asset key, one way, dust left out as exposure leaves it out (the
+    totals the exposure shares are fractions of).  Wording only: the score never reads this."""
+    from graphs.dust import dust_limits
+
+    p = ctx.params
+    limits: dict[str, int] = ctx.once(("wording_dust",), lambda: dust_limits(
+        ctx.tg, p.dust_min_value, p.dust_median_share, p.dust_min_transfers, ctx.symbols))
+    n = ctx.tg.get(w)
+    out: dict[str, int] = {}
+    if n is None:
+        return out
+    for _, d in (ctx.tg.in_edges(n, "paid") if way == "in" else ctx.tg.out_edges(n, "paid")):
+        key = d.get("s", "")
+        if d["a"] >= limits.get(key, 1):
+            out[key] = out.get(key, 0) + d["a"]
+    return out
+
+
+def exposure_text(ctx: Context, w: str, subject: str, e: Any, way: str) -> str:
+    """``500 of 1,750 USDC (28.6%) of its inflow traces to listed X (OFAC SDN), 1 hop away``.
+
+    The share is the exposure's, exact, of the wallet's inflow (``way`` "in") or outflow ("out") in
+    the asset it is computed in.  When the wallet also received the same token under another
+    denomination (USDC over two IBC paths), the whole of that token is stated first, and the share
+    the score uses follows: "100 % of inflow in ibc" must not read as all of the wallet's money."""
+    from fractions import Fraction
+
+    from tracer import amounts
+
+    asset, dec = _split_key(e.asset)
+    flows = _flows(ctx, w, way)
+    total = flows.get(e.asset, 0)
+    part = Fraction(e.share) * total
+    who = "its" if w == subject else f"payout wallet {w}'s"
+    flow = "inflow" if way == "in" else "outflow"
+    label = ctx.listed_label.get(e.source, "listed")
+    sym = amounts.symbol_of(asset, None)  # trusted tables only: a token's own symbol() may be anyone's
+    same = {k: v for k, v in flows.items() if sym and (ka := _split_key(k)) and ka[1] == dec
+            and amounts.symbol_of(ka[0], None) == sym}
+    if len(same) > 1 and total:
+        text = (f"{amounts.part_of_total(part, sum(same.values()), asset, dec, ctx.symbols)} of {who} {flow}"
+                f" (all {sym}; {amounts.share_text(part, total)} of the {amounts.number(total, dec)} received"
+                f" as {asset})")
+    elif total:
+        text = f"{amounts.part_of_total(part, total, asset, dec, ctx.symbols)} of {who} {flow}"
+    else:  # the exposure's totals cannot be rebuilt here: the share alone, still exact
+        text = f"{amounts.share_text(Fraction(e.share), 1)} of {who} {flow} in {asset_name(ctx, e.asset)}"
+    if way == "in":
+        hops = f"{e.hop} hop" + ("s" if e.hop != 1 else "")
+        return f"{text} traces to listed {e.source} ({label}), {hops} away"
+    return f"{text} paid directly to listed {e.source} ({label})"
 
 
 @rule("main")

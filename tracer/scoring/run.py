@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors import facts, ids
 from connectors.akash.parse import DENOM_SYMBOL
@@ -25,7 +25,10 @@ from tracer.catalog import load_catalog, load_country_groups
 from tracer.scoring import tables
 from tracer.scoring.combine import RULES_VERSION, combine
 from tracer.scoring.rules import RULES, Context, Evidence, Params
-from tracer.scoring.stages import NetworkxStages, Stages
+from tracer.scoring.stages import LeaseRow, NetworkxStages, Stages
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tracer.scoring.spark_engine import Engine
 from tracer.store import StoreBackend
 
 
@@ -46,13 +49,16 @@ def _now() -> str:
 
 def params_from_config(cfg: dict[str, Any] | None) -> Params:
     """``[scoring]`` keys of the config override Params defaults (unknown keys are a usage error)."""
-    sc = dict((cfg or {}).get("scoring", {}))
+    from tracer.scoring.spark_engine import ENGINE_KEYS
+
+    sc = {k: v for k, v in dict((cfg or {}).get("scoring", {})).items() if k not in ENGINE_KEYS}
     known = set(Params.__dataclass_fields__)
     bad = set(sc) - known
     if bad:
         from connectors.base import ConfigError
 
-        raise ConfigError(f"unknown [scoring] keys: {', '.join(sorted(bad))} (known: {', '.join(sorted(known))})")
+        raise ConfigError(f"unknown [scoring] keys: {', '.join(sorted(bad))} "
+                          f"(known: {', '.join(sorted(known | ENGINE_KEYS))})")
     return Params(**sc)
 
 
@@ -71,6 +77,48 @@ def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], depl
     tg: TracerGraph = build_graph(edges, obs_rows)
     t["build"] = time.monotonic() - t0
 
+    seen = observed(tg, obs_rows)
+    listed, tags = seen.listed, seen.tags
+
+    t0 = time.monotonic()
+    symbols = {**DENOM_SYMBOL, **dict(tokens or {})}
+    dust = st.dust(tg, p, symbols)
+    tg.ignore_dust_fundings(dust)  # a listed wallet's dust is nobody's first funding
+    hubs = st.hubs(tg, tags, listed, dust, p)
+    catalog = load_catalog()
+    controlled = frozenset(g.id for g in catalog.gpus.values() if g.eccn_3a090 in ("a", "b"))
+    links = st.links(tg, hubs, deployment_rows, controlled, p)
+    tg.add_links(links)
+    clusters = st.clusters(links, p.cluster_threshold)
+    t["cluster"] = time.monotonic() - t0
+
+    t0 = time.monotonic()
+    exp = st.exposure(tg, list(listed), hubs, dust, st.priced(tg, p, symbols), p)
+    t["exposure"] = time.monotonic() - t0
+
+    gpus, rentals, payouts, lease_rows = lease_facts(tg, hubs, seen, p)
+    peaks = {g.id: g.fp16_dense_tflops for g in catalog.gpus.values()}
+    compute = st.compute(lease_rows, peaks, clusters, p.utilisation)
+    return Context(tg, hubs, dict(listed), seen.label, dict(seen.obs), exp, clusters, compute, dict(gpus),
+                   dict(payouts), catalog, load_country_groups(), p, rentals=dict(rentals), symbols=symbols)
+
+
+@dataclass
+class Observed:
+    """What scoring reads from the observations (and the graph's ``listed_as`` edges)."""
+
+    obs: dict[str, list[dict[str, Any]]]
+    listed: dict[str, list[str]]
+    label: dict[str, str]
+    tags: list[tuple[str, str, str, str]]
+    gpu_hours: dict[str, list[tuple[float, str | None, str]]]
+
+
+def observed(tg: TracerGraph, obs_rows: list[dict[str, Any]]) -> Observed:
+    """Observations by subject, listed wallets with their refs and labels, tags and GPU-hours.
+
+    Wallets tied (``listed_as``) to a listed entity count as listed, with both facts as refs; every
+    ``listed_as`` edge must be in ``tg``."""
     obs: dict[str, list[dict[str, Any]]] = defaultdict(list)
     listed: dict[str, list[str]] = defaultdict(list)
     label: dict[str, str] = {}
@@ -91,29 +139,20 @@ def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], depl
         elif pred == "gpu_hours":
             gpu_hours[o["subject"]].append((float(o["value"]), facts.gpu_hours_model(o["attrs"]), o["id"]))
         obs[o["subject"]].append(o)
-    # Wallets tied (listed_as) to a listed entity count as listed, with both facts as refs.
     for u, v, d in tg.g.edges(data=True):
         if d["k"] == "listed_as" and tg.ids[v] in listed_entities:
             oid, lname = listed_entities[tg.ids[v]]
             listed[tg.ids[u]] += [d["f"], oid]
             label.setdefault(tg.ids[u], f"{lname} ({tg.ids[v]})")
+    return Observed(obs, listed, label, tags, gpu_hours)
 
-    t0 = time.monotonic()
-    symbols = {**DENOM_SYMBOL, **dict(tokens or {})}
-    dust = st.dust(tg, p, symbols)
-    tg.ignore_dust_fundings(dust)  # a listed wallet's dust is nobody's first funding
-    hubs = st.hubs(tg, tags, listed, dust, p)
-    catalog = load_catalog()
-    controlled = frozenset(g.id for g in catalog.gpus.values() if g.eccn_3a090 in ("a", "b"))
-    links = st.links(tg, hubs, deployment_rows, controlled, p)
-    tg.add_links(links)
-    clusters = st.clusters(links, p.cluster_threshold)
-    t["cluster"] = time.monotonic() - t0
 
-    t0 = time.monotonic()
-    exp = st.exposure(tg, list(listed), hubs, dust, st.priced(tg, p, symbols), p)
-    t["exposure"] = time.monotonic() - t0
-
+def lease_facts(tg: TracerGraph, hubs: Mapping[int, Any], seen: Observed, p: Params
+                ) -> tuple[dict[str, list[tuple[str, str, tuple[str, ...]]]], dict[str, list[Rental]],
+                           dict[str, list[tuple[str, str]]], list[LeaseRow]]:
+    """GPUs per subject, rentals, payout wallets and the lease rows compute accounting sums: from the
+    graph's provider and lease edges (every one must be in ``tg``) and payments to payees."""
+    gpu_hours, obs = seen.gpu_hours, seen.obs
     # GPUs per subject and GPU-hours per lease (gpu_hours observation, else uses_gpu units x hours).
     gpus: dict[str, list[tuple[str, str, tuple[str, ...]]]] = defaultdict(list)
     rentals: dict[str, list[Rental]] = defaultdict(list)
@@ -148,10 +187,7 @@ def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], depl
                     gpus[pv].append((gid, "leased out", (d["f"],)))
     _payee_rentals(tg, hubs, obs, payouts, gpus, rentals, int(p.payment_window_hours * 3600),
                    int(p.payment_max_window_days * 86400))
-    peaks = {g.id: g.fp16_dense_tflops for g in catalog.gpus.values()}
-    compute = st.compute(lease_rows, peaks, clusters, p.utilisation)
-    return Context(tg, hubs, dict(listed), label, dict(obs), exp, clusters, compute, dict(gpus), dict(payouts),
-                   catalog, load_country_groups(), p, rentals=dict(rentals), symbols=symbols)
+    return gpus, rentals, payouts, lease_rows
 
 
 def _rentals(tg: TracerGraph, lease: int, renter: str, rented_fact: str, uses: list[tuple[str, dict[str, Any]]],
@@ -294,17 +330,27 @@ def score_context(ctx: Context, computed_at: str) -> tuple[list[dict[str, Any]],
 
 
 def score_store(store: StoreBackend, params: Params | None = None, write: bool = True, now: str | None = None,
-                stages: Stages | None = None) -> ScoreResult:
+                stages: Stages | None = None, engine: Engine | None = None, spark: Any = None) -> ScoreResult:
     """The whole scoring run over a store; writes ``flags``/``evidence`` unless ``write`` is False.
 
-    ``stages``: the engine of the graph-wide stages (default: networkx, :mod:`tracer.scoring.stages`)."""
+    ``stages``: the engine of the graph-wide stages (default: networkx, :mod:`tracer.scoring.stages`);
+    ``engine``: ``Engine("spark", ...)`` runs them on Spark (:mod:`tracer.scoring.spark_engine`;
+    ``spark``: a running session to use)."""
     now = now or _now()
     p = params or Params()
     timings: dict[str, float] = {}
     t0 = time.monotonic()
-    obs_rows = tables.observations(store, now)
-    ctx = context_from_rows(tables.iter_edges(store), obs_rows, tables.deployments(store), p, timings,
-                            tables.token_symbols(store), stages)
+    spark_stats: dict[str, Any] = {}
+    if engine is not None and engine.name == "spark":
+        from tracer.scoring.spark_engine import context_from_spark
+
+        ctx, run = context_from_spark(store, p, now, engine, spark)
+        timings.update(run.timings)
+        spark_stats = run.stats
+    else:
+        obs_rows = tables.observations(store, now)
+        ctx = context_from_rows(tables.iter_edges(store), obs_rows, tables.deployments(store), p, timings,
+                                tables.token_symbols(store), stages)
     t1 = time.monotonic()
     flags, evidence = score_context(ctx, now)
     timings["score"] = time.monotonic() - t1
@@ -313,9 +359,9 @@ def score_store(store: StoreBackend, params: Params | None = None, write: bool =
         tables.write_results(store, flags, evidence)
         timings["write"] = time.monotonic() - t2
     timings["total"] = time.monotonic() - t0
-    stats = {"nodes": ctx.tg.g.number_of_nodes(), "edges": ctx.tg.g.number_of_edges(),
-             "clusters": len(ctx.clusters.members), "hubs": len(ctx.hubs), "flags": len(flags),
-             "evidence": len(evidence), "hub_stops": len(ctx.exposure.stops)}
+    stats = {"engine": engine.name if engine is not None else "networkx", "nodes": ctx.tg.g.number_of_nodes(),
+             "edges": ctx.tg.g.number_of_edges(), "clusters": len(ctx.clusters.members), "hubs": len(ctx.hubs),
+             "flags": len(flags), "evidence": len(evidence), "hub_stops": len(ctx.exposure.stops), **spark_stats}
     return ScoreResult(flags, evidence, timings, stats, ctx)
 
 

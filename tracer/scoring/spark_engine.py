@@ -1,0 +1,291 @@
+"""The Spark scoring engine: the graph-wide stages as Spark DataFrame jobs, the rules on what they leave.
+
+``score_store(..., engine=Engine("spark"))`` builds the same :class:`~tracer.scoring.rules.Context`
+as the networkx engine, without ever holding the whole payment graph in the driver:
+
+1. **Export** the store to Parquet through the store's own reads (:mod:`tracer.scoring.parquet`), in
+   bounded batches, numbered in read order (``seq``: the graph's insertion order).
+2. **Spark** (:mod:`graphs.spark`) computes, over every edge: dust limits and valued assets, first
+   fundings (dust left out) and the derived ``funded_by`` edges in networkx's order, hubs (tags,
+   degree, behaviour), the payment-scale clustering links (common funder / payroll, deposit reuse,
+   escrow third party, payouts), connected components of all links into actor clusters, exposure
+   hop by hop with exact shares, and compute (GPU-hours to FLOP) per actor.
+3. **The driver** holds only the part of the graph the per-subject rules read: every edge that is not
+   a payment (leases, GPUs, providers, locations, listings: the market side, 1/20 of the transfers
+   in the benchmark worlds) and the payments that touch a *relevant* wallet -- a node of the market
+   side, a payee's payer, a deployment owner, a subject by role, and every member of an actor
+   cluster that holds one of them.  Those wallets keep all their payments, so what a rule reads of
+   them (first funding, activity times, rentals by payment) is what the whole graph says.  The
+   manifest and synchronized-rental heuristics, which read only such wallets, run there too.
+
+The rules and the combination then run per subject exactly as in the networkx engine (same code, same
+order), so flags, levels, scores and evidence are equal; tests/test_spark_engine.py checks it.  The
+driver's memory grows with the market side and the relevant wallets, not with the payment graph.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from connectors.akash.parse import DENOM_SYMBOL
+from graphs.build import EDGE_COLUMNS, FirstFunding, TracerGraph, build_graph
+from graphs.clusters import Clusters, Hub, manifest_links, sync_rental_links
+from tracer.catalog import load_catalog, load_country_groups
+from tracer.scoring import tables
+from tracer.scoring.rules import Context, Params
+from tracer.scoring.stages import hub_params
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame, SparkSession
+
+    from tracer.store.reads import Reads
+
+DEFAULT_MASTER = "local[*]"
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Which engine scores (``[scoring] engine``) and, for Spark, where and how it runs.
+
+    ``spark_master``: ``local[*]`` (this machine, every core), ``spark://host:7077``, ``yarn`` or
+    ``k8s://...``; ``spark_conf``: any Spark setting, passed through (``spark.driver.memory``, ...);
+    ``spark_workdir``: where the Parquet export goes (default: a temporary directory, removed after
+    the run; on a cluster, a path every executor can read)."""
+
+    name: str = "networkx"
+    spark_master: str = DEFAULT_MASTER
+    spark_conf: Mapping[str, Any] = field(default_factory=dict)
+    spark_workdir: str | None = None
+
+
+ENGINES = ("networkx", "spark")
+ENGINE_KEYS = frozenset({"engine", "spark_master", "spark_conf", "spark_workdir"})
+
+
+def engine_from_config(cfg: Mapping[str, Any] | None, name: str | None = None, master: str | None = None
+                       ) -> Engine:
+    """``[scoring] engine / spark_master / spark_conf / spark_workdir``, overridden by ``name`` and
+    ``master`` (the command line); an unknown engine is a usage error."""
+    sc = dict((cfg or {}).get("scoring", {}))
+    engine = name or str(sc.get("engine", "networkx"))
+    if engine not in ENGINES:
+        from connectors.base import ConfigError
+
+        raise ConfigError(f"unknown scoring engine {engine!r} (known: {', '.join(ENGINES)})")
+    conf = sc.get("spark_conf", {}) or {}
+    if not isinstance(conf, Mapping):
+        from connectors.base import ConfigError
+
+        raise ConfigError("[scoring] spark_conf must be a table of Spark settings, e.g. "
+                          "spark_conf = { \"spark.driver.memory\" = \"4g\" }")
+    workdir = sc.get("spark_workdir")
+    return Engine(engine, str(master or sc.get("spark_master", DEFAULT_MASTER)),
+                  {str(k): str(v) for k, v in conf.items()}, None if workdir in (None, "") else str(workdir))
+
+
+@dataclass
+class SparkRun:
+    """What the Spark engine measured beside the context: whole-graph counts and per-stage seconds."""
+
+    stats: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _batches(path: Path, columns: list[str], batch_rows: int = 200_000) -> Iterator[Any]:
+    import pyarrow.parquet as pq
+
+    yield from pq.ParquetFile(str(path)).iter_batches(batch_size=batch_rows, columns=columns)
+
+
+def market_nodes(edges_path: Path) -> tuple[set[str], set[str]]:
+    """Every endpoint of an edge that is not a payment, and the payout wallets (``payout_to`` targets):
+    one streaming pass over the export's ids (memory: the market side's node ids)."""
+    import pyarrow.compute as pc
+
+    nodes: set[str] = set()
+    payees: set[str] = set()
+    for b in _batches(edges_path, ["kind", "src", "dst"]):
+        market = b.filter(pc.not_equal(b.column("kind"), "paid"))
+        nodes.update(market.column("src").to_pylist())
+        nodes.update(market.column("dst").to_pylist())
+        po = market.filter(pc.equal(market.column("kind"), "payout_to"))
+        payees.update(po.column("dst").to_pylist())
+    return nodes, payees
+
+
+def relevant_rows(edges_path: Path, relevant: Iterable[str]) -> Iterator[tuple[Any, ...]]:
+    """The export's edges in store order that the driver keeps: every non-payment edge, and each
+    payment with an end in ``relevant`` (:data:`graphs.build.EDGE_COLUMNS` tuples)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keep = pa.array(sorted(set(relevant)), type=pa.string())
+    cols = list(EDGE_COLUMNS)
+    for b in _batches(edges_path, cols):
+        mask = pc.or_(pc.not_equal(b.column("kind"), "paid"),
+                      pc.or_(pc.is_in(b.column("src"), value_set=keep), pc.is_in(b.column("dst"), value_set=keep)))
+        part = b.filter(mask)
+        yield from zip(*(part.column(c).to_pylist() for c in cols), strict=True)
+
+
+def driver_graph(edges_path: Path, obs_rows: list[dict[str, Any]], relevant: Iterable[str], clock: Any,
+                 dust: Mapping[str, int]) -> TracerGraph:
+    """The graph the rules read: the kept rows, placed by the whole export's block clock (an estimate
+    must not depend on which rows the driver keeps), first fundings without dust."""
+    tg = build_graph(relevant_rows(edges_path, relevant), obs_rows, graph=TracerGraph(clock=clock))
+    tg.ignore_dust_fundings(dust)
+    return tg
+
+
+def _ids(rows: Iterable[Any], col: str) -> set[str]:
+    return {r[col] for r in rows}
+
+
+def _hubs_on(tg: TracerGraph, hubs: Mapping[str, Hub]) -> dict[int, Hub]:
+    """Hubs keyed by the driver graph's nodes (a hub the driver does not hold is not read there)."""
+    return {n: h for k, h in hubs.items() if (n := tg.get(k)) is not None}
+
+
+def _first_fundings(tg: TracerGraph, first: DataFrame, funders: set[str]) -> list[FirstFunding]:
+    """Every first funding made by ``funders`` (nodes of ``tg``), as ``manifest_links`` counts them."""
+    from pyspark.sql import functions as F
+
+    if not funders:
+        return []
+    rows = first.where(F.col("src").isin(sorted(funders))).select("src", "t", "a", "s", "f").collect()
+    return [FirstFunding(tg.node(r["src"]), r["t"], int(r["a"]), r["s"], r["f"]) for r in rows]
+
+
+def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
+                       spark: SparkSession | None = None) -> tuple[Context, SparkRun]:
+    """The scoring context built by the Spark engine (module docstring); ``spark``: a running session
+    (default: :func:`graphs.spark.frames.session` with the engine's master and settings)."""
+    from graphs.spark import dust as sp_dust
+    from graphs.spark import exposure as sp_exposure
+    from graphs.spark import hubs as sp_hubs
+    from graphs.spark import links as sp_links
+    from graphs.spark.components import cluster_links
+    from graphs.spark.compute import cluster_compute, lease_frame
+    from graphs.spark.frames import paid_with_order, session
+    from graphs.spark.funding import first_funding, funded_by_ordered
+    from graphs.spark.load import block_clock, edges_frame, paid_frame
+    from tracer.scoring.parquet import export_store
+
+    p = params
+    run = SparkRun()
+    t = run.timings
+    spark = spark or session(engine.spark_master, engine.spark_conf)
+    work = Path(engine.spark_workdir) if engine.spark_workdir else Path(tempfile.mkdtemp(prefix="tracer-spark-"))
+    cached: list[Any] = []
+
+    def keep(df: DataFrame) -> DataFrame:
+        cached.append(df.persist())
+        return df
+
+    try:
+        t0 = time.monotonic()
+        paths = export_store(store, work, now=now)
+        obs_rows = tables.observations(store, now)
+        deployment_rows = tables.deployments(store)
+        symbols = {**DENOM_SYMBOL, **tables.token_symbols(store)}
+        clock = block_clock(paths["edges"], paths["observations"])
+        t["export"] = time.monotonic() - t0
+
+        t0 = time.monotonic()
+        paid = keep(paid_frame(spark, paths["edges"], clock, ordered=True))
+        edges = edges_frame(spark, paths["edges"], paths["observations"], ordered=True)
+        base = edges.count()
+        dust = sp_dust.dust_limits(paid, p.dust_min_value, p.dust_median_share, p.dust_min_transfers, symbols)
+        priced = sp_dust.priced_assets(paid, p.dust_min_value, symbols)
+        first = keep(first_funding(paid, dust))
+        edges_all = keep(edges.unionByName(funded_by_ordered(paid, first, base)))
+        t["load"] = time.monotonic() - t0
+
+        # The market side and who is relevant before clustering: the driver's first graph.
+        t0 = time.monotonic()
+        market, payees = market_nodes(paths["edges"])
+        roles = {o["subject"] for o in obs_rows if o["predicate"] == "role"}
+        payees |= {o["subject"] for o in obs_rows if o["predicate"] == "role" and o["value"] == "provider_payee"}
+        owners = {str(d["owner"]) for d in deployment_rows if d.get("owner")}
+        from pyspark.sql import functions as F
+
+        payers = _ids(paid.where(F.col("dst").isin(sorted(payees))).select("src").distinct().collect(),
+                      "src") if payees else set()
+        relevant0 = market | roles | owners | payers | payees
+        tg0 = driver_graph(paths["edges"], obs_rows, relevant0, clock, dust)
+        from tracer.scoring.run import observed
+
+        seen0 = observed(tg0, obs_rows)
+        listed = list(seen0.listed)
+        t["driver_graph"] = time.monotonic() - t0
+
+        t0 = time.monotonic()
+        hubs = sp_hubs.find_hubs(edges_all, paid, seen0.tags, p.hub_degree, behaviour=p.hub_behaviour,
+                                 never=seen0.listed, dust=dust, first=first, **hub_params(p))
+        t["hubs"] = time.monotonic() - t0
+
+        t0 = time.monotonic()
+        payouts_to = {tg0.ids[n] for n in tg0.payees}
+        g = sp_links.link_graph(edges_all)
+        links = sp_links.payment_links(g, paid, first, hubs, payouts_to, p.funding_window_days * 86400,
+                                       max_star=p.max_star, payroll_min_payments=p.payroll_min_payments)
+        hubs0 = _hubs_on(tg0, hubs)
+        funders = {tg0.ids[ff.src] for o in owners if (n := tg0.get(o)) is not None
+                   and (ff := tg0.first_in.get(n)) is not None}
+        links += manifest_links(deployment_rows, tg0, hubs0, int(p.manifest_window_days * 86400),
+                                p.fresh_days * 86400, funding_window_s=p.funding_window_days * 86400,
+                                max_star=p.max_star, fundings=_first_fundings(tg0, first, funders))
+        catalog = load_catalog()
+        controlled = frozenset(gp.id for gp in catalog.gpus.values() if gp.eccn_3a090 in ("a", "b"))
+        if controlled:
+            links += sync_rental_links(tg0, hubs0, controlled, p.sync_window_minutes * 60, p.sync_min_group, None,
+                                       p.sync_alpha)
+        clusters: Clusters = cluster_links(spark, links, p.cluster_threshold)
+        t["cluster"] = time.monotonic() - t0
+
+        # The rules' graph: the first one's wallets plus every member of their actor clusters.
+        t0 = time.monotonic()
+        touched = {clusters.of[w] for w in relevant0 if w in clusters.of}
+        relevant = relevant0 | {m for c in touched for m in clusters.members[c]}
+        tg = tg0 if relevant == relevant0 else driver_graph(paths["edges"], obs_rows, relevant, clock, dust)
+        seen = seen0 if tg is tg0 else observed(tg, obs_rows)
+        tg.add_links(lk for lk in links if tg.get(lk.a) is not None and tg.get(lk.b) is not None)
+        hubs_d = _hubs_on(tg, hubs)
+        t["driver_graph"] += time.monotonic() - t0
+
+        t0 = time.monotonic()
+        paid_o = keep(paid_with_order(paid, edges_all))
+        exp = sp_exposure.exposure(paid_o, listed, hubs, p.hops, p.exposure_min_share, dust, priced,
+                                   p.exposure_held_factor, payouts_to)
+        t["exposure"] = time.monotonic() - t0
+
+        t0 = time.monotonic()
+        from tracer.scoring.run import lease_facts
+
+        gpus, rentals, payouts, lease_rows = lease_facts(tg, hubs_d, seen, p)
+        peaks = {gp.id: gp.fp16_dense_tflops for gp in catalog.gpus.values()}
+        renters = {r[1] for r in lease_rows}
+        actors = [(n, c) for n, c in clusters.of.items() if n in renters]
+        actor_df = spark.createDataFrame(actors, "node string, cluster string")
+        compute = cluster_compute(spark, lease_frame(spark, lease_rows), peaks, actor_df, p.utilisation)
+        t["compute"] = time.monotonic() - t0
+
+        n_edges = base + first.count() + len(links)
+        run.stats = {"edges": n_edges, "hubs": len(hubs), "driver_nodes": tg.g.number_of_nodes(),
+                     "driver_edges": tg.g.number_of_edges(), "relevant_wallets": len(relevant),
+                     "spark_master": spark.sparkContext.master}
+        ctx = Context(tg, hubs_d, dict(seen.listed), seen.label, dict(seen.obs), exp, clusters, compute,
+                      dict(gpus), dict(payouts), catalog, load_country_groups(), p, rentals=dict(rentals),
+                      symbols=symbols)
+        return ctx, run
+    finally:
+        for df in cached:
+            df.unpersist()
+        if not engine.spark_workdir:
+            shutil.rmtree(work, ignore_errors=True)
