@@ -135,7 +135,7 @@ def test_path_funding_exposure_cluster_timeline(store) -> None:
     assert (hit["id"], hit["hop"], hit["direction"], hit["path"]) == (IDS["A"], 2, "outflow", ["e:f2f", "e:fa"])
     assert hit["reason"].startswith("sanctioned")
     direct = q.exposure(store, IDS["F"], hops=1)["hits"]
-    assert [(h["id"], h["share"]) for h in direct] == [(IDS["A"], "USDC 100%")]
+    assert [(h["id"], h["share"]) for h in direct] == [(IDS["A"], "2,500 of 2,500 USDC (100.0%)")]
     cl = q.cluster(store, IDS["A3"])
     assert {m["id"] for m in cl["members"]} == {IDS["A"], IDS["A2"], IDS["A3"]}
     assert {json.loads(x["why"])["heuristic"] for x in cl["links"]} == {"common_funder", "manifest_hash"}
@@ -206,7 +206,7 @@ def test_gpu_model_nodes_are_not_expanded(store) -> None:
 
 def test_neighbours_marks_listed_nodes(store) -> None:
     nodes = {n["id"]: n for n in q.neighbours(store, IDS["F"])["nodes"]}
-    assert nodes[IDS["A"]]["listed"] == "sanctioned: OFAC SDN"
+    assert nodes[IDS["A"]]["listed"] == "sanctioned: OFAC SDN, entry entity:ofac:41234 (Kowloon Compute Ltd)"
     assert nodes[IDS["F2"]]["listed"] is None and nodes[IDS["F"]]["listed"] is None  # F's flag is not a listing
 
 

@@ -98,7 +98,8 @@ def test_search_draw_expand_and_follow_payment(server: str, browser: Any, tmp_pa
     assert "medium" in b.find_element(By.ID, "flag").text
     assert "exposure" in b.find_element(By.ID, "evidence").text
     assert b.execute_script(f"return window.tracerApp.cy.getElementById('{IDS['X']}').data('hub')").startswith("exchange")
-    assert b.execute_script(f"return window.tracerApp.cy.getElementById('{IDS['A']}').data('listed')").startswith("sanctioned")
+    assert b.execute_script(f"return window.tracerApp.cy.getElementById('{IDS['A']}').data('listed')") == (
+        "sanctioned: OFAC SDN, entry entity:ofac:41234 (Kowloon Compute Ltd)")  # the entry named too
 
     # select the listed renter: severe flag and its two pieces of evidence
     b.execute_script(f"window.tracerApp.cy.getElementById('{IDS['A']}').emit('tap')")
@@ -112,7 +113,7 @@ def test_search_draw_expand_and_follow_payment(server: str, browser: Any, tmp_pa
     b.find_element(By.ID, "funding").click()
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#extra-list li")) == 3)
     funding = [li.text for li in b.find_elements(By.CSS_SELECTOR, "#extra-list li")]
-    assert funding[0].startswith("hop 1: fresh funder paid") and "2500 USDC" in funding[0]
+    assert funding[0].startswith("hop 1: fresh funder paid") and "2,500 USDC" in funding[0]
     assert any("BigExchange hot wallet" in f and "hub: exchange" in f for f in funding)
     b.find_element(By.ID, "timeline").click()
     wait.until(lambda d: d.find_element(By.ID, "extra-title").text.startswith("Timeline"))
@@ -128,12 +129,12 @@ def test_search_draw_expand_and_follow_payment(server: str, browser: Any, tmp_pa
     b.execute_script("window.tracerApp.cy.getElementById('e:aw').emit('tap')")
     wait.until(lambda d: d.find_element(By.ID, "edge-panel").is_displayed())
     fields = b.find_element(By.ID, "edge-fields").text
-    assert "1234.5 USDC" in fields and TX in fields
+    assert "1,234.5 USDC" in fields and "1234500000 (asset USDC, decimals 6)" in fields and TX in fields
     b.find_element(By.ID, "open-tx").click()
     wait.until(lambda d: d.find_element(By.ID, "tx-panel").is_displayed())
     assert TX in b.find_element(By.ID, "tx").text
     tx_edges = [li.text for li in b.find_elements(By.CSS_SELECTOR, "#tx-edges li")]
-    assert len(tx_edges) == 2 and "1234.5 USDC" in tx_edges[0] and "0.5 USDC" in tx_edges[1]
+    assert len(tx_edges) == 2 and "1,234.5 USDC" in tx_edges[0] and "0.5 USDC" in tx_edges[1]
     assert "http://127.0.0.1/test/case.json" in b.find_element(By.ID, "provenance").text
 
     errors = [e for e in b.get_log("browser") if e["level"] == "SEVERE"]

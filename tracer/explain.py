@@ -9,7 +9,7 @@ from typing import Any
 
 def fact_time(fact: dict[str, Any]) -> str:
     """A fact's time as stored, else its block-clock estimate with the basis, else 'unknown time'."""
-    if fact.get("time"):
+    if fact.get("time") and str(fact["time"]) not in ("None", "null"):
         return str(fact["time"])
     if fact.get("time_estimated"):
         return f"~{fact['time_estimated']} ({fact.get('time_note')})"
@@ -33,4 +33,28 @@ def explain_data(store: Any, ident: str) -> dict[str, Any] | None:
         return None
     for e in ev:
         e["facts"] = [tables.fact(store, r) or {"id": r, "missing": True} for r in e["refs"]]
+    add_display(store, [f for e in ev for f in e["facts"]])
     return {"subject": subject, "flag": flag, "evidence": ev}
+
+
+def add_display(store: Any, facts: list[dict[str, Any]]) -> None:
+    """Give every edge fact with an amount its ``display`` (``2.106000754537 AKT``) and ``symbol``;
+    the stored ``amount`` (base units) and ``decimals`` stay as they are for machines."""
+    from tracer import amounts
+    from tracer.queries import asset_symbols
+
+    paid = [f for f in facts if f.get("table") == "edges" and f.get("amount") not in (None, "")]
+    if not paid:
+        return
+    symbols = asset_symbols(store, paid)
+    for f in paid:
+        f["display"] = amounts.display(f["amount"], f.get("asset"), f.get("decimals"), symbols)
+        f["symbol"] = amounts.symbol_of(f.get("asset"), symbols)
+
+
+def fact_line(fact: dict[str, Any]) -> str:
+    """One edge fact as ``explain`` prints it: ``paid A -> B 1,750 USDC at <time or 'unknown time'>``
+    (never "at None"; the base amount and decimals stay in ``--json``)."""
+    amount = f" {fact.get('display')}" if fact.get("display") else (
+        f" {fact['amount']} {fact.get('asset') or ''} (base units)" if fact.get("amount") else "")
+    return f"{fact['kind']} {fact['src']} -> {fact['dst']}{amount} at {fact_time(fact)}"

@@ -247,20 +247,30 @@ def graph_export(store: Reads, path: Path, fmt: str, min_score: float = 0.0, max
     """Flagged subjects and every edge touching them (with both ends) as GEXF or GraphML for Gephi."""
     import networkx as nx
 
-    from graphs.queries import amount_text
+    from tracer import amounts
+    from tracer.queries import asset_symbols, listed_name, listings
 
     rows = watchlist_rows(store, min_score)
     g = nx.MultiDiGraph()
     seen: set[str] = set()
+    picked: list[dict[str, Any]] = []
     for r in rows:
         for col in ("src", "dst"):
             for e in store.neighbour_edges([r["id"]], "out" if col == "src" else "in", None, max_edges):
                 if e["id"] in seen or len(seen) >= max_edges:
                     continue
                 seen.add(e["id"])
-                attrs = {"kind": e["kind"], "chain": e["chain"], "asset": e["asset"],
-                         "amount": amount_text(e["amount"], e["decimals"]), "time": e["time"], "tx": e["tx"]}
-                g.add_edge(e["src"], e["dst"], key=e["id"], **{k: str(v) for k, v in attrs.items() if v is not None})
+                picked.append(e)
+    symbols = asset_symbols(store, picked)
+    for e in picked:
+        # amount: exact, in the display unit (what Gephi shows); amount_base: the integer as stored
+        attrs = {"kind": e["kind"], "chain": e["chain"], "asset": e["asset"],
+                 "amount": amounts.decimal_text(e["amount"], amounts.exponent_of(e["asset"], e["decimals"])),
+                 "amount_base": e["amount"], "decimals": e["decimals"],
+                 "symbol": amounts.symbol_of(e["asset"], symbols),
+                 "label": amounts.display(e["amount"], e["asset"], e["decimals"], symbols) or e["kind"],
+                 "time": e["time"], "tx": e["tx"]}
+        g.add_edge(e["src"], e["dst"], key=e["id"], **{k: str(v) for k, v in attrs.items() if v is not None})
     for r in rows:
         g.add_node(r["id"])
     flagged = {r["id"]: r for r in rows}
@@ -270,12 +280,13 @@ def graph_export(store: Reads, path: Path, fmt: str, min_score: float = 0.0, max
         chunk = nodes[i:i + 500]
         for e in store.entity_rows(chunk):
             info[e["id"]] = e
+    listed = listings(store, nodes)
     for n in g.nodes:
         e = info.get(n, {})
         f = flagged.get(n)
-        attrs = {"label": e.get("label") or n, "kind": e.get("kind") or ids.kind_of(n),
+        attrs = {"label": e.get("label") or listed_name(listed.get(n)) or n, "kind": e.get("kind") or ids.kind_of(n),
                  "chain": e.get("chain"), "level": f["level"] if f else "none",
-                 "score": float(f["score"]) if f else 0.0}
+                 "score": float(f["score"]) if f else 0.0, "listed": listed.get(n)}
         g.nodes[n].update({k: v for k, v in attrs.items() if v is not None})
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "gexf":

@@ -28,12 +28,17 @@ def _cell(v: Any) -> str:
 
 
 def emit(rows: Sequence[dict[str, Any]], fmt: str | None, columns: Sequence[str] | None = None,
-         out: TextIO | None = None, title: str | None = None) -> None:
-    """Print rows in the chosen format (table on a terminal, JSON when piped, unless told)."""
+         out: TextIO | None = None, title: str | None = None, table_columns: Sequence[str] | None = None) -> None:
+    """Print rows in the chosen format (table on a terminal, JSON when piped, unless told).
+
+    ``table_columns``: what a person reads in the table (``display``: ``1,750 USDC``), when the
+    machine formats carry more (the integer base amount, decimals and asset id beside it)."""
     out = out or sys.stdout
     cols = list(columns) if columns else (list(rows[0].keys()) if rows else [])
     if fmt is None:
         fmt = "table" if out.isatty() else "json"
+    if fmt == "table" and table_columns:
+        cols = list(table_columns)
     if fmt == "json":
         out.write(json.dumps([{c: r.get(c) for c in cols} for r in rows], indent=2, default=str) + "\n")
     elif fmt == "csv":
@@ -48,8 +53,10 @@ def emit(rows: Sequence[dict[str, Any]], fmt: str | None, columns: Sequence[str]
         t = Table(title=title, show_lines=False)
         for c in cols:
             t.add_column(c, overflow="fold")
-        for r in rows:
-            t.add_row(*[_cell(r.get(c)) for c in cols])
+        from rich.markup import escape
+
+        for r in rows:  # escaped: "[sanctioned: OFAC SDN]" or a third party's label is text, not markup
+            t.add_row(*[escape(_cell(r.get(c))) for c in cols])
         Console(file=out, width=None if out.isatty() else 200).print(t)
 
 

@@ -133,16 +133,58 @@ class SqlGraph:
         return found
 
     def risky(self, nodes: Collection[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
+        found: dict[str, str] = dict(listings(self.store, nodes))
         for chunk in _chunks(sorted(nodes)):
-            for r in self.store.open_listing_facts(chunk):
-                found.setdefault(r["subject"], f"{r['predicate']}: {r['value']}")
-            for r in self.store.listed_as_edges(chunk):
-                found.setdefault(r["src"], f"listed as {r['dst']}")
             if self._flags:
                 for r in self.store.high_flags(chunk):
                     found.setdefault(r["subject"], f"flag {r['level']} ({r['score']})")
         return found
+
+
+def listings(store: Reads, nodes: Collection[str]) -> dict[str, str]:
+    """Every listed party among ``nodes`` named: ``sanctioned: OFAC SDN`` for a listed wallet, and
+    ``listed as OFAC SDN entry entity:ofac:41234 (Kowloon Compute Ltd)`` for one tied to a listed entity
+    (the entry's name and list, not only its id), both when both hold
+    (``sanctioned: OFAC SDN, entry entity:ofac:41234 (Kowloon Compute Ltd)``)."""
+    found: dict[str, str] = {}
+    tied: dict[str, str] = {}
+    for chunk in _chunks(sorted(nodes)):
+        for r in store.open_listing_facts(chunk):
+            found.setdefault(r["subject"], f"{r['predicate']}: {r['value']}")
+        for r in store.listed_as_edges(chunk):
+            tied.setdefault(str(r["src"]), str(r["dst"]))
+    if tied:
+        ents = sorted(set(tied.values()))
+        names: dict[str, str] = {}
+        lists: dict[str, str] = {}
+        for chunk in _chunks(ents):
+            for r in store.entity_rows(chunk):
+                if r.get("label"):
+                    names[r["id"]] = str(r["label"])
+            for r in store.open_listing_facts(chunk):
+                lists.setdefault(r["subject"], str(r["value"]))
+        for src, ent in tied.items():  # the entry and its name, beside "sanctioned: OFAC SDN"
+            name = f" ({names[ent]})" if ent in names else ""
+            if src in found:
+                found[src] += f", entry {ent}{name}"
+            else:
+                found[src] = f"listed as {lists[ent] + ' entry ' + ent if ent in lists else ent}{name}"
+    return found
+
+
+def asset_symbols(store: Reads, rows: Sequence[Mapping[str, Any]] = ()) -> dict[str, str]:
+    """Asset -> symbol for rendering ``rows``: the store's token entities (``symbol()``), and IBC
+    vouchers among the rows that no table resolves, through the denom trace stored on their edge."""
+    from tracer import amounts
+
+    symbols = dict(store.token_labels())
+    vouchers = sorted({str(r["id"]) for r in rows if str(r.get("asset") or "").startswith("ibc/") and r.get("id")
+                       and amounts.symbol_of(r.get("asset"), symbols) is None})
+    by_id = {str(r["id"]): r.get("asset") for r in rows}
+    for chunk in _chunks(vouchers):
+        attrs = store.edge_attrs(chunk)
+        symbols.update(amounts.traces_from_attrs((str(by_id[i]), a) for i, a in attrs.items()))
+    return symbols
 
 
 def exists(store: Reads, node: str) -> bool:
@@ -210,12 +252,34 @@ def find(store: Reads, text: str, limit: int = 50) -> list[dict[str, Any]]:
     return [{**info[i], "match": how} for i, how in hits.items()]
 
 
-def _edge_out(e: Mapping[str, Any], hop: int | None = None) -> dict[str, Any]:
+def _edge_out(e: Mapping[str, Any], hop: int | None = None, symbols: Mapping[str, str] | None = None,
+              names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """An edge for people and machines: ``amount`` (base units, as stored), ``value`` (exact, display
+    unit), ``symbol`` and ``display`` (``1,750 USDC``); ``src_name``/``dst_name`` name the ends."""
+    from tracer import amounts
+
     d = dict(e)
     d["value"] = gq.amount_text(e.get("amount"), e.get("decimals"))
+    d.update(amounts.amount_fields(e.get("amount"), e.get("asset"), e.get("decimals"), symbols))
+    if names is not None:
+        d["src_name"], d["dst_name"] = names.get(str(e["src"])), names.get(str(e["dst"]))
     if hop is not None:
         d["hop"] = hop
     return d
+
+
+def node_names(info: Mapping[str, Mapping[str, Any]], listed: Mapping[str, str]) -> dict[str, str]:
+    """Node -> what a person calls it: its label, and for a listed party also its listing
+    (``Kowloon Compute Ltd [sanctioned: OFAC SDN]``); nodes with neither are left out."""
+    out: dict[str, str] = {}
+    for n in set(info) | set(listed):
+        label = (info.get(n) or {}).get("label")
+        parts = [str(label)] if label else []
+        if n in listed:
+            parts.append(f"[{listed[n]}]")
+        if parts:
+            out[n] = " ".join(parts)
+    return out
 
 
 def neighbours(store: Reads, node: str, depth: int = 1, kinds: Sequence[str] | None = None,
@@ -230,10 +294,12 @@ def neighbours(store: Reads, node: str, depth: int = 1, kinds: Sequence[str] | N
     g = SqlGraph(store, node)
     sub = gq.neighbourhood(g.fetch, node, depth, kinds, direction, max_nodes, g.hubs)
     info = describe(store, list(sub.nodes))
-    risk = {n: why for n, why in g.risky(list(sub.nodes)).items() if not why.startswith("flag ")}
-    nodes = [{**info[n], "hop": h, "hub": sub.hubs.get(n) or g.degree_hubs.get(n), "listed": risk.get(n)}
-             for n, h in sub.nodes.items()]
-    edges = [_edge_out(e, max(sub.nodes.get(e["src"], 0), sub.nodes.get(e["dst"], 0)))
+    risk = listings(store, list(sub.nodes))
+    names = node_names(info, risk)
+    nodes = [{**info[n], "hop": h, "hub": sub.hubs.get(n) or g.degree_hubs.get(n), "listed": risk.get(n),
+              "name": names.get(n)} for n, h in sub.nodes.items()]
+    symbols = asset_symbols(store, list(sub.edges.values()))
+    edges = [_edge_out(e, max(sub.nodes.get(e["src"], 0), sub.nodes.get(e["dst"], 0)), symbols, names)
              for e in sub.edges.values()]
     edges.sort(key=lambda e: (e["hop"], str(e.get("time") or ""), e["id"]))
     return {"start": node, "depth": depth, "nodes": nodes, "edges": edges,
@@ -245,8 +311,11 @@ def path(store: Reads, a: str, b: str, max_depth: int = 6, kinds: Sequence[str] 
     a, b = require(store, a, "from"), require(store, b, "to")
     max_depth = check_int(max_depth, "max_depth", 1, MAX_HOPS)
     g = SqlGraph(store, a)
-    found = gq.shortest_path(g.fetch, a, b, max_depth, check_kinds(kinds), 20_000, g.hubs)
-    return [_edge_out(e, i + 1) for i, e in enumerate(found or [])]
+    found = gq.shortest_path(g.fetch, a, b, max_depth, check_kinds(kinds), 20_000, g.hubs) or []
+    ends = sorted({str(e[c]) for e in found for c in ("src", "dst")})
+    names = node_names(describe(store, ends), listings(store, ends))
+    symbols = asset_symbols(store, found)
+    return [_edge_out(e, i + 1, symbols, names) for i, e in enumerate(found)]
 
 
 def funding(store: Reads, node: str, hops: int = 3) -> list[dict[str, Any]]:
@@ -254,25 +323,50 @@ def funding(store: Reads, node: str, hops: int = 3) -> list[dict[str, Any]]:
     node = require(store, node)
     hops = check_int(hops, "hops", 1, MAX_HOPS)
     g = SqlGraph(store, node)
+    from tracer import amounts
+
     funders = gq.funding_sources(g.fetch, node, hops, MAX_NODES, g.hubs)
-    info = describe(store, [f.id for f in funders])
-    return [{"hop": f.hop, "funder": f.id, "label": info[f.id]["label"], "via": f.via, "asset": f.asset,
-             "amount": gq.amount_text(f.amount, f.decimals), "payments": f.payments,
-             "first_time": f.first_time, "hub": f.hub, "level": info[f.id]["level"],
-             "edges": f.edges[:20]} for f in funders]
+    who = sorted({f.id for f in funders})
+    info = describe(store, who)
+    listed = listings(store, who)
+    symbols = asset_symbols(store, [{"id": f.edges[0], "asset": f.asset} for f in funders if f.edges])
+    out = []
+    for f in funders:
+        label, level = info[f.id]["label"], info[f.id]["level"]
+        out.append({"hop": f.hop, "funder": f.id, "label": label or listed_name(listed.get(f.id)),
+                    "via": f.via, "asset": f.asset, "amount": gq.amount_text(f.amount, f.decimals),
+                    **amounts.amount_fields(f.amount, f.asset, f.decimals, symbols), "payments": f.payments,
+                    "first_time": f.first_time, "hub": f.hub,
+                    "level": level or ("listed" if f.id in listed else None), "listed": listed.get(f.id),
+                    "edges": f.edges[:20]})
+    return out
 
 
-def _direct_share(store: Reads, node: str, hit: gq.Hit) -> str | None:
-    """For a direct counterparty: its share of the subject's paid volume that way (exact ratio)."""
-    rows = store.paid_counterparties(node, "inflow" if hit.direction == "inflow" else "outflow")
-    tot: dict[str, int] = {}
-    part: dict[str, int] = {}
-    for r in rows:
-        a = str(r["asset"] or "")
+def listed_name(listing: str | None) -> str | None:
+    """The name a listing gives an unlabelled party (the entry's name in brackets), else the listing."""
+    if not listing:
+        return None
+    if listing.endswith(")") and " (" in listing:
+        return listing[listing.rindex(" (") + 2:-1]
+    return listing
+
+
+def _direct_share(store: Reads, node: str, hit: gq.Hit, symbols: Mapping[str, str]) -> str | None:
+    """For a direct counterparty: its part of the subject's paid volume that way, per asset, exact
+    (``500 of 1,750 USDC (28.6%)``)."""
+    from tracer import amounts
+
+    way: Literal["out", "in"] = "in" if hit.direction == "inflow" else "out"
+    other = "src" if way == "in" else "dst"
+    tot: dict[tuple[str, int | None], int] = {}
+    part: dict[tuple[str, int | None], int] = {}
+    for r in store.neighbour_edges([node], way, ["paid"], 100_000):
+        dec = r.get("decimals")
+        a = (str(r["asset"] or ""), None if dec is None or dec == "" else int(dec))
         tot[a] = tot.get(a, 0) + int(r["amount"] or 0)
-        if r["o"] == hit.id:
+        if r[other] == hit.id:
             part[a] = part.get(a, 0) + int(r["amount"] or 0)
-    shares = [f"{a or '?'} {part[a] * 100 // tot[a] if tot[a] else 0}%" for a in sorted(part)]
+    shares = [amounts.part_of_total(part[a], tot[a], a[0], a[1], symbols) for a in sorted(part, key=str)]
     return ", ".join(shares) or None
 
 
@@ -325,8 +419,10 @@ def exposure(store: Reads, node: str, hops: int = 3) -> dict[str, Any]:
     g = SqlGraph(store, node)
     hits, hubs = gq.exposure_walk(g.fetch, node, g.risky, hops, MAX_NODES, g.hubs)
     hubs.update(g.degree_hubs)
-    rows = [{"hop": h.hop, "id": h.id, "direction": h.direction, "reason": h.reason,
-             "share": _direct_share(store, node, h) if h.hop == 1 else None, "path": h.path} for h in hits]
+    symbols = asset_symbols(store)
+    info = describe(store, [h.id for h in hits])
+    rows = [{"hop": h.hop, "id": h.id, "name": info[h.id]["label"], "direction": h.direction, "reason": h.reason,
+             "share": _direct_share(store, node, h, symbols) if h.hop == 1 else None, "path": h.path} for h in hits]
     return {"subject": node, "hops": hops, "hits": rows, "proportional": proportional_exposure(store, node, hops),
             "hubs": [{"id": k, "why": v} for k, v in sorted(hubs.items())], "truncated": g.truncated}
 
@@ -365,9 +461,19 @@ def timeline(store: Reads, node: str, limit: int = 500) -> list[dict[str, Any]]:
     """Payments, leases and facts about a node in time order (the story of a case)."""
     node = require(store, node)
     limit = check_int(limit, "limit", 1, 5_000)
+    from tracer import amounts
+
     edges = store.timeline_edges(node, limit)
     obs = store.timeline_observations(node, limit)
-    return gq.timeline(edges, obs, node, block_clock(store, edges))[:limit]
+    events = gq.timeline(edges, obs, node, block_clock(store, edges))[:limit]
+    symbols = asset_symbols(store, edges)
+    others = sorted({str(ev["other"]) for ev in events if ev["direction"]})  # edge events: the other end
+    names = node_names(describe(store, others), listings(store, others))
+    for ev in events:
+        ev.update(amounts.amount_fields(ev.get("amount_base"), ev.get("asset"), ev.get("decimals"), symbols))
+        if ev["other"] in names:
+            ev["other_name"] = names[ev["other"]]
+    return events
 
 
 def block_clock(store: Reads, edges: Sequence[Mapping[str, Any]]) -> Any:
@@ -408,7 +514,9 @@ def node(store: Reads, node_id: str) -> dict[str, Any]:
                 with contextlib.suppress(ValueError):
                     r[k] = json.loads(r[k])
     info = describe(store, [node_id])[node_id]
-    return {"id": node_id, "entity": ent or info, "observations": obs, "flag": flag, "evidence": ev}
+    listing = listings(store, [node_id]).get(node_id)
+    return {"id": node_id, "entity": ent or info, "listed": listing, "observations": obs, "flag": flag,
+            "evidence": ev}
 
 
 def edge(store: Reads, edge_id: str) -> dict[str, Any]:
@@ -417,7 +525,9 @@ def edge(store: Reads, edge_id: str) -> dict[str, Any]:
     row = store.edge_row(edge_id)
     if row is None:
         raise QueryError(f"edge {edge_id} is not in the store", 404)
-    e = _edge_out(row)
+    ends = [str(row["src"]), str(row["dst"])]
+    names = node_names(describe(store, ends), listings(store, ends))
+    e = _edge_out(row, None, {**store.token_labels(), **_attr_symbol(row)}, names)
     if isinstance(e.get("attrs"), str):
         with contextlib.suppress(ValueError):
             e["attrs"] = json.loads(e["attrs"])
@@ -426,8 +536,16 @@ def edge(store: Reads, edge_id: str) -> dict[str, Any]:
         prov = store.raw_payload_meta(e["raw_sha256"])
     same_tx: list[dict[str, Any]] = []
     if e.get("tx") and e.get("block") is not None:  # (kind, chain, block) is indexed, tx alone is not
-        same_tx = [_edge_out(r) for r in store.same_tx_edges(e["kind"], e["chain"], e["block"], e["tx"], edge_id)]
+        rows = store.same_tx_edges(e["kind"], e["chain"], e["block"], e["tx"], edge_id)
+        same_tx = [_edge_out(r, None, asset_symbols(store, rows)) for r in rows]
     return {"edge": e, "provenance": prov, "same_tx": same_tx}
+
+
+def _attr_symbol(row: Mapping[str, Any]) -> dict[str, str]:
+    """The symbol an edge row's own attrs give its asset (an IBC denom trace), if any."""
+    from tracer import amounts
+
+    return amounts.traces_from_attrs([(str(row.get("asset") or ""), row.get("attrs"))])
 
 
 def _plain_edge_id(value: Any) -> str:

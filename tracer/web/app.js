@@ -86,11 +86,12 @@
         continue;
       }
       added.push({ group: "nodes", data: { id: n.id, kind: n.kind, level: n.level || "", hub: n.hub || "", listed: n.listed || "",
-        hop: hop, caption: n.label ? clip(n.label, 26) : short(n.id) } });
+        hop: hop, caption: (n.label ? clip(n.label, 26) : short(n.id)) + (n.listed ? " ⚠ listed" : "") } });
     }
     for (const e of data.edges) {
       if (cy.getElementById(e.id).nonempty()) continue;
-      const caption = e.kind === "paid" && e.value ? clip(e.value, 14) + " " + clip(e.asset || "", 10) : e.kind;
+      // display: exact amount in the asset's unit with its symbol ("1,750 USDC"), never base units or token ids
+      const caption = e.kind === "paid" && e.display ? clip(e.display, 24) : e.kind;
       added.push({ group: "edges", data: { id: e.id, source: e.src, target: e.dst, kind: e.kind, caption } });
     }
     cy.add(added);
@@ -131,6 +132,7 @@
     meta.replaceChildren();
     const ent = info.entity || {};
     meta.append(el("div", [ent.kind, ent.label, ent.chain].filter(Boolean).join(" · "), "muted"));
+    if (info.listed) meta.append(el("div", info.listed, "error"));
     const flag = $("flag");
     flag.replaceChildren();
     if (info.flag) {
@@ -165,7 +167,9 @@
     $("tx-panel").hidden = true;
     const dl = $("edge-fields");
     dl.replaceChildren();
-    for (const [k, v] of [["kind", e.kind], ["from", e.src], ["to", e.dst], ["amount", e.value ? e.value + " " + (e.asset || "") : null],
+    for (const [k, v] of [["kind", e.kind], ["from", e.src_name ? e.src + " (" + e.src_name + ")" : e.src],
+      ["to", e.dst_name ? e.dst + " (" + e.dst_name + ")" : e.dst], ["amount", e.display],
+      ["base units", e.amount_base ? e.amount_base + " (asset " + e.asset + ", decimals " + e.decimals + ")" : null],
       ["chain", e.chain], ["time", e.time], ["block", e.block], ["tx", e.tx], ["source", e.source]]) {
       if (v === null || v === undefined || v === "") continue;
       dl.append(el("dt", k), el("dd", v));
@@ -183,7 +187,7 @@
     const list = $("tx-edges");
     list.replaceChildren();
     for (const x of [e, ...info.same_tx]) {
-      list.append(el("li", x.kind + " " + short(x.src) + " → " + short(x.dst) + (x.value ? ": " + x.value + " " + (x.asset || "") : "")));
+      list.append(el("li", x.kind + " " + short(x.src) + " → " + short(x.dst) + (x.display ? ": " + x.display : "")));
     }
     const prov = $("provenance");
     prov.replaceChildren();
@@ -213,16 +217,16 @@
   async function funding(id) {
     const rows = await api("/api/funding", { id, hops: 3 });
     extra("Funding of " + short(id), rows.map((f) => [
-      "hop " + f.hop + ": " + (f.label || short(f.funder)) + " paid " + short(f.via) + " " + f.amount + " " + f.asset +
+      "hop " + f.hop + ": " + (f.label || short(f.funder)) + " paid " + short(f.via) + " " + (f.display || "") +
       " (" + f.payments + "×, first " + (f.first_time || "?") + ")" + (f.hub ? " — hub: " + f.hub : "") +
-      (f.level ? " [" + f.level + "]" : ""), f.funder]));
+      (f.level ? " [" + f.level + "]" : "") + (f.listed ? " — " + f.listed : ""), f.funder]));
   }
 
   async function timeline(id) {
     const rows = await api("/api/timeline", { id, limit: 200 });
     extra("Timeline of " + short(id), rows.map((t) => [
       (t.time || "undated") + " " + t.event + (t.direction ? " " + t.direction : "") + " " + short(t.other || "") +
-      (t.amount ? " " + t.amount + " " + (t.asset || "") : ""), null]));
+      (t.other_name ? " " + t.other_name : "") + (t.display ? " " + t.display : ""), null]));
   }
 
   async function search(text) {
