@@ -1,23 +1,33 @@
 """Scale benchmark: a synthetic store with N transfers (+ N/20 leases) -> build + cluster + score.
 
-    .venv/bin/python bench/graph_scale.py                 # 100k and 1M transfers
-    .venv/bin/python bench/graph_scale.py --sizes 100000  # one size
+    .venv/bin/python bench/graph_scale.py                          # 100k and 1M transfers, networkx
+    .venv/bin/python bench/graph_scale.py --sizes 100000           # one size
+    .venv/bin/python bench/graph_scale.py --engine both --sizes 1000000,10000000   # issue 14
 
-Each size runs in two fresh subprocesses: one writes the store (through ``Store.write_page``,
-like a sync), the other reads it and scores, so the reported peak RSS (``ru_maxrss``) is that of
-scoring alone.  Goal: 1M transfers in <= 60 s and <= 4 GB on a 2-core machine, close to linear.
-Bounded: the world is fixed-size and each subprocess has a timeout.
+Each size runs in fresh subprocesses: one writes the store (through ``Store.write_page``, like a
+sync), then one per engine reads it and scores (``tracer score`` as a library call, flags written).
+Reported per engine: seconds of the whole scoring process (interpreter start, imports, a Spark
+session's JVM start included), the driver's peak RSS (``ru_maxrss`` of the Python process) and the
+peak RSS of its whole process tree (the JVM and Spark's Python workers included), sampled from
+/proc every 0.25 s.  Both engines' flags are compared (count and levels) when both finish.
+Goal (networkx): 1M transfers in <= 60 s and <= 4 GB on a 2-core machine, close to linear.
+Bounded: the world is fixed-size, each subprocess has a timeout, and a run that fails (out of
+memory, timeout) is reported as such, not retried.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import random
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -129,57 +139,141 @@ def generate(db: str, n_transfers: int, seed: int = 7) -> dict[str, float]:
     return {"generate_s": time.monotonic() - t, "wallets": n_wallets, "leases": n_leases}
 
 
-def score(db: str) -> dict[str, object]:
-    """Read, build, cluster, trace, score and write; timings per stage and peak RSS."""
+def score(db: str, engine: str = "networkx", master: str = "local[*]", driver_memory: str = "8g"
+          ) -> dict[str, object]:
+    """Read, build, cluster, trace, score and write; timings per stage, peak RSS, flags by level."""
     from tracer.scoring.run import score_store
+    from tracer.scoring.spark_engine import Engine
     from tracer.store import Store
 
     store = Store(db)
     t = time.monotonic()
-    res = score_store(store, now="2026-06-01T00:00:00Z")
+    eng = Engine(engine, master, {"spark.driver.memory": driver_memory}) if engine == "spark" else None
+    res = score_store(store, now="2026-06-01T00:00:00Z", engine=eng)
     total = time.monotonic() - t
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    levels: dict[str, int] = {}
+    for f in res.flags:
+        levels[f["level"]] = levels.get(f["level"], 0) + 1
+    digest = hashlib.sha256(json.dumps([(f["subject"], f["level"], round(f["score"], 9)) for f in res.flags])
+                            .encode()).hexdigest()[:16]
     return {"score_total_s": round(total, 2), **{k: round(v, 2) for k, v in res.timings.items()},
-            "peak_rss_mb": round(peak_mb), **res.stats}
+            "driver_peak_rss_mb": round(peak_mb), "levels": levels, "flags_digest": digest, **res.stats}
+
+
+def _tree_rss_kb(pid: int) -> int:
+    """RSS of ``pid`` and every descendant (kB), from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{d}/statm") as f:
+                rss[int(d)] = int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += rss.get(p, 0)
+        todo += children.get(p, [])
+    return total
+
+
+def run_measured(cmd: list[str], timeout: int) -> tuple[int, str, str, float, int]:
+    """Run ``cmd``; returns (exit code, stdout, stderr, wall seconds, peak tree RSS in MB)."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.25):
+            peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the JVM and Spark's workers too
+        out, err = proc.communicate()
+        err += f"\ntimeout after {timeout} s"
+    done.set()
+    th.join()
+    return proc.returncode, out, err, time.monotonic() - t0, round(peak[0] / 1024)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="100000,1000000", help="Comma-separated transfer counts.")
-    ap.add_argument("--timeout", type=int, default=900, help="Seconds per subprocess.")
+    ap.add_argument("--engine", choices=["networkx", "spark", "both"], default="networkx",
+                    help="Scoring engine(s) to run on each store (both: side by side, same store).")
+    ap.add_argument("--spark-master", default="local[*]", help="Spark master for the spark engine.")
+    ap.add_argument("--driver-memory", default="8g", help="spark.driver.memory (local mode: the JVM's heap).")
+    ap.add_argument("--timeout", type=int, default=3600, help="Seconds per subprocess.")
+    ap.add_argument("--workdir", default=None, help="Where the stores go (default: a temp dir; 10M is ~6 GB).")
     ap.add_argument("--_generate", nargs=2, metavar=("DB", "N"), help=argparse.SUPPRESS)
-    ap.add_argument("--_score", metavar="DB", help=argparse.SUPPRESS)
+    ap.add_argument("--_score", nargs=4, metavar=("DB", "ENGINE", "MASTER", "MEM"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._generate:
         print(json.dumps(generate(args._generate[0], int(args._generate[1]))))
         return
     if args._score:
-        print(json.dumps(score(args._score)))
+        db, engine, master, mem = args._score
+        print(json.dumps(score(db, engine, master, mem)))
         return
-    print("note: shared 2-core machine; other work running at the same time makes these numbers noisy")
+    engines = ["networkx", "spark"] if args.engine == "both" else [args.engine]
+    load = os.getloadavg()
+    print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} at start; engines {', '.join(engines)}; "
+          "other work running at the same time makes these numbers noisy")
     rows = []
     for n in [int(x) for x in args.sizes.split(",")]:
-        with tempfile.TemporaryDirectory() as d:
+        with tempfile.TemporaryDirectory(dir=args.workdir) as d:
             db = str(Path(d) / "bench.db")
             g = subprocess.run([sys.executable, __file__, "--_generate", db, str(n)], capture_output=True,
                                text=True, timeout=args.timeout, check=True)
             gen = json.loads(g.stdout.strip().splitlines()[-1])
-            s = subprocess.run([sys.executable, __file__, "--_score", db], capture_output=True, text=True,
-                               timeout=args.timeout, check=True)
-            sc = json.loads(s.stdout.strip().splitlines()[-1])
-            row = {"transfers": n, **gen, **sc}
-            rows.append(row)
-            print(json.dumps(row))
-    if len(rows) > 1:
-        a, b = rows[0], rows[-1]
+            by_engine: dict[str, dict[str, object]] = {}
+            for eng in engines:
+                code, out, err, wall, tree = run_measured(
+                    [sys.executable, __file__, "--_score", db, eng, args.spark_master, args.driver_memory],
+                    args.timeout)
+                if code != 0:
+                    last = (err.strip().splitlines() or ["?"])[-1]
+                    row = {"transfers": n, "engine": eng, "failed": f"exit {code}: {last[:300]}",
+                           "process_s": round(wall, 1), "tree_peak_rss_mb": tree}
+                else:
+                    sc = json.loads(out.strip().splitlines()[-1])
+                    row = {"transfers": n, "engine": eng, "process_s": round(wall, 1), "tree_peak_rss_mb": tree,
+                           **gen, **sc}
+                    by_engine[eng] = row
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+            if len(by_engine) == 2:
+                a, b = by_engine["networkx"], by_engine["spark"]
+                same = a["flags_digest"] == b["flags_digest"]
+                print(f"{n:,} transfers: spark/networkx time x{b['process_s'] / a['process_s']:.2f}, "  # type: ignore[operator]
+                      f"driver RSS {a['driver_peak_rss_mb']} -> {b['driver_peak_rss_mb']} MB, tree RSS "
+                      f"{a['tree_peak_rss_mb']} -> {b['tree_peak_rss_mb']} MB; flags {'equal' if same else 'DIFFER'}",
+                      flush=True)
+    nx_rows = [r for r in rows if r["engine"] == "networkx" and "failed" not in r]
+    if len(nx_rows) > 1:
+        a, b = nx_rows[0], nx_rows[-1]
         ratio = (b["score_total_s"] / a["score_total_s"]) / (b["transfers"] / a["transfers"])  # type: ignore[operator]
-        print(f"growth: time x{b['score_total_s'] / a['score_total_s']:.1f} for data x{b['transfers'] / a['transfers']:.0f}"  # type: ignore[operator]
-              f" (1.0 = linear: {ratio:.2f}); peak RSS {a['peak_rss_mb']} MB -> {b['peak_rss_mb']} MB")
-    for r in rows:
-        if r["transfers"] >= 1_000_000:
-            ok = r["score_total_s"] <= 60 and r["peak_rss_mb"] <= 4096  # type: ignore[operator]
+        print(f"networkx growth: time x{b['score_total_s'] / a['score_total_s']:.1f} for data "  # type: ignore[operator]
+              f"x{b['transfers'] / a['transfers']:.0f} (1.0 = linear: {ratio:.2f}); peak RSS "  # type: ignore[operator]
+              f"{a['driver_peak_rss_mb']} MB -> {b['driver_peak_rss_mb']} MB")
+    for r in nx_rows:
+        if r["transfers"] == 1_000_000:
+            ok = r["score_total_s"] <= 60 and r["driver_peak_rss_mb"] <= 4096  # type: ignore[operator]
             print(f"goal 1M <= 60 s and <= 4 GB: {'met' if ok else 'NOT met'} "
-                  f"({r['score_total_s']} s, {r['peak_rss_mb']} MB)")
+                  f"({r['score_total_s']} s, {r['driver_peak_rss_mb']} MB)")
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

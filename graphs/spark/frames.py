@@ -71,7 +71,14 @@ def session(master: str = "local[*]", conf: Mapping[str, Any] | None = None, app
     # finds; pyspark reads PYSPARK_PYTHON when the context starts.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     b = SparkSession.builder.master(master).appName(app)
-    defaults = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8",
+    import warnings
+
+    # pyspark warns on every UDF that it has not been certified with pandas 3 (its pandas paths are
+    # not used here: Arrow UDFs and grouped Arrow functions only): one line per stage is noise.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"pyspark\.")
+    warnings.filterwarnings("ignore", message="Cannot infer the eval type", module=r"pyspark\.")
+    defaults = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
+                "spark.sql.shuffle.partitions": "8",
                 "spark.sql.session.timeZone": "UTC", "spark.driver.bindAddress": "127.0.0.1",
                 "spark.driver.host": "127.0.0.1"}
     for k, v in {**defaults, **dict(conf or {})}.items():

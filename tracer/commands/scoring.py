@@ -10,8 +10,7 @@ from pathlib import Path
 import click
 
 from tracer.cli import Env, pass_env
-from tracer.explain import explain_data
-from tracer.explain import fact_time as _when
+from tracer.explain import explain_data, fact_line
 from tracer.output import emit, one_line, output_options
 
 
@@ -20,9 +19,17 @@ from tracer.output import emit, one_line, output_options
 @click.option("--min-level", type=click.Choice(["low", "medium", "high", "severe"]), default="low",
               show_default=True, help="Print only flags at this level or above.")
 @click.option("--dry-run", is_flag=True, help="Compute and print, but do not write flags/evidence.")
+@click.option("--engine", type=click.Choice(["networkx", "spark"]), default=None,
+              help="Where the graph-wide stages run: networkx (in memory, the default) or spark (Apache "
+                   "Spark DataFrame jobs, for stores whose payment graph does not fit one machine; needs "
+                   "Java and pip install 'tracer[spark]').  Default: [scoring] engine, else networkx.")
+@click.option("--spark-master", default=None, metavar="URL",
+              help="Spark master for --engine spark: local[*] (default: this machine), spark://host:7077, "
+                   "yarn, k8s://...  Default: [scoring] spark_master.")
 @output_options
 @pass_env
-def score_command(env: Env, top: int, min_level: str, dry_run: bool, fmt: str | None) -> None:
+def score_command(env: Env, top: int, min_level: str, dry_run: bool, engine: str | None, spark_master: str | None,
+                  fmt: str | None) -> None:
     """Score every renter and provider in the store and write the flags and evidence tables.
 
     \b
@@ -34,16 +41,31 @@ def score_command(env: Env, top: int, min_level: str, dry_run: bool, fmt: str | 
       tracer score                       # write flags + evidence, print the top 20
       tracer score --min-level high --csv
       tracer score --dry-run --json      # compute only
-    Thresholds: [scoring] keys in the config file (hops, name_match_min, utilisation, ...).
+      tracer score --engine spark        # same flags, computed on Spark (local[*])
+      tracer score --engine spark --spark-master spark://head:7077
+    Thresholds: [scoring] keys in the config file (hops, name_match_min, utilisation, ...);
+    engine settings: [scoring] engine, spark_master, spark_conf, spark_workdir (docs/scale.md).
     """
     from tracer.scoring.run import params_from_config, score_store
+    from tracer.scoring.spark_engine import engine_from_config
 
     params = params_from_config(env.cfg)
-    if dry_run:
-        res = score_store(env.store, params, write=False)
-    else:
-        with env.store.lock("score"):
-            res = score_store(env.store, params)
+    eng = engine_from_config(env.cfg, engine, spark_master)
+    if spark_master and eng.name != "spark":
+        raise click.UsageError("--spark-master needs --engine spark (or [scoring] engine = \"spark\")")
+    try:
+        if dry_run:
+            res = score_store(env.store, params, write=False, engine=eng)
+        else:
+            with env.store.lock("score"):
+                res = score_store(env.store, params, engine=eng)
+    except RuntimeError as e:
+        from graphs.spark.frames import SparkUnavailable
+
+        if not isinstance(e, SparkUnavailable):
+            raise
+        click.echo(f"error: {one_line(str(e))}", err=True)
+        sys.exit(1)
     order = ["low", "medium", "high", "severe"]
     rows = [{"subject": f["subject"], "score": f["score"], "level": f["level"],
              "reasons": "; ".join(r["detail"] for r in f["reasons"])}
@@ -60,6 +82,12 @@ def score_command(env: Env, top: int, min_level: str, dry_run: bool, fmt: str | 
                    f"{f' ({levels})' if levels else ''}; "
                    f"{res.stats['clusters']} clusters, {res.stats['hubs']} hubs, "
                    f"{res.stats['hub_stops']} exposure walks stopped at hubs", err=True)
+        if eng.name == "spark":
+            ss = res.stats
+            click.echo(f"spark engine ({ss.get('spark_master')}): {ss.get('edges', 0):,} graph edges; the driver held "
+                       f"{ss.get('driver_edges', 0):,} (market side and {ss.get('relevant_wallets', 0):,} relevant "
+                       f"wallets); " + ", ".join(f"{k} {v:.1f}s" for k, v in res.timings.items() if k != "total"),
+                       err=True)
         stops = res.context.exposure.stops if res.context else []
         for st in stops[:10]:
             click.echo(f"  walk from listed {st.source} stopped at {st.hub} ({st.reason}) at hop {st.hop}, "
@@ -137,9 +165,7 @@ def explain_command(env: Env, ident: str, as_json: bool) -> None:
                 click.echo(f"  - {fact['id']}: NOT IN STORE")
                 continue
             if fact["table"] == "edges":
-                what = (f"{fact['kind']} {fact['src']} -> {fact['dst']}"
-                        + (f" {fact['amount']} {fact['asset'] or ''} (decimals {fact['decimals']})"
-                           if fact.get("amount") else "") + " at " + _when(fact))
+                what = fact_line(fact)
             elif fact["table"] == "observations":
                 what = f"{fact['predicate']} {fact['subject']} = {fact['value']} (confidence {fact['confidence']})"
             else:

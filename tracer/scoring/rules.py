@@ -147,6 +147,11 @@ class Context:
     memo: dict[Any, Any] = field(default_factory=dict)  # per-cluster results, so big clusters stay linear
     rentals: dict[str, list[Rental]] = field(default_factory=dict)  # renter -> its rentals (concurrency)
     symbols: dict[str, str] = field(default_factory=dict)  # asset (token id, denom) -> symbol
+    dust: dict[str, int] | None = None  # the dust limits the run used (asset key -> smallest non-dust)
+    # An engine whose ``tg`` holds part of the payments (tracer.scoring.spark_engine) gives what rules
+    # read of the rest per wallet: the known times of its payments out, its non-dust flows per asset.
+    paid_times: dict[str, list[int]] | None = None
+    flows: dict[tuple[str, str], dict[str, int]] | None = None
 
     def once(self, key: Any, fn: Callable[[], Any]) -> Any:
         """Compute a per-cluster value once per run (rules stay pure: same inputs, same value)."""
@@ -361,8 +366,11 @@ def _flows(ctx: Context, w: str, way: str) -> dict[str, int]:
     totals the exposure shares are fractions of).  Wording only: the score never reads this."""
     from graphs.dust import dust_limits
 
+    if ctx.flows is not None:
+        return dict(ctx.flows.get((w, way), {}))
     p = ctx.params
-    limits: dict[str, int] = ctx.once(("wording_dust",), lambda: dust_limits(
+    # The run's limits (an engine whose tg holds part of the graph cannot recompute them from it).
+    limits: dict[str, int] = ctx.dust if ctx.dust is not None else ctx.once(("wording_dust",), lambda: dust_limits(
         ctx.tg, p.dust_min_value, p.dust_median_share, p.dust_min_transfers, ctx.symbols))
     n = ctx.tg.get(w)
     out: dict[str, int] = {}
@@ -633,9 +641,12 @@ def _activity(subject: str, ctx: Context) -> Evidence | None:
     times: list[int] = []
     for m in ctx.clusters.peers(subject):
         n = ctx.tg.get(m)
-        if n is None:
-            continue
-        times.extend(d["t"] for _, d in ctx.tg.out_edges(n) if d["k"] in ("paid", "rented") and d["t"])
+        if ctx.paid_times is not None:  # payments from the engine's per-wallet times, rentals from the graph
+            times.extend(ctx.paid_times.get(m, ()))
+            if n is not None:
+                times.extend(d["t"] for _, d in ctx.tg.out_edges(n, "rented") if d["t"])
+        elif n is not None:
+            times.extend(d["t"] for _, d in ctx.tg.out_edges(n) if d["k"] in ("paid", "rented") and d["t"])
     if len(times) < p.activity_min_events:
         return None
     for zone, off in p.activity_zones.items():

@@ -100,7 +100,8 @@ def context_from_rows(edges: Iterable[Any], obs_rows: list[dict[str, Any]], depl
     peaks = {g.id: g.fp16_dense_tflops for g in catalog.gpus.values()}
     compute = st.compute(lease_rows, peaks, clusters, p.utilisation)
     return Context(tg, hubs, dict(listed), seen.label, dict(seen.obs), exp, clusters, compute, dict(gpus),
-                   dict(payouts), catalog, load_country_groups(), p, rentals=dict(rentals), symbols=symbols)
+                   dict(payouts), catalog, load_country_groups(), p, rentals=dict(rentals), symbols=symbols,
+                   dust=dict(dust))
 
 
 @dataclass

@@ -10,13 +10,16 @@ as the networkx engine, without ever holding the whole payment graph in the driv
    degree, behaviour), the payment-scale clustering links (common funder / payroll, deposit reuse,
    escrow third party, payouts), connected components of all links into actor clusters, exposure
    hop by hop with exact shares, and compute (GPU-hours to FLOP) per actor.
-3. **The driver** holds only the part of the graph the per-subject rules read: every edge that is not
-   a payment (leases, GPUs, providers, locations, listings: the market side, 1/20 of the transfers
-   in the benchmark worlds) and the payments that touch a *relevant* wallet -- a node of the market
-   side, a payee's payer, a deployment owner, a subject by role, and every member of an actor
-   cluster that holds one of them.  Those wallets keep all their payments, so what a rule reads of
-   them (first funding, activity times, rentals by payment) is what the whole graph says.  The
-   manifest and synchronized-rental heuristics, which read only such wallets, run there too.
+3. **The driver** holds only the part of the graph the per-subject rules read as edges: every edge
+   that is not a payment (leases, GPUs, providers, locations, listings: the market side, 1/20 of the
+   transfers in the benchmark worlds), the payments into the market side (a provider's payout
+   wallet, an escrow account) and the payments of deployment owners (whose freshness the manifest
+   heuristic judges).  What the rules read of the other payments arrives from Spark as small
+   per-wallet facts, for the *relevant* wallets only (the market side's wallets, payees' payers,
+   owners, subjects by role, and every member of an actor cluster holding one of them): each one's
+   first funding, the times it paid (activity hours), and for exposed wallets its non-dust in- and
+   outflow per asset (the totals exposure wording states).  The manifest and synchronized-rental
+   heuristics, which read only such wallets, run there too.
 
 The rules and the combination then run per subject exactly as in the networkx engine (same code, same
 order), so flags, levels, scores and evidence are equal; tests/test_spark_engine.py checks it.  The
@@ -34,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connectors.akash.parse import DENOM_SYMBOL
-from graphs.build import EDGE_COLUMNS, FirstFunding, TracerGraph, build_graph
+from graphs.build import EDGE_COLUMNS, FirstFunding, TracerGraph, build_graph, node_kind
 from graphs.clusters import Clusters, Hub, manifest_links, sync_rental_links
 from tracer.catalog import load_catalog, load_country_groups
 from tracer.scoring import tables
@@ -119,28 +122,78 @@ def market_nodes(edges_path: Path) -> tuple[set[str], set[str]]:
     return nodes, payees
 
 
-def relevant_rows(edges_path: Path, relevant: Iterable[str]) -> Iterator[tuple[Any, ...]]:
-    """The export's edges in store order that the driver keeps: every non-payment edge, and each
-    payment with an end in ``relevant`` (:data:`graphs.build.EDGE_COLUMNS` tuples)."""
+def driver_rows(edges_path: Path, into: Iterable[str], touching: Iterable[str]) -> Iterator[tuple[Any, ...]]:
+    """The export's edges in store order that the driver keeps: every non-payment edge, each payment
+    into a node of ``into`` and each payment with an end in ``touching``
+    (:data:`graphs.build.EDGE_COLUMNS` tuples)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    keep = pa.array(sorted(set(relevant)), type=pa.string())
+    dst_set = pa.array(sorted(set(into)), type=pa.string())
+    any_set = pa.array(sorted(set(touching)), type=pa.string())
     cols = list(EDGE_COLUMNS)
     for b in _batches(edges_path, cols):
-        mask = pc.or_(pc.not_equal(b.column("kind"), "paid"),
-                      pc.or_(pc.is_in(b.column("src"), value_set=keep), pc.is_in(b.column("dst"), value_set=keep)))
+        src, dst = b.column("src"), b.column("dst")
+        mask = pc.or_(pc.or_(pc.not_equal(b.column("kind"), "paid"), pc.is_in(dst, value_set=dst_set)),
+                      pc.or_(pc.is_in(src, value_set=any_set), pc.is_in(dst, value_set=any_set)))
         part = b.filter(mask)
         yield from zip(*(part.column(c).to_pylist() for c in cols), strict=True)
 
 
-def driver_graph(edges_path: Path, obs_rows: list[dict[str, Any]], relevant: Iterable[str], clock: Any,
-                 dust: Mapping[str, int]) -> TracerGraph:
-    """The graph the rules read: the kept rows, placed by the whole export's block clock (an estimate
-    must not depend on which rows the driver keeps), first fundings without dust."""
-    tg = build_graph(relevant_rows(edges_path, relevant), obs_rows, graph=TracerGraph(clock=clock))
-    tg.ignore_dust_fundings(dust)
+def driver_graph(edges_path: Path, obs_rows: list[dict[str, Any]], into: Iterable[str], touching: Iterable[str],
+                 clock: Any) -> TracerGraph:
+    """The graph the rules read (:func:`driver_rows`), placed by the whole export's block clock (an
+    estimate must not depend on which rows the driver keeps).  No first fundings: the kept payments
+    do not say who funded whom first; :func:`set_first_fundings` gives the relevant wallets theirs."""
+    tg = build_graph(driver_rows(edges_path, into, touching), obs_rows, derive=False,
+                     graph=TracerGraph(clock=clock))
+    tg.first_in.clear()
     return tg
+
+
+def _frame_of(spark: SparkSession, values: Iterable[str], col: str) -> DataFrame:
+    return spark.createDataFrame([(v,) for v in sorted(set(values))], f"{col} string")
+
+
+def set_first_fundings(tg: TracerGraph, first: DataFrame, wallets: Iterable[str], spark: SparkSession) -> None:
+    """Give ``wallets`` their first non-dust funding as the whole graph has it (``tg.first_in``)."""
+    from pyspark.sql import functions as F
+
+    todo = [w for w in wallets if (n := tg.get(w)) is None or n not in tg.first_in]
+    if not todo:
+        return
+    rows = first.join(F.broadcast(_frame_of(spark, todo, "w")), "w").select("w", "src", "t", "a", "s", "f").collect()
+    for r in sorted(rows, key=lambda r: r["w"]):
+        tg.first_in[tg.node(r["w"])] = FirstFunding(tg.node(r["src"]), r["t"], int(r["a"]), r["s"], r["f"])
+
+
+def paid_times(paid: DataFrame, wallets: Iterable[str], spark: SparkSession) -> dict[str, list[int]]:
+    """Per wallet, the known times (non-zero) of its payments out: what the activity-hours rule reads."""
+    from pyspark.sql import functions as F
+
+    out: dict[str, list[int]] = {}
+    pays = paid.where(F.col("t").isNotNull() & (F.col("t") != 0)).select("src", "t")
+    for r in pays.join(F.broadcast(_frame_of(spark, wallets, "src")), "src").collect():
+        out.setdefault(r["src"], []).append(int(r["t"]))
+    return out
+
+
+def paid_flows(paid: DataFrame, dust: Mapping[str, int], wallets: Iterable[str], spark: SparkSession
+               ) -> dict[tuple[str, str], dict[str, int]]:
+    """Per (wallet, "in" / "out"), its non-dust paid volume per asset key (exact integers)."""
+    from pyspark.sql import functions as F
+
+    from graphs.spark.dust import with_non_dust
+
+    nd = with_non_dust(paid, dust).where(F.col("nd"))
+    ws = _frame_of(spark, wallets, "w")
+    out: dict[tuple[str, str], dict[str, int]] = {}
+    for way, col in (("in", "dst"), ("out", "src")):
+        rows = nd.join(F.broadcast(ws), nd[col] == ws["w"]).select("w", "s", "a").collect()
+        for r in rows:
+            per = out.setdefault((r["w"], way), {})
+            per[r["s"]] = per.get(r["s"], 0) + int(r["a"])
+    return out
 
 
 def _ids(rows: Iterable[Any], col: str) -> set[str]:
@@ -207,7 +260,7 @@ def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
         edges_all = keep(edges.unionByName(funded_by_ordered(paid, first, base)))
         t["load"] = time.monotonic() - t0
 
-        # The market side and who is relevant before clustering: the driver's first graph.
+        # The market side and who is relevant: the driver's graph.
         t0 = time.monotonic()
         market, payees = market_nodes(paths["edges"])
         roles = {o["subject"] for o in obs_rows if o["predicate"] == "role"}
@@ -215,46 +268,49 @@ def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
         owners = {str(d["owner"]) for d in deployment_rows if d.get("owner")}
         from pyspark.sql import functions as F
 
-        payers = _ids(paid.where(F.col("dst").isin(sorted(payees))).select("src").distinct().collect(),
-                      "src") if payees else set()
+        payers = _ids(paid.join(F.broadcast(_frame_of(spark, payees, "dst")), "dst").select("src").distinct()
+                      .collect(), "src") if payees else set()
         relevant0 = market | roles | owners | payers | payees
-        tg0 = driver_graph(paths["edges"], obs_rows, relevant0, clock, dust)
+        into = payees | {n for n in market if node_kind(n) != "wallet"}
+        tg = driver_graph(paths["edges"], obs_rows, into, owners, clock)
+        set_first_fundings(tg, first, sorted(w for w in relevant0 if node_kind(w) == "wallet"), spark)
         from tracer.scoring.run import observed
 
-        seen0 = observed(tg0, obs_rows)
-        listed = list(seen0.listed)
+        seen = observed(tg, obs_rows)
+        listed = list(seen.listed)
         t["driver_graph"] = time.monotonic() - t0
 
         t0 = time.monotonic()
-        hubs = sp_hubs.find_hubs(edges_all, paid, seen0.tags, p.hub_degree, behaviour=p.hub_behaviour,
-                                 never=seen0.listed, dust=dust, first=first, **hub_params(p))
+        hubs = sp_hubs.find_hubs(edges_all, paid, seen.tags, p.hub_degree, behaviour=p.hub_behaviour,
+                                 never=seen.listed, dust=dust, first=first, **hub_params(p))
         t["hubs"] = time.monotonic() - t0
 
         t0 = time.monotonic()
-        payouts_to = {tg0.ids[n] for n in tg0.payees}
+        payouts_to = {tg.ids[n] for n in tg.payees}
         g = sp_links.link_graph(edges_all)
         links = sp_links.payment_links(g, paid, first, hubs, payouts_to, p.funding_window_days * 86400,
                                        max_star=p.max_star, payroll_min_payments=p.payroll_min_payments)
-        hubs0 = _hubs_on(tg0, hubs)
-        funders = {tg0.ids[ff.src] for o in owners if (n := tg0.get(o)) is not None
-                   and (ff := tg0.first_in.get(n)) is not None}
-        links += manifest_links(deployment_rows, tg0, hubs0, int(p.manifest_window_days * 86400),
+        hubs_d = _hubs_on(tg, hubs)
+        funders = {tg.ids[ff.src] for o in owners if (n := tg.get(o)) is not None
+                   and (ff := tg.first_in.get(n)) is not None}
+        links += manifest_links(deployment_rows, tg, hubs_d, int(p.manifest_window_days * 86400),
                                 p.fresh_days * 86400, funding_window_s=p.funding_window_days * 86400,
-                                max_star=p.max_star, fundings=_first_fundings(tg0, first, funders))
+                                max_star=p.max_star, fundings=_first_fundings(tg, first, funders))
         catalog = load_catalog()
         controlled = frozenset(gp.id for gp in catalog.gpus.values() if gp.eccn_3a090 in ("a", "b"))
         if controlled:
-            links += sync_rental_links(tg0, hubs0, controlled, p.sync_window_minutes * 60, p.sync_min_group, None,
+            links += sync_rental_links(tg, hubs_d, controlled, p.sync_window_minutes * 60, p.sync_min_group, None,
                                        p.sync_alpha)
         clusters: Clusters = cluster_links(spark, links, p.cluster_threshold)
         t["cluster"] = time.monotonic() - t0
 
-        # The rules' graph: the first one's wallets plus every member of their actor clusters.
+        # Every member of an actor cluster that holds a relevant wallet: what rules read of them.
         t0 = time.monotonic()
         touched = {clusters.of[w] for w in relevant0 if w in clusters.of}
         relevant = relevant0 | {m for c in touched for m in clusters.members[c]}
-        tg = tg0 if relevant == relevant0 else driver_graph(paths["edges"], obs_rows, relevant, clock, dust)
-        seen = seen0 if tg is tg0 else observed(tg, obs_rows)
+        wallets = sorted(w for w in relevant if node_kind(w) == "wallet")
+        set_first_fundings(tg, first, wallets, spark)
+        out_times = paid_times(paid, wallets, spark)
         tg.add_links(lk for lk in links if tg.get(lk.a) is not None and tg.get(lk.b) is not None)
         hubs_d = _hubs_on(tg, hubs)
         t["driver_graph"] += time.monotonic() - t0
@@ -263,6 +319,8 @@ def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
         paid_o = keep(paid_with_order(paid, edges_all))
         exp = sp_exposure.exposure(paid_o, listed, hubs, p.hops, p.exposure_min_share, dust, priced,
                                    p.exposure_held_factor, payouts_to)
+        exposed = {w for w in relevant0 if w in exp.incoming or w in exp.passive or w in exp.outgoing}
+        flows = paid_flows(paid, dust, exposed, spark) if exposed else {}
         t["exposure"] = time.monotonic() - t0
 
         t0 = time.monotonic()
@@ -278,11 +336,12 @@ def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
 
         n_edges = base + first.count() + len(links)
         run.stats = {"edges": n_edges, "hubs": len(hubs), "driver_nodes": tg.g.number_of_nodes(),
-                     "driver_edges": tg.g.number_of_edges(), "relevant_wallets": len(relevant),
+                     "driver_edges": tg.g.number_of_edges(), "relevant_wallets": len(wallets),
+                     "driver_paid_times": sum(len(v) for v in out_times.values()),
                      "spark_master": spark.sparkContext.master}
         ctx = Context(tg, hubs_d, dict(seen.listed), seen.label, dict(seen.obs), exp, clusters, compute,
                       dict(gpus), dict(payouts), catalog, load_country_groups(), p, rentals=dict(rentals),
-                      symbols=symbols)
+                      symbols=symbols, dust=dict(dust), paid_times=out_times, flows=flows)
         return ctx, run
     finally:
         for df in cached:
