@@ -25,6 +25,13 @@ class ConfigError(ConnectorError):
     """Bad configuration or input (exit code 2 at the CLI when raised before any work)."""
 
 
+class NotConfigured(ConnectorError):
+    """A stream with nothing to fetch until the user configures it (io.net without device ids).
+
+    Raised by ``extract`` before any request; the sync records the stream as skipped with the
+    message ("not configured: ..."), so an empty answer is never reported as a good sync."""
+
+
 @dataclass(frozen=True)
 class Column:
     """A column of a connector-owned table. ``type`` is an SQLite affinity: TEXT, INTEGER, REAL."""

@@ -9,6 +9,12 @@ Answers are bounded: a body is read in chunks and the request fails with one lin
 passes ``max_body_bytes`` (or announces more in Content-Length), so a runaway page never sits in
 memory; a body that does not parse as JSON is downloaded at most ``parse_tries`` times (a cut-off
 transfer usually parses on the next try, a broken endpoint never does).  A redirect loop is one line.
+
+A host that does not resolve or refuses the connection is not a busy server: it is a wrong URL or
+no network, and six backed-off retries per request (times every stream on that host) only delay
+the one line the operator needs.  Such a request is tried once more (a DNS or restart blip), then
+fails as "cannot resolve host H" / "connection refused by H:P", and the host stays marked down for
+the rest of the run, so later requests to it fail at once with the same line.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import email.utils
+import errno
 import json
 import logging
 import random
@@ -206,6 +213,7 @@ class _Host:
     sem: asyncio.Semaphore
     limiter: Pacer | None
     not_before: float = 0.0
+    down: str | None = None  # why the host is unreachable for this run (does not resolve, refuses)
 
     async def wait_pause(self) -> None:
         """Sleep while the host asked everyone to back off (Retry-After applies to the host)."""
@@ -213,14 +221,28 @@ class _Host:
             await asyncio.sleep(wait)
 
 
+# Retries left for a host that does not resolve or refuses the connection (see the module docstring).
+UNREACHABLE_RETRIES = 1
+
+
 class _Transient(Exception):
     def __init__(self, reason: str, retry_after: float | None = None, status: int | None = None,
-                 bad_body: bool = False) -> None:
+                 bad_body: bool = False, unreachable: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
         self.status = status
         self.bad_body = bad_body  # the answer arrived whole but does not parse
+        self.unreachable = unreachable  # no DNS answer or a refused connection: at most one retry
+
+
+def _unreachable(e: aiohttp.ClientConnectorError) -> str | None:
+    """The one-line cause when ``e`` says the host cannot be reached at all (else None)."""
+    if isinstance(e, aiohttp.ClientConnectorDNSError):
+        return f"cannot resolve host {e.host}"
+    if e.os_error.errno == errno.ECONNREFUSED or isinstance(e.os_error, ConnectionRefusedError):
+        return f"connection refused by {e.host}:{e.port}"
+    return None
 
 
 def _size(n: int) -> str:
@@ -304,6 +326,8 @@ class HttpClient:
         last = ""
         bad_bodies = 0
         for attempt in range(lim.max_retries + 1):
+            if host.down is not None:
+                raise HttpError(f"{method} {shown}: {self.redact(host.down)}")
             await host.wait_pause()
             try:
                 async with host.sem:
@@ -319,6 +343,9 @@ class HttpClient:
                 if t.status == 429 and host.limiter is not None:
                     host.limiter.widen()
                 bad_bodies += t.bad_body
+                if t.unreachable and attempt >= min(lim.max_retries, UNREACHABLE_RETRIES):
+                    host.down = t.reason  # every later request to the host fails at once
+                    raise HttpError(f"{method} {shown}: {self.redact(t.reason)}") from None
                 if bad_bodies >= lim.parse_tries:
                     raise HttpError(f"{method} {shown}: the answer is not valid JSON in {bad_bodies} "
                                     f"download(s) (limits.parse_tries = {lim.parse_tries}): "
@@ -350,6 +377,11 @@ class HttpClient:
         except aiohttp.TooManyRedirects as e:
             at = self.redact(str(e.history[-1].url)) if e.history else shown
             raise HttpError(f"{method} {shown}: redirect loop at {at} after {len(e.history)} redirects") from None
+        except aiohttp.ClientConnectorError as e:  # before the request was sent: DNS, connect, TLS
+            why = _unreachable(e)
+            if why is not None:
+                raise _Transient(why, unreachable=True) from e
+            raise _Transient(f"connection error: {type(e).__name__}: {e}") from e
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as e:
             raise _Transient(f"connection error: {type(e).__name__}: {e}") from e
         except aiohttp.ClientError as e:  # an invalid URL or answer: the same on every try

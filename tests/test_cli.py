@@ -223,6 +223,7 @@ def test_doctor_ok_rows_and_a_failing_row(tmp_path: Path, fault_server: FaultSer
     rows = json.loads(r.stdout)
     assert [(x["probe"], x["ok"]) for x in rows] == [("ETH list", True)]
     assert "HTTP 200" in rows[0]["detail"]
+    assert r.stderr == "doctor: all 1 probes ok\n"
 
     cfg = _doctor_config(tmp_path, fault_server.base + "/lists/", ["ETH", "NOPE"])
     r = run_cli(["--config", str(cfg), "--db", str(tmp_path / "t.db"), "doctor", "--json"])
@@ -241,7 +242,10 @@ def test_doctor_unreachable_endpoint_is_a_row_not_a_crash(tmp_path: Path) -> Non
     cfg = _doctor_config(tmp_path, f"http://127.0.0.1:{port}/", ["ETH"])
     r = run_cli(["--config", str(cfg), "--db", str(tmp_path / "t.db"), "doctor", "--csv", "--timeout", "2"])
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert r.stdout.splitlines()[0] == "connector,probe,url,ok,detail" and "False" in r.stdout
+    assert r.stdout.splitlines()[0] == "connector,probe,url,ok,detail"
+    assert r.stdout.splitlines()[1].endswith(f",FAIL,GET http://127.0.0.1:{port}/sanctioned_addresses_ETH.txt: "
+                                             f"connection refused by 127.0.0.1:{port}")
+    assert r.stderr == "error: doctor: 1 of 1 probes failed, 0 ok\n"
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])

@@ -324,9 +324,10 @@ def sync(env: Env, selectors: tuple[str, ...], fmt: str | None) -> None:
         if prog is not None:
             prog.stop()
     rows = [{"stream": s.stream, "status": s.status, "pages": s.pages, "records": s.records,
-             "error": s.error} for s in res.streams]
+             "error": s.error, "note": s.note} for s in res.streams]
     if fmt or not env.quiet:
-        emit(rows, fmt, title=f"run {res.run_id}: {res.status} in {res.duration_s:.1f}s")
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(res.counts().items()))
+        emit(rows, fmt, title=f"run {res.run_id}: {res.status} in {res.duration_s:.1f}s; streams: {counts}")
     for err in res.errors:
         click.echo(f"error: {err}", err=True)
     if res.status != "ok":
@@ -418,7 +419,9 @@ def runs(env: Env, limit: int, show_streams: bool, fmt: str | None) -> None:
 def doctor(env: Env, fmt: str | None, timeout: float) -> None:
     """Probe every configured endpoint and list source before the first run.
 
-    Prints one row per probe (ok, HTTP status or the error); exits 1 if any failed.
+    Prints one row per probe (ok or FAIL, the HTTP status or the error), then a summary line on
+    stderr; exits 1 if any failed. --json keeps ok as true/false. A host that does not resolve
+    or refuses the connection says so ("cannot resolve host ...").
 
     \b
     Examples:
@@ -430,9 +433,14 @@ def doctor(env: Env, fmt: str | None, timeout: float) -> None:
     from tracer.doctor import run_doctor
 
     rows = asyncio.run(run_doctor(env.cfg, timeout))
-    emit(rows, fmt, columns=["connector", "probe", "url", "ok", "detail"])
-    if not all(r["ok"] for r in rows):
+    shown = fmt or ("table" if sys.stdout.isatty() else "json")
+    printed = rows if shown == "json" else [{**r, "ok": "ok" if r["ok"] else "FAIL"} for r in rows]
+    emit(printed, fmt, columns=["connector", "probe", "url", "ok", "detail"])
+    failed = sum(1 for r in rows if not r["ok"])
+    if failed:  # an error line, like every other failing command's (cron mails it)
+        click.echo(f"error: doctor: {failed} of {len(rows)} probes failed, {len(rows) - failed} ok", err=True)
         sys.exit(1)
+    click.echo(f"doctor: all {len(rows)} probes ok", err=True)
 
 
 @main.command("connectors")

@@ -35,6 +35,21 @@ DEMO_PARTS: list[str] = [
 DEMO_STEPS: list[str] = ["tracer.lists:demo_step", "tracer.scoring.run:demo_step", "tracer.export:demo_step"]
 
 
+CONFIG_NAME = "demo-config.toml"
+
+
+def write_config(path: Path, cfg: dict[str, Any]) -> Path:
+    """The demo's configuration as a TOML file ``--config`` reads, so every command can be pointed
+    at the demo store with ``tracer --config tracer-demo/demo-config.toml ...``."""
+    from connectors.config import to_toml
+
+    head = ("# Written by `tracer demo`: the demo store and the connector settings of its run.\n"
+            "# Use it with any command that reads the store: tracer --config THIS_FILE find Kowloon.\n"
+            "# The connector URLs name the demo's loopback server, which ran only during the demo.\n")
+    path.write_text(head + to_toml(cfg), encoding="utf-8")
+    return path
+
+
 def _load(spec: str) -> Any:
     mod, _, attr = spec.partition(":")
     return getattr(importlib.import_module(mod), attr)
@@ -78,10 +93,10 @@ async def run_demo(out: Path, progress: Any = None) -> dict[str, Any]:
             for cname, c in p.config(f"{base}/{p.name}").items():
                 conn_cfg[cname] = {**c, "enabled": True}
         cfg = {"db": str(db_path), "connectors": conn_cfg}
-        (out / "demo-config.json").write_text(json.dumps(cfg, indent=2))
+        config_path = write_config(out / CONFIG_NAME, {**cfg, "db": str(db_path.absolute())})
         store = Store(db_path)
         res = await sync(store, cfg, [], progress, command="demo")
-        outputs: dict[str, str] = {"database": str(db_path), "config": str(out / "demo-config.json")}
+        outputs: dict[str, str] = {"database": str(db_path), "config": str(config_path)}
         for step in DEMO_STEPS:
             outputs.update(_load(step)(store, cfg, out))
         counts = {t: store.count(t) for t in ("entities", "edges", "observations")}

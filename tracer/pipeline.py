@@ -2,7 +2,9 @@
 
 One aiohttp session per run; connectors run concurrently, the streams of one connector in their
 declared order (later streams may read what earlier ones stored).  A stream that fails is logged
-with its one-line cause; the others go on, and the run ends as ``failed`` (exit code 1).
+with its one-line cause; the others go on, and the run ends as ``failed`` (exit code 1).  A stream
+that is not configured (:class:`connectors.base.NotConfigured`) is ``skipped`` with its reason:
+neither a failure nor an "ok, 0 records" that reads as "nothing there".
 """
 
 from __future__ import annotations
@@ -17,7 +19,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from connectors.base import ConfigError, Connector, ConnectorError, RunContext, Stream, Table, all_tables
+from connectors.base import (
+    ConfigError,
+    Connector,
+    ConnectorError,
+    NotConfigured,
+    RunContext,
+    Stream,
+    Table,
+    all_tables,
+)
 from connectors.http import HostLimits, HttpClient, Redactor, open_session
 from tracer import config as cfgmod
 from tracer import registry
@@ -35,6 +46,11 @@ class StreamResult:
     pages: int = 0
     records: int = 0
     error: str | None = None
+    note: str | None = None  # why a skipped stream did nothing ("not configured: ...")
+
+
+# Stream statuses that leave a run ``ok``.
+GOOD = frozenset({"ok", "skipped"})
 
 
 @dataclass
@@ -51,6 +67,25 @@ class SyncResult:
     @property
     def errors(self) -> list[str]:
         return [f"{s.stream}: {s.error}" for s in self.streams if s.error]
+
+    def counts(self) -> dict[str, int]:
+        """How many streams ended in each status (``ok``, ``skipped``, ``failed``...)."""
+        out: dict[str, int] = {}
+        for s in self.streams:
+            out[s.status] = out.get(s.status, 0) + 1
+        return out
+
+
+def interrupted_error(e: BaseException, first: str | None = None) -> str:
+    """The run log's line for a run that did not end by itself: what stopped it, and ``first``, the
+    first real error before that (a cancelled run used to be recorded as a bare "CancelledError: ")."""
+    from tracer.entry import Terminated
+
+    if isinstance(e, asyncio.CancelledError | KeyboardInterrupt | Terminated):
+        why = "interrupted by a signal (Ctrl-C or SIGTERM)"
+    else:
+        why = f"interrupted by {type(e).__name__}" + (f": {e}" if str(e) else "")
+    return f"{why}; first error: {first}" if first else why
 
 
 def effective_configs(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -169,9 +204,10 @@ async def sync(
             failed = isinstance(e, StoreError)
             store.end_run(run_id, "failed" if failed else "interrupted", cfgmod.now(),
                           time.monotonic() - started, sum(r.records for r in results),
-                          redact(str(e) if failed else f"{type(e).__name__}: {e}"))
+                          redact(str(e) if failed else interrupted_error(e, next(
+                              (f"{r.stream}: {r.error}" for r in results if r.status == "failed"), None))))
             raise
-        status = "ok" if all(r.status == "ok" for r in results) else "failed"
+        status = "ok" if all(r.status in GOOD for r in results) else "failed"
         duration = time.monotonic() - started
         first_error = next((f"{r.stream}: {r.error}" for r in results if r.error), None)
         store.end_run(run_id, status, cfgmod.now(), duration, sum(r.records for r in results), first_error)
@@ -196,6 +232,13 @@ async def _sync_plan(store: StoreBackend, cfg: dict[str, Any], plan: list[tuple[
                                  progress=progress(stream.name) if progress else None)
                 try:
                     await _run_stream(store, stream, ctx, res, redact)
+                except NotConfigured as e:
+                    res.status, res.note = "skipped", redact(f"not configured: {e}")
+                    if ctx.progress is not None:
+                        ctx.progress(0, 0, "not configured")
+                    store.log_stream(run_id, stream.name, t0, cfgmod.now(), res.status, res.pages,
+                                     res.records, res.note)
+                    continue
                 except (KeyboardInterrupt, asyncio.CancelledError):
                     res.status, res.error = "interrupted", "stopped by a signal"
                     store.log_stream(run_id, stream.name, t0, cfgmod.now(), res.status, res.pages,

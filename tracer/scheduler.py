@@ -211,8 +211,11 @@ async def run_cycle(store: StoreBackend, cfg: dict[str, Any], out_dir: Path) -> 
         ok = ok and await step("export", locked(do_export))
         ok = ok and await step("notify", lambda s: _notify(cfg, fresh, s))
     except BaseException as e:
+        from tracer.pipeline import interrupted_error
+
+        first = next((f"{s.name}: {s.error}" for s in steps if s.error), None)
         store.end_run(run_id, "interrupted", cfgmod.now(), time.monotonic() - started,
-                      sum(s.records for s in steps), f"{type(e).__name__}: {e}")
+                      sum(s.records for s in steps), interrupted_error(e, first))
         raise
     cycle = Cycle(run_id, "ok" if ok else "failed", time.monotonic() - started, steps)
     store.end_run(run_id, cycle.status, cfgmod.now(), cycle.duration_s, sum(s.records for s in steps), cycle.error)

@@ -23,6 +23,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from tracer import queries as q
+from tracer.checks import known_kinds
 from tracer.store import StoreBackend, StoreError, open_store, sqlite_path
 
 log = logging.getLogger("tracer.server")
@@ -98,7 +99,8 @@ def open_read_only(db: str | os.PathLike[str]) -> StoreBackend:
     the named reads work, every write is refused by the database itself."""
     path = sqlite_path(db)
     if path is not None and path != ":memory:" and not Path(path).is_file():
-        raise ServeError(f"database {path} does not exist; run tracer sync or tracer demo first")
+        raise ServeError(f"no tracer store at {path}: run tracer sync (or tracer demo) to create one, "
+                         "or point --db / TRACER_DB at an existing store")
     return open_store(db, create=False, read_only=True)
 
 
@@ -190,13 +192,23 @@ async def api_edge(request: web.Request) -> web.Response:
     return await _q(request, q.edge, _param(request, "id", required=True))
 
 
+def _neighbours(store: StoreBackend, node: Any, depth: Any, kinds: list[str] | None, direction: Any,
+                max_nodes: Any) -> dict[str, Any]:
+    """q.neighbours with the kinds checked against the store: ``kind=bogus`` is a 400, not ``[]``."""
+    return q.neighbours(store, node, depth, known_kinds(store, kinds), direction, max_nodes)
+
+
+def _path(store: StoreBackend, a: Any, b: Any, max_depth: Any, kinds: list[str] | None) -> list[dict[str, Any]]:
+    return q.path(store, a, b, max_depth, known_kinds(store, kinds))
+
+
 async def api_neighbours(request: web.Request) -> web.Response:
-    return await _q(request, q.neighbours, _param(request, "id", required=True), _param(request, "depth", 1),
+    return await _q(request, _neighbours, _param(request, "id", required=True), _param(request, "depth", 1),
                     _kinds(request), _param(request, "direction", "both"), _param(request, "max_nodes", 300))
 
 
 async def api_path(request: web.Request) -> web.Response:
-    return await _q(request, q.path, _param(request, "from", required=True), _param(request, "to", required=True),
+    return await _q(request, _path, _param(request, "from", required=True), _param(request, "to", required=True),
                     _param(request, "max_depth", 6), _kinds(request))
 
 
@@ -291,7 +303,8 @@ async def serve_forever(db: str, host: str, port: int, token: str | None,
 
 _ID = {"type": "string", "maxLength": 300, "pattern": q._ID.pattern,
        "example": "wallet:evm:0x8589427373d6d84e98730d7795d8f6f8731fda16"}
-_KIND = {"type": "string", "description": "comma-separated edge kinds, e.g. paid,rented", "example": "paid"}
+_KIND = {"type": "string", "description": "comma-separated edge kinds, e.g. paid,rented; a kind the store "
+                                         "does not hold is a 400 listing its kinds", "example": "paid"}
 API: dict[str, tuple[str, list[tuple[str, dict[str, Any], bool, str]]]] = {
     "/api/find": ("Find nodes by address, name or id", [
         ("q", {"type": "string", "maxLength": 200}, True, "address, name or id (substring, case-insensitive)"),

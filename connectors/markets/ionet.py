@@ -26,6 +26,7 @@ from connectors.base import (
     Column,
     ConfigError,
     ConnectorError,
+    NotConfigured,
     Page,
     Probe,
     Record,
@@ -92,7 +93,9 @@ class DevicesStream:
         return f"{self.base}/devices/{quote(device, safe='')}/details"
 
     async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
-        if self.devices and not self.token:
+        if not self.devices:  # io.net lists no devices publicly: nothing to follow is not "ok, 0 records"
+            raise NotConfigured("no device ids to follow (set [connectors.ionet] device_ids, and a token)")
+        if not self.token:
             raise ConfigError("io.net explorer needs a JWT: set [connectors.ionet] token (or TRACER_CONNECTORS__IONET__TOKEN)")
         headers = {self.header: f"{self.scheme} {self.token}".strip()} if self.token else None
         for i, dev in enumerate(self.devices):

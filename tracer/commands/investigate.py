@@ -1,8 +1,9 @@
 """Investigator commands: find, neighbours, path, funding, exposure, cluster, timeline.
 
 Thin shells over ``tracer.queries`` (the same functions the HTTP API serves), each with
-``--json --csv --table`` output.  A bad id or parameter is one line and exit code 2; an id the
-store does not know is one line and exit code 1.
+``--json --csv --table`` output.  A bad id or parameter, an id the store does not know and an edge
+kind the store does not hold are each one line and exit code 2 (a usage error, never an empty
+answer that reads as "no risk").
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from typing import Any
 import click
 
 from tracer import queries as q
+from tracer.checks import known_kinds, usage_exit_code
 from tracer.output import emit, one_line, output_options
 
-EDGE_COLUMNS = ["hop", "kind", "src", "dst", "value", "asset", "time", "tx", "id"]
+EDGE_COLUMNS = ["hop", "kind", "src", "src_name", "dst", "dst_name", "display", "value", "amount", "asset", "time",
+                "tx", "id"]
+EDGE_TABLE = ["hop", "kind", "src", "src_name", "dst", "dst_name", "display", "time", "id"]
 
 
 def _run(fn: Callable[[], Any]) -> Any:
@@ -24,7 +28,7 @@ def _run(fn: Callable[[], Any]) -> Any:
         return fn()
     except q.QueryError as e:
         click.echo(f"error: {one_line(e)}", err=True)
-        sys.exit(2 if e.status == 400 else 1)
+        sys.exit(usage_exit_code(e))
 
 
 def _pass_env(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -55,7 +59,8 @@ def find_command(env: Any, text: str, limit: int, fmt: str | None) -> None:
 @click.argument("node_id", metavar="ID")
 @click.option("--depth", type=click.IntRange(1, q.MAX_DEPTH), default=1, show_default=True,
               help="Hops to expand (hubs such as exchanges are shown but never expanded).")
-@click.option("--kind", "kinds", multiple=True, help="Follow only these edge kinds (repeatable): paid, rented...")
+@click.option("--kind", "kinds", multiple=True, help="Follow only these edge kinds (repeatable): paid, rented... A kind the store does not hold is an "
+                   "error that lists its kinds.")
 @click.option("--direction", type=click.Choice(["both", "out", "in"]), default="both", show_default=True)
 @click.option("--max-nodes", type=click.IntRange(1, q.MAX_NODES), default=300, show_default=True)
 @output_options
@@ -69,12 +74,12 @@ def neighbours_command(env: Any, node_id: str, depth: int, kinds: tuple[str, ...
       tracer neighbours wallet:evm:0xabc... --depth 2
       tracer neighbours wallet:evm:0xabc... --kind paid --direction in --csv
     """
-    r = _run(lambda: q.neighbours(env.store, node_id, depth, list(kinds), direction, max_nodes))
+    r = _run(lambda: q.neighbours(env.store, node_id, depth, known_kinds(env.store, kinds), direction, max_nodes))
     hubs = [n for n in r["nodes"] if n.get("hub")]
     title = f"{len(r['nodes'])} nodes, {len(r['edges'])} edges" + (" (truncated)" if r["truncated"] else "")
     if hubs:
         title += "; hubs not expanded: " + ", ".join(f"{n['id']} ({n['hub']})" for n in hubs)
-    emit(r["edges"], fmt, columns=EDGE_COLUMNS, title=title)
+    emit(r["edges"], fmt, columns=EDGE_COLUMNS, title=title, table_columns=EDGE_TABLE)
 
 
 @click.command("path")
@@ -92,8 +97,8 @@ def path_command(env: Any, a: str, b: str, max_depth: int, kinds: tuple[str, ...
       tracer path wallet:evm:0xfunder... provider:akash:akash1...
     Exits 1 when no path exists within --max-depth.
     """
-    rows = _run(lambda: q.path(env.store, a, b, max_depth, list(kinds)))
-    emit(rows, fmt, columns=EDGE_COLUMNS, title=f"path {a} -> {b}: {len(rows)} hops")
+    rows = _run(lambda: q.path(env.store, a, b, max_depth, known_kinds(env.store, kinds)))
+    emit(rows, fmt, columns=EDGE_COLUMNS, title=f"path {a} -> {b}: {len(rows)} hops", table_columns=EDGE_TABLE)
     if not rows:
         click.echo(f"no path within {max_depth} hops (hubs are not crossed)", err=True)
         sys.exit(1)
@@ -113,8 +118,9 @@ def funding_command(env: Any, node_id: str, hops: int, fmt: str | None) -> None:
     Hubs (exchanges, bridges) are listed with their tag but not walked through.
     """
     rows = _run(lambda: q.funding(env.store, node_id, hops))
-    emit(rows, fmt, columns=["hop", "funder", "label", "via", "asset", "amount", "payments", "first_time", "hub",
-                             "level"])
+    emit(rows, fmt, columns=["hop", "funder", "label", "level", "listed", "via", "display", "amount", "amount_base",
+                             "asset", "payments", "first_time", "hub"],
+         table_columns=["hop", "funder", "label", "level", "listed", "via", "display", "payments", "first_time", "hub"])
 
 
 @click.command("exposure")
@@ -134,7 +140,7 @@ def exposure_command(env: Any, node_id: str, hops: int, fmt: str | None) -> None
     title = f"exposure of {r['subject']} within {hops} hops"
     if r["hubs"]:
         title += "; stopped at: " + ", ".join(f"{h['id']} ({h['why']})" for h in r["hubs"])
-    emit(r["hits"], fmt, columns=["hop", "id", "direction", "reason", "share", "path"], title=title)
+    emit(r["hits"], fmt, columns=["hop", "id", "name", "direction", "reason", "share", "path"], title=title)
 
 
 @click.command("cluster")
@@ -167,7 +173,9 @@ def timeline_command(env: Any, node_id: str, limit: int, fmt: str | None) -> Non
       tracer timeline wallet:evm:0xabc... --csv > case-timeline.csv
     """
     rows = _run(lambda: q.timeline(env.store, node_id, limit))
-    emit(rows, fmt, columns=["time", "event", "direction", "other", "amount", "asset", "tx", "ref"])
+    emit(rows, fmt, columns=["time", "event", "direction", "other", "other_name", "display", "amount", "amount_base",
+                             "asset", "tx", "ref"],
+         table_columns=["time", "event", "direction", "other", "other_name", "display", "ref"])
 
 
 @click.command("serve")

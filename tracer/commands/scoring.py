@@ -145,6 +145,9 @@ def explain_command(env: Env, ident: str, as_json: bool) -> None:
         sys.exit(2)
     data = explain_data(env.store, ident)
     if data is None:
+        from tracer.commands.common import refuse_unknown_id
+
+        refuse_unknown_id(env.store, ident)  # an id the store does not hold: a usage error (exit 2)
         click.echo(f"error: {one_line(ident)} has no flag or evidence (run `tracer score` first?)", err=True)
         sys.exit(1)
     if as_json:
