@@ -1,183 +1,370 @@
-"""EVM sync benchmark: one anvil chain, ethereum-etl vs tracer, side by side in one run.
+"""EVM sync benchmark: what a user waits for -- whole processes, side by side, in one run.
 
-    .venv/bin/python bench/evm_sync.py                    # 200k transfers (generated once, cached)
-    .venv/bin/python bench/evm_sync.py --transfers 50000  # a smaller chain
-    .venv/bin/python bench/evm_sync.py --skip-etl         # tracer only
-    .venv/bin/python bench/evm_sync.py --repeat 5 --etl-repeat 3
+    .venv/bin/python bench/evm_sync.py                         # dense 200k transfers + sparse 200k blocks
+    .venv/bin/python bench/evm_sync.py --transfers 20000 --sparse-blocks 20000 --repeat 1   # smoke test
+    .venv/bin/python bench/evm_sync.py --only dense --skip etl # one chain, without ethereum-etl
 
-The chain is generated once (automine off, batched eth_sendTransaction, evm_mine) and cached with
-anvil ``--dump-state`` under bench/out/ (gitignored); later runs ``--load-state`` it in ~1 s.  Then,
-against the same node: ethereum-etl ``export_token_transfers`` (its own venv bench/out/etl-venv:
-``pip install ethereum-etl parsimonious==0.9.0``), ``tracer sync`` into a fresh SQLite file (end to
-end), and tracer's extraction alone (extract + transform, no store), each ``--repeat`` times
-(median; ethereum-etl ``--etl-repeat`` times).  Prints every run, transfers/s of each and the
-ratios (targets: end to end >= 10x ethereum-etl, extraction >= 25x).  Bounded: fixed-size
-chain, every subprocess has a timeout.
+Two chains:
+
+- dense: an anvil chain of ``--transfers`` ERC-20 transfers, ``--per-block`` per block (200k: blocks
+  0-402), generated once and cached with anvil ``--dump-state`` under bench/out/ (gitignored),
+  later ``--load-state``-ed; straight to the node;
+- sparse: ``--sparse-blocks`` blocks with one transfer every ~32 blocks on average (a gap of 1-80
+  blocks between transfer blocks, and 1% of them a burst of 3-10 consecutive blocks of 1-8
+  transfers each), served by ``bench/evm_node.py`` (generated in a second: anvil's cost per mined
+  block grows with the chain, so 200k blocks would take hours), behind ``bench/evm_proxy.py``: a
+  loopback proxy adding ``--latency`` (50 ms) to every request and refusing ``eth_getLogs`` over
+  ``--max-range`` blocks, as hosted providers do.
+
+On each chain, ``--repeat`` rounds, the tools interleaved within a round (so a change of the
+machine's load hits all of them), each a whole process with a timeout:
+
+- ``tracer sync`` (the CLI, into a fresh SQLite file, closing included): end to end;
+- tracer extraction: the connector's extract + transform, no store (``bench/evm_tools.py extract``);
+- a minimal raw async extractor: eth_getLogs + count (``bench/evm_tools.py raw``);
+- cryo 0.3.2 (PyPI wheel, own venv bench/out/cryo-venv), ``cryo.freeze("erc20_transfers", ...)``
+  to parquet;
+- ethereum-etl 2.4.2 ``export_token_transfers`` (own venv bench/out/etl-venv).
+
+The venvs are made on first use (``pip install cryo==0.3.2``; ``pip install ethereum-etl==2.4.2``
+then ``pip install --no-deps parsimonious==0.9.0 regex``: the unpinned resolution fails).  Python
+processes run with a warm bytecode cache (``PYTHONPYCACHEPREFIX=bench/out/pycache``:
+PYTHONDONTWRITEBYTECODE is set in this environment).  Times of ``raw`` and ``extract`` end when
+their extraction ends (their own digest afterwards is not counted); the others are the whole
+process.  Every run's transfers -- count and sha256 of the sorted (tx hash, log index, amount) --
+must equal every other run's on the chain, or the bench fails.  Also measured: ``tracer --help``
+and the time to the first request of ``tracer sync`` (bench/startup.py).  Prints every run,
+medians, transfers/s, the ratios, the load average before and after each chain.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import csv
 import json
+import os
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from evm_tools import digest  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
-ETL_VENV = OUT / "etl-venv"
+PYCACHE = OUT / "pycache"
+CRYO_VENV, ETL_VENV = OUT / "cryo-venv", OUT / "etl-venv"
+TOOLS = ROOT / "bench" / "evm_tools.py"
+PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+TRACER = str(Path(PY).parent / "tracer")
+E2E, EXTRACT, RAW, CRYO, ETL = "tracer sync (e2e)", "tracer extraction", "raw extractor", "cryo", "ethereum-etl"
+ALL_TOOLS = (E2E, EXTRACT, RAW, CRYO, ETL)
+SHORT = {"e2e": E2E, "extract": EXTRACT, "raw": RAW, "cryo": CRYO, "etl": ETL}
+# cryo's settings, chosen from a sweep on each chain (bench --cryo-settings to try others).
+CRYO_DENSE = {"max_concurrent_requests": 16, "inner_request_size": 1, "chunk_size": 100}
+CRYO_SPARSE = {"max_concurrent_requests": 16}  # chunk_size = inner_request_size = --max-range
 
 
-def chain(n: int, per_block: int) -> tuple[Any, dict[str, Any]]:
+def env() -> dict[str, str]:
+    """The environment of every measured process: a warm bytecode cache of our own."""
+    e = {**os.environ, "PYTHONPYCACHEPREFIX": str(PYCACHE)}
+    e.pop("PYTHONDONTWRITEBYTECODE", None)
+    return e
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (5 min {five:.2f}) on {os.cpu_count()} CPUs"
+
+
+# -- the chains --------------------------------------------------------------------------------
+
+def dense_chain(n: int, per_block: int) -> tuple[Any, dict[str, Any]]:
     """A running anvil holding ``n`` transfers (from the cache, or generated and cached)."""
-    from evm_support import Anvil, generate, setup_chain
+    from evm_support import Anvil, generate, rpc, setup_chain
 
     state, meta_path = OUT / f"evm-chain-{n}.json", OUT / f"evm-chain-{n}.meta.json"
-    if state.exists() and meta_path.exists():
+    if not (state.exists() and meta_path.exists()):
+        OUT.mkdir(parents=True, exist_ok=True)
+        node = Anvil(dump_state=state)
         t = time.monotonic()
-        node = Anvil(load_state=state)
-        print(f"loaded cached chain {state.name} in {time.monotonic() - t:.1f}s")
-        return node, json.loads(meta_path.read_text())
-    OUT.mkdir(parents=True, exist_ok=True)
-    node = Anvil(dump_state=state)
+        w = setup_chain(node.url, node.accounts, with_nft=False)
+        generate(node.url, node.accounts, w, n, seed=42, per_block=per_block, n_recipients=2000)
+        print(f"generated {n} transfers in {time.monotonic() - t:.1f}s")
+        meta = {"token": w.token, "head": int(rpc(node.url, "eth_blockNumber"), 16), "transfers": n}
+        node.stop(timeout=600)  # anvil writes --dump-state on exit (minutes for 200k transfers)
+        meta_path.write_text(json.dumps(meta))
     t = time.monotonic()
-    w = setup_chain(node.url, node.accounts, with_nft=False)
-    generate(node.url, node.accounts, w, n, seed=42, per_block=per_block, n_recipients=2000)
-    dt = time.monotonic() - t
-    print(f"generated {n} transfers in {dt:.1f}s ({n / dt:,.0f}/s)")
-    from evm_support import rpc
-
-    meta = {"token": w.token, "head": int(rpc(node.url, "eth_blockNumber"), 16), "transfers": n}
-    node.stop(timeout=600)  # anvil writes --dump-state on exit (minutes for 200k transfers)
-    meta_path.write_text(json.dumps(meta))
-    return Anvil(load_state=state), meta
+    node = Anvil(load_state=state)
+    print(f"dense chain: {state.name} loaded in {time.monotonic() - t:.1f}s")
+    return node, json.loads(meta_path.read_text())
 
 
-def run_etl(url: str, meta: dict[str, Any], timeout: float) -> tuple[int, float] | None:
-    from eth_utils import to_checksum_address
+class Server:
+    """A bench/ server script as a process of its own (stopped by its pid): its URL is its first
+    stdout line, ``info`` its second (a JSON line) when it prints one."""
 
-    exe = ETL_VENV / "bin" / "ethereumetl"
-    if not exe.exists():
-        print(f"ethereum-etl not installed: python -m venv {ETL_VENV} && "
-              f"{ETL_VENV}/bin/pip install ethereum-etl parsimonious==0.9.0")
-        return None
-    with tempfile.TemporaryDirectory() as d:
-        out = Path(d) / "tt.csv"
-        cmd = [str(exe), "export_token_transfers", "--start-block", "0", "--end-block", str(meta["head"]),
-               "--provider-uri", url, "--output", str(out), "--batch-size", "100", "--max-workers", "4",
-               "--tokens", to_checksum_address(meta["token"])]
-        t = time.monotonic()
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        dt = time.monotonic() - t
-        if r.returncode != 0:
-            print("ethereum-etl failed:", r.stderr[-800:])
-            return None
-        rows = sum(1 for _ in out.open()) - 1
-    return rows, dt
+    def __init__(self, script: str, args: list[str], info: bool = False) -> None:
+        self.proc = subprocess.Popen([PY, str(ROOT / "bench" / script), *args, "--lifetime", "7200"],
+                                     stdout=subprocess.PIPE, text=True, env=env())
+        assert self.proc.stdout is not None
+        self.url = self.proc.stdout.readline().strip()
+        if not self.url.startswith("http"):
+            self.stop()
+            raise SystemExit(f"{script} did not start")
+        self.info: dict[str, Any] = json.loads(self.proc.stdout.readline()) if info else {}
+
+    def stats(self, reset: bool = False) -> dict[str, int]:
+        """The requests the proxy saw, by JSON-RPC method (``reset``: then start counting again)."""
+        import urllib.request
+
+        with urllib.request.urlopen(self.url + "stats", timeout=10) as r:
+            out: dict[str, int] = json.loads(r.read())
+        if reset:
+            urllib.request.urlopen(urllib.request.Request(self.url + "reset", b"", method="POST"), timeout=10).close()
+        return out
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
-def tracer_cfg(db: Path, url: str, meta: dict[str, Any], window: int | None) -> dict[str, Any]:
-    """The chain's section: the connector's defaults (adaptive window), or a fixed ``window``."""
-    sec: dict[str, Any] = {"chain_id": 31337, "rpc_url": url, "tokens": [meta["token"]], "start_block": 0,
-                           "confirmations": 0}
-    if window:
-        sec.update(window=window, max_window=window, target_logs=0)
+# -- the tools ---------------------------------------------------------------------------------
+
+def venv(path: Path, installs: list[list[str]], probe: str) -> Path:
+    """A tool's own venv under bench/out (made once); its python."""
+    py = path / "bin" / "python"
+    if py.exists() and subprocess.run([str(py), "-c", probe], capture_output=True, timeout=120).returncode == 0:
+        return py
+    print(f"making {path.name} ...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, timeout=300)
+    for args in installs:
+        subprocess.run([str(py), "-m", "pip", "install", "-q", *args], check=True, timeout=900)
+    return py
+
+
+def tracer_config(db: Path, url: str, meta: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """The bench chain's section (connector defaults otherwise); the default public chains off."""
+    sec = {"chain_id": 31337, "rpc_url": url, "tokens": [meta["token"]], "start_block": 0, "confirmations": 0,
+           **extra}
     return {"db": str(db), "connectors": {"evm": {
         "chains": {"ethereum": {"enabled": False}, "polygon": {"enabled": False}, "bench": sec},
         "limits": {"concurrency": 8, "rate": 0, "timeout": 120}}}}
 
 
-async def run_tracer(url: str, meta: dict[str, Any], window: int | None) -> tuple[int, float]:
-    from tracer.pipeline import sync
+def run_tracer_sync(url: str, meta: dict[str, Any], extra: dict[str, Any], timeout: float) -> tuple[int, str, float]:
+    from evm_support import toml_of
+
     from tracer.store import Store
 
     with tempfile.TemporaryDirectory() as d:
-        db = Path(d) / "bench.db"
+        db, cfg = Path(d) / "bench.db", Path(d) / "tracer.toml"
+        cfg.write_text(toml_of(tracer_config(db, url, meta, extra)))
+        t = time.perf_counter()
+        r = subprocess.run([TRACER, "--config", str(cfg), "--db", str(db), "sync", "evm"], env=env(),
+                           capture_output=True, text=True, timeout=timeout)
+        dt = time.perf_counter() - t
+        if r.returncode != 0:
+            raise SystemExit(f"tracer sync failed ({r.returncode}): {r.stderr[-1500:]}{r.stdout[-500:]}")
         store = Store(db)
-        t = time.monotonic()
-        res = await sync(store, tracer_cfg(db, url, meta, window), ["evm"])
-        if res.status != "ok":
-            raise SystemExit(f"tracer sync failed: {res.errors}")
-        n = store.count("edges")
-        store.close()  # counted: closing checkpoints what is left of the WAL into the database
-        dt = time.monotonic() - t
-    return n, dt
+        try:
+            rows = store.query("SELECT tx, attrs, amount FROM edges WHERE kind = 'paid'")
+        finally:
+            store.close()
+    n, dg = digest((x["tx"], json.loads(x["attrs"])["log_index"], int(x["amount"])) for x in rows)
+    return n, dg, dt
 
 
-async def run_extract(url: str, meta: dict[str, Any], window: int | None) -> tuple[int, float]:
-    """extract + transform of the same stream with no store (what the connector alone costs)."""
-    from connectors.base import Rows, RunContext
-    from connectors.evm.connector import EvmConnector
-    from connectors.http import HostLimits, HttpClient, open_session
-    from tracer import config as cfgmod
+def run_child(py: Path | str, mode: str, args: dict[str, Any], timeout: float) -> tuple[dict[str, Any], float]:
+    """An evm_tools.py mode as a whole process: its last JSON line, and its wall time (to ``t_end``)."""
+    t = time.time()
+    r = subprocess.run([str(py), str(TOOLS), mode, json.dumps(args)], env=env(), capture_output=True, text=True,
+                       timeout=timeout)
+    if r.returncode != 0:
+        raise SystemExit(f"{mode} failed ({r.returncode}): {r.stderr[-1500:]}")
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    return out, out["t_end"] - t
 
-    conn = EvmConnector()
-    c = cfgmod.connector_config(tracer_cfg(Path("x"), url, meta, window), "evm", conn.default_config())
-    stream = conn.streams(c)[0]
-    n = 0
-    t = time.monotonic()
-    async with open_session() as session:
-        http = HttpClient(session, default_limits=HostLimits(concurrency=8, timeout=120))
-        ctx = RunContext(http=http, config=c, now=cfgmod.now(), run_id="bench")
-        async for page in stream.extract(ctx, {}):
-            n += sum(len(r) if isinstance(r, Rows) else 1 for r in stream.transform(page) if r.table == "edges")
-    return n, time.monotonic() - t
+
+def run_cryo(url: str, meta: dict[str, Any], settings: dict[str, Any], timeout: float) -> tuple[int, str, float]:
+    import pyarrow.parquet as pq
+
+    py = venv(CRYO_VENV, [["cryo==0.3.2"]], "import cryo")
+    with tempfile.TemporaryDirectory() as d:
+        t = time.perf_counter()
+        run_child(py, "cryo", {"url": url, "token": meta["token"], "start": 0, "end": meta["head"], "out": d,
+                               "settings": settings}, timeout)
+        dt = time.perf_counter() - t
+        files = sorted(Path(d).glob("*.parquet"))
+        tables = [pq.read_table(f, columns=["transaction_hash", "log_index", "value_string"]).to_pydict()
+                  for f in files]
+    n, dg = digest(("0x" + tx.hex(), li, int(v)) for tb in tables
+                   for tx, li, v in zip(tb["transaction_hash"], tb["log_index"], tb["value_string"], strict=True))
+    return n, dg, dt
+
+
+def run_etl(url: str, meta: dict[str, Any], batch: int, timeout: float) -> tuple[int, str, float]:
+    py = venv(ETL_VENV, [["ethereum-etl==2.4.2"], ["--no-deps", "parsimonious==0.9.0", "regex"]],
+              "import ethereumetl.cli")
+    from eth_utils import to_checksum_address
+
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "tt.csv"
+        cmd = [str(py.parent / "ethereumetl"), "export_token_transfers", "--start-block", "0", "--end-block",
+               str(meta["head"]), "--provider-uri", url, "--output", str(out), "--batch-size", str(batch),
+               "--max-workers", "4", "--tokens", to_checksum_address(meta["token"])]
+        t = time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env())
+        dt = time.perf_counter() - t
+        if r.returncode != 0:
+            raise SystemExit(f"ethereum-etl failed: {r.stderr[-1500:]}")
+        with out.open() as f:
+            n, dg = digest((x["transaction_hash"], int(x["log_index"]), int(x["value"])) for x in csv.DictReader(f))
+    return n, dg, dt
+
+
+# -- one chain ---------------------------------------------------------------------------------
+
+def suite(label: str, url: str, meta: dict[str, Any], tools: list[str], repeat: int, etl_repeat: int,
+          timeout: float,
+          tracer_extra: dict[str, Any], raw: dict[str, Any], cryo: dict[str, Any], etl_batch: int,
+          proxy: Server | None) -> tuple[dict[str, list[float]], int]:
+    """Every tool ``repeat`` times on one chain (interleaved); the transfers of every run checked equal."""
+    cfg = tracer_config(Path("unused.db"), url, meta, tracer_extra)
+    runs: dict[str, Callable[[], tuple[int, str, float]]] = {
+        E2E: lambda: run_tracer_sync(url, meta, tracer_extra, timeout),
+        EXTRACT: lambda: _child(PY, "extract", {"config": cfg}, timeout),
+        RAW: lambda: _child(PY, "raw", {"url": url, "token": meta["token"], "start": 0, "end": meta["head"], **raw},
+                            timeout),
+        CRYO: lambda: run_cryo(url, meta, cryo, timeout),
+        ETL: lambda: run_etl(url, meta, etl_batch, timeout),
+    }
+    times: dict[str, list[float]] = {t: [] for t in tools}
+    reference: tuple[int, str] | None = None
+    print(f"\n== {label}: {meta['transfers']} transfers in blocks 0..{meta['head']} ({load()})", flush=True)
+    for i in range(repeat):
+        for tool in tools:
+            if tool == ETL and i >= etl_repeat:
+                continue
+            if proxy:
+                proxy.stats(reset=True)
+            n, dg, dt = runs[tool]()
+            calls = f"  requests {proxy.stats()}" if proxy else ""
+            print(f"  round {i + 1} {tool:20s} {dt:7.2f}s  {n} transfers  sha256 {dg[:16]}{calls}", flush=True)
+            if reference is None:
+                reference = (n, dg)
+            elif (n, dg) != reference:
+                raise SystemExit(f"!! {label}: {tool} returned {n} transfers, digest {dg}; the first run returned "
+                                 f"{reference[0]}, digest {reference[1]} -- the tools disagree")
+            times[tool].append(dt)
+    print(f"  {load()}")
+    return times, reference[0] if reference else 0
+
+
+def _child(py: str, mode: str, args: dict[str, Any], timeout: float) -> tuple[int, str, float]:
+    out, dt = run_child(py, mode, args, timeout)
+    return int(out["n"]), str(out["digest"]), dt
+
+
+def report(label: str, n: int, times: dict[str, list[float]]) -> list[str]:
+    """Medians, transfers/s and ratios (a ratio > 1: faster than the other tool) as markdown rows."""
+    med = {t: statistics.median(v) for t, v in times.items() if v}
+    lines = [f"| {label}: tool | runs (s) | median (s) | transfers/s |", "|---|---|---|---|"]
+    for t, m in med.items():
+        lines.append(f"| {t} | {', '.join(f'{x:.2f}' for x in times[t])} | {m:.2f} | {n / m:,.0f} |")
+    pairs = [(E2E, CRYO), (EXTRACT, CRYO), (RAW, CRYO), (EXTRACT, RAW), (E2E, ETL), (EXTRACT, ETL)]
+    ratios = [f"{a} / {b}: **{med[b] / med[a]:.2f}x**" for a, b in pairs if a in med and b in med]
+    if ratios:
+        lines.append("")
+        lines.append("ratios (throughput, same run, medians): " + "; ".join(ratios))
+    return lines
+
+
+def startup(runs: int) -> list[str]:
+    """``tracer --help`` and the first request of ``tracer sync`` (bench/startup.py's measures)."""
+    import startup as st
+
+    st.PYCACHE.mkdir(parents=True, exist_ok=True)
+    e = st._env()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        st._wall([*st._tracer(), "--help"], e)
+        st._first_request(tmp)
+        base = statistics.median(st._wall([sys.executable, "-c", "pass"], e) for _ in range(runs))
+        helps = statistics.median(st._wall([*st._tracer(), "--help"], e) for _ in range(runs))
+        first = statistics.median(st._first_request(tmp) for _ in range(runs))
+    return [f"startup (medians of {runs}, warm cache): python -c pass {base * 1000:.0f} ms, tracer --help "
+            f"{helps * 1000:.0f} ms, tracer sync evm first request at {first * 1000:.0f} ms"]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--transfers", type=int, default=200_000)
+    ap.add_argument("--transfers", type=int, default=200_000, help="dense chain size")
     ap.add_argument("--per-block", type=int, default=500)
-    ap.add_argument("--window", type=int, default=None,
-                    help="a fixed tracer eth_getLogs window in blocks (default: the connector's adaptive "
-                         "window, which settles near target_logs=5000 logs per answer)")
-    ap.add_argument("--repeat", type=int, default=3, help="runs of each tracer measurement (the median is used)")
-    ap.add_argument("--etl-repeat", type=int, default=1, help="runs of ethereum-etl (~40 s each at 200k)")
-    ap.add_argument("--skip-etl", action="store_true")
-    ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--sparse-blocks", type=int, default=200_000, help="sparse chain size")
+    ap.add_argument("--latency", type=float, default=0.05, help="seconds the proxy adds (sparse chain)")
+    ap.add_argument("--max-range", type=int, default=10_000,
+                    help="eth_getLogs block range the proxy allows on the sparse chain; every tool is set to it")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds on each chain (medians)")
+    ap.add_argument("--etl-repeat", type=int, default=1, help="rounds that include ethereum-etl (slow)")
+    ap.add_argument("--only", choices=("dense", "sparse"), default=None)
+    ap.add_argument("--skip", action="append", default=[], choices=sorted(SHORT), help="leave a tool out")
+    ap.add_argument("--cryo-settings", type=json.loads, default=None, help="JSON: cryo.freeze keyword arguments")
+    ap.add_argument("--tracer-settings", type=json.loads, default={},
+                    help="JSON: keys of the tracer chain section (both chains)")
+    ap.add_argument("--startup-runs", type=int, default=5)
+    ap.add_argument("--timeout", type=float, default=900, help="seconds per process")
     a = ap.parse_args()
-    node, meta = chain(a.transfers, a.per_block)
-    try:
-        n = meta["transfers"]
-        print(f"chain: {n} transfers in blocks 0..{meta['head']} at {node.url}")
-        results: dict[str, tuple[int, float]] = {}
-        runs: dict[str, list[float]] = {}
-
-        def median(name: str, fn: Any, times: int) -> None:
-            got = [fn() for _ in range(max(1, times))]
-            got = [g for g in got if g is not None]
-            if not got:
-                return
-            runs[name] = sorted(dt for _, dt in got)
-            results[name] = (min(n for n, _ in got), statistics.median(runs[name]))
-
-        median("tracer extraction (no store)", lambda: asyncio.run(run_extract(node.url, meta, a.window)), a.repeat)
-        median("tracer sync -> SQLite (end to end)", lambda: asyncio.run(run_tracer(node.url, meta, a.window)),
-               a.repeat)
-        if not a.skip_etl:
-            median("ethereum-etl export_token_transfers", lambda: run_etl(node.url, meta, a.timeout), a.etl_repeat)
-        for name, dts in runs.items():
-            print(f"{name}: runs {', '.join(f'{d:.2f}s' for d in dts)} (median used)")
-        for name, (rows, dt) in results.items():
-            print(f"{name:40s} {rows:>8} transfers {dt:7.2f}s {rows / dt:>10,.0f}/s")
-            if rows < n:
-                print(f"  !! {name} returned {rows} of {n} transfers")
-        base = results.get("ethereum-etl export_token_transfers")
-        if base:
-            b = base[0] / base[1]
-            for name, (rows, dt) in results.items():
-                if not name.startswith("ethereum-etl"):
-                    print(f"ratio {name}: {rows / dt / b:.1f}x ethereum-etl")
-    finally:
-        node.stop()
+    tools = [t for t in ALL_TOOLS if t not in {SHORT[s] for s in a.skip}]
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {load()}")
+    print("command: .venv/bin/python bench/evm_sync.py " + " ".join(sys.argv[1:]))
+    subprocess.run([TRACER, "--help"], env=env(), capture_output=True, timeout=120)  # warm the bytecode cache
+    summary = startup(a.startup_runs) if a.startup_runs else []
+    print(summary[0] if summary else "")
+    if a.only in (None, "dense"):
+        node, meta = dense_chain(a.transfers, a.per_block)
+        try:
+            times, n = suite("dense", node.url, meta, tools, a.repeat, a.etl_repeat, a.timeout, a.tracer_settings,
+                          {"window": 10, "concurrency": 8}, a.cryo_settings or CRYO_DENSE, 100, None)
+        finally:
+            node.stop()
+        summary += ["", f"dense: {n:,} transfers in {meta['head'] + 1} blocks, straight to anvil",
+                    *report("dense", n, times)]
+    if a.only in (None, "sparse"):
+        t = time.monotonic()
+        node = Server("evm_node.py", ["--blocks", str(a.sparse_blocks)], info=True)
+        meta = node.info
+        print(f"sparse chain: generated in {time.monotonic() - t:.1f}s (bench/evm_node.py)")
+        proxy = Server("evm_proxy.py", ["--upstream", node.url, "--latency", str(a.latency),
+                                        "--max-range", str(a.max_range)])
+        try:
+            r = a.max_range
+            times, n = suite("sparse", proxy.url, meta, tools, a.repeat, a.etl_repeat,
+                                     a.timeout, {"max_window": r, **a.tracer_settings},
+                          {"window": r, "concurrency": 8},
+                          a.cryo_settings or {**CRYO_SPARSE, "chunk_size": r, "inner_request_size": r}, r, proxy)
+        finally:
+            proxy.stop()
+            node.stop()
+        summary += ["", f"sparse: {n:,} transfers in {meta['blocks']:,} blocks, behind a proxy adding "
+                    f"{a.latency * 1000:.0f} ms per request, eth_getLogs ranges up to {a.max_range:,} blocks",
+                    *report("sparse", n, times)]
+    print("\n" + "\n".join(summary))
+    print(f"\n{load()}")
 
 
 if __name__ == "__main__":

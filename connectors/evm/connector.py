@@ -15,7 +15,6 @@ import collections
 import functools
 import logging
 import multiprocessing as mp
-import signal
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -57,6 +56,7 @@ from connectors.evm.decode import (
     logs_filter,
     parse_header,
     sanctions_call_data,
+    worker_init,
 )
 from connectors.evm.rpc import RangeTooLarge, Rpc, Windows
 from connectors.http import JsonRpcError
@@ -146,12 +146,16 @@ class TransfersStream:
     async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
         c = self.c
         rpc = Rpc(ctx.http, c["rpc_url"], retries=int(c["rpc_retries"]))
+        # Both asked at once: on a far node each round trip is time the user waits.
         if c.get("chain_id") is not None:
-            got = int((await rpc.call("eth_chainId", [])).result, 16)
+            chain_ans, head_ans = await asyncio.gather(rpc.call("eth_chainId", []), rpc.call("eth_blockNumber", []))
+            got = int(chain_ans.result, 16)
             if got != int(c["chain_id"]):
                 raise ConnectorError(f"evm chain {self.chain}: the node at rpc_url is chain id {got}, "
                                      f"configured chain_id is {c['chain_id']}")
-        head = int((await rpc.call("eth_blockNumber", [])).result, 16)
+        else:
+            head_ans = await rpc.call("eth_blockNumber", [])
+        head = int(head_ans.result, 16)
         target = head - int(c["confirmations"])
         skipped = int(state.get("skipped_malformed", 0))
         last_state: dict[str, Any] = dict(state)  # what the end of the sanctions check commits
@@ -191,7 +195,7 @@ class TransfersStream:
         nxt = cursor + 1
         if int(c["decode_workers"]) > 0:  # processes start at the first big answer, not before
             self._executor = ProcessPoolExecutor(int(c["decode_workers"]), mp_context=mp.get_context("spawn"),
-                                                 initializer=_worker_init)
+                                                 initializer=worker_init)
         try:
             while nxt <= target:
                 ranges: list[tuple[int, int]] = []
@@ -315,6 +319,17 @@ class TransfersStream:
         A block's time and hash come from its logs when the node sends ``blockTimestamp`` in them
         (then the logs page also writes its ``evm_blocks`` rows); other blocks with transfers, and
         the window's end block (the reorg check's memory), come from their headers."""
+        # The end block's header is needed unless its logs carry its time: asked for alongside the
+        # logs (one round trip instead of two); dropped when not needed, so the pages stay the same.
+        end_header = asyncio.create_task(self._headers(rpc, [b]))
+        try:
+            return await self._window_pages(rpc, windows, a, b, end_header)
+        except BaseException:
+            _drop(end_header)
+            raise
+
+    async def _window_pages(self, rpc: Rpc, windows: Windows, a: int, b: int,
+                            end_header: asyncio.Task[Page]) -> _Fetched:
         pieces, refused = await self._logs(rpc, windows, a, b)
         decoded = []
         seen_hash: dict[int, str] = {}
@@ -342,8 +357,13 @@ class TransfersStream:
         times: dict[int, str] = {}
         hashes: dict[int, str] = {}
         pages: list[Page] = []
-        if blocks:
-            headers = await self._headers(rpc, sorted(blocks))
+        headers: Page | None = None
+        if blocks == {b}:
+            headers = await end_header
+        else:
+            _drop(end_header)
+            headers = await self._headers(rpc, sorted(blocks)) if blocks else None
+        if headers is not None:
             pages.append(headers)
             times, hashes = headers.data["times"], headers.data["hashes"]
         for blk, h in seen_hash.items():
@@ -562,12 +582,6 @@ def _drop(task: asyncio.Task[Any]) -> None:
     """Cancel a window fetched ahead that the plan no longer wants; its failure, if any, is nobody's."""
     task.cancel()
     task.add_done_callback(lambda t: t.cancelled() or t.exception())
-
-
-def _worker_init() -> None:
-    """A decode worker leaves Ctrl-C to the sync: a terminal sends SIGINT to the whole process group,
-    and the sync stops the pool itself (one line, no traceback from the worker)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @functools.cache

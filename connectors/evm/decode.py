@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
+import signal
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -350,3 +351,11 @@ def decode_sanctioned(data: str | None) -> bool | None:
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+def worker_init() -> None:
+    """A decode worker leaves Ctrl-C to the sync: a terminal sends SIGINT to the whole process group,
+    and the sync stops the pool itself (one line, no traceback from the worker).  Here, not in the
+    connector module: the spawned worker imports only this module (msgspec), not aiohttp and the
+    rest of the connector (~0.3 s less before the first big answer is decoded)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
