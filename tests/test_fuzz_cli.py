@@ -452,8 +452,8 @@ def test_simulate_truth_into_a_missing_folder_is_refused_before_writing(cell: di
 
 def test_explain_of_hostile_ids_is_one_line(cell: dict[str, Path]) -> None:
     # was: "error: \r has no flag ..." split over two lines; lone surrogates: UnicodeEncodeError
-    line = _one_error(invoke(cell, ["explain", "\r"]), 1)
-    assert line.startswith("error: \\r has no flag")
+    line = _one_error(invoke(cell, ["explain", "\r"]), 2)  # not in the store: a usage error, one line
+    assert line.startswith("error: id \\r is not in the store")
     assert "not valid UTF-8" in _one_error(invoke(cell, ["explain", BAD]), 2)
 
 

@@ -106,7 +106,7 @@ def test_cli_simulate_score_rules_explain(tmp_path: Path, monkeypatch: pytest.Mo
     facts = [f for e in data["evidence"] for f in e["facts"]]
     assert facts and all(f.get("raw_sha256") and not f.get("missing") for f in facts)
     r = CliRunner().invoke(main, ["--db", str(db), "explain", "wallet:evm:0xnobody"])
-    assert r.exit_code == 1 and "no flag or evidence" in r.output
+    assert r.exit_code == 2 and "is not in the store" in r.output  # a mistyped id is a usage error
 
 
 def test_cli_help_teaches() -> None:

@@ -52,6 +52,9 @@ LAZY_COMMANDS: dict[str, str] = {
     "simulate": "tracer.commands.scoring:simulate_command",
     "config": "tracer.commands.config:config_group",
     "migrate": "tracer.commands.migrate:migrate_command",
+    "judge": "tracer.commands.cases:judge_command",
+    "judgements": "tracer.commands.cases:judgements_command",
+    "note": "tracer.commands.cases:note_command",
 }
 
 # What `tracer --help` lists for each lazy command: the first paragraph of its help, so listing the
@@ -77,6 +80,9 @@ LAZY_SUMMARIES: dict[str, str] = {
     "simulate": "Write a scenario world with planted patterns and decoys into the store (for tests and demos).",
     "config": "Show the effective configuration, or write a commented sample config file.",
     "migrate": "Copy every table of store SRC into store DST, row for row (raw payloads included).",
+    "judge": "Confirm, dismiss or escalate a flag, with a reason and your name, stored with the time.",
+    "judgements": "Judgement history, newest first: who judged which flag, when, why, and whether it still holds.",
+    "note": "Attach a free-text case note to any node (flagged or not); shown by explain and the API.",
 }
 
 

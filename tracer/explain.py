@@ -34,7 +34,16 @@ def explain_data(store: Any, ident: str) -> dict[str, Any] | None:
     for e in ev:
         e["facts"] = [tables.fact(store, r) or {"id": r, "missing": True} for r in e["refs"]]
     add_display(store, [f for e in ev for f in e["facts"]])
-    return {"subject": subject, "flag": flag, "evidence": ev}
+    return {"subject": subject, "flag": flag, "evidence": ev, **case_records(store, subject)}
+
+
+def case_records(store: Any, subject: str) -> dict[str, Any]:
+    """What analysts recorded: the newest judgement with its state against the evidence now
+    (``evidence_changed``), the whole judgement history (newest first) and the case notes."""
+    from tracer import judgements
+
+    hist = judgements.history(store, subject)
+    return {"judgement": hist[0] if hist else None, "judgements": hist, "notes": store.note_rows(subject)}
 
 
 def add_display(store: Any, facts: list[dict[str, Any]]) -> None:

@@ -6,6 +6,10 @@ FollowTheMoney entities (CryptoWallet / Organization / Person + Sanction) that O
 Aleph tools read.  The graph export (GEXF / GraphML) opens in Gephi.  ``diff_watchlists`` says
 who entered, who left and whose level changed, and why; ``post_webhook`` announces new
 high-level entries.
+
+Analyst judgements (:mod:`tracer.judgements`) travel with each row (``judgement``,
+``judgement_status``, ``judged_by``, ``judged_at``, ``judgement_reason``); a flag dismissed on
+evidence that has not changed since is left out unless asked for (``include_dismissed``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ if TYPE_CHECKING:
     from tracer.store.reads import Reads
 
 COLUMNS = ["id", "kind", "chain", "address", "label", "score", "level", "top_reasons", "sources", "first_seen",
-           "last_seen", "rules_version"]
+           "last_seen", "rules_version", "judgement", "judgement_status", "judged_by", "judged_at",
+           "judgement_reason"]
+JUDGEMENT_FIELDS = ("judgement", "judgement_status", "judged_by", "judged_at", "judgement_reason")
 LEVELS = ["low", "medium", "high", "severe"]
 
 
@@ -50,25 +56,48 @@ def _reasons(raw: Any) -> list[tuple[float, str]]:
     return sorted(out, key=lambda x: -x[0])
 
 
-def watchlist_rows(store: Reads, min_score: float = 0.0, top: int = 3) -> list[dict[str, Any]]:
-    """One row per flagged subject with score >= ``min_score``, sorted by id (diff-friendly)."""
+def watchlist_rows(store: Reads, min_score: float = 0.0, top: int = 3,
+                   include_dismissed: bool = False) -> list[dict[str, Any]]:
+    """One row per flagged subject with score >= ``min_score``, sorted by id (diff-friendly); flags
+    dismissed on unchanged evidence only with ``include_dismissed``."""
+    kept, dismissed = split_watchlist(store, min_score, top)
+    return sorted(kept + dismissed, key=lambda r: r["id"]) if include_dismissed else kept
+
+
+def split_watchlist(store: Reads, min_score: float = 0.0, top: int = 3,
+                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(rows to list, rows left out because an analyst dismissed them and the evidence is unchanged),
+    each sorted by id, with the newest judgement's fields on every row."""
+    from tracer.judgements import latest_states
+
     if not store.has_table("flags"):
         raise ExportError("no flags table yet: run tracer score (or tracer run) first")
-    rows = []
+    judged = latest_states(store)  # type: ignore[arg-type]
+    rows: list[dict[str, Any]] = []
+    dismissed: list[dict[str, Any]] = []
     for f in store.watchlist_flags(min_score):
         srcs = {f["source"]} if f["source"] else set()
         srcs |= store.observation_sources(f["subject"])
         subject = str(f["subject"])
         wallet = ids.try_parse(subject) if ids.kind_of(subject) == "wallet" else None
-        rows.append({
+        target = dismissed if judged.get(subject, {}).get("suppressed") else rows
+        target.append({
             "id": subject, "kind": f["kind"] or ids.kind_of(subject), "chain": f["chain"] or (wallet.space if wallet else ""),
             "address": f["address"] or (wallet.key if wallet else ""),
             "label": f["label"] or "", "score": round(float(f["score"]), 4), "level": f["level"],
             "top_reasons": "; ".join(t for _, t in _reasons(f["reasons"])[:top]),
             "sources": ";".join(sorted(srcs)), "first_seen": f["first_seen"] or "", "last_seen": f["last_seen"] or "",
-            "rules_version": f["rules_version"] or "",
+            "rules_version": f["rules_version"] or "", **judgement_fields(judged.get(subject)),
         })
-    return rows
+    return rows, dismissed
+
+
+def judgement_fields(state: dict[str, Any] | None) -> dict[str, str]:
+    """The watch-list's judgement columns of one subject (empty strings when never judged)."""
+    if not state:
+        return dict.fromkeys(JUDGEMENT_FIELDS, "")
+    return {"judgement": state["verdict"], "judgement_status": state["status"], "judged_by": state["analyst"],
+            "judged_at": state["created_at"], "judgement_reason": " ".join(str(state["reason"]).split())}
 
 
 def _csv_safe(v: Any) -> Any:
@@ -140,6 +169,10 @@ def ftm_entities(store: Reads, rows: Sequence[dict[str, Any]]) -> list[dict[str,
         p.add("name", r["label"] or r["address"] or r["id"])
         p.add("notes", f"tracer {r['level']} ({r['score']}, rules {r['rules_version']}): {r['top_reasons']}")
         p.add("notes", f"tracer id: {r['id']}; sources: {r['sources']}")
+        if r.get("judgement"):
+            stale = "; evidence changed since" if r.get("judgement_status") == "stale" else ""
+            p.add("notes", f"analyst judgement: {r['judgement']} by {r['judged_by']} at {r['judged_at']}: "
+                           f"{r['judgement_reason']}{stale}")
         topic = "sanction" if listings else "sanction.linked" if r["level"] in ("high", "severe") else "export.risk"
         p.add("topics", topic)
         if r["last_seen"]:
@@ -164,9 +197,11 @@ def write_ftm(store: Reads, rows: Sequence[dict[str, Any]], path: Path) -> None:
             fh.write(json.dumps(ent, sort_keys=True, ensure_ascii=False) + "\n")
 
 
-def write_watchlist(store: Reads, path: Path, fmt: str, min_score: float = 0.0) -> list[dict[str, Any]]:
-    """Write the watch-list in ``fmt`` (csv, jsonl, ftm) and return its rows."""
-    rows = watchlist_rows(store, min_score)
+def write_watchlist(store: Reads, path: Path, fmt: str, min_score: float = 0.0,
+                    rows: Sequence[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Write the watch-list in ``fmt`` (csv, jsonl, ftm) and return its rows (``rows``: already made,
+    e.g. by :func:`split_watchlist`; default :func:`watchlist_rows`, dismissed flags left out)."""
+    rows = list(rows) if rows is not None else watchlist_rows(store, min_score)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
         write_csv(rows, path)
@@ -201,10 +236,21 @@ def diff_watchlists(old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]
                 why.append(f"score {o.get('score')} -> {n.get('score')}")
             if (o.get("top_reasons") or "") != (n.get("top_reasons") or ""):
                 why.append(f"reasons now: {n.get('top_reasons')}")
+            if "judgement" in o and "judgement" in n and (o["judgement"] or "", o.get("judgement_status") or "") \
+                    != (n["judgement"] or "", n.get("judgement_status") or ""):
+                why.append(f"judgement {_verdict(o)} -> {_verdict(n)}")
             if why:
                 out.append({"change": "changed", "id": i, "old_level": o.get("level"), "new_level": n.get("level"),
                             "old_score": o.get("score"), "new_score": n.get("score"), "why": "; ".join(why)})
     return out
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    """``dismissed by jd`` / ``confirmed by jd (stale)`` / ``none``, for a diff's why."""
+    if not row.get("judgement"):
+        return "none"
+    stale = " (stale)" if row.get("judgement_status") == "stale" else ""
+    return f"{row['judgement']} by {row.get('judged_by') or '?'}{stale}"
 
 
 def new_high_entries(changes: Sequence[dict[str, Any]], levels: Sequence[str] = ("high", "severe")) -> list[dict[str, Any]]:
@@ -300,12 +346,14 @@ def graph_export(store: Reads, path: Path, fmt: str, min_score: float = 0.0, max
 
 def html_report(store: Reads, path: Path, min_score: float = 0.0) -> int:
     """A one-page static HTML report: every flag with its evidence (for a reader without tracer)."""
-    rows = watchlist_rows(store, min_score) if store.has_table("flags") else []
+    rows, dismissed = split_watchlist(store, min_score) if store.has_table("flags") else ([], [])
     parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'><title>tracer report</title>",
              "<style>body{font:14px system-ui,sans-serif;margin:2rem;max-width:70rem}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:.2rem .4rem;vertical-align:top;text-align:left}"
              ".severe{color:#b3261e}.high{color:#e8710a}code{word-break:break-all}</style></head><body>",
-             f"<h1>tracer report</h1><p>{len(rows)} flagged subject(s) with score &ge; {min_score}.</p>"]
+             f"<h1>tracer report</h1><p>{len(rows)} flagged subject(s) with score &ge; {min_score}."
+             + (f" {len(dismissed)} flag(s) an analyst dismissed on unchanged evidence are left out."
+                if dismissed else "") + "</p>"]
     if not rows:
         parts.append("<p>No flags: run <code>tracer score</code> after a sync.</p>")
     for r in sorted(rows, key=lambda r: (-float(r["score"]), r["id"])):
@@ -314,6 +362,10 @@ def html_report(store: Reads, path: Path, min_score: float = 0.0) -> int:
                      f"<code>{e(r['id'])}</code> {e(r['label'])}</h2>")
         parts.append(f"<p>Rules {e(str(r['rules_version']))}; sources {e(r['sources'])}; "
                      f"seen {e(str(r['first_seen']))} &rarr; {e(str(r['last_seen']))}</p>")
+        if r.get("judgement"):
+            stale = " (stale: the evidence changed since)" if r["judgement_status"] == "stale" else ""
+            parts.append(f"<p>Analyst judgement: <b>{e(r['judgement'])}</b>{e(stale)} by {e(r['judged_by'])} "
+                         f"at {e(r['judged_at'])}: {e(r['judgement_reason'])}</p>")
         evs = store.evidence_summary(r["id"])
         if evs:
             parts.append("<table><tr><th>rule</th><th>score</th><th>detail</th><th>facts</th></tr>")

@@ -5,6 +5,13 @@ session), so nothing a request does can change evidence.  The server binds 127.0
 to start without a token, and then every ``/api`` request must carry ``Authorization: Bearer``.
 Parameters are validated by ``tracer.queries`` (ids, kinds, bounded depths): bad input is a 4xx
 with a JSON ``{"error": ...}`` that says what to send instead.
+
+The one exception to read-only: with ``allow_judgements`` (``tracer serve --allow-judgements``) the
+analyst's records -- judgements and case notes, never facts -- are written through ``POST
+/api/judgements`` and ``POST /api/notes`` on a second, writable connection.  Without it those POSTs
+are a 403.  A POST must be JSON (``Content-Type: application/json``, which a cross-site form cannot
+send without the browser asking first) and, when the browser names an ``Origin``, come from this
+server's own page.
 """
 
 from __future__ import annotations
@@ -32,6 +39,10 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 STORE_KEY: web.AppKey[StoreBackend] = web.AppKey("store", StoreBackend)
 POOL_KEY: web.AppKey[ThreadPoolExecutor] = web.AppKey("pool", ThreadPoolExecutor)
 TOKEN_KEY: web.AppKey[str] = web.AppKey("token", str)
+# The writable store of the analyst's records and its one thread (only with allow_judgements).
+WRITER_KEY: web.AppKey[StoreBackend | None] = web.AppKey("writer", object)  # type: ignore[arg-type]
+WRITER_POOL_KEY: web.AppKey[ThreadPoolExecutor] = web.AppKey("writer_pool", ThreadPoolExecutor)
+WRITE_PATHS = frozenset({"/api/judgements", "/api/notes"})
 # Longest request line read (aiohttp defaults to 8,190 bytes and answers longer ones itself, in plain
 # text, before the API can say which parameter is wrong): room for any hostile value the API refuses.
 MAX_REQUEST_LINE = 64 * 1024
@@ -97,11 +108,16 @@ def check_bind(host: str, token: str | None) -> None:
 def open_read_only(db: str | os.PathLike[str]) -> StoreBackend:
     """The store named by ``db`` (a file or a URL, see :func:`tracer.store.open_store`), read-only:
     the named reads work, every write is refused by the database itself."""
+    _check_exists(db)
+    return open_store(db, create=False, read_only=True)
+
+
+def _check_exists(db: str | os.PathLike[str]) -> None:
+    """A store file that is not there is a :class:`ServeError` (exit 2), never a new empty store."""
     path = sqlite_path(db)
     if path is not None and path != ":memory:" and not Path(path).is_file():
         raise ServeError(f"no tracer store at {path}: run tracer sync (or tracer demo) to create one, "
                          "or point --db / TRACER_DB at an existing store")
-    return open_store(db, create=False, read_only=True)
 
 
 def _param(request: web.Request, name: str, default: Any = None, required: bool = False) -> Any:
@@ -153,9 +169,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
                                                            "'Authorization: Bearer <token>'"}, 401)
                 resp.headers["WWW-Authenticate"] = "Bearer"
             else:
-                resp = await handler(request)
+                resp = await _write_checked(request, handler)
         else:
-            resp = await handler(request)
+            resp = await _write_checked(request, handler)
     except q.QueryError as e:
         resp = _json({"error": str(e)}, e.status)
     except web.HTTPException as e:
@@ -168,6 +184,30 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         resp = _json({"error": "internal error; the server log has the details"}, 500)
     resp.headers.update(HEADERS)
     return resp
+
+
+async def _write_checked(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A POST to a write path: 403 unless the server allows judgements, 403 from another site's page,
+    415 unless JSON; anything else goes to its handler."""
+    if request.method != "POST" or request.path not in WRITE_PATHS:
+        return await handler(request)
+    if request.app.get(WRITER_KEY) is None:
+        return _json({"error": "this server is read-only: start it with tracer serve --allow-judgements to "
+                               "record judgements and notes"}, 403)
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        from urllib.parse import urlsplit
+
+        try:
+            same = urlsplit(origin).netloc == request.host
+        except ValueError:
+            same = False
+        if not same:
+            return _json({"error": "judgements and notes are recorded from this server's own page only "
+                                   "(the request's Origin is another site)"}, 403)
+    if request.content_type != "application/json":
+        return _json({"error": "send the body as JSON with Content-Type: application/json"}, 415)
+    return await handler(request)
 
 
 def _store(request: web.Request) -> StoreBackend:
@@ -229,7 +269,84 @@ async def api_timeline(request: web.Request) -> web.Response:
 
 
 async def api_health(request: web.Request) -> web.Response:
-    return await _q(request, lambda st: {"ok": True, "read_only": True, "flags": q.has_table(st, "flags")})
+    writes = request.app.get(WRITER_KEY) is not None
+    return await _q(request, lambda st: {"ok": True, "read_only": True, "flags": q.has_table(st, "flags"),
+                                         "judgements_writable": writes})
+
+
+def _judgements(store: StoreBackend, subject: Any) -> dict[str, Any]:
+    """One subject's case records, or (no subject) the newest judgement of every judged subject."""
+    from tracer import judgements as jd
+
+    if subject is None:
+        rows = sorted(jd.latest_states(store).values(), key=lambda r: (r["created_at"], r["id"]), reverse=True)
+        return {"judgements": rows, "count": len(rows)}
+    return jd.case(store, subject)
+
+
+def _notes(store: StoreBackend, subject: Any) -> list[dict[str, Any]]:
+    from tracer import judgements as jd
+
+    return list(jd.case(store, subject)["notes"])
+
+
+async def api_judgements(request: web.Request) -> web.Response:
+    return await _q(request, _judgements, _param(request, "subject"))
+
+
+async def api_notes(request: web.Request) -> web.Response:
+    return await _q(request, _notes, _param(request, "subject", required=True))
+
+
+JUDGEMENT_BODY = ("subject", "verdict", "reason", "analyst")
+NOTE_BODY = ("subject", "text", "analyst")
+
+
+async def _body(request: web.Request, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The POST body: one JSON object with exactly ``keys`` (string values), or a 400 saying what to send."""
+    import json
+
+    try:
+        raw = await request.read()
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise q.QueryError(f"the body is not JSON; send an object with {', '.join(keys)}") from None
+    if not isinstance(data, dict):
+        raise q.QueryError(f"the body must be a JSON object with {', '.join(keys)}")
+    extra = sorted(str(k)[:40] for k in data if k not in keys)
+    if extra:
+        raise q.QueryError(f"unknown field(s) {', '.join(repr(k) for k in extra)}; send {', '.join(keys)}")
+    for k in keys:
+        if k in data and not isinstance(data[k], str):
+            raise q.QueryError(f"{k} must be a string")
+    return data
+
+
+async def _write(request: web.Request, fn: Callable[..., Any], *args: Any) -> web.Response:
+    """Run a write on the writer's own thread (its connection was opened there); 201 with the row."""
+    from tracer.output import one_line
+
+    writer = request.app[WRITER_KEY]
+    try:
+        result = await asyncio.get_running_loop().run_in_executor(request.app[WRITER_POOL_KEY], fn, writer, *args)
+    except StoreError as e:  # a full disk, a lost connection, a store made read-only meanwhile
+        return _json({"error": f"not recorded: {one_line(e)}"}, 503)
+    return _json(result, 201)
+
+
+async def post_judgement(request: web.Request) -> web.Response:
+    from tracer import judgements as jd
+
+    b = await _body(request, JUDGEMENT_BODY)
+    return await _write(request, jd.record_judgement, b.get("subject"), b.get("verdict"), b.get("reason"),
+                        b.get("analyst"))
+
+
+async def post_note(request: web.Request) -> web.Response:
+    from tracer import judgements as jd
+
+    b = await _body(request, NOTE_BODY)
+    return await _write(request, jd.record_note, b.get("subject"), b.get("text"), b.get("analyst"))
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -254,34 +371,66 @@ ROUTES: list[tuple[str, Handler]] = [
     ("/api/find", api_find), ("/api/node", api_node), ("/api/edge", api_edge),
     ("/api/neighbours", api_neighbours), ("/api/path", api_path), ("/api/funding", api_funding),
     ("/api/exposure", api_exposure), ("/api/cluster", api_cluster), ("/api/timeline", api_timeline),
-    ("/api/health", api_health), ("/openapi.json", openapi),
+    ("/api/health", api_health), ("/api/judgements", api_judgements), ("/api/notes", api_notes),
+    ("/openapi.json", openapi),
 ]
+WRITE_ROUTES: list[tuple[str, Handler]] = [("/api/judgements", post_judgement), ("/api/notes", post_note)]
 
 
-def make_app(store: StoreBackend, token: str | None = None) -> web.Application:
-    """The aiohttp application over an (ideally read-only) store."""
+def make_app(store: StoreBackend, token: str | None = None, writer: StoreBackend | None = None,
+             writer_pool: ThreadPoolExecutor | None = None) -> web.Application:
+    """The aiohttp application over an (ideally read-only) store; with ``writer`` (a writable store
+    used only on ``writer_pool``'s one thread) it also records judgements and notes."""
     app = web.Application(middlewares=[guard], client_max_size=64 * 1024)
     app[STORE_KEY] = store
     app[POOL_KEY] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracer-db")
+    app[WRITER_KEY] = writer
+    if writer is not None:
+        app[WRITER_POOL_KEY] = writer_pool or ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracer-writer")
 
     async def _shutdown(app: web.Application) -> None:
         app[POOL_KEY].shutdown(wait=False, cancel_futures=True)
+        if app[WRITER_KEY] is not None:
+            pool = app[WRITER_POOL_KEY]
+            await asyncio.get_running_loop().run_in_executor(pool, app[WRITER_KEY].close)  # type: ignore[union-attr]
+            pool.shutdown(wait=False, cancel_futures=True)
 
     app.on_cleanup.append(_shutdown)
     app[TOKEN_KEY] = token or ""
     for path, handler in ROUTES:
         app.router.add_get(path, handler)
+    if writer is not None:
+        for path, handler in WRITE_ROUTES:
+            app.router.add_post(path, handler)
     app.router.add_get("/", static)
     app.router.add_get("/static/{name:.+}", static)
     return app
 
 
 async def start(db: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8765,
-                token: str | None = None) -> tuple[web.AppRunner, str]:
-    """Open the store read-only and start serving; returns the runner and the base URL."""
+                token: str | None = None, allow_judgements: bool = False) -> tuple[web.AppRunner, str]:
+    """Open the store read-only and start serving; returns the runner and the base URL.
+
+    ``allow_judgements``: also open it writable (first, so an old store's schema is upgraded before
+    the read-only connection looks at it) for the judgement and note POSTs."""
     check_bind(host, token)
+    writer, pool = None, None
+    if allow_judgements:
+        _check_exists(db)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracer-writer")
+        # opened on the thread that will use it (an SQLite connection belongs to its thread)
+        try:
+            writer = await asyncio.get_running_loop().run_in_executor(pool, lambda: open_store(db, create=False))
+        except BaseException:
+            pool.shutdown(wait=False)
+            raise
+        if writer.read_only:
+            why = writer.read_only_why
+            await asyncio.get_running_loop().run_in_executor(pool, writer.close)
+            pool.shutdown(wait=False)
+            raise ServeError(f"--allow-judgements needs a store tracer may write: {writer.path} is read-only ({why})")
     store = open_read_only(db)
-    runner = web.AppRunner(make_app(store, token), access_log=None, max_line_size=MAX_REQUEST_LINE,
+    runner = web.AppRunner(make_app(store, token, writer, pool), access_log=None, max_line_size=MAX_REQUEST_LINE,
                            logger=RefusalLog(logging.getLogger("aiohttp.server"), {}))
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -292,8 +441,8 @@ async def start(db: str | os.PathLike[str], host: str = "127.0.0.1", port: int =
 
 
 async def serve_forever(db: str, host: str, port: int, token: str | None,
-                        announce: Callable[[str], None]) -> None:
-    runner, base = await start(db, host, port, token)
+                        announce: Callable[[str], None], allow_judgements: bool = False) -> None:
+    runner, base = await start(db, host, port, token, allow_judgements)
     announce(base)
     try:
         await asyncio.Event().wait()
@@ -334,7 +483,20 @@ API: dict[str, tuple[str, list[tuple[str, dict[str, Any], bool, str]]]] = {
     "/api/timeline": ("Payments, leases and facts about a node in time order", [
         ("id", _ID, True, "node id"),
         ("limit", {"type": "integer", "minimum": 1, "maximum": 5000, "default": 500}, False, "max events")]),
-    "/api/health": ("Liveness and whether flags are present", []),
+    "/api/health": ("Liveness, whether flags are present and whether judgements can be recorded", []),
+    "/api/judgements": ("A subject's newest judgement (with whether its evidence changed since), judgement "
+                        "history and case notes; without subject, the newest judgement of every judged subject", [
+        ("subject", _ID, False, "flagged node id")]),
+    "/api/notes": ("A subject's case notes, oldest first", [("subject", _ID, True, "node id")]),
+}
+_TEXT = {"type": "string", "minLength": 1}
+# The POST bodies (served only with tracer serve --allow-judgements; else 403).
+WRITE_API: dict[str, tuple[str, dict[str, Any]]] = {
+    "/api/judgements": ("Record a judgement of a subject's flag (confirmed, dismissed or escalated)", {
+        "subject": _ID, "verdict": {"type": "string", "enum": ["confirmed", "dismissed", "escalated"]},
+        "reason": {**_TEXT, "maxLength": 2000}, "analyst": {**_TEXT, "maxLength": 100}}),
+    "/api/notes": ("Attach a case note to a subject", {
+        "subject": _ID, "text": {**_TEXT, "maxLength": 10000}, "analyst": {**_TEXT, "maxLength": 100}}),
 }
 
 
@@ -352,10 +514,29 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                           "400": error, "401": error, "404": error},
             "security": [{}, {"bearer": []}],
         }}
+    for path, (summary, props) in WRITE_API.items():
+        paths[path]["post"] = {
+            "summary": summary + " (only with tracer serve --allow-judgements)",
+            "operationId": "record_" + path.rsplit("/", 1)[1],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": list(props), "additionalProperties": False, "properties": props}}}},
+            "responses": {"201": {"description": "the recorded row",
+                                  "content": {"application/json": {"schema": {}}}},
+                          "400": error, "401": error,
+                          "403": {"description": "the server does not record judgements, or another site asked",
+                                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                          "404": error,
+                          "409": {"description": "the subject has no flag to judge",
+                                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                          "415": {"description": "the body is not sent as application/json",
+                                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
+            "security": [{}, {"bearer": []}],
+        }
     return {
         "openapi": "3.0.3",
         "info": {"title": "tracer investigator API", "version": "1",
-                 "description": "Read-only queries over a tracer store. Ids look like wallet:evm:0x..., "
+                 "description": "Read-only queries over a tracer store (judgements and case notes are the one "
+                                "thing a server started with --allow-judgements records). Ids look like wallet:evm:0x..., "
                                 "provider:akash:akash1..., entity:<list>:<uid>. Amounts are exact decimal text."},
         "servers": [{"url": base_url}],
         "paths": paths,

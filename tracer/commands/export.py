@@ -40,9 +40,11 @@ def export_group() -> None:
 @click.option("--previous", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Last export (csv/jsonl): print what changed and POST new high entries to --webhook.")
 @click.option("--webhook", help="URL to POST new high/severe entries to (JSON), only when there are some.")
+@click.option("--include-dismissed", is_flag=True,
+              help="Also list flags an analyst dismissed whose evidence has not changed since (tracer judge).")
 @click.pass_obj
 def watchlist_command(env: Any, min_score: float, fmt: str, out: Path, previous: Path | None,
-                      webhook: str | None) -> None:
+                      webhook: str | None, include_dismissed: bool) -> None:
     """One row per flagged actor or wallet, sorted by id for clean diffs.
 
     \b
@@ -51,13 +53,19 @@ def watchlist_command(env: Any, min_score: float, fmt: str, out: Path, previous:
       tracer export watchlist --format ftm -o watchlist.ftm.json     # OpenSanctions / Aleph tools
       tracer export watchlist -o today.csv --previous last.csv --webhook https://hooks.example/tracer
     Columns: id, kind, chain, address, label, score, level, top_reasons, sources, first_seen,
-    last_seen, rules_version.
+    last_seen, rules_version, and the newest analyst judgement: judgement, judgement_status
+    (current, or stale once the evidence changed), judged_by, judged_at, judgement_reason.
+    A flag dismissed on evidence that has not changed since is left out (the count is printed).
     """
     try:
-        rows = ex.write_watchlist(env.store, out, fmt, min_score)
+        kept, dismissed = ex.split_watchlist(env.store, min_score)
+        listed = sorted(kept + dismissed, key=lambda r: r["id"]) if include_dismissed else kept
+        rows = ex.write_watchlist(env.store, out, fmt, min_score, rows=listed)
     except ex.ExportError as e:
         _fail(e)
-    click.echo(f"wrote {len(rows)} entries to {one_line(out)}")
+    left_out = "" if include_dismissed or not dismissed else (
+        f"; left out {len(dismissed)} dismissed on unchanged evidence (--include-dismissed lists them)")
+    click.echo(f"wrote {len(rows)} entries to {one_line(out)}{left_out}")
     if previous is not None:
         try:
             changes = ex.diff_watchlists(ex.read_watchlist(previous), rows)

@@ -184,8 +184,11 @@ def timeline_command(env: Any, node_id: str, limit: int, fmt: str | None) -> Non
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
 @click.option("--token", envvar="TRACER_SERVE_TOKEN", default=None,
               help="Bearer token required on /api (also TRACER_SERVE_TOKEN); at least 16 characters.")
+@click.option("--allow-judgements", is_flag=True,
+              help="Let the page and API record analyst judgements and case notes (POST /api/judgements, "
+                   "/api/notes); facts stay read-only. Without it those requests are refused (403).")
 @click.pass_obj
-def serve_command(env: Any, host: str, port: int, token: str | None) -> None:
+def serve_command(env: Any, host: str, port: int, token: str | None, allow_judgements: bool) -> None:
     """Serve the queries as a read-only JSON API and the graph web page.
 
     \b
@@ -194,17 +197,19 @@ def serve_command(env: Any, host: str, port: int, token: str | None) -> None:
       tracer --db case.db serve --port 9000
       TRACER_SERVE_TOKEN=$(openssl rand -hex 16) tracer serve --host 0.0.0.0
     With a token, open the page as http://HOST:PORT/#token=<token>; API clients send
-    'Authorization: Bearer <token>'. The database is opened read-only.
+    'Authorization: Bearer <token>'. The database is opened read-only; with --allow-judgements
+    a second connection records judgements and notes only (tracer serve --allow-judgements).
     """
     import asyncio
 
     from tracer.server import ServeError, serve_forever
 
     def announce(base: str) -> None:
-        click.echo(f"serving {base}/ (API: {base}/openapi.json), read-only {env.cfg['db']}; Ctrl-C stops")
+        mode = "read-only, judgements and notes recorded" if allow_judgements else "read-only"
+        click.echo(f"serving {base}/ (API: {base}/openapi.json), {mode} {env.cfg['db']}; Ctrl-C stops")
 
     try:
-        asyncio.run(serve_forever(env.cfg["db"], host, port, token, announce))
+        asyncio.run(serve_forever(env.cfg["db"], host, port, token, announce, allow_judgements))
     except ServeError as e:
         click.echo(f"error: {one_line(e)}", err=True)
         sys.exit(2)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -19,6 +20,8 @@ from tracer.output import emit, one_line, output_options
 @click.option("--min-level", type=click.Choice(["low", "medium", "high", "severe"]), default="low",
               show_default=True, help="Print only flags at this level or above.")
 @click.option("--dry-run", is_flag=True, help="Compute and print, but do not write flags/evidence.")
+@click.option("--include-dismissed", is_flag=True,
+              help="Also print flags an analyst dismissed whose evidence has not changed since (tracer judge).")
 @click.option("--engine", type=click.Choice(["networkx", "spark"]), default=None,
               help="Where the graph-wide stages run: networkx (in memory, the default) or spark (Apache "
                    "Spark DataFrame jobs, for stores whose payment graph does not fit one machine; needs "
@@ -28,8 +31,8 @@ from tracer.output import emit, one_line, output_options
                    "yarn, k8s://...  Default: [scoring] spark_master.")
 @output_options
 @pass_env
-def score_command(env: Env, top: int, min_level: str, dry_run: bool, engine: str | None, spark_master: str | None,
-                  fmt: str | None) -> None:
+def score_command(env: Env, top: int, min_level: str, dry_run: bool, include_dismissed: bool, engine: str | None,
+                  spark_master: str | None, fmt: str | None) -> None:
     """Score every renter and provider in the store and write the flags and evidence tables.
 
     \b
@@ -45,6 +48,8 @@ def score_command(env: Env, top: int, min_level: str, dry_run: bool, engine: str
       tracer score --engine spark --spark-master spark://head:7077
     Thresholds: [scoring] keys in the config file (hops, name_match_min, utilisation, ...);
     engine settings: [scoring] engine, spark_master, spark_conf, spark_workdir (docs/scale.md).
+    Judgements (tracer judge) are kept: a dismissed flag whose evidence is unchanged is left out of
+    the list (the count is printed); when its evidence changed, the judgement is stale and it is back.
     """
     from tracer.scoring.run import params_from_config, score_store
     from tracer.scoring.spark_engine import engine_from_config
@@ -66,13 +71,28 @@ def score_command(env: Env, top: int, min_level: str, dry_run: bool, engine: str
             raise
         click.echo(f"error: {one_line(str(e))}", err=True)
         sys.exit(1)
+    from tracer.judgements import latest_states
+
     order = ["low", "medium", "high", "severe"]
+    judged = latest_states(env.store, evidence=res.evidence)
+    shown = [f for f in res.flags if f["level"] in order[order.index(min_level):]]
+    dismissed = [f for f in shown if judged.get(f["subject"], {}).get("suppressed")]
+    if not include_dismissed:
+        shown = [f for f in shown if not judged.get(f["subject"], {}).get("suppressed")]
     rows = [{"subject": f["subject"], "score": f["score"], "level": f["level"],
-             "reasons": "; ".join(r["detail"] for r in f["reasons"])}
-            for f in res.flags if f["level"] in order[order.index(min_level):]][:top]
+             "reasons": "; ".join(r["detail"] for r in f["reasons"]),
+             "judgement": _judgement_cell(judged.get(f["subject"]))} for f in shown][:top]
     if not env.quiet or fmt:
-        emit(rows, fmt, columns=["subject", "score", "level", "reasons"],
+        emit(rows, fmt, columns=["subject", "score", "level", "reasons", "judgement"],
              title=f"{len(res.flags)} flags, {len(res.evidence)} evidence ({res.timings.get('total', 0):.1f}s)")
+    if dismissed and not include_dismissed:  # stderr, so --json/--csv stay data; said even with -q
+        click.echo(f"left out {len(dismissed)} dismissed flag(s) whose evidence is unchanged since the judgement "
+                   "(--include-dismissed shows them; tracer judgements lists who and why)", err=True)
+    flagged = {f["subject"] for f in res.flags}
+    stale = sorted(s for s, j in judged.items() if j["evidence_changed"] and s in flagged)
+    if stale and not env.quiet:
+        click.echo(f"{len(stale)} judgement(s) stale, evidence changed since: {', '.join(stale[:5])}"
+                   f"{' ...' if len(stale) > 5 else ''} (tracer explain ID)", err=True)
     if not env.quiet:
         by_level: dict[str, int] = {}
         for f in res.flags:
@@ -94,6 +114,14 @@ def score_command(env: Env, top: int, min_level: str, dry_run: bool, engine: str
                        f"via {st.via} [{st.ref}]", err=True)
         if len(stops) > 10:
             click.echo(f"  ... and {len(stops) - 10} more hub stops", err=True)
+
+
+def _judgement_cell(state: dict[str, Any] | None) -> str:
+    """``dismissed by alice`` / ``confirmed by bob (stale: evidence changed)`` / empty."""
+    if not state:
+        return ""
+    return f"{state['verdict']} by {state['analyst']}" + (" (stale: evidence changed)"
+                                                          if state["evidence_changed"] else "")
 
 
 @click.command("rules")
@@ -159,6 +187,7 @@ def explain_command(env: Env, ident: str, as_json: bool) -> None:
     click.echo(head)
     if f and f.get("cluster"):
         click.echo(f"  actor cluster {f['cluster']}")
+    _echo_judgement(data)
     for e in data["evidence"]:
         click.echo(f"\n[{e['rule']}] {e['score']}: {e['detail']}")
         if e["path"]:
@@ -176,6 +205,30 @@ def explain_command(env: Env, ident: str, as_json: bool) -> None:
             click.echo(f"  - {fact['id']}: {what}")
             click.echo(f"      source {fact.get('source')}; raw {fact.get('raw_sha256')} "
                        f"{fact.get('raw_url') or ''} ({fact.get('raw_stream') or '?'}, {fact.get('raw_fetched_at') or '?'})")
+    if data.get("notes"):
+        click.echo(f"\nnotes ({len(data['notes'])}):")
+        for n in data["notes"]:
+            lines = str(n["text"]).splitlines() or [""]
+            click.echo(f"  {n['created_at']} {one_line(n['analyst'])}: {one_line(lines[0])}")
+            for more in lines[1:]:
+                click.echo(f"      {one_line(more)}")
+
+
+def _echo_judgement(data: dict[str, Any]) -> None:
+    """The newest judgement (who, when, why) and whether the evidence changed since it was made."""
+    from tracer.judgements import summary
+
+    j = data.get("judgement")
+    if not j:
+        return
+    click.echo(f"  judgement: {one_line(summary(j))}")
+    if j["evidence_changed"]:
+        click.echo(f"    the flag's evidence is not what {one_line(j['analyst'])} judged (digest "
+                   f"{j['evidence_digest']}): the judgement is stale and the flag is back on every list")
+    elif j["suppressed"]:
+        click.echo("    dismissed: left out of watch-lists and tracer score's list until the evidence changes")
+    if len(data.get("judgements") or []) > 1:
+        click.echo(f"    {len(data['judgements']) - 1} earlier judgement(s): tracer judgements {data['subject']}")
 
 
 @click.command("simulate")

@@ -44,14 +44,15 @@ import abc
 import contextlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from connectors.base import Page, Record, Rows, Table
 from tracer.store.app_reads import AppReads
+from tracer.store.cases import CaseStore
 from tracer.store.faults import StoreError, StoreFault
 from tracer.store.port import FactsPort
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DEFER_INDEXES = ("empty", "always", "never")
 # A row's provenance: the raw page it cites and the run that stored that page's version of the row.
 # It changes only when the row's content does (every written column but the primary key, these and
@@ -68,10 +69,11 @@ SIGHTING_COLUMNS = frozenset({"first_seen", "last_seen"})
 #                (zlib-compressed, NULL when larger than keep_raw_max_bytes))
 #   stream_state(stream PK, state TEXT (sorted JSON), updated_at, run_id)
 #   migrations(version INTEGER PK, name, applied_at)
+# and the analyst's records (migration 5, tracer.store.cases): judgements and notes.
 BOOKKEEPING_TABLES = ("runs", "run_streams", "raw_payloads", "stream_state", "migrations")
 
 
-class StoreBackend(FactsPort, AppReads, abc.ABC):
+class StoreBackend(FactsPort, AppReads, CaseStore, abc.ABC):
     """A tracer store: every fact with its provenance, the stream cursors and the run log.
 
     Attributes every backend sets:
@@ -159,6 +161,16 @@ class StoreBackend(FactsPort, AppReads, abc.ABC):
 
         After :attr:`fault` was set, raises that fault's class again without touching the database.
         """
+
+    def page_writer(self) -> PageWriter | None:
+        """A writer of pages for ONE other thread, with its own connection, or None (the default:
+        pages are written with :meth:`write_page` on the caller's thread).
+
+        Why: a sync's event loop fetches and transforms the next page while that thread stores
+        the last one (:mod:`tracer.pipeline`).  Its ``write`` is :meth:`write_page` (same
+        transaction, same semantics); transactions of the two connections are isolated, so a
+        page is never committed half-way by a write on the other one.  The caller closes it."""
+        return None
 
     # Write primitives for the derived tables (flags, evidence) that named writes in
     # :class:`tracer.store.reads.Reads` (``replace_scoring_results``) are built on.  Store-internal.
@@ -290,6 +302,15 @@ class StoreBackend(FactsPort, AppReads, abc.ABC):
 
         rows = self.query(sql, params)
         return pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
+
+
+class PageWriter(Protocol):
+    """What :meth:`StoreBackend.page_writer` returns: :meth:`StoreBackend.write_page` on a
+    connection of its own, to be used from one thread, then closed."""
+
+    def write(self, stream: str, page: Page, records: Sequence[Record | Rows], run_id: str) -> int: ...
+
+    def close(self) -> None: ...
 
 
 # ---- shared by both backends' write_page ------------------------------------------------------------

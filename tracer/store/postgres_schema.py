@@ -24,7 +24,7 @@ from tracer.store.faults import ReadOnlyStoreError, StoreError, StoreFault
 TEXT = 'text COLLATE "C"'
 TYPES = {"TEXT": TEXT, "INTEGER": "bigint", "REAL": "double precision", "BLOB": "bytea"}
 CASTS = {"TEXT": "text", "INTEGER": "bigint", "REAL": "double precision", "BLOB": "bytea"}
-SCHEMA_VERSION = 4  # the same numbers as SQLite's migrations: one version, one logical schema
+SCHEMA_VERSION = 5  # the same numbers as SQLite's migrations: one version, one logical schema
 
 
 def q(name: str) -> str:
@@ -114,11 +114,26 @@ def _m4_evm_ids(cur: Any) -> None:
     return None
 
 
+def _m5_cases(cur: Any) -> None:
+    # The analyst's records (tracer.store.cases), column for column as SQLite's.
+    T = TEXT
+    cur.execute(f"""
+        CREATE TABLE IF NOT EXISTS judgements (
+            id {T} PRIMARY KEY, subject {T}, verdict {T}, reason {T}, analyst {T}, created_at {T},
+            evidence_digest {T}, rules_version {T});
+        CREATE INDEX IF NOT EXISTS idx_judgements_subject ON judgements(subject, created_at);
+        CREATE TABLE IF NOT EXISTS notes (
+            id {T} PRIMARY KEY, subject {T}, text {T}, analyst {T}, created_at {T});
+        CREATE INDEX IF NOT EXISTS idx_notes_subject ON notes(subject, created_at);
+        """)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Any], None]]] = [
     (1, "core tables: runs, raw payloads, stream state, entities, edges, observations", _m1_core),
     (2, "indexes for provenance and run history", _m2_indexes),
     (3, "secondary indexes a bulk sync dropped, rebuilt by the next writer if that sync died", _m3_deferred),
     (4, "EVM transfer edge ids in chain order: evm:<chain>:<block>:<log index>", _m4_evm_ids),
+    (5, "analyst judgements on flags and case notes", _m5_cases),
 ]
 
 

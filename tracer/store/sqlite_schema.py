@@ -66,11 +66,28 @@ def _m4_evm_ids(db: sqlite_utils.Database) -> None:
         "AND id = 'evm:' || chain || ':' || tx || ':' || json_extract(attrs, '$.log_index')")
 
 
+def _m5_cases(db: sqlite_utils.Database) -> None:
+    # The analyst's records (tracer.store.cases): appended, never replaced; no provenance columns,
+    # since a person, not a source, said them.
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS judgements (
+            id TEXT PRIMARY KEY, subject TEXT, verdict TEXT, reason TEXT, analyst TEXT, created_at TEXT,
+            evidence_digest TEXT, rules_version TEXT);
+        CREATE INDEX IF NOT EXISTS idx_judgements_subject ON judgements(subject, created_at);
+        CREATE TABLE IF NOT EXISTS notes (
+            id TEXT PRIMARY KEY, subject TEXT, text TEXT, analyst TEXT, created_at TEXT);
+        CREATE INDEX IF NOT EXISTS idx_notes_subject ON notes(subject, created_at);
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Any]] = [
     (1, "core tables: runs, raw payloads, stream state, entities, edges, observations", _m1_core),
     (2, "indexes for provenance and run history", _m2_indexes),
     (3, "secondary indexes a bulk sync dropped, rebuilt by the next writer if that sync died", _m3_deferred),
     (4, "EVM transfer edge ids in chain order: evm:<chain>:<block>:<log index>", _m4_evm_ids),
+    (5, "analyst judgements on flags and case notes", _m5_cases),
 ]
 
 
