@@ -158,7 +158,8 @@ def score(db: str, engine: str = "networkx", master: str = "local[*]", driver_me
     digest = hashlib.sha256(json.dumps([(f["subject"], f["level"], round(f["score"], 9)) for f in res.flags])
                             .encode()).hexdigest()[:16]
     return {"score_total_s": round(total, 2), **{k: round(v, 2) for k, v in res.timings.items()},
-            "driver_peak_rss_mb": round(peak_mb), "levels": levels, "flags_digest": digest, **res.stats}
+            "driver_peak_rss_mb": round(peak_mb), "levels": levels, "flags_digest": digest,
+            **{f"n_{k}" if k in res.timings else k: v for k, v in res.stats.items()}}
 
 
 def _tree_rss_kb(pid: int) -> int:

@@ -44,7 +44,9 @@ def assert_same(store: StoreBackend, session: Any) -> tuple[ScoreResult, ScoreRe
     cx, cs = nx.context, sp.context
     assert cx is not None and cs is not None
     assert cs.clusters.members == cx.clusters.members and cs.clusters.of == cx.clusters.of
-    assert cs.exposure.incoming == cx.exposure.incoming and cs.exposure.stops == cx.exposure.stops
+    assert cs.clusters.links == cx.clusters.links  # every heuristic's links, in order
+    for part in ("incoming", "outgoing", "passive", "by_asset", "stops"):
+        assert getattr(cs.exposure, part) == getattr(cx.exposure, part), part
     assert cs.compute == cx.compute
     assert sp.stats["hubs"] == nx.stats["hubs"] and sp.stats["edges"] == nx.stats["edges"]
     assert sp.stats["engine"] == "spark" and nx.stats["engine"] == "networkx"
@@ -63,16 +65,33 @@ def test_simulator_world_equal(spark: Any, tmp_path: Path) -> None:
     assert sp.stats["driver_edges"] < nx.stats["edges"], seed
 
 
-def test_demo_world_equal(spark: Any, tmp_path: Path) -> None:
-    """The demo store (every connector synced from loopback), as `tracer demo` writes it."""
+def test_demo_world_through_the_cli(spark: Any, tmp_path: Path) -> None:
+    """The demo store (every connector synced from loopback), scored by `tracer score --engine spark`
+    (in-process on the shared session: a second JVM would cost a minute here): the flags and evidence
+    it writes are the networkx engine's."""
+    from click.testing import CliRunner
+
+    from tracer.cli import main
     from tracer.demo import run_demo
+    from tracer.scoring import tables
 
     summary = asyncio.run(run_demo(tmp_path))
     assert summary["status"] == "ok", summary["errors"][:3]
-    store = open_store(tmp_path / "tracer.db")
-    nx, _ = assert_same(store, spark)
+    db = tmp_path / "tracer.db"
+    store = open_store(db)
+    want = score_store(store, write=False)
     store.close()
-    assert any(f["level"] == "severe" for f in nx.flags)
+    r = CliRunner().invoke(main, ["--db", str(db), "score", "--engine", "spark", "--spark-master", "local[2]"])
+    assert r.exit_code == 0, (r.output, r.exception)
+    assert "spark engine (local[2])" in r.output and "Traceback" not in r.output
+    store = open_store(db)
+    got_flags, got_ev = tables.read_flags(store), tables.read_evidence(store)
+    store.close()
+    key = lambda f: (f["subject"], f["level"], round(float(f["score"]), 9), f["cluster"], f["reasons"])  # noqa: E731
+    assert sorted(map(key, got_flags)) == sorted(map(key, want.flags)) and any(
+        f["level"] == "severe" for f in got_flags)
+    ekey = lambda e: (e["id"], e["subject"], e["rule"], e["detail"], list(e["refs"]), list(e["path"]))  # noqa: E731
+    assert sorted(map(ekey, got_ev)) == sorted(map(ekey, want.evidence))
 
 
 def test_quality_world_equal(spark: Any, tmp_path: Path) -> None:
@@ -111,7 +130,8 @@ def test_engine_config() -> None:
 
 
 def _cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tracer", *args], capture_output=True, text=True, timeout=300,
+    return subprocess.run([str(Path(sys.executable).parent / "tracer"), *args], capture_output=True, text=True,
+                          timeout=300,
                           cwd=ROOT, env={**os.environ, **(env or {})})
 
 
@@ -136,26 +156,3 @@ def test_cli_without_java_is_one_line(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "'graphx' is not one of 'networkx', 'spark'" in bad.stderr
     lone = _cli(["--db", str(db), "score", "--spark-master", "local[1]", "--dry-run"])
     assert lone.returncode == 2 and "--spark-master needs --engine spark" in lone.stderr
-
-
-def test_cli_spark_engine_writes_the_same_flags(spark: Any, tmp_path: Path) -> None:
-    """`tracer score --engine spark` writes the flags the default engine writes (in-process, on the
-    shared session: a second JVM would cost a minute here)."""
-    from click.testing import CliRunner
-
-    from tracer.cli import main
-    from tracer.scoring import tables
-
-    db = tmp_path / "w.db"
-    store = open_store(db)
-    build_world("spark-cli-run", 20).write(store)
-    want = score_store(store, write=False).flags
-    store.close()
-    r = CliRunner().invoke(main, ["--db", str(db), "score", "--engine", "spark", "--spark-master", "local[2]"])
-    assert r.exit_code == 0, (r.output, r.exception)
-    assert "spark engine (local[2])" in r.output and "Traceback" not in r.output
-    store = open_store(db)
-    got = tables.read_flags(store)
-    store.close()
-    key = lambda f: (f["subject"], f["level"], round(float(f["score"]), 9))  # noqa: E731
-    assert sorted(map(key, got)) == sorted(map(key, want)) and got

@@ -251,7 +251,7 @@ class Recording(NetworkxStages):
         return res
 
 
-@pytest.mark.parametrize("seed,background", [("spark-exposure-1", 120), ("spark-exposure-2", 160)])
+@pytest.mark.parametrize("seed,background", [("spark-exposure-2", 160)])  # more worlds: test_spark_engine
 def test_simulator_world_equals_networkx(spark: Any, tmp_path: Path, seed: str, background: int) -> None:
     store = open_store(str(tmp_path / "w.sqlite"))
     build_world(seed, background).write(store)
