@@ -84,6 +84,7 @@ def test_demo_world_through_the_cli(spark: Any, tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["--db", str(db), "score", "--engine", "spark", "--spark-master", "local[2]"])
     assert r.exit_code == 0, (r.output, r.exception)
     assert "spark engine (local[2])" in r.output and "Traceback" not in r.output
+    assert "spark engine: exposure, hop by hop (" in r.output  # each stage said as it starts
     store = open_store(db)
     got_flags, got_ev = tables.read_flags(store), tables.read_evidence(store)
     store.close()

@@ -58,12 +58,21 @@ def score_command(env: Env, top: int, min_level: str, dry_run: bool, include_dis
     eng = engine_from_config(env.cfg, engine, spark_master)
     if spark_master and eng.name != "spark":
         raise click.UsageError("--spark-master needs --engine spark (or [scoring] engine = \"spark\")")
+    progress = None
+    if eng.name == "spark" and not env.quiet:  # minutes on a big store: say which stage runs
+        import time
+
+        t0 = time.monotonic()
+
+        def progress(stage: str) -> None:
+            click.echo(f"  spark engine: {stage} ({time.monotonic() - t0:.0f}s)", err=True)
+
     try:
         if dry_run:
-            res = score_store(env.store, params, write=False, engine=eng)
+            res = score_store(env.store, params, write=False, engine=eng, progress=progress)
         else:
             with env.store.lock("score"):
-                res = score_store(env.store, params, engine=eng)
+                res = score_store(env.store, params, engine=eng, progress=progress)
     except RuntimeError as e:
         from graphs.spark.frames import SparkUnavailable
 

@@ -12,7 +12,7 @@ import hashlib
 import json
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -331,12 +331,13 @@ def score_context(ctx: Context, computed_at: str) -> tuple[list[dict[str, Any]],
 
 
 def score_store(store: StoreBackend, params: Params | None = None, write: bool = True, now: str | None = None,
-                stages: Stages | None = None, engine: Engine | None = None, spark: Any = None) -> ScoreResult:
+                stages: Stages | None = None, engine: Engine | None = None, spark: Any = None,
+                progress: Callable[[str], None] | None = None) -> ScoreResult:
     """The whole scoring run over a store; writes ``flags``/``evidence`` unless ``write`` is False.
 
     ``stages``: the engine of the graph-wide stages (default: networkx, :mod:`tracer.scoring.stages`);
     ``engine``: ``Engine("spark", ...)`` runs them on Spark (:mod:`tracer.scoring.spark_engine`;
-    ``spark``: a running session to use)."""
+    ``spark``: a running session to use; ``progress``: told each Spark stage as it starts)."""
     now = now or _now()
     p = params or Params()
     timings: dict[str, float] = {}
@@ -345,7 +346,7 @@ def score_store(store: StoreBackend, params: Params | None = None, write: bool =
     if engine is not None and engine.name == "spark":
         from tracer.scoring.spark_engine import context_from_spark
 
-        ctx, run = context_from_spark(store, p, now, engine, spark)
+        ctx, run = context_from_spark(store, p, now, engine, spark, progress)
         timings.update(run.timings)
         spark_stats = run.stats
     else:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -216,9 +216,11 @@ def _first_fundings(tg: TracerGraph, first: DataFrame, funders: set[str]) -> lis
 
 
 def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
-                       spark: SparkSession | None = None) -> tuple[Context, SparkRun]:
+                       spark: SparkSession | None = None, progress: Callable[[str], None] | None = None
+                       ) -> tuple[Context, SparkRun]:
     """The scoring context built by the Spark engine (module docstring); ``spark``: a running session
-    (default: :func:`graphs.spark.frames.session` with the engine's master and settings)."""
+    (default: :func:`graphs.spark.frames.session` with the engine's master and settings);
+    ``progress``: called with each stage's name as it starts (minutes on a big store)."""
     from graphs.spark import dust as sp_dust
     from graphs.spark import exposure as sp_exposure
     from graphs.spark import hubs as sp_hubs
@@ -233,7 +235,14 @@ def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
     p = params
     run = SparkRun()
     t = run.timings
-    spark = spark or session(engine.spark_master, engine.spark_conf)
+
+    def say(stage: str) -> None:
+        if progress is not None:
+            progress(stage)
+
+    if spark is None:
+        say(f"starting Spark ({engine.spark_master})")
+        spark = session(engine.spark_master, engine.spark_conf)
     work = Path(engine.spark_workdir) if engine.spark_workdir else Path(tempfile.mkdtemp(prefix="tracer-spark-"))
     cached: list[Any] = []
 
@@ -242,6 +251,7 @@ def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
         return df
 
     try:
+        say("exporting the store to Parquet")
         t0 = time.monotonic()
         paths = export_store(store, work, now=now)
         obs_rows = tables.observations(store, now)
@@ -250,6 +260,7 @@ def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
         clock = block_clock(paths["edges"], paths["observations"])
         t["export"] = time.monotonic() - t0
 
+        say("loading payments, dust limits, first fundings")
         t0 = time.monotonic()
         paid = keep(paid_frame(spark, paths["edges"], clock, ordered=True))
         edges = edges_frame(spark, paths["edges"], paths["observations"], ordered=True)
@@ -261,6 +272,7 @@ def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
         t["load"] = time.monotonic() - t0
 
         # The market side and who is relevant: the driver's graph.
+        say("the driver's part of the graph")
         t0 = time.monotonic()
         market, payees = market_nodes(paths["edges"])
         roles = {o["subject"] for o in obs_rows if o["predicate"] == "role"}
@@ -280,11 +292,13 @@ def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
         listed = list(seen.listed)
         t["driver_graph"] = time.monotonic() - t0
 
+        say("hubs")
         t0 = time.monotonic()
         hubs = sp_hubs.find_hubs(edges_all, paid, seen.tags, p.hub_degree, behaviour=p.hub_behaviour,
                                  never=seen.listed, dust=dust, first=first, **hub_params(p))
         t["hubs"] = time.monotonic() - t0
 
+        say("clustering links into actors")
         t0 = time.monotonic()
         payouts_to = {tg.ids[n] for n in tg.payees}
         g = sp_links.link_graph(edges_all)
@@ -305,6 +319,7 @@ def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
         t["cluster"] = time.monotonic() - t0
 
         # Every member of an actor cluster that holds a relevant wallet: what rules read of them.
+        say("facts of the relevant wallets")
         t0 = time.monotonic()
         touched = {clusters.of[w] for w in relevant0 if w in clusters.of}
         relevant = relevant0 | {m for c in touched for m in clusters.members[c]}
@@ -315,6 +330,7 @@ def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
         hubs_d = _hubs_on(tg, hubs)
         t["driver_graph"] += time.monotonic() - t0
 
+        say("exposure, hop by hop")
         t0 = time.monotonic()
         paid_o = keep(paid_with_order(paid, edges_all))
         exp = sp_exposure.exposure(paid_o, listed, hubs, p.hops, p.exposure_min_share, dust, priced,
@@ -323,6 +339,7 @@ def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
         flows = paid_flows(paid, dust, exposed, spark) if exposed else {}
         t["exposure"] = time.monotonic() - t0
 
+        say("compute per actor")
         t0 = time.monotonic()
         from tracer.scoring.run import lease_facts
 
