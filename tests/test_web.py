@@ -105,8 +105,10 @@ def test_search_draw_expand_and_follow_payment(server: str, browser: Any, tmp_pa
     b.execute_script(f"window.tracerApp.cy.getElementById('{IDS['A']}').emit('tap')")
     wait.until(lambda d: d.find_element(By.ID, "node-title").text == IDS["A"])
     wait.until(lambda d: "severe" in d.find_element(By.ID, "flag").text)
-    ev = b.find_elements(By.CSS_SELECTOR, "#evidence li")
-    assert [e.text.split(" ")[0] for e in ev] == ["listed_wallet", "gpu_class"]
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#evidence > li")) == 2)
+    ev = b.find_elements(By.CSS_SELECTOR, "#evidence > li")  # one sentence per piece of evidence, its facts below
+    assert [e.get_attribute("data-rule") for e in ev] == ["listed_wallet", "gpu_class"]
+    assert ev[0].text.startswith("wallet is on the OFAC SDN list (ETH)") and "raw payload sha256" in ev[0].text
     assert "sanctioned = OFAC SDN" in b.find_element(By.ID, "observations").text
 
     # its funding tree: the funder one hop back, the exchange named as a hub two hops back

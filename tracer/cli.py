@@ -55,6 +55,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "judge": "tracer.commands.cases:judge_command",
     "judgements": "tracer.commands.cases:judgements_command",
     "note": "tracer.commands.cases:note_command",
+    "case": "tracer.commands.cases:case_command",
 }
 
 # What `tracer --help` lists for each lazy command: the first paragraph of its help, so listing the
@@ -83,6 +84,7 @@ LAZY_SUMMARIES: dict[str, str] = {
     "judge": "Confirm, dismiss or escalate a flag, with a reason and your name, stored with the time.",
     "judgements": "Judgement history, newest first: who judged which flag, when, why, and whether it still holds.",
     "note": "Attach a free-text case note to any node (flagged or not); shown by explain and the API.",
+    "case": "Write one subject's case file: flag, evidence with provenance, judgements, notes and graph.",
 }
 
 

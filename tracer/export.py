@@ -344,41 +344,84 @@ def graph_export(store: Reads, path: Path, fmt: str, min_score: float = 0.0, max
     return g.number_of_nodes(), g.number_of_edges()
 
 
-def html_report(store: Reads, path: Path, min_score: float = 0.0) -> int:
-    """A one-page static HTML report: every flag with its evidence (for a reader without tracer)."""
-    rows, dismissed = split_watchlist(store, min_score) if store.has_table("flags") else ([], [])
+REPORT_TOP = 10
+
+
+def html_report(store: Reads, path: Path, min_score: float = 0.0, min_level: str = "medium") -> int:
+    """A static HTML report for a reader without tracer: a summary table (counts by level, the top
+    subjects), contents, then every flag at ``min_level`` or above with its evidence as sentences and
+    each fact's provenance.  Returns how many subjects it lists."""
+    from tracer import case
+    from tracer.config import now
+
+    if min_level not in LEVELS:
+        raise ExportError(f"unknown level {min_level!r}; use one of {', '.join(LEVELS)}")
+    scored = store.has_table("flags")
+    rows, dismissed = split_watchlist(store, min_score) if scored else ([], [])
+    counts = {lv: sum(1 for r in rows if r["level"] == lv) for lv in reversed(LEVELS)}
+    keep = set(LEVELS[LEVELS.index(min_level):])
+    shown = sorted((r for r in rows if r["level"] in keep), key=lambda r: (-float(r["score"]), r["id"]))
+    e = html.escape
+    anchors = {r["id"]: f"s{i + 1}" for i, r in enumerate(shown)}
     parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'><title>tracer report</title>",
-             "<style>body{font:14px system-ui,sans-serif;margin:2rem;max-width:70rem}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:.2rem .4rem;vertical-align:top;text-align:left}"
-             ".severe{color:#b3261e}.high{color:#e8710a}code{word-break:break-all}</style></head><body>",
-             f"<h1>tracer report</h1><p>{len(rows)} flagged subject(s) with score &ge; {min_score}."
-             + (f" {len(dismissed)} flag(s) an analyst dismissed on unchanged evidence are left out."
-                if dismissed else "") + "</p>"]
-    if not rows:
+             f"<style>{case.CSS}</style></head><body>",
+             "<h1>tracer report</h1>",
+             f"<p class='muted'>Generated {e(now())}. Flags at {e(min_level)} or above"
+             + (f" with score &ge; {min_score}" if min_score else "") + f": {len(shown)} subject(s)."
+             + (f" {len(dismissed)} flag(s) an analyst dismissed on unchanged evidence are left out." if dismissed
+                else "") + (" Lower levels are counted below and listed with --min-level low." if min_level != "low"
+                            else "") + "</p>",
+             "<h2 id='summary'>Summary</h2><table><tr><th>level</th><th>flagged subjects</th><th>in this report</th></tr>"]
+    for lv, n in counts.items():
+        parts.append(f"<tr><td><span class='lvl {lv}'>{lv}</span></td><td>{n}</td>"
+                     f"<td>{n if lv in keep else 0}</td></tr>")
+    parts.append(f"<tr><th>total</th><th>{sum(counts.values())}</th><th>{len(shown)}</th></tr></table>")
+    if not scored:
         parts.append("<p>No flags: run <code>tracer score</code> after a sync.</p>")
-    for r in sorted(rows, key=lambda r: (-float(r["score"]), r["id"])):
-        e = html.escape
-        parts.append(f"<h2 class='{e(str(r['level']))}'>{e(str(r['level']))} {r['score']} &mdash; "
-                     f"<code>{e(r['id'])}</code> {e(r['label'])}</h2>")
-        parts.append(f"<p>Rules {e(str(r['rules_version']))}; sources {e(r['sources'])}; "
-                     f"seen {e(str(r['first_seen']))} &rarr; {e(str(r['last_seen']))}</p>")
+    elif not shown:
+        parts.append(f"<p>No flags at {e(min_level)} or above.</p>")
+    else:
+        parts.append(f"<h3>Top {min(REPORT_TOP, len(shown))} subjects</h3><table><tr><th>level</th><th>score</th>"
+                     "<th>subject</th><th>main reason</th><th>judgement</th></tr>")
+        for r in shown[:REPORT_TOP]:
+            flag = store.flag_of(r["id"]) or {}
+            first = _reasons(flag.get("reasons") or "[]")[:1]
+            parts.append(f"<tr><td><span class='lvl {e(r['level'])}'>{e(r['level'])}</span></td><td>{r['score']}</td>"
+                         f"<td><a href='#{anchors[r['id']]}'>{e(r['label'] or r['id'])}</a></td>"
+                         f"<td>{e(_detail(first))}</td><td>{e(r.get('judgement') or '')}</td></tr>")
+        parts.append("</table><h2 id='contents'>Contents</h2><ol>")
+        for r in shown:
+            parts.append(f"<li><a href='#{anchors[r['id']]}'>{e(r['level'])} {r['score']}: "
+                         f"{e(r['label'] or r['id'])}</a></li>")
+        parts.append("</ol>")
+    for r in shown:
+        parts.append(f"<h2 class='subject' id='{anchors[r['id']]}'><span class='lvl {e(str(r['level']))}'>"
+                     f"{e(str(r['level']))}</span> {r['score']} &mdash; {e(r['label'] or r['id'])}</h2>")
+        parts.append(f"<p class='muted'><code>{e(r['id'])}</code>; rules {e(str(r['rules_version']))}; sources "
+                     f"{e(r['sources'])}; first flagged {e(str(r['first_seen']))}, last scored "
+                     f"{e(str(r['last_seen']))}.</p>")
         if r.get("judgement"):
             stale = " (stale: the evidence changed since)" if r["judgement_status"] == "stale" else ""
             parts.append(f"<p>Analyst judgement: <b>{e(r['judgement'])}</b>{e(stale)} by {e(r['judged_by'])} "
                          f"at {e(r['judged_at'])}: {e(r['judgement_reason'])}</p>")
-        evs = store.evidence_summary(r["id"])
-        if evs:
-            parts.append("<table><tr><th>rule</th><th>score</th><th>detail</th><th>facts</th></tr>")
-            for v in evs:
-                parts.append(f"<tr><td>{e(str(v['rule']))}</td><td>{v['score']}</td><td>{e(str(v['detail']))}</td>"
-                             f"<td><code>{e(str(v['refs']))}</code></td></tr>")
-            parts.append("</table>")
+        data = case.explained(store, r["id"])
+        if data and data["evidence"]:
+            parts += case.evidence_html(data, "h3", None)
         else:
             parts.append(f"<p>{e(r['top_reasons'])}</p>")
+        parts.append("<p><a href='#contents'>&uarr; contents</a></p>")
     parts.append("</body></html>\n")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts), encoding="utf-8")
-    return len(rows)
+    return len(shown)
+
+
+def _detail(reasons: list[tuple[float, str]]) -> str:
+    """The sentence of a reason ``rule: detail`` without its rule name."""
+    if not reasons:
+        return ""
+    text = reasons[0][1]
+    return text.split(": ", 1)[1] if ": " in text else text
 
 
 def demo_step(store: Reads, cfg: dict[str, Any], out_dir: Path) -> dict[str, str]:
@@ -392,5 +435,5 @@ def demo_step(store: Reads, cfg: dict[str, Any], out_dir: Path) -> dict[str, str
         graph_export(store, paths["graph"], "gexf", 0.0)
     else:  # no scoring step installed: say so in the report rather than fail the demo
         paths = {"report": paths["report"]}
-    html_report(store, paths["report"], 0.0)
+    html_report(store, paths["report"], 0.0)  # medium and above, like tracer export report
     return {k: str(v) for k, v in paths.items()}

@@ -302,7 +302,7 @@ def neighbours(store: Reads, node: str, depth: int = 1, kinds: Sequence[str] | N
     edges = [_edge_out(e, max(sub.nodes.get(e["src"], 0), sub.nodes.get(e["dst"], 0)), symbols, names)
              for e in sub.edges.values()]
     edges.sort(key=lambda e: (e["hop"], str(e.get("time") or ""), e["id"]))
-    return {"start": node, "depth": depth, "nodes": nodes, "edges": edges,
+    return {"start": node, "depth": depth, "nodes": nodes, "edges": edges, "merged": merge_parallel(edges, symbols),
             "truncated": sub.truncated or g.truncated}
 
 
@@ -552,3 +552,118 @@ def _plain_edge_id(value: Any) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9:._/\-@+#~=,]{1,300}", value):
         raise QueryError(f"edge id {str(value)[:80]!r} is not valid")
     return value
+
+
+LEVEL_ORDER = ("severe", "high", "medium", "low")
+
+
+def merge_parallel(edges: Sequence[Mapping[str, Any]], symbols: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """Parallel payments (same kind, ends, asset and scale, two or more) as one summary each: the exact
+    total with its symbol, the count and the first and last time -- so 24 payments draw as one edge
+    the page can split again (``edges`` lists the members)."""
+    from tracer import amounts
+
+    groups: dict[tuple[str, str, str, str, str], list[Mapping[str, Any]]] = {}
+    for e in edges:
+        if e.get("amount") in (None, ""):
+            continue
+        key = (str(e["kind"]), str(e["src"]), str(e["dst"]), str(e.get("asset") or ""), str(e.get("decimals")))
+        groups.setdefault(key, []).append(e)
+    out = []
+    for (kind, src, dst, asset, _), rows in sorted(groups.items()):
+        if len(rows) < 2:
+            continue
+        total = sum(int(r["amount"]) for r in rows)
+        times = sorted(str(r["time"]) for r in rows if r.get("time"))
+        first = rows[0]
+        out.append({"id": f"merged|{kind}|{src}|{dst}|{asset}", "kind": kind, "src": src, "dst": dst,
+                    "asset": asset or None, "count": len(rows), "amount_base": str(total),
+                    "display": amounts.display(total, first.get("asset"), first.get("decimals"), symbols),
+                    "first_time": times[0] if times else None, "last_time": times[-1] if times else None,
+                    "edges": sorted(str(r["id"]) for r in rows)})
+    return out
+
+
+def _reason_texts(raw: Any, top: int = 3) -> list[str]:
+    """A flag's reasons as the sentences scoring wrote (strongest first)."""
+    items = raw
+    if isinstance(raw, str):
+        try:
+            items = json.loads(raw)
+        except ValueError:
+            return [raw]
+    if isinstance(items, dict):
+        items = [items]
+    out: list[tuple[float, str]] = []
+    for r in items or []:
+        if isinstance(r, dict):
+            out.append((float(r.get("score") or 0), str(r.get("detail") or r.get("rule") or "")))
+        else:
+            out.append((0.0, str(r)))
+    return [t for _, t in sorted(out, key=lambda x: -x[0])[:top]]
+
+
+def flags_overview(store: Reads, min_level: str = "low", limit: int = 500) -> dict[str, Any]:
+    """The landing view: counts by level and the flagged subjects, severe and high first, each with
+    its label, top reasons, whether it is new in the latest scoring and its newest judgement."""
+    from tracer import judgements as jd
+
+    if min_level not in LEVEL_ORDER:
+        raise QueryError(f"min_level must be one of {', '.join(LEVEL_ORDER)}, not {str(min_level)[:40]!r}")
+    limit = check_int(limit, "limit", 1, 5_000)
+    if not has_table(store, "flags"):
+        return {"scored": False, "counts": dict.fromkeys(LEVEL_ORDER, 0), "flags": [], "truncated": False,
+                "why_empty": "no scoring run yet: run tracer score (or tracer run)"}
+    rows = store.flag_rows()
+    counts = dict.fromkeys(LEVEL_ORDER, 0)
+    for r in rows:
+        counts[str(r["level"])] = counts.get(str(r["level"]), 0) + 1
+    keep = LEVEL_ORDER[: LEVEL_ORDER.index(min_level) + 1]
+    rows = sorted((r for r in rows if r["level"] in keep),
+                  key=lambda r: (LEVEL_ORDER.index(r["level"]), -float(r["score"] or 0), str(r["subject"])))
+    shown = rows[:limit]
+    subjects = [str(r["subject"]) for r in shown]
+    info = describe(store, subjects)
+    names = node_names(info, listings(store, subjects))
+    judged = jd.latest_states(store, subjects) if subjects else {}  # type: ignore[arg-type]
+    flags = [{"subject": s, "level": r["level"], "score": r["score"], "name": names.get(s),
+              "reasons": _reason_texts(r["reasons"]), "first_seen": r["first_seen"], "computed_at": r["computed_at"],
+              "new": r["first_seen"] == r["computed_at"], "judgement": judged.get(s)}
+             for s, r in zip(subjects, shown, strict=True)]
+    why = None if flags else f"no flags at {min_level} or above in the latest scoring"
+    return {"scored": True, "counts": counts, "min_level": min_level, "flags": flags,
+            "truncated": len(rows) > len(shown), "why_empty": why}
+
+
+def changes(store: Reads, limit_runs: int = 3) -> dict[str, Any]:
+    """What changed since the previous run, as far as the store can tell (it keeps the current flags,
+    each with when it was first seen, not old copies): flags first seen in the latest scoring,
+    judgements whose evidence changed since they were made, and the latest runs with their records
+    and errors.  Flags that left or changed level are in ``tracer diff`` of two watch-list exports."""
+    from tracer import judgements as jd
+
+    limit_runs = check_int(limit_runs, "runs", 1, 50)
+    runs = [{k: r.get(k) for k in ("run_id", "command", "started_at", "ended_at", "status", "records", "error")}
+            for r in store.runs(limit_runs)]  # type: ignore[attr-defined]
+    if not has_table(store, "flags"):
+        return {"scored_at": None, "previous": False, "new_flags": [], "stale_judgements": [], "runs": runs,
+                "why_empty": "no scoring run yet: run tracer score (or tracer run)"}
+    rows = store.flag_rows()
+    scored_at = max((str(r["computed_at"]) for r in rows), default=None)
+    new = [r for r in rows if r["first_seen"] == r["computed_at"]]
+    previous = len(new) < len(rows)
+    subjects = [str(r["subject"]) for r in new]
+    names = node_names(describe(store, subjects), listings(store, subjects))
+    stale = [s for s in jd.latest_states(store).values() if s["evidence_changed"]]  # type: ignore[arg-type]
+    new_out = sorted(({"subject": str(r["subject"]), "level": r["level"], "score": r["score"],
+                       "name": names.get(str(r["subject"])), "reasons": _reason_texts(r["reasons"], 1)}
+                      for r in new), key=lambda f: (LEVEL_ORDER.index(f["level"]) if f["level"] in LEVEL_ORDER
+                                                    else 9, -float(f["score"] or 0), f["subject"]))
+    why = None
+    if not previous:
+        why = "first scoring run of this store: nothing earlier to compare with"
+    elif not new_out and not stale:
+        why = "no new flags and no judged evidence changed since the previous scoring run"
+    return {"scored_at": scored_at, "previous": previous, "new_flags": new_out if previous else [],
+            "first_run_flags": 0 if previous else len(new_out), "stale_judgements": stale, "runs": runs,
+            "why_empty": why}

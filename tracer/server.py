@@ -268,6 +268,81 @@ async def api_timeline(request: web.Request) -> web.Response:
     return await _q(request, q.timeline, _param(request, "id", required=True), _param(request, "limit", 500))
 
 
+async def api_flags(request: web.Request) -> web.Response:
+    return await _q(request, q.flags_overview, _param(request, "min_level", "low"), _param(request, "limit", 500))
+
+
+async def api_changes(request: web.Request) -> web.Response:
+    return await _q(request, q.changes, _param(request, "runs", 3))
+
+
+def _explain(store: StoreBackend, node: Any) -> dict[str, Any]:
+    """explain's data with names for its sentences; an unflagged node is an empty answer that says so."""
+    from tracer import case
+
+    node = q.require(store, node)
+    data = case.explained(store, node)
+    if data is None:
+        from tracer.explain import case_records
+
+        return {"subject": node, "flag": None, "evidence": [], "names": {}, **case_records(store, node),
+                "why_empty": "not flagged by the latest scoring run"}
+    for ev in data["evidence"]:
+        for f in ev["facts"]:
+            f["sentence"] = case.fact_sentence(f, data["names"])
+            f["provenance"] = case.provenance_sentence(f)
+    return data
+
+
+RAW_SHOWN = 256 * 1024  # what the page shows of a raw payload; the whole body stays in the store
+
+
+def _raw(store: StoreBackend, fact: Any) -> dict[str, Any]:
+    """The raw payload a fact (edge, observation or entity id) was parsed from, as text."""
+    from tracer.scoring import tables
+
+    fid = q.check_id(fact, "fact id") if ":" in str(fact) else q._plain_edge_id(fact)
+    row = tables.fact(store, fid)
+    if row is None:
+        raise q.QueryError(f"fact {fid} is not in the store", 404)
+    sha = row.get("raw_sha256")
+    payload = store.raw_payload(str(sha)) if sha else None
+    if payload is None:
+        raise q.QueryError(f"no raw payload is stored for fact {fid}", 404)
+    body = payload.get("body")
+    out = {k: payload.get(k) for k in ("sha256", "stream", "url", "method", "fetched_at", "run_id", "bytes")}
+    out.update(fact=fid, table=row["table"], kept=body is not None, binary=False, truncated=False, body=None)
+    if body is not None:
+        raw = bytes(body)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            out.update(binary=True, body=raw[:RAW_SHOWN].hex())
+        else:
+            out.update(body=text[:RAW_SHOWN], truncated=len(text) > RAW_SHOWN)
+    return out
+
+
+def _case(store: StoreBackend, subject: Any) -> dict[str, Any]:
+    from tracer import case
+
+    html = case.case_html(store, subject)
+    name = "".join(c if c.isalnum() else "-" for c in str(subject))[-60:]
+    return {"subject": subject, "filename": f"case-{name}.html", "html": html}
+
+
+async def api_explain(request: web.Request) -> web.Response:
+    return await _q(request, _explain, _param(request, "id", required=True))
+
+
+async def api_raw(request: web.Request) -> web.Response:
+    return await _q(request, _raw, _param(request, "id", required=True))
+
+
+async def api_case(request: web.Request) -> web.Response:
+    return await _q(request, _case, _param(request, "subject", required=True))
+
+
 async def api_health(request: web.Request) -> web.Response:
     writes = request.app.get(WRITER_KEY) is not None
     return await _q(request, lambda st: {"ok": True, "read_only": True, "flags": q.has_table(st, "flags"),
@@ -372,7 +447,8 @@ ROUTES: list[tuple[str, Handler]] = [
     ("/api/neighbours", api_neighbours), ("/api/path", api_path), ("/api/funding", api_funding),
     ("/api/exposure", api_exposure), ("/api/cluster", api_cluster), ("/api/timeline", api_timeline),
     ("/api/health", api_health), ("/api/judgements", api_judgements), ("/api/notes", api_notes),
-    ("/openapi.json", openapi),
+    ("/api/flags", api_flags), ("/api/changes", api_changes), ("/api/explain", api_explain), ("/api/raw", api_raw),
+    ("/api/case", api_case), ("/openapi.json", openapi),
 ]
 WRITE_ROUTES: list[tuple[str, Handler]] = [("/api/judgements", post_judgement), ("/api/notes", post_note)]
 
@@ -488,6 +564,19 @@ API: dict[str, tuple[str, list[tuple[str, dict[str, Any], bool, str]]]] = {
                         "history and case notes; without subject, the newest judgement of every judged subject", [
         ("subject", _ID, False, "flagged node id")]),
     "/api/notes": ("A subject's case notes, oldest first", [("subject", _ID, True, "node id")]),
+    "/api/flags": ("The landing view: counts by level and flagged subjects, severe and high first", [
+        ("min_level", {"type": "string", "enum": list(q.LEVEL_ORDER), "default": "low"}, False,
+         "lowest level listed"),
+        ("limit", {"type": "integer", "minimum": 1, "maximum": 5000, "default": 500}, False, "max subjects")]),
+    "/api/changes": ("What changed since the previous run: new flags, judgements whose evidence changed, "
+                     "the latest runs", [
+        ("runs", {"type": "integer", "minimum": 1, "maximum": 50, "default": 3}, False, "latest runs listed")]),
+    "/api/explain": ("Why a node is flagged: evidence as sentences, each fact with its raw-payload provenance", [
+        ("id", _ID, True, "node id")]),
+    "/api/raw": ("The raw payload (as fetched) a fact was parsed from, with its URL, stream and sha256", [
+        ("id", {"type": "string", "maxLength": 300}, True, "fact id: an edge, observation or entity id")]),
+    "/api/case": ("A subject's case file: one self-contained HTML document (in the JSON's html field)", [
+        ("subject", _ID, True, "node id")]),
 }
 _TEXT = {"type": "string", "minLength": 1}
 # The POST bodies (served only with tracer serve --allow-judgements; else 403).

@@ -1,4 +1,5 @@
-"""``tracer judge``, ``tracer judgements`` and ``tracer note``: an analyst's records about a case.
+"""``tracer judge``, ``tracer judgements``, ``tracer note`` and ``tracer case``: an analyst's records about
+a case, and the case file.
 
 Thin shells over :mod:`tracer.judgements`.  A bad or unknown subject, a subject without a flag to
 judge and bad text are one line and exit code 2.  Judgements and notes are appended in their own
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -111,3 +113,43 @@ def note_command(env: Any, subject: str, text: str, analyst: str) -> None:
     """
     row = _run(lambda: jd.record_note(env.store, subject, text, analyst))
     click.echo(f"noted on {row['subject']} by {one_line(row['analyst'])} at {row['created_at']}")
+
+
+@click.command("case")
+@click.argument("subject", metavar="ID")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The HTML case file to write (self-contained: no scripts, no external assets).")
+@click.option("--pdf", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also print it to this PDF with headless Chromium (needs chromium on PATH).")
+@_pass_env
+def case_command(env: Any, subject: str, out: Path, pdf: Path | None) -> None:
+    """Write one subject's case file: flag, evidence with provenance, judgements, notes and graph.
+
+    \b
+    One HTML document with everything inline (CSS, the graph as SVG), to file, mail or print; every
+    fact is a sentence with the raw payload (sha256, URL) it came from.  --pdf prints it with
+    headless Chromium; without Chromium the HTML is still written and the command says so.
+    \b
+    Examples:
+      tracer case wallet:evm:0xabc... --out case.html
+      tracer case provider:akash:akash1... --out case.html --pdf case.pdf
+    """
+    from tracer import case
+
+    if str(out) in ("", ".") or (pdf is not None and str(pdf) in ("", ".")):
+        raise click.BadParameter("give a file name, not an empty path")
+    text = _run(lambda: case.case_html(env.store, subject))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as e:
+        click.echo(f"error: cannot write {one_line(out)}: {e.strerror or e}", err=True)
+        sys.exit(1)
+    click.echo(f"wrote the case file of {one_line(subject)} to {one_line(out)}")
+    if pdf is not None:
+        try:
+            case.write_pdf(out, pdf)
+        except case.CaseError as e:
+            click.echo(f"error: {one_line(e)}", err=True)
+            sys.exit(1)
+        click.echo(f"printed it to {one_line(pdf)}")

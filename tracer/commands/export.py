@@ -103,17 +103,26 @@ def graph_command(env: Any, fmt: str, min_score: float, out: Path) -> None:
 
 
 @export_group.command("report")
+@click.option("--min-level", type=click.Choice(ex.LEVELS), default="medium", show_default=True,
+              help="Lowest level listed (low only when asked: every level is still counted in the summary).")
 @click.option("--min-score", type=click.FloatRange(0, 1), default=0.0, show_default=True)
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               callback=_out_file)
 @click.pass_obj
-def report_command(env: Any, min_score: float, out: Path) -> None:
-    """A one-page static HTML report listing every flag with its evidence.
+def report_command(env: Any, min_level: str, min_score: float, out: Path) -> None:
+    """A static HTML report: summary, contents, then every flag with its evidence and provenance.
 
-    Example: tracer export report -o report.html
+    
+    The summary table comes first (subjects by level, the top ten), then the contents, then one
+    section per subject: its judgement, each piece of evidence as a sentence and every fact it cites
+    with the raw payload (sha256, URL) it came from.
+    
+    Examples:
+      tracer export report -o report.html                  # medium, high and severe
+      tracer export report --min-level low -o all.html     # every flag
     """
-    n = ex.html_report(env.store, out, min_score)
-    click.echo(f"wrote {n} flags to {one_line(out)}")
+    n = ex.html_report(env.store, out, min_score, min_level)
+    click.echo(f"wrote {n} flags at {min_level} or above to {one_line(out)}")
 
 
 @click.command("diff")
