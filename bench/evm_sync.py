@@ -14,7 +14,8 @@ Two chains:
   transfers each), served by ``bench/evm_node.py`` (generated in a second: anvil's cost per mined
   block grows with the chain, so 200k blocks would take hours), behind ``bench/evm_proxy.py``: a
   loopback proxy adding ``--latency`` (50 ms) to every request and refusing ``eth_getLogs`` over
-  ``--max-range`` blocks, as hosted providers do.
+  ``--max-range`` blocks, as hosted providers do; every tool gets cryo's 16 requests in flight
+  there (tracer ``limits.concurrency``, the raw extractor's ``concurrency``).
 
 On each chain, ``--repeat`` rounds, the tools interleaved within a round (so a change of the
 machine's load hits all of them), each a whole process with a timeout:
@@ -157,23 +158,26 @@ def venv(path: Path, installs: list[list[str]], probe: str) -> Path:
     return py
 
 
-def tracer_config(db: Path, url: str, meta: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """The bench chain's section (connector defaults otherwise); the default public chains off."""
+def tracer_config(db: Path, url: str, meta: dict[str, Any], extra: dict[str, Any],
+                  requests: int = 8) -> dict[str, Any]:
+    """The bench chain's section (connector defaults otherwise); the default public chains off;
+    ``requests``: the HTTP requests in flight (cryo gets the same number on the sparse chain)."""
     sec = {"chain_id": 31337, "rpc_url": url, "tokens": [meta["token"]], "start_block": 0, "confirmations": 0,
            **extra}
     return {"db": str(db), "connectors": {"evm": {
         "chains": {"ethereum": {"enabled": False}, "polygon": {"enabled": False}, "bench": sec},
-        "limits": {"concurrency": 8, "rate": 0, "timeout": 120}}}}
+        "limits": {"concurrency": requests, "rate": 0, "timeout": 120}}}}
 
 
-def run_tracer_sync(url: str, meta: dict[str, Any], extra: dict[str, Any], timeout: float) -> tuple[int, str, float]:
+def run_tracer_sync(url: str, meta: dict[str, Any], extra: dict[str, Any], timeout: float,
+                    requests: int = 8) -> tuple[int, str, float]:
     from evm_support import toml_of
 
     from tracer.store import Store
 
     with tempfile.TemporaryDirectory() as d:
         db, cfg = Path(d) / "bench.db", Path(d) / "tracer.toml"
-        cfg.write_text(toml_of(tracer_config(db, url, meta, extra)))
+        cfg.write_text(toml_of(tracer_config(db, url, meta, extra, requests)))
         t = time.perf_counter()
         r = subprocess.run([TRACER, "--config", str(cfg), "--db", str(db), "sync", "evm"], env=env(),
                            capture_output=True, text=True, timeout=timeout)
@@ -242,11 +246,11 @@ def run_etl(url: str, meta: dict[str, Any], batch: int, timeout: float) -> tuple
 def suite(label: str, url: str, meta: dict[str, Any], tools: list[str], repeat: int, etl_repeat: int,
           timeout: float,
           tracer_extra: dict[str, Any], raw: dict[str, Any], cryo: dict[str, Any], etl_batch: int,
-          proxy: Server | None) -> tuple[dict[str, list[float]], int]:
+          proxy: Server | None, requests: int = 8) -> tuple[dict[str, list[float]], int]:
     """Every tool ``repeat`` times on one chain (interleaved); the transfers of every run checked equal."""
-    cfg = tracer_config(Path("unused.db"), url, meta, tracer_extra)
+    cfg = tracer_config(Path("unused.db"), url, meta, tracer_extra, requests)
     runs: dict[str, Callable[[], tuple[int, str, float]]] = {
-        E2E: lambda: run_tracer_sync(url, meta, tracer_extra, timeout),
+        E2E: lambda: run_tracer_sync(url, meta, tracer_extra, timeout, requests),
         EXTRACT: lambda: _child(PY, "extract", {"config": cfg}, timeout),
         RAW: lambda: _child(PY, "raw", {"url": url, "token": meta["token"], "start": 0, "end": meta["head"], **raw},
                             timeout),
@@ -355,8 +359,9 @@ def main() -> None:
             r = a.max_range
             times, n = suite("sparse", proxy.url, meta, tools, a.repeat, a.etl_repeat,
                                      a.timeout, {"max_window": r, **a.tracer_settings},
-                          {"window": r, "concurrency": 8},
-                          a.cryo_settings or {**CRYO_SPARSE, "chunk_size": r, "inner_request_size": r}, r, proxy)
+                          {"window": r, "concurrency": CRYO_SPARSE["max_concurrent_requests"]},
+                          a.cryo_settings or {**CRYO_SPARSE, "chunk_size": r, "inner_request_size": r}, r, proxy,
+                          requests=CRYO_SPARSE["max_concurrent_requests"])
         finally:
             proxy.stop()
             node.stop()

@@ -27,6 +27,9 @@ import json
 import logging
 import random
 import re
+import ssl
+import sys
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -34,9 +37,74 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
+_CERTS_LOCK = threading.Lock()
 
-from connectors.base import ConfigError, ConnectorError
+
+class _LazyCerts(ssl.SSLContext):
+    """An ``SSLContext`` that loads the system's CA certificates at its first TLS handshake.
+
+    Why: aiohttp builds its two default contexts when it is imported, and loading the certificates
+    into them (``set_default_verify_paths``) is ~70 ms of every ``tracer`` command's start -- before
+    a sync to an ``http://`` node (a local one, or any behind a proxy) sends its first request, which
+    never needs them.  Verification is unchanged: the certificates are in the context before any
+    handshake reads them (``wrap_bio`` is what asyncio calls, ``wrap_socket`` what blocking code
+    calls), and until then it trusts nothing (fails closed)."""
+
+    def _load_certs(self) -> None:
+        if "_certs_pending" in self.__dict__:
+            with _CERTS_LOCK:  # a second thread's handshake waits until they are all in
+                if "_certs_pending" in self.__dict__:
+                    ssl.SSLContext.set_default_verify_paths(self)
+                    del self.__dict__["_certs_pending"]
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        self._load_certs()
+        return super().wrap_bio(*args, **kwargs)
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        self._load_certs()
+        return super().wrap_socket(*args, **kwargs)
+
+    def get_ca_certs(self, binary_form: bool = False) -> Any:  # type: ignore[override]
+        self._load_certs()
+        return super().get_ca_certs(binary_form)
+
+    def cert_store_stats(self) -> dict[str, int]:
+        self._load_certs()
+        return super().cert_store_stats()
+
+
+def _import_aiohttp() -> None:
+    """Import aiohttp with the certificates of the contexts it makes at import loaded lazily
+    (:class:`_LazyCerts`); nothing changes if aiohttp is already imported."""
+    if "aiohttp" in sys.modules:
+        return
+    deferred: list[ssl.SSLContext] = []
+    real = ssl.SSLContext.set_default_verify_paths
+
+    def later(ctx: ssl.SSLContext) -> None:
+        deferred.append(ctx)
+
+    ssl.SSLContext.set_default_verify_paths = later  # type: ignore[method-assign,assignment]
+    try:
+        import aiohttp  # noqa: F401
+    finally:
+        ssl.SSLContext.set_default_verify_paths = real  # type: ignore[method-assign]
+    for ctx in deferred:
+        try:
+            if type(ctx) is not ssl.SSLContext:
+                raise TypeError(type(ctx).__name__)
+            ctx.__class__ = _LazyCerts
+            ctx.__dict__["_certs_pending"] = True
+        except TypeError:  # not a plain context (or a Python that refuses the swap): load them now
+            real(ctx)
+
+
+_import_aiohttp()
+
+import aiohttp  # noqa: E402
+
+from connectors.base import ConfigError, ConnectorError  # noqa: E402
 
 log = logging.getLogger("tracer.http")
 

@@ -190,12 +190,17 @@ def test_window_settles_on_the_log_target() -> None:
     for logs in (4_000, 7_000, 2_600, 4_000, 4_000, 4_000):  # about the target: it stays (no churn)
         p = ws.step(p, 8, logs)
         assert p.size == 8
-    p = ws.step(p, 8, 500)  # the chain got sparse: grows back, one rung a window, toward the target
-    assert p.size == 16
-    p = ws.step(p, 16, 1000)
-    assert p.size == 32
-    for _ in range(20):
-        p = ws.step(p, p.size, 0)  # empty ranges: doubling up to max
+    # The chain got sparse: straight to the rung that holds about the target at that density
+    # (500 logs in 8 blocks: 80 blocks), not one rung a window (issue 16: sparse chains).
+    p = ws.step(p, 8, 500)
+    assert p == WindowPlan(64, 0, False)
+    p = ws.step(p, 64, 1000)  # 320 blocks would hold the target
+    assert p.size == 256
+    assert ws.step(p, 256, 6000).size == 256 and ws.step(p, 256, 8000).size == 128  # down only past 1.5x
+    p = ws.step(p, 256, 0)  # an empty range: the top rung at once
+    assert p.size == 2048
+    for _ in range(5):
+        p = ws.step(p, p.size, 0)
     assert p.size == 2048
     p = ws.step(p, 2048, None, refused=2048)  # refusals still win
     assert p.size == 1024
@@ -222,7 +227,9 @@ def test_window_plan_is_a_function_of_the_results_in_order() -> None:
             a = b + 1
         runs.append(out)
     assert runs[0] == runs[1]
-    assert [(a, b) for a, b, _ in runs[0][:3]] == [(0, 15), (16, 31), (32, 32)]
+    # An empty first window jumps to the top rung (64: 16..63 ends on its grid); 613 logs in 48 blocks
+    # then drop it to the rung that holds about 40 (2 blocks).
+    assert [(a, b) for a, b, _ in runs[0][:3]] == [(0, 15), (16, 63), (64, 65)]
     assert all((b + 1) % size == 0 for _, b, size in runs[0])  # every window ends on its size's grid
 
 

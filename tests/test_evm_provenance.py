@@ -34,7 +34,7 @@ from evm_support import (
 )
 
 from tracer.pipeline import sync
-from tracer.store import Store
+from tracer.store import Store, StoreFault
 
 pytestmark = pytest.mark.skipif(anvil_path() is None, reason="anvil not installed (make setup-node)")
 STREAM = "evm.anvil_transfers"
@@ -159,6 +159,44 @@ async def test_killed_then_resumed_cites_the_same_pages(
     assert status == "failed" and "HTTP 401" in errors[0], errors
     partial = _read(db)
     assert 0 < len(partial["edges"]) < len(clean["edges"])
+    proxy = FaultProxy(node.url, every=10**9, max_range=REFUSE_OVER)
+    url = await proxy.start()
+    try:
+        assert await _sync(db, url, tokens, concurrency=2) == ("ok", [])
+    finally:
+        await proxy.stop()
+    got = _read(db)
+    for k in ("edges", "blocks", "tokens", "pages", "state"):
+        assert got[k] == clean[k], k
+
+
+async def test_a_full_disk_under_the_writer_thread_keeps_a_prefix_and_the_resume_heals(
+        uneven: tuple[Anvil, list[str]], clean: dict[str, Any], tmp_path: Path) -> None:
+    """Pages are stored on a writer thread while the next windows are fetched (issue 16): a write
+    that fails (SQLITE_FULL) stops the run with the store fault, no later page is stored after it
+    (what is stored is a prefix of the clean run's pages, every row citing a stored page), and a
+    resume with room again ends exactly as the clean run."""
+    node, tokens = uneven
+    db = tmp_path / "t.db"
+    store = Store(db)
+    n = store.db.execute("PRAGMA page_count").fetchone()[0]
+    store.db.execute(f"PRAGMA max_page_count={n + 150}")  # full midway (all of it: ~250); the writer's connection too
+    proxy = FaultProxy(node.url, every=10**9, max_range=REFUSE_OVER)
+    url = await proxy.start()
+    try:
+        with pytest.raises(StoreFault, match="disk full"):
+            await sync(store, evm_config(db, "anvil", url, tokens, **{**ADAPTIVE, "concurrency": 4}), ["evm"])
+        assert [r["status"] for r in store.runs()] == ["failed"]
+    finally:
+        store.close()
+        await proxy.stop()
+    partial = _read(db)
+    assert 0 < len(partial["edges"]) < len(clean["edges"])
+    assert set(partial["pages"]) < set(clean["pages"])
+    assert set(partial["edges"].values()) <= set(partial["pages"])
+    assert all(clean["edges"][e] == sha for e, sha in partial["edges"].items())
+    cursor = partial["state"]["cursor"]
+    assert all(clean["blocks"][b] == v for b, v in partial["blocks"].items() if b <= cursor)
     proxy = FaultProxy(node.url, every=10**9, max_range=REFUSE_OVER)
     url = await proxy.start()
     try:

@@ -8,10 +8,12 @@ refusing ranges the way providers do.  Small chains, loopback only, a few second
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import aiohttp
@@ -20,12 +22,25 @@ from aiohttp import web
 from connectors.evm.rpc import range_error
 from connectors.http import JsonRpcError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+sys.path.insert(0, str(BENCH))  # the bench scripts import each other by name
 
-import evm_node  # noqa: E402
-import evm_proxy  # noqa: E402
-import evm_sync  # noqa: E402
-from evm_tools import TRANSFER_TOPIC, digest  # noqa: E402
+
+def _bench(name: str) -> ModuleType:
+    """A bench/ script as a module, loaded by its path (scripts, not an installed distribution)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+evm_tools = _bench("evm_tools")
+evm_node, evm_proxy, evm_sync = _bench("evm_node"), _bench("evm_proxy"), _bench("evm_sync")
+TRANSFER_TOPIC, digest = evm_tools.TRANSFER_TOPIC, evm_tools.digest
 
 
 def test_digest_is_order_free_and_exact_to_the_wei() -> None:

@@ -216,8 +216,10 @@ class Windows:
     just stored, in block order: never from which concurrent request finished first.  With
     ``target`` set the size settles where an answer holds about ``target`` logs (it shrinks past 1.5x
     the target, grows one rung while the doubled window would stay under it: the 4x band keeps the
-    size steady on a chain of even density); empty ranges grow it one rung a window, up to the top;
-    after a refusal growth waits for ``grow_after`` successes.  Measured on 200k transfers: 5k logs
+    size steady on a chain of even density); below the target it goes straight to the rung that would
+    hold about the target at the density just seen (an empty window: the top rung), so a sparse chain
+    reaches ``max_size`` after one window instead of one rung a window (issue 16: ~9 round trips
+    saved); after a refusal growth waits for ``grow_after`` successes, then goes one rung at a time.  Measured on 200k transfers: 5k logs
     per answer extracts ~20% faster than 10k and ~35% faster than 50k, and it bounds memory.
     """
 
@@ -272,14 +274,15 @@ class Windows:
         up = self.rungs[idx + 1] if idx + 1 < len(self.rungs) else None
         t = self.target
         if t is not None and logs is not None and blocks > 0:
-            if 2 * size * logs > 3 * t * blocks:  # past 1.5x the target: the rung that holds about it
-                fit = [r for r in self.rungs if r * logs <= t * blocks]
-                return WindowPlan(fit[-1] if fit else self.rungs[0], 0, burnt)
+            fit = [r for r in self.rungs if r * logs <= t * blocks]
+            best = fit[-1] if fit else self.rungs[0]  # the rung that holds about the target
+            if 2 * size * logs > 3 * t * blocks:  # past 1.5x the target: down to it
+                return WindowPlan(best, 0, burnt)
             if refused is not None:
                 return WindowPlan(size, ok, burnt)
+            if best > size and not burnt:  # straight up to it: an empty range jumps to the top
+                return WindowPlan(best, 0, False)
             fits = up is not None and up * logs <= t * blocks
-            if fits and not burnt:
-                return WindowPlan(up or size, 0, False)
             ok = min(ok + 1, self.grow_after)
             if ok >= self.grow_after:
                 return WindowPlan(up or size, 0, False) if fits else WindowPlan(size, ok, False)

@@ -77,5 +77,7 @@ def _import() -> Any:
 
 if TYPE_CHECKING:
     import sqlite_utils as sqlite_utils
+    from sqlite_utils import Database as Database
 else:
     sqlite_utils = _import()
+    Database = sqlite_utils.Database  # what the store opens (tracer.store.sqlite, sqlite_schema)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # tracer.store.sqlite imports sqlite_utils (without pandas: tracer.store.sqlite_lean)
-    import sqlite_utils
+if TYPE_CHECKING:
+    from tracer.store.sqlite_lean import Database
 
 from connectors.base import CORE_TABLES, Table
 from tracer.store.base import PROVENANCE_COLUMNS, SIGHTING_COLUMNS
@@ -23,7 +23,7 @@ def _create_table_sql(t: Table) -> str:
     return f'CREATE TABLE IF NOT EXISTS "{t.name}" ({cols}{prov}, PRIMARY KEY ({pk}))'
 
 
-def _m1_core(db: sqlite_utils.Database) -> None:
+def _m1_core(db: Database) -> None:
     db.executescript(
         """
         CREATE TABLE IF NOT EXISTS runs (
@@ -43,7 +43,7 @@ def _m1_core(db: sqlite_utils.Database) -> None:
         ensure_table(db, t)
 
 
-def _m2_indexes(db: sqlite_utils.Database) -> None:
+def _m2_indexes(db: Database) -> None:
     db.executescript(
         """
         CREATE INDEX IF NOT EXISTS idx_raw_payloads_stream ON raw_payloads(stream, fetched_at);
@@ -52,11 +52,11 @@ def _m2_indexes(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m3_deferred(db: sqlite_utils.Database) -> None:
+def _m3_deferred(db: Database) -> None:
     db.execute("CREATE TABLE IF NOT EXISTS deferred_indexes (name TEXT PRIMARY KEY, tbl TEXT, sql TEXT)")
 
 
-def _m4_evm_ids(db: sqlite_utils.Database) -> None:
+def _m4_evm_ids(db: Database) -> None:
     # EVM transfer ids were evm:<chain>:<tx>:<log index>; now the log's place on the chain (see
     # connectors.evm.edge_id), so that a re-sync upserts the same rows instead of adding twins.
     db.execute(
@@ -66,7 +66,7 @@ def _m4_evm_ids(db: sqlite_utils.Database) -> None:
         "AND id = 'evm:' || chain || ':' || tx || ':' || json_extract(attrs, '$.log_index')")
 
 
-def _m5_cases(db: sqlite_utils.Database) -> None:
+def _m5_cases(db: Database) -> None:
     # The analyst's records (tracer.store.cases): appended, never replaced; no provenance columns,
     # since a person, not a source, said them.
     db.executescript(
@@ -91,14 +91,14 @@ MIGRATIONS: list[tuple[int, str, Any]] = [
 ]
 
 
-def versions(db: sqlite_utils.Database) -> set[int]:
+def versions(db: Database) -> set[int]:
     """The schema versions applied to ``db`` (empty for a new file)."""
     if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'").fetchone():
         return set()
     return {r[0] for r in db.execute("SELECT version FROM migrations").fetchall()}
 
 
-def apply_migrations(db: sqlite_utils.Database) -> list[int]:
+def apply_migrations(db: Database) -> list[int]:
     """Apply the missing migrations, each in its own transaction (call holding the store lock)."""
     with db.conn:
         db.execute("CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
@@ -114,10 +114,10 @@ def apply_migrations(db: sqlite_utils.Database) -> list[int]:
     return applied
 
 
-def ensure_table(db: sqlite_utils.Database, t: Table) -> None:
+def ensure_table(db: Database, t: Table) -> None:
     """Create ``t`` or add its missing columns (never dropped), then its indexes."""
     db.execute(_create_table_sql(t))
-    have = {c.name for c in db[t.name].columns}  # type: ignore[union-attr]
+    have = {c.name for c in db[t.name].columns}
     for c in (*t.columns,):
         if c.name not in have:
             db.execute(f'ALTER TABLE "{t.name}" ADD COLUMN "{c.name}" {c.type}')
@@ -127,8 +127,10 @@ def ensure_table(db: sqlite_utils.Database, t: Table) -> None:
     db.execute(f'CREATE INDEX IF NOT EXISTS "idx_{t.name}_raw" ON "{t.name}" (raw_sha256)')
 
 
-def upsert_sql(t: Table, cols: tuple[str, ...]) -> str:
-    """The primary-key upsert of ``cols`` into ``t`` (semantics: :meth:`StoreBackend.write_page`)."""
+def upsert_sql(t: Table, cols: tuple[str, ...], rows: int = 1) -> str:
+    """The primary-key upsert of ``cols`` into ``t`` (semantics: :meth:`StoreBackend.write_page`),
+    of ``rows`` rows at once (a later row that conflicts with an earlier one of the same statement
+    updates it, as the next statement would)."""
     keep = set(t.pk) | set(t.keep_first_seen) | set(PROVENANCE_COLUMNS)
     sets = ", ".join(f'"{c}"=excluded."{c}"' for c in cols if c not in keep)
     # Provenance moves only with the content (see PROVENANCE_COLUMNS): a re-seen fact keeps
@@ -140,7 +142,7 @@ def upsert_sql(t: Table, cols: tuple[str, ...]) -> str:
                          for c in PROVENANCE_COLUMNS if c in cols)
         sets = f"{sets}, {prov}" if sets else prov
     qcols = ", ".join(f'"{c}"' for c in cols)
-    marks = ", ".join("?" for _ in cols)
+    marks = ", ".join([f"({', '.join('?' for _ in cols)})"] * rows)
     conflict = ", ".join(f'"{c}"' for c in t.pk)
     action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
-    return f'INSERT INTO "{t.name}" ({qcols}) VALUES ({marks}) ON CONFLICT ({conflict}) {action}'
+    return f'INSERT INTO "{t.name}" ({qcols}) VALUES {marks} ON CONFLICT ({conflict}) {action}'
