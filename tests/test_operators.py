@@ -136,8 +136,12 @@ def test_offline_sync_of_a_many_stream_connector_ends_quickly(tmp_path: Path, re
     rows = json.loads(r.stdout)
     failed = [row for row in rows if row["status"] == "failed"]
     assert failed and all("cannot resolve host" in row["error"] for row in failed)
-    first = r.stderr.splitlines()[0]
+    lines = r.stderr.splitlines()
+    first = next(ln for ln in lines if ln.startswith("error: "))
     assert first.startswith("error: akash.") and "cannot resolve host lcd.akash.invalid" in first
+    for row in failed:  # stderr is no terminal: the stream's own line says it failed, and why
+        [ended] = [ln for ln in lines if ln.startswith(f"{row['stream']} failed: ")]
+        assert ended.endswith(f"; error: {row['error']}"), ended
     runs = CliRunner().invoke(main, ["--db", str(db), "runs", "--json"])
     [run] = json.loads(runs.stdout)
     assert run["status"] == "failed"

@@ -210,7 +210,8 @@ pass_env = click.make_pass_decorator(Env)
               help="TOML config file (also TRACER_CONFIG). Values can be overridden with TRACER_* variables.")
 @click.option("--db", type=click.Path(dir_okay=False), envvar="TRACER_DB",
               help="The store: an SQLite file or a postgresql:// URL (also TRACER_DB; default ./tracer.db).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars (automatic when not on a terminal, e.g. cron).")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Errors only: no live view (terminal) or per-stream lines (logs), no progress bars.")
 @click.option("-v", "--verbose", count=True, help="Log retries and requests to stderr (-vv for debug).")
 @click.version_option(package_name="tracer")
 @click.pass_context
@@ -315,22 +316,23 @@ def sync(env: Env, selectors: tuple[str, ...], fmt: str | None) -> None:
       tracer sync evm.ethereum_transfers   # one stream
     Safe in cron: a lock refuses overlapping runs, each page is committed with its cursor,
     and the exit code is 1 (with one line per failed stream) when anything failed.
+    While it runs, stderr shows each stream (status, progress, records, retries, error): a live
+    table on a terminal, one line per stream event in a log; -q shows errors only.
     """
     import asyncio
 
+    from tracer.live import LiveView
     from tracer.pipeline import sync as run_sync
 
-    prog, factory = _progress_factory(env.quiet)
-    if prog is not None:
-        prog.start()
+    view = LiveView.for_stderr(env.quiet)
     try:
-        res = asyncio.run(_stoppable(run_sync(env.store, env.cfg, list(selectors), factory)))
+        res = asyncio.run(_stoppable(run_sync(env.store, env.cfg, list(selectors), watch=view)))
     except asyncio.CancelledError:  # SIGTERM (cron timeout, systemd stop): the run is marked interrupted
         click.echo("terminated: work stored so far is kept; run again to resume", err=True)
         sys.exit(143)
     finally:
-        if prog is not None:
-            prog.stop()
+        if view is not None:
+            view.stop()
     rows = [{"stream": s.stream, "status": s.status, "pages": s.pages, "records": s.records,
              "error": s.error, "note": s.note} for s in res.streams]
     if fmt or not env.quiet:

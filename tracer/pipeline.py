@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import dataclasses
 import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from connectors.base import (
@@ -40,7 +41,8 @@ from tracer.store.base import PageWriter
 
 log = logging.getLogger("tracer.pipeline")
 
-ProgressFactory = Callable[[str], Callable[[int, int | None, str], None]]
+Progress = Callable[[int, int | None, str], None]
+ProgressFactory = Callable[[str], Progress]
 
 
 @dataclass
@@ -51,6 +53,49 @@ class StreamResult:
     records: int = 0
     error: str | None = None
     note: str | None = None  # why a skipped stream did nothing ("not configured: ...")
+    retries: int = 0  # HTTP retries of this stream's requests so far (the live view shows them)
+
+
+class Watch(Protocol):
+    """What a live view (tracer.live) is told about a sync, on the event loop's thread.
+
+    ``started`` hands over the stream's result, which the pipeline keeps updating (records, retries),
+    so a view can redraw from it at any time; ``finished`` comes last, also when the run is interrupted.
+    """
+
+    def planned(self, streams: list[str]) -> None: ...
+
+    def started(self, res: StreamResult) -> Progress | None: ...
+
+    def retried(self, res: StreamResult) -> None: ...
+
+    def ended(self, res: StreamResult) -> None: ...
+
+    def finished(self) -> None: ...
+
+
+# The stream whose task is running: tasks a stream starts inherit it, so their retries count for it.
+_STREAM: contextvars.ContextVar[StreamResult | None] = contextvars.ContextVar("tracer_stream", default=None)
+
+
+class _StreamCounters(dict[str, int]):
+    """The run client's ``stats``, also counting each retry on the stream that asked (``_STREAM``).
+
+    Why here: the client is shared by every stream of the run, and its counters are the one hook it has.
+    """
+
+    def __init__(self, base: dict[str, int], watch: Watch | None) -> None:
+        super().__init__(base)
+        self.watch = watch
+
+    def __setitem__(self, key: str, value: int) -> None:
+        grew = value - self.get(key, 0)
+        super().__setitem__(key, value)
+        res = _STREAM.get()
+        if key == "retries" and grew > 0 and res is not None:
+            res.retries += grew
+            if self.watch is not None:
+                self.watch.retried(res)
 
 
 # Stream statuses that leave a run ``ok``.
@@ -246,11 +291,12 @@ async def sync(
     progress: ProgressFactory | None = None,
     command: str = "sync",
     plan: list[tuple[Connector, list[Stream]]] | None = None,
+    watch: Watch | None = None,
 ) -> SyncResult:
     """Sync the selected connectors/streams into ``store`` under the write lock.
 
     ``plan`` (library use, benchmarks) gives connector instances and streams directly instead of
-    resolving registered connectors from ``selectors``.
+    resolving registered connectors from ``selectors``.  ``watch``: told of each stream (a live view).
     """
     # Only the connectors of this run are imported and configured (a fast start for one chain).
     if plan is None:
@@ -278,10 +324,12 @@ async def sync(
         tables: dict[str, Table] = {}
         for _, streams in plan:
             tables.update(all_tables(streams))
+        if watch is not None:
+            watch.planned([s.name for _, streams in plan for s in streams])
         try:
             store.ensure_tables(tables.values())
             with store.bulk_writes(tables, defer):
-                await _sync_plan(store, cfg, plan, configs, limits, run_id, results, progress, redact)
+                await _sync_plan(store, cfg, plan, configs, limits, run_id, results, progress, redact, watch)
         except BaseException as e:
             # A store fault (disk full, read-only, ...) fails the run; a signal interrupts it.  The
             # store records this best effort: a second fault while recording is not raised over the first.
@@ -291,6 +339,9 @@ async def sync(
                           redact(str(e) if failed else interrupted_error(e, next(
                               (f"{r.stream}: {r.error}" for r in results if r.status == "failed"), None))))
             raise
+        finally:
+            if watch is not None:
+                watch.finished()
         status = "ok" if all(r.status in GOOD for r in results) else "failed"
         duration = time.monotonic() - started
         first_error = next((f"{r.stream}: {r.error}" for r in results if r.error), None)
@@ -301,19 +352,22 @@ async def sync(
 async def _sync_plan(store: StoreBackend, cfg: dict[str, Any], plan: list[tuple[Connector, list[Stream]]],
                      configs: dict[str, dict[str, Any]], limits: dict[str, HostLimits], run_id: str,
                      results: list[StreamResult], progress: ProgressFactory | None,
-                     redact: Redactor) -> None:
+                     redact: Redactor, watch: Watch | None = None) -> None:
     """Every connector of the plan concurrently (streams of one connector in order), one session."""
     async with open_session(cfg.get("http", {}).get("user_agent", "tracer/0.1")) as session:
         http = HttpClient(session, limits, redactor=redact)
+        http.stats = _StreamCounters(http.stats, watch)
 
         async def run_connector(conn: Connector, streams: list[Stream]) -> None:
             for stream in streams:
                 res = StreamResult(stream.name)
                 results.append(res)
+                _STREAM.set(res)  # this connector's task (and what it starts) runs this stream now
                 t0 = cfgmod.now()
+                own = watch.started(res) if watch is not None else None
+                prog = progress(stream.name) if progress else None
                 ctx = RunContext(http=http, config=configs[conn.name], now=t0, run_id=run_id,
-                                 state_of=store.get_state, stored=store,
-                                 progress=progress(stream.name) if progress else None)
+                                 state_of=store.get_state, stored=store, progress=_both(own, prog))
                 try:
                     await _run_stream(store, stream, ctx, res, redact)
                 except NotConfigured as e:
@@ -322,16 +376,22 @@ async def _sync_plan(store: StoreBackend, cfg: dict[str, Any], plan: list[tuple[
                         ctx.progress(0, 0, "not configured")
                     store.log_stream(run_id, stream.name, t0, cfgmod.now(), res.status, res.pages,
                                      res.records, res.note)
+                    if watch is not None:
+                        watch.ended(res)
                     continue
                 except (KeyboardInterrupt, asyncio.CancelledError):
                     res.status, res.error = "interrupted", "stopped by a signal"
                     store.log_stream(run_id, stream.name, t0, cfgmod.now(), res.status, res.pages,
                                      res.records, res.error)
+                    if watch is not None:
+                        watch.ended(res)
                     raise
                 except StoreFault as e:  # the store's disk or file failed: every stream would, the run stops
                     res.status, res.error = "failed", str(e)
                     store.log_stream(run_id, stream.name, t0, cfgmod.now(), res.status, res.pages,
                                      res.records, res.error)
+                    if watch is not None:
+                        watch.ended(res)
                     raise
                 except ConnectorError as e:
                     res.status, res.error = "failed", redact(str(e))
@@ -341,5 +401,19 @@ async def _sync_plan(store: StoreBackend, cfg: dict[str, Any], plan: list[tuple[
                     res.error = redact(f"{type(e).__name__}: {e}")
                 store.log_stream(run_id, stream.name, t0, cfgmod.now(), res.status, res.pages,
                                  res.records, res.error)
+                if watch is not None:
+                    watch.ended(res)
 
         await asyncio.gather(*(run_connector(c, s) for c, s in plan))
+
+
+def _both(a: Progress | None, b: Progress | None) -> Progress | None:
+    """One progress callback telling both the live view and a caller's own (either may be absent)."""
+    if a is None or b is None:
+        return a or b
+
+    def both(advance: int, total: int | None, note: str) -> None:
+        a(advance, total, note)
+        b(advance, total, note)
+
+    return both

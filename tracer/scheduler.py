@@ -19,11 +19,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.base import ConfigError
 from tracer import config as cfgmod
 from tracer.store import LockedError, StoreBackend
+
+if TYPE_CHECKING:
+    from tracer.pipeline import Watch
 
 _EVERY = re.compile(r"\s*(\d+)\s*([smhd]?)\s*")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -102,14 +105,14 @@ def due_connectors(store: StoreBackend, cfg: dict[str, Any], now: str) -> tuple[
     return due, skipped
 
 
-async def _sync(store: StoreBackend, cfg: dict[str, Any], step: Step) -> None:
+async def _sync(store: StoreBackend, cfg: dict[str, Any], step: Step, watch: Watch | None = None) -> None:
     from tracer.pipeline import sync
 
     due, skipped = due_connectors(store, cfg, cfgmod.now())
     step.detail = {"due": due, "not_due": skipped}
     if not due:
         return
-    res = await sync(store, cfg, due, None, command="run:sync")
+    res = await sync(store, cfg, due, None, command="run:sync", watch=watch)
     step.records = res.records
     step.detail["sync_run"] = res.run_id
     if res.status != "ok":
@@ -172,8 +175,10 @@ async def _notify(cfg: dict[str, Any], fresh: list[dict[str, Any]], step: Step) 
         await ex.post_webhook(url, fresh)
 
 
-async def run_cycle(store: StoreBackend, cfg: dict[str, Any], out_dir: Path) -> Cycle:
-    """One scheduled cycle; every step is timed and logged, the first failure ends the cycle."""
+async def run_cycle(store: StoreBackend, cfg: dict[str, Any], out_dir: Path, watch: Watch | None = None) -> Cycle:
+    """One scheduled cycle; every step is timed and logged, the first failure ends the cycle.
+
+    ``watch``: told of each stream of the sync step (tracer.live's view)."""
     started = time.monotonic()
     run_id = store.start_run("run", cfgmod.now())
     steps: list[Step] = []
@@ -205,7 +210,7 @@ async def run_cycle(store: StoreBackend, cfg: dict[str, Any], out_dir: Path) -> 
         fresh.extend(_export(store, cfg, out_dir, s))
 
     try:
-        ok = await step("sync", lambda s: _sync(store, cfg, s))
+        ok = await step("sync", lambda s: _sync(store, cfg, s, watch))
         ok = ok and await step("screen", lambda s: _screen(store, cfg, s))
         ok = ok and await step("score", locked(lambda s: _score(store, cfg, s)))
         ok = ok and await step("export", locked(do_export))
@@ -223,13 +228,13 @@ async def run_cycle(store: StoreBackend, cfg: dict[str, Any], out_dir: Path) -> 
 
 
 async def run_every(store: StoreBackend, cfg: dict[str, Any], out_dir: Path, every_s: int, max_runs: int | None,
-                    report: Callable[[Cycle], None]) -> list[Cycle]:
+                    report: Callable[[Cycle], None], watch: Watch | None = None) -> list[Cycle]:
     """Cycles on a fixed cadence (start to start, no drift) until ``max_runs`` (or forever)."""
     cycles: list[Cycle] = []
     loop = asyncio.get_running_loop()
     next_start = loop.time()
     while max_runs is None or len(cycles) < max_runs:
-        c = await run_cycle(store, cfg, out_dir)
+        c = await run_cycle(store, cfg, out_dir, watch)
         cycles.append(c)
         report(c)
         if max_runs is not None and len(cycles) >= max_runs:

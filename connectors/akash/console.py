@@ -29,6 +29,7 @@ from connectors.base import (
     ITEM_ERRORS,
     OBSERVATIONS,
     ConnectorError,
+    NotConfigured,
     Page,
     Record,
     RunContext,
@@ -93,6 +94,9 @@ class ConsoleDeploymentsStream:
 
     async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
         provs = _providers(ctx, self.config)
+        if not provs:  # nobody to ask about: "ok, 0 records" would read as "no deployments"
+            raise NotConfigured("no providers to list deployments for: set [connectors.akash] "
+                                "console_providers, or sync akash.providers first")
         resume = state.get("complete") is False and state.get("console") == self.base
         done = list(state.get("done") or []) if resume else []
         cur, skip = (state.get("current"), int(state.get("skip") or 0)) if resume else (None, 0)
@@ -185,7 +189,16 @@ class FundingStream:
         resp = await ctx.http.request("GET", with_query(url, params), ok_status=frozenset({200, 400}))
         return resp, params
 
+    def follows_nobody(self) -> bool:
+        """No tenant configured and none taken from the store: the walk has no wallet to start from."""
+        store = bool(self.config.get("follow_store_tenants", True)) and int(
+            self.config.get("funding_max_tenants", 1000) or 0) > 0
+        return not self._configured() and not store
+
     async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
+        if self.follows_nobody():  # a config that follows nobody is not "ok, 0 records"
+            raise NotConfigured("no tenant wallets to follow: set [connectors.akash] tenants, or "
+                                "follow_store_tenants = true with funding_max_tenants > 0")
         resume = state.get("complete") is False and state.get("node") == self.base
         done: list[str] = list(state.get("done") or []) if resume else []
         cur, at_page = (state.get("current"), int(state.get("page") or 0)) if resume else (None, 0)

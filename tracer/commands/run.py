@@ -5,15 +5,25 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tracer.scheduler import Cycle, parse_every, run_cycle, run_every
 
+if TYPE_CHECKING:
+    from tracer.live import LiveView
 
-def _line(c: Cycle) -> str:
-    steps = ", ".join(f"{s.name} {s.status}" + (f" ({s.records})" if s.records else "") for s in c.steps)
+
+def _line(c: Cycle, view: LiveView | None = None) -> str:
+    """The cycle in one line; with the live view, how its sync's streams ended (12 ok, 1 skipped)."""
+    streams = view.counts() if view is not None and any(s.name == "sync" for s in c.steps) else ""
+
+    def step(name: str, status: str, records: int) -> str:
+        inner = "; ".join(x for x in (f"{records}" if records else "", streams if name == "sync" else "") if x)
+        return f"{name} {status}" + (f" ({inner})" if inner else "")
+
+    steps = ", ".join(step(s.name, s.status, s.records) for s in c.steps)
     return f"run {c.run_id}: {c.status} in {c.duration_s:.1f}s — {steps}"
 
 
@@ -38,6 +48,8 @@ def run_command(env: Any, every: str | None, once: bool, max_runs: int | None, o
     Screening is `tracer screen --all` (stored organisation/e-mail/website facts against the
     stored lists, hits kept as name_match), so a newly listed provider is flagged by the same run.
     A run refused by the lock or with a failed step prints one line and exits 1.
+    Each cycle's sync shows its streams on stderr as `tracer sync` does (a live table on a
+    terminal, one line per stream event in a log), then one summary line per cycle; -q: errors only.
     History: tracer runs --streams (one row per step with duration and counts).
     """
     if not once and not every:
@@ -45,18 +57,28 @@ def run_command(env: Any, every: str | None, once: bool, max_runs: int | None, o
     if once and (every or max_runs):
         raise click.UsageError("--once cannot be combined with --every/--max-runs")
     out = out_dir or Path(env.cfg.get("export", {}).get("dir", "exports"))
-    if once:
-        cycles = [asyncio.run(run_cycle(env.store, env.cfg, out))]
-        report(cycles[0], env.quiet)
-    else:
-        seconds = parse_every(every or "")
-        cycles = asyncio.run(run_every(env.store, env.cfg, out, seconds, max_runs, lambda c: report(c, env.quiet)))
+    from tracer.live import LiveView
+
+    view = LiveView.for_stderr(env.quiet)  # reset by each cycle's sync
+    try:
+        if once:
+            cycles = [asyncio.run(run_cycle(env.store, env.cfg, out, view))]
+            report(cycles[0], env.quiet, view)
+        else:
+            seconds = parse_every(every or "")
+            cycles = asyncio.run(run_every(env.store, env.cfg, out, seconds, max_runs,
+                                           lambda c: report(c, env.quiet, view), view))
+    finally:
+        if view is not None:
+            view.stop()
     if any(c.status != "ok" for c in cycles):
         sys.exit(1)
 
 
-def report(c: Cycle, quiet: bool) -> None:
+def report(c: Cycle, quiet: bool, view: LiveView | None = None) -> None:
     if c.status != "ok":
         click.echo(f"error: run {c.run_id} {c.status}: {c.error}", err=True)
     elif not quiet:
-        click.echo(_line(c))
+        click.echo(_line(c, view))
+    if view is not None:
+        view.clear()
