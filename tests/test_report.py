@@ -103,3 +103,25 @@ def test_flags_overview_and_changes(tmp_path: Path) -> None:
     assert c["previous"] is True and {f["subject"] for f in c["new_flags"]} == {IDS["A"], IDS["F"], IDS["E"]}
     assert c["new_flags"][0]["level"] == "severe" and c["stale_judgements"] == [] and c["why_empty"] is None
     s.close()
+
+
+def test_case_pdf_printed_by_headless_chromium(tmp_path: Path) -> None:
+    """`tracer case --pdf` prints the case file with Debian's headless Chromium (installed by the
+    README's test command): a real PDF whose text holds the subject's level and the judgement."""
+    if case.find_chromium() is None:
+        import os
+
+        if os.environ.get("CI") == "true":
+            raise AssertionError("CI=true but no chromium on PATH (make setup installs it)")
+        import pytest
+
+        pytest.skip("no chromium on PATH")
+    db = tmp_path / "c.db"
+    build_world(db).close()
+    assert _run(db, "judge", IDS["A"], "--confirm", "--reason", "on the SDN list", "--analyst", "kb")[0] == 0
+    pdf = tmp_path / "c.pdf"
+    code, out = _run(db, "case", IDS["A"], "--out", str(tmp_path / "c.html"), "--pdf", str(pdf))
+    assert code == 0, out
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-") and b"%%EOF" in data[-1024:] and len(data) > 5000
+    assert data.count(b"/Type /Page") + data.count(b"/Type/Page") >= 1
