@@ -55,18 +55,26 @@ def java_available() -> bool:
     return shutil.which("java") is not None
 
 
-def session(master: str = "local[*]", conf: Mapping[str, Any] | None = None, app: str = "tracer") -> SparkSession:
-    """The Spark session for the stages (``getOrCreate``: one per process, shared by every stage).
-
-    Raises :class:`SparkUnavailable` with one line saying what is missing, never a Java stack trace.
-    """
+def require() -> None:
+    """Raise :class:`SparkUnavailable` (one line: what to install) unless pyspark and Java are here;
+    cheap, so a command can check before it says it is starting Spark."""
     try:
-        from pyspark.sql import SparkSession
+        import pyspark  # noqa: F401
     except ImportError as e:
         raise SparkUnavailable("the Spark engine needs pyspark: pip install 'tracer[spark]'") from e
     if not java_available():
         raise SparkUnavailable("the Spark engine needs Java 17 or newer: apt-get install openjdk-17-jre-headless "
                                "(or set JAVA_HOME); the default engine (networkx) needs no Java")
+
+
+def session(master: str = "local[*]", conf: Mapping[str, Any] | None = None, app: str = "tracer") -> SparkSession:
+    """The Spark session for the stages (``getOrCreate``: one per process, shared by every stage).
+
+    Raises :class:`SparkUnavailable` with one line saying what is missing, never a Java stack trace.
+    """
+    require()
+    from pyspark.sql import SparkSession
+
     # Python workers run this interpreter (its venv: pandas, pyarrow, graphs), not whatever python3 PATH
     # finds; pyspark reads PYSPARK_PYTHON when the context starts.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

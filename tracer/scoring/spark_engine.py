@@ -241,6 +241,9 @@ def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
             progress(stage)
 
     if spark is None:
+        from graphs.spark.frames import require
+
+        require()  # no Java or pyspark: one line, before saying anything is starting
         say(f"starting Spark ({engine.spark_master})")
         spark = session(engine.spark_master, engine.spark_conf)
     work = Path(engine.spark_workdir) if engine.spark_workdir else Path(tempfile.mkdtemp(prefix="tracer-spark-"))
