@@ -35,10 +35,13 @@ from tracer.store import open_store
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[dev]')")
+# `make test` installs both (Debian's chromium + chromium-driver, selenium from the dev extra): a
+# machine without them fails here rather than skipping the workspace unseen.
+from selenium import webdriver  # noqa: E402
+
 if not (Path(CHROMIUM).exists() and Path(DRIVER).exists()):
-    pytest.skip("Debian chromium + chromium-driver not installed (apt-get install -y chromium chromium-driver)",
-                allow_module_level=True)
+    raise RuntimeError("Debian chromium + chromium-driver not installed (make test: apt-get install -y chromium "
+                       "chromium-driver)")
 
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
