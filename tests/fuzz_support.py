@@ -9,6 +9,7 @@ that keeps a copy of each page.  For each page the item list is found (the longe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import os
@@ -147,12 +148,25 @@ async def _capture(name: str, part: DemoPart, db: Path) -> list[tuple[Any, Page]
     return out
 
 
+@contextlib.contextmanager
+def _pinned_now() -> Iterator[None]:
+    """``TRACER_NOW`` pinned while the pages are captured, then put back: left set, it pinned the
+    clock of every later test in the process (a judgement recorded by a later test's server was
+    dated before the one it replaces, so the page kept showing the old one)."""
+    before = os.environ.get("TRACER_NOW")
+    os.environ.setdefault("TRACER_NOW", NOW)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TRACER_NOW", None)
+
+
 def targets(names: list[str]) -> dict[str, list[Target]]:
     """Stream name -> fuzzable pages (at most 4 per stream, the ones with the most items)."""
-    os.environ.setdefault("TRACER_NOW", NOW)
     parts = [_load(spec)() for spec in DEMO_PARTS]
     out: dict[str, list[Target]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with _pinned_now(), tempfile.TemporaryDirectory() as tmp:
         for name in names:
             part = next((p for p in parts if name in p.config(f"http://127.0.0.1:9/{p.name}")), None)
             if part is None:

@@ -82,10 +82,18 @@ def _no_debris(folder: Path, db: Path) -> None:
 @pytest.mark.parametrize("delay", [0.0, 0.05, 0.2])
 def test_a_signal_during_startup_is_one_line_and_the_conventional_code(tmp_path: Path, sig: int,
                                                                         delay: float) -> None:
-    """`tracer find`: imports, config, the store (about 0.8 s cold on an idle machine)."""
+    """`tracer find` on an existing store: imports, config, the store (about 0.8 s cold on an idle
+    machine). The store exists first: `find` refuses a missing one at once (issue 15), which would
+    end the process before the signal instead of exercising startup."""
+    from tracer.store import open_store
+
     db = tmp_path / "t.db"
+    open_store(str(db)).close()
+    # An empty bytecode cache: every import compiles, so startup spans all three moments (a warm
+    # cache ends `find` on an empty store in ~0.2 s, before the last signal).
+    env = _env(PYTHONPYCACHEPREFIX=str(tmp_path / "pycache"))
     t0 = time.monotonic()
-    child = subprocess.Popen([TRACER, "--db", str(db), "find", "Kowloon"], env=_env(), text=True,
+    child = subprocess.Popen([TRACER, "--db", str(db), "find", "Kowloon"], env=env, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     sent = _signal_at(child, sig, delay, t0)
     _check_one_line(child, sig, f"{signal.Signals(sig).name} at {sent:.3f}s")
