@@ -183,12 +183,15 @@ def test_workspace_landing_subject_merge_path_judgement_and_case(server: str, br
     changes = _text(b, "#changes")
     assert "evidence changed since first analyst confirmed" in changes, changes
     assert "latest scoring" in _text(b, "#changes-status")
+    # nothing drawn yet: the canvas says what to do, and the hint goes once a subject is drawn
+    assert b.find_element(By.ID, "cy-empty").is_displayed() and "open a flagged subject" in _text(b, "#cy-empty")
     _shot(b, "workspace-landing.png", docs=True)
 
     # open the severe subject from the list: graph, flag, evidence sentences, stale judgement
     b.find_element(By.CSS_SELECTOR, f"#flag-list li[data-id='{subject}'] a.link").click()
     wait.until(lambda d: d.find_element(By.ID, "node-title").text == subject)
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#evidence > li")) >= 2)
+    wait.until(lambda d: not d.find_element(By.ID, "cy-empty").is_displayed())
     assert "severe" in _text(b, "#flag")
     ev = _text(b, "#evidence")
     assert "of its inflow traces to listed" in ev and " paid " in ev and "raw payload sha256" in ev

@@ -741,6 +741,10 @@
     } catch (err) { status(err.message, true); }
   }
 
+  // The empty canvas says what to do instead of staying blank (the landing view draws nothing yet).
+  const emptyHint = () => { $("cy-empty").hidden = cy.elements().length > 0; };
+  cy.on("add remove", emptyHint);
+  emptyHint();
   cy.on("tap", "node", (evt) => select(evt.target.id()).catch((err) => status(err.message, true)));
   cy.on("dbltap", "node", (evt) => expand(evt.target.id()));
   cy.on("tap", "edge", (evt) => { Promise.resolve(showEdge(evt.target.id())).catch((err) => status(err.message, true)); });
