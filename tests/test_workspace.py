@@ -83,14 +83,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         sybil = next(str(f["subject"]) for f in flags if "wallets acting as one" in f["reasons"])
         jd.record_judgement(s, subject, "confirmed", "listed funder paid it directly", "first analyst",
                             now="2026-04-01T12:00:00Z")
+        # a low-level renter the listed wallet now pays 50M USDC (most of its inflow): up a level at the next scoring
+        riser = next(str(f["subject"]) for f in flags if f["level"] == "low" and str(f["subject"]).startswith("wallet:"))
         s.write_page("test.parallel", Page(b'{"parallel": true}', "http://127.0.0.1/test/parallel.json", "GET", None,
                                            {"done": True}, fetched_at=T.format(20)),
-                     [_payment(i, listed, subject, a) for i, a in enumerate(PARALLEL)], "run-test-parallel")
+                     [*(_payment(i, listed, subject, a) for i, a in enumerate(PARALLEL)),
+                      _payment(len(PARALLEL), listed, riser, 50_000_000_000_000)], "run-test-parallel")
     finally:
         s.close()
     _cli(db, "score", now="2026-04-02T00:00:00Z")  # a day later: the previous scoring is told apart
     total = int(one_payment["amount_base"]) + sum(PARALLEL)
-    return {"db": db, "subject": subject, "listed": listed, "far": far, "sybil": sybil, "total_base": total,
+    return {"db": db, "subject": subject, "listed": listed, "far": far, "sybil": sybil, "total_base": total, "riser": riser,
             "first_payment": one_payment}
 
 
@@ -183,6 +186,16 @@ def test_workspace_landing_subject_merge_path_judgement_and_case(server: str, br
     changes = _text(b, "#changes")
     assert "evidence changed since first analyst confirmed" in changes, changes
     assert "latest scoring" in _text(b, "#changes-status")
+    # new, gone, up and down since the previous scoring: the counts and the rows the API has
+    ch = _get(server, "/api/changes")
+    status_text = _text(b, "#changes-status")
+    assert (f"{ch['counts']['new']} new flag(s), {ch['counts']['left']} no longer flagged, {ch['counts']['up']} up, "
+            f"{ch['counts']['down']} down a level") in status_text, status_text
+    shown = {(li.get_attribute("data-change"), li.find_element(By.CSS_SELECTOR, "a.link").get_attribute("data-id"))
+             for li in b.find_elements(By.CSS_SELECTOR, "#changes li[data-change]")}
+    assert world["riser"] in {r["subject"] for r in ch["level_up"]}, ch
+    assert shown == ({("up", r["subject"]) for r in ch["level_up"]} | {("down", r["subject"]) for r in ch["level_down"]}
+                     | {("left", r["subject"]) for r in ch["left_flags"]})
     # nothing drawn yet: the canvas says what to do, and the hint goes once a subject is drawn
     assert b.find_element(By.ID, "cy-empty").is_displayed() and "open a flagged subject" in _text(b, "#cy-empty")
     _shot(b, "workspace-landing.png", docs=True)

@@ -17,7 +17,10 @@ def fact_time(fact: dict[str, Any]) -> str:
 
 
 def explain_data(store: Any, ident: str) -> dict[str, Any] | None:
-    """The flag, every piece of evidence and the provenance of every fact it cites."""
+    """The flag, every piece of evidence and the provenance of every fact it cites, and the subject's
+    ``level_history`` (its flag changes, oldest first).  None when ``ident`` has no flag or evidence
+    (a subject no longer flagged: its history is :func:`tracer.changes.level_history`)."""
+    from tracer.changes import level_history
     from tracer.scoring import tables
 
     if ident.startswith("ev:"):
@@ -34,7 +37,8 @@ def explain_data(store: Any, ident: str) -> dict[str, Any] | None:
     for e in ev:
         e["facts"] = [tables.fact(store, r) or {"id": r, "missing": True} for r in e["refs"]]
     add_display(store, [f for e in ev for f in e["facts"]])
-    return {"subject": subject, "flag": flag, "evidence": ev, **case_records(store, subject)}
+    return {"subject": subject, "flag": flag, "evidence": ev, "level_history": level_history(store, subject),
+            **case_records(store, subject)}
 
 
 def case_records(store: Any, subject: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from connectors import ids
 from graphs import queries as gq
 
 if TYPE_CHECKING:
+    from tracer.store import StoreBackend
     from tracer.store.reads import Reads
 
 HUB_CATEGORIES = ("exchange", "bridge", "mixer", "service")
@@ -635,35 +636,10 @@ def flags_overview(store: Reads, min_level: str = "low", limit: int = 500) -> di
             "truncated": len(rows) > len(shown), "why_empty": why}
 
 
-def changes(store: Reads, limit_runs: int = 3) -> dict[str, Any]:
-    """What changed since the previous run, as far as the store can tell (it keeps the current flags,
-    each with when it was first seen, not old copies): flags first seen in the latest scoring,
-    judgements whose evidence changed since they were made, and the latest runs with their records
-    and errors.  Flags that left or changed level are in ``tracer diff`` of two watch-list exports."""
-    from tracer import judgements as jd
+def changes(store: StoreBackend, limit_runs: int = 3) -> dict[str, Any]:
+    """What changed since the previous scoring run: flags new, left (with their last level), up and
+    down a level, from the store's log of scoring runs; judgements whose evidence changed since they
+    were made; the latest runs with their records and errors.  The keys: :func:`tracer.changes.changes`."""
+    from tracer.changes import changes as since_previous
 
-    limit_runs = check_int(limit_runs, "runs", 1, 50)
-    runs = [{k: r.get(k) for k in ("run_id", "command", "started_at", "ended_at", "status", "records", "error")}
-            for r in store.runs(limit_runs)]  # type: ignore[attr-defined]
-    if not has_table(store, "flags"):
-        return {"scored_at": None, "previous": False, "new_flags": [], "stale_judgements": [], "runs": runs,
-                "why_empty": "no scoring run yet: run tracer score (or tracer run)"}
-    rows = store.flag_rows()
-    scored_at = max((str(r["computed_at"]) for r in rows), default=None)
-    new = [r for r in rows if r["first_seen"] == r["computed_at"]]
-    previous = len(new) < len(rows)
-    subjects = [str(r["subject"]) for r in new]
-    names = node_names(describe(store, subjects), listings(store, subjects))
-    stale = [s for s in jd.latest_states(store).values() if s["evidence_changed"]]  # type: ignore[arg-type]
-    new_out = sorted(({"subject": str(r["subject"]), "level": r["level"], "score": r["score"],
-                       "name": names.get(str(r["subject"])), "reasons": _reason_texts(r["reasons"], 1)}
-                      for r in new), key=lambda f: (LEVEL_ORDER.index(f["level"]) if f["level"] in LEVEL_ORDER
-                                                    else 9, -float(f["score"] or 0), f["subject"]))
-    why = None
-    if not previous:
-        why = "first scoring run of this store: nothing earlier to compare with"
-    elif not new_out and not stale:
-        why = "no new flags and no judged evidence changed since the previous scoring run"
-    return {"scored_at": scored_at, "previous": previous, "new_flags": new_out if previous else [],
-            "first_run_flags": 0 if previous else len(new_out), "stale_judgements": stale, "runs": runs,
-            "why_empty": why}
+    return since_previous(store, limit_runs)

@@ -283,10 +283,14 @@ def _explain(store: StoreBackend, node: Any) -> dict[str, Any]:
     node = q.require(store, node)
     data = case.explained(store, node)
     if data is None:
+        from tracer.changes import history_line, level_history
         from tracer.explain import case_records
 
+        history = level_history(store, node)
         return {"subject": node, "flag": None, "evidence": [], "names": {}, **case_records(store, node),
-                "why_empty": "not flagged by the latest scoring run"}
+                "level_history": history,
+                "why_empty": "not flagged by the latest scoring run"
+                + (f" ({history_line(history)})" if history else "")}
     for ev in data["evidence"]:
         for f in ev["facts"]:
             f["sentence"] = case.fact_sentence(f, data["names"])
@@ -568,8 +572,8 @@ API: dict[str, tuple[str, list[tuple[str, dict[str, Any], bool, str]]]] = {
         ("min_level", {"type": "string", "enum": list(q.LEVEL_ORDER), "default": "low"}, False,
          "lowest level listed"),
         ("limit", {"type": "integer", "minimum": 1, "maximum": 5000, "default": 500}, False, "max subjects")]),
-    "/api/changes": ("What changed since the previous run: new flags, judgements whose evidence changed, "
-                     "the latest runs", [
+    "/api/changes": ("What changed since the previous scoring run: flags new, no longer flagged, up or down a "
+                     "level; judgements whose evidence changed; the latest runs", [
         ("runs", {"type": "integer", "minimum": 1, "maximum": 50, "default": 3}, False, "latest runs listed")]),
     "/api/explain": ("Why a node is flagged: evidence as sentences, each fact with its raw-payload provenance", [
         ("id", _ID, True, "node id")]),

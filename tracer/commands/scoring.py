@@ -111,6 +111,8 @@ def score_command(env: Env, top: int, min_level: str, dry_run: bool, include_dis
                    f"{f' ({levels})' if levels else ''}; "
                    f"{res.stats['clusters']} clusters, {res.stats['hubs']} hubs, "
                    f"{res.stats['hub_stops']} exposure walks stopped at hubs", err=True)
+        if not dry_run:
+            _echo_since_previous(env.store.scoring_run_rows(1))
         if eng.name == "spark":
             ss = res.stats
             click.echo(f"spark engine ({ss.get('spark_master')}): {ss.get('edges', 0):,} graph edges; the driver held "
@@ -123,6 +125,15 @@ def score_command(env: Env, top: int, min_level: str, dry_run: bool, include_dis
                        f"via {st.via} [{st.ref}]", err=True)
         if len(stops) > 10:
             click.echo(f"  ... and {len(stops) - 10} more hub stops", err=True)
+
+
+def _echo_since_previous(logged: list[dict[str, Any]]) -> None:
+    """One stderr line: what this scoring changed against the previous one (``tracer changes`` lists it)."""
+    if not logged or logged[0]["previous_at"] is None:
+        return
+    r = logged[0]
+    click.echo(f"since the previous scoring ({r['previous_at']}): {r['n_new']} new, {r['n_left']} no longer "
+               f"flagged, {r['n_up']} level up, {r['n_down']} level down (tracer changes lists them)", err=True)
 
 
 def _judgement_cell(state: dict[str, Any] | None) -> str:
@@ -180,11 +191,21 @@ def explain_command(env: Env, ident: str, as_json: bool) -> None:
     except UnicodeEncodeError:  # argv bytes that are not UTF-8 (lone surrogates SQLite cannot encode)
         click.echo(f"error: ID {one_line(ident)} is not valid UTF-8 text (check the terminal's encoding)", err=True)
         sys.exit(2)
+    from tracer.changes import history_line, level_history
+
     data = explain_data(env.store, ident)
     if data is None:
         from tracer.commands.common import refuse_unknown_id
 
         refuse_unknown_id(env.store, ident)  # an id the store does not hold: a usage error (exit 2)
+        history = level_history(env.store, ident)
+        if history:  # flagged once, no longer: say when it left and what it was
+            if as_json:
+                click.echo(json.dumps({"subject": ident, "flag": None, "evidence": [], "level_history": history},
+                                      indent=2, default=str))
+                return
+            click.echo(f"{ident}: no flag in the latest scoring\n  level history: {history_line(history)}")
+            return
         click.echo(f"error: {one_line(ident)} has no flag or evidence (run `tracer score` first?)", err=True)
         sys.exit(1)
     if as_json:
@@ -196,6 +217,8 @@ def explain_command(env: Env, ident: str, as_json: bool) -> None:
     click.echo(head)
     if f and f.get("cluster"):
         click.echo(f"  actor cluster {f['cluster']}")
+    if data.get("level_history"):
+        click.echo(f"  level history: {history_line(data['level_history'])}")
     _echo_judgement(data)
     for e in data["evidence"]:
         click.echo(f"\n[{e['rule']}] {e['score']}: {e['detail']}")
@@ -238,6 +261,83 @@ def _echo_judgement(data: dict[str, Any]) -> None:
         click.echo("    dismissed: left out of watch-lists and tracer score's list until the evidence changes")
     if len(data.get("judgements") or []) > 1:
         click.echo(f"    {len(data['judgements']) - 1} earlier judgement(s): tracer judgements {data['subject']}")
+
+
+@click.command("changes")
+@click.option("--runs", default=3, show_default=True, help="How many of the latest runs to list.")
+@click.option("--json", "as_json", is_flag=True, help="Everything as one JSON object (the /api/changes answer).")
+@pass_env
+def changes_command(env: Env, runs: int, as_json: bool) -> None:
+    """What changed since the previous scoring: new flags, flags gone, level up or down.
+
+    \b
+    Each scoring run logs the flags that entered, left or moved level against the run before it
+    (tracer score prints the counts); this lists them, most severe first, with the names of listed
+    parties, then judgements whose evidence changed since they were made and the latest runs.
+    \b
+    Examples:
+      tracer changes
+      tracer changes --json | jq '.level_up'
+    """
+    from tracer.changes import changes
+    from tracer.queries import QueryError
+
+    try:
+        c = changes(env.store, runs)
+    except QueryError as e:
+        raise click.UsageError(str(e)) from None
+    if as_json:
+        click.echo(json.dumps(c, indent=2, default=str))
+        return
+    for line in changes_lines(c):
+        click.echo(line)
+
+
+def _who(f: dict[str, Any]) -> str:
+    return one_line(f["subject"]) + (f" ({one_line(f['name'])})" if f.get("name") else "")
+
+
+def changes_lines(c: dict[str, Any]) -> list[str]:
+    """``tracer changes`` as sentences: the comparison, then each list under its own heading."""
+    if c["scored_at"] is None:
+        return [str(c["why_empty"])]
+    n = c["counts"]
+    if not c["previous"]:
+        head = f"latest scoring {c['scored_at']}: {c['why_empty']} ({c['first_run_flags']} flags)"
+    else:
+        since = f" of {c['previous_at']}" if c["previous_at"] else ""
+        head = (f"latest scoring {c['scored_at']}, against the previous one{since}: {n['new']} new, "
+                f"{n['left']} no longer flagged, {n['up']} level up, {n['down']} level down")
+    out = [head]
+    if c["previous"] and not c["tracked"]:
+        out.append("  (this store was last scored before tracer logged changes: flags that left or moved level "
+                   "are listed from the next tracer score on)")
+    sections = [
+        ("new flags", c["new_flags"], "new", lambda f: f"  {f['level']} {f['score']}  {_who(f)}"
+         + (f": {one_line(f['reasons'][0])}" if f.get("reasons") else "")),
+        ("no longer flagged", c["left_flags"], "left", lambda f: f"  {_who(f)}: was {f['level']} ({f['score']})"),
+        ("level up", c["level_up"], "up", lambda f: f"  {_who(f)}: {f['old_level']} -> {f['level']} "
+         f"({f['old_score']} -> {f['score']})"),
+        ("level down", c["level_down"], "down", lambda f: f"  {_who(f)}: {f['old_level']} -> {f['level']} "
+         f"({f['old_score']} -> {f['score']})"),
+    ]
+    for title, rows, key, line in sections:
+        if rows:
+            more = f", the first {len(rows)} shown" if n[key] > len(rows) else ""
+            out.append(f"{title} ({n[key]}{more}):")
+            out += [line(f) for f in rows]
+    if c["stale_judgements"]:
+        out.append(f"judgements whose evidence changed since they were made ({len(c['stale_judgements'])}):")
+        out += [f"  {one_line(j['subject'])}: {one_line(j['verdict'])} by {one_line(j['analyst'])} at "
+                f"{j['created_at']}" for j in c["stale_judgements"]]
+    if c["previous"] and c["why_empty"]:
+        out.append(str(c["why_empty"]))
+    if c["runs"]:
+        out.append("latest runs:")
+        out += [f"  {r['command'] or '?'} {r['started_at'] or ''}: {r['status'] or '?'}"
+                + (f", {r['records']} records" if r.get("records") is not None else "")
+                + (f" ({one_line(r['error'])})" if r.get("error") else "") for r in c["runs"]]
+    return out
 
 
 @click.command("simulate")

@@ -358,7 +358,7 @@ def score_store(store: StoreBackend, params: Params | None = None, write: bool =
     timings["score"] = time.monotonic() - t1
     if write:
         t2 = time.monotonic()
-        tables.write_results(store, flags, evidence)
+        tables.write_results(store, flags, evidence, computed_at=now)
         timings["write"] = time.monotonic() - t2
     timings["total"] = time.monotonic() - t0
     stats = {"engine": engine.name if engine is not None else "networkx", "nodes": ctx.tg.g.number_of_nodes(),

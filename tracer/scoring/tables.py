@@ -118,20 +118,36 @@ def token_symbols(store: Reads) -> dict[str, str]:
 
 
 # ---- writes -----------------------------------------------------------------------------------------
-def write_results(store: StoreBackend, flags: Sequence[dict[str, Any]], evidence: Sequence[dict[str, Any]]) -> None:
-    """Replace the derived tables with this run's results in ONE transaction.
+def write_results(store: StoreBackend, flags: Sequence[dict[str, Any]], evidence: Sequence[dict[str, Any]],
+                  computed_at: str | None = None) -> dict[str, Any]:
+    """Replace the derived tables with this run's results in ONE transaction, and log what changed.
 
     Flags keep ``first_seen`` across runs; subjects no longer flagged are removed, so delisting a
-    wallet removes the flags that depended on it at the next ``tracer score``.
+    wallet removes the flags that depended on it at the next ``tracer score``.  The same transaction
+    appends the run to ``scoring_runs`` and every flag that is new, left or moved level to
+    ``flag_changes`` (``tracer changes``).  ``computed_at``: the run's time (default the flags', else
+    the evidence's, else now; a run that flags nothing still needs one).  Returns the run's log row.
     """
+    from tracer.scoring.combine import LEVELS, RULES_VERSION
+
+    if computed_at is None:
+        first = flags[0] if flags else evidence[0] if evidence else None
+        if first is not None:
+            computed_at = str(first["computed_at"])
+        else:
+            from tracer.config import now
+
+            computed_at = now()
     store.ensure_tables([FLAGS, EVIDENCE])
-    store.replace_scoring_results(
+    return store.replace_scoring_results(
         [{"subject": f["subject"], "score": f["score"], "level": f["level"], "rules_version": f["rules_version"],
           "computed_at": f["computed_at"], "reasons": json.dumps(f["reasons"]), "cluster": f.get("cluster"),
           "first_seen": f["computed_at"], "last_seen": f["computed_at"]} for f in flags],
         [{"id": e["id"], "subject": e["subject"], "rule": e["rule"], "score": e["score"], "detail": e["detail"],
           "refs": json.dumps(e["refs"]), "path": json.dumps(e["path"]), "rules_version": e["rules_version"],
-          "computed_at": e["computed_at"]} for e in evidence])
+          "computed_at": e["computed_at"]} for e in evidence],
+        computed_at=computed_at, rules_version=flags[0]["rules_version"] if flags else RULES_VERSION,
+        levels=[name for name, _ in LEVELS])
 
 
 # ---- reads for users ------------------------------------------------------------------------------

@@ -50,9 +50,10 @@ from connectors.base import Page, Record, Rows, Table
 from tracer.store.app_reads import AppReads
 from tracer.store.cases import CaseStore
 from tracer.store.faults import StoreError, StoreFault
+from tracer.store.flag_history import FlagHistory
 from tracer.store.port import FactsPort
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 DEFER_INDEXES = ("empty", "always", "never")
 # A row's provenance: the raw page it cites and the run that stored that page's version of the row.
 # It changes only when the row's content does (every written column but the primary key, these and
@@ -69,11 +70,12 @@ SIGHTING_COLUMNS = frozenset({"first_seen", "last_seen"})
 #                (zlib-compressed, NULL when larger than keep_raw_max_bytes))
 #   stream_state(stream PK, state TEXT (sorted JSON), updated_at, run_id)
 #   migrations(version INTEGER PK, name, applied_at)
-# and the analyst's records (migration 5, tracer.store.cases): judgements and notes.
+# the analyst's records (migration 5, tracer.store.cases): judgements and notes; and scoring's
+# history (migration 6, tracer.store.flag_history): scoring_runs and flag_changes.
 BOOKKEEPING_TABLES = ("runs", "run_streams", "raw_payloads", "stream_state", "migrations")
 
 
-class StoreBackend(FactsPort, AppReads, CaseStore, abc.ABC):
+class StoreBackend(FactsPort, AppReads, CaseStore, FlagHistory, abc.ABC):
     """A tracer store: every fact with its provenance, the stream cursors and the run log.
 
     Attributes every backend sets:
@@ -173,7 +175,8 @@ class StoreBackend(FactsPort, AppReads, CaseStore, abc.ABC):
         return None
 
     # Write primitives for the derived tables (flags, evidence) that named writes in
-    # :class:`tracer.store.reads.Reads` (``replace_scoring_results``) are built on.  Store-internal.
+    # :class:`tracer.store.flag_history.FlagHistory` (``replace_scoring_results``) are built on.
+    # Store-internal.
     @contextlib.contextmanager
     @abc.abstractmethod
     def transaction(self) -> Iterator[None]:

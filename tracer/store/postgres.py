@@ -323,7 +323,7 @@ class PostgresStore(AdvisoryLocks, StoreBackend):
             except psycopg.DataError as e:
                 raise StoreError(f"cannot copy into {table} of {self.path}: {' '.join(str(e).split())}") from e
 
-    # -- transactions for the derived tables (Reads.replace_scoring_results) ------------------
+    # -- transactions for the derived tables (FlagHistory.replace_scoring_results) ------------
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """One write transaction: committed when the block ends, rolled back if it raises."""

@@ -24,7 +24,7 @@ from tracer.store.faults import ReadOnlyStoreError, StoreError, StoreFault
 TEXT = 'text COLLATE "C"'
 TYPES = {"TEXT": TEXT, "INTEGER": "bigint", "REAL": "double precision", "BLOB": "bytea"}
 CASTS = {"TEXT": "text", "INTEGER": "bigint", "REAL": "double precision", "BLOB": "bytea"}
-SCHEMA_VERSION = 5  # the same numbers as SQLite's migrations: one version, one logical schema
+SCHEMA_VERSION = 6  # the same numbers as SQLite's migrations: one version, one logical schema
 
 
 def q(name: str) -> str:
@@ -128,12 +128,29 @@ def _m5_cases(cur: Any) -> None:
         """)
 
 
+def _m6_flag_changes(cur: Any) -> None:
+    # What changed between scoring runs (tracer.store.flag_history), column for column as SQLite's.
+    T = TEXT
+    cur.execute(f"""
+        CREATE TABLE IF NOT EXISTS scoring_runs (
+            seq bigint PRIMARY KEY, computed_at {T}, previous_at {T}, rules_version {T}, flags bigint,
+            n_new bigint, n_left bigint, n_up bigint, n_down bigint);
+        CREATE INDEX IF NOT EXISTS idx_scoring_runs_computed_at ON scoring_runs(computed_at);
+        CREATE TABLE IF NOT EXISTS flag_changes (
+            seq bigint, subject {T}, computed_at {T}, change {T}, old_level {T}, new_level {T},
+            old_score double precision, new_score double precision, PRIMARY KEY (seq, subject));
+        CREATE INDEX IF NOT EXISTS idx_flag_changes_computed_at ON flag_changes(computed_at);
+        CREATE INDEX IF NOT EXISTS idx_flag_changes_subject ON flag_changes(subject, seq);
+        """)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Any], None]]] = [
     (1, "core tables: runs, raw payloads, stream state, entities, edges, observations", _m1_core),
     (2, "indexes for provenance and run history", _m2_indexes),
     (3, "secondary indexes a bulk sync dropped, rebuilt by the next writer if that sync died", _m3_deferred),
     (4, "EVM transfer edge ids in chain order: evm:<chain>:<block>:<log index>", _m4_evm_ids),
     (5, "analyst judgements on flags and case notes", _m5_cases),
+    (6, "scoring runs and the flags that entered, left or changed level in each", _m6_flag_changes),
 ]
 
 

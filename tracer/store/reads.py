@@ -12,7 +12,7 @@ Methods that take many ids take at most a few hundred per call (callers chunk, s
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 #: Edge columns the investigator queries read (everything but attrs and provenance).
@@ -54,7 +54,8 @@ class Reads:
         """Backend: the names of the tables in the store."""
         raise NotImplementedError
 
-    # Write primitives of the derived tables (flags, evidence): see tracer.store.base.StoreBackend.
+    # Write primitives of the derived tables (flags, evidence; tracer.store.flag_history writes them):
+    # see tracer.store.base.StoreBackend.
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         """Backend: one write transaction, committed when the block ends, rolled back if it raises."""
         raise NotImplementedError
@@ -383,25 +384,6 @@ class Reads:
         """Scoring: token id -> label (the EVM connector stores ``symbol()`` there) of labelled token entities."""
         rows = self.query("SELECT id, label FROM entities WHERE kind = 'token' AND label IS NOT NULL AND label != ''")
         return {r["id"]: str(r["label"]) for r in rows}
-
-    def replace_scoring_results(self, flags: Sequence[Mapping[str, Any]],
-                                evidence: Sequence[Mapping[str, Any]]) -> None:
-        """Scoring: replace evidence and flags with one run's rows (cells as stored) in ONE transaction.
-
-        Flags keep ``first_seen`` across runs; subjects no longer flagged are removed.  The tables
-        must exist (``ensure_tables``)."""
-        keep = {f["subject"] for f in flags}
-        ev_cols, fl_cols = ", ".join(EVIDENCE_COLUMNS), ", ".join(FLAG_COLUMNS)
-        update = ", ".join(f"{c}=excluded.{c}" for c in FLAG_COLUMNS if c not in ("subject", "first_seen"))
-        with self.transaction():
-            self.execute("DELETE FROM evidence")
-            self.executemany(f"INSERT INTO evidence ({ev_cols}) VALUES ({_marks(len(EVIDENCE_COLUMNS))})",
-                             [tuple(e[c] for c in EVIDENCE_COLUMNS) for e in evidence])
-            gone = [(r["subject"],) for r in self.query("SELECT subject FROM flags") if r["subject"] not in keep]
-            self.executemany("DELETE FROM flags WHERE subject = ?", gone)
-            self.executemany(f"INSERT INTO flags ({fl_cols}) VALUES ({_marks(len(FLAG_COLUMNS))}) "
-                             f"ON CONFLICT(subject) DO UPDATE SET {update}",
-                             [tuple(f.get(c) for c in FLAG_COLUMNS) for f in flags])
 
     # ---- scoring results for users (tracer score / explain, evaluate) ---------------------------------
     def flag_rows(self, min_score: float = 0.0, limit: int | None = None) -> list[dict[str, Any]]:

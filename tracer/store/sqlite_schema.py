@@ -82,12 +82,31 @@ def _m5_cases(db: Database) -> None:
     )
 
 
+def _m6_flag_changes(db: Database) -> None:
+    # What changed between scoring runs (tracer.store.flag_history): one row per run, and one row
+    # per subject that entered, left or moved level in it (a log of changes, not of runs x flags).
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS scoring_runs (
+            seq INTEGER PRIMARY KEY, computed_at TEXT, previous_at TEXT, rules_version TEXT, flags INTEGER,
+            n_new INTEGER, n_left INTEGER, n_up INTEGER, n_down INTEGER);
+        CREATE INDEX IF NOT EXISTS idx_scoring_runs_computed_at ON scoring_runs(computed_at);
+        CREATE TABLE IF NOT EXISTS flag_changes (
+            seq INTEGER, subject TEXT, computed_at TEXT, change TEXT, old_level TEXT, new_level TEXT,
+            old_score REAL, new_score REAL, PRIMARY KEY (seq, subject));
+        CREATE INDEX IF NOT EXISTS idx_flag_changes_computed_at ON flag_changes(computed_at);
+        CREATE INDEX IF NOT EXISTS idx_flag_changes_subject ON flag_changes(subject, seq);
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Any]] = [
     (1, "core tables: runs, raw payloads, stream state, entities, edges, observations", _m1_core),
     (2, "indexes for provenance and run history", _m2_indexes),
     (3, "secondary indexes a bulk sync dropped, rebuilt by the next writer if that sync died", _m3_deferred),
     (4, "EVM transfer edge ids in chain order: evm:<chain>:<block>:<log index>", _m4_evm_ids),
     (5, "analyst judgements on flags and case notes", _m5_cases),
+    (6, "scoring runs and the flags that entered, left or changed level in each", _m6_flag_changes),
 ]
 
 

@@ -698,6 +698,22 @@
         li.append(el("span", "new "), levelBadge(n.level), el("span", " "), link(nameOf(n.name, n.subject), n.subject));
         list.append(li);
       }
+      for (const [rows, word] of [[c.level_up || [], "up "], [c.level_down || [], "down "]]) {
+        for (const n of rows) {
+          const li = el("li");
+          li.dataset.change = word.trim();
+          li.append(el("span", word), levelBadge(n.old_level), el("span", " → "), levelBadge(n.level), el("span", " "),
+            link(nameOf(n.name, n.subject), n.subject));
+          list.append(li);
+        }
+      }
+      for (const n of c.left_flags || []) {
+        const li = el("li");
+        li.dataset.change = "left";
+        li.append(el("span", "no longer flagged (was "), levelBadge(n.level), el("span", ") "),
+          link(nameOf(n.name, n.subject), n.subject));
+        list.append(li);
+      }
       for (const j of c.stale_judgements) {
         const li = el("li");
         li.append(el("span", "evidence changed since " + j.analyst + " " + j.verdict + " "), link(short(j.subject), j.subject));
@@ -707,9 +723,11 @@
         list.append(el("li", "run " + (r.command || "") + " " + (r.started_at || "") + ": " + (r.status || "?") +
           (r.records !== null && r.records !== undefined ? ", " + r.records + " records" : "") + (r.error ? " — " + r.error : ""), "muted"));
       }
-      const when = c.scored_at ? "latest scoring " + c.scored_at + ". " : "";
-      viewStatus("changes-status", when + (c.why_empty || (c.new_flags.length + " new flag(s), " + c.stale_judgements.length +
-        " judgement(s) whose evidence changed")), c.why_empty ? "empty" : "");
+      const when = c.scored_at ? "latest scoring " + c.scored_at + (c.previous_at ? ", since " + c.previous_at : "") + ". " : "";
+      const n = c.counts || { new: c.new_flags.length, left: 0, up: 0, down: 0 };
+      viewStatus("changes-status", when + (c.why_empty || (n.new + " new flag(s), " + n.left + " no longer flagged, " + n.up +
+        " up, " + n.down + " down a level, " + c.stale_judgements.length + " judgement(s) whose evidence changed" +
+        (c.truncated ? " (lists cut)" : ""))), c.why_empty ? "empty" : "");
     } catch (err) { viewStatus("changes-status", err.message, "error"); }
   }
 
