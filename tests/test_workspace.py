@@ -6,7 +6,7 @@ case file exported.
 
 The world: ``tracer simulate`` (which scores), then six parallel USDC payments from a listed wallet
 into a severe subject, a judgement recorded, and ``tracer score`` again -- so the subject's evidence
-changes and the judgement goes stale.  Screenshots go to tests/artifacts/; with TRACER_DOCS_IMG=1
+changes and the judgement goes stale.  Screenshots go to tests/artifacts/; with UPDATE_DOCS_IMG=1 (not a TRACER_ variable: those are config overrides)
 the ones in docs/users.md are refreshed in docs/img/ too.
 """
 
@@ -146,7 +146,7 @@ def _shot(b: Any, name: str, docs: bool = False) -> Path:
     path = ARTIFACTS / name
     b.save_screenshot(str(path))
     assert path.stat().st_size > 10_000, f"{path} looks blank"
-    if docs and os.environ.get("TRACER_DOCS_IMG") == "1":
+    if docs and os.environ.get("UPDATE_DOCS_IMG") == "1":
         DOCS_IMG.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, DOCS_IMG / name)
     print(f"screenshot: {path}")
