@@ -15,6 +15,10 @@ no network, and six backed-off retries per request (times every stream on that h
 the one line the operator needs.  Such a request is tried once more (a DNS or restart blip), then
 fails as "cannot resolve host H" / "connection refused by H:P", and the host stays marked down for
 the rest of the run, so later requests to it fail at once with the same line.
+
+Each retry can be told to ``HttpClient.on_retry`` (redacted URL, attempt, reason, wait): an operator
+watching a run sees *why* a stream is stuck ("HTTP 503 Service Unavailable, next in 2.0s"), not
+only a count.  The hook is called on the retry path only, so an unset hook costs nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,6 +111,9 @@ import aiohttp  # noqa: E402
 from connectors.base import ConfigError, ConnectorError  # noqa: E402
 
 log = logging.getLogger("tracer.http")
+
+# Told of each retry before its wait: (redacted URL, attempt number from 1, redacted reason, seconds to wait).
+RetryHook = Callable[[str, int, str, float], None]
 
 RETRIABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 _SECRET_PARAM = re.compile(
@@ -313,6 +320,18 @@ def _unreachable(e: aiohttp.ClientConnectorError) -> str | None:
     return None
 
 
+def _status_line(status: int, phrase: str | None, retry_after: str | None) -> str:
+    """"HTTP 503 Service Unavailable" (+ ", Retry-After 2" when the server asked for a pause): the
+    phrase says what a bare number does not (520-524 are Cloudflare's, not in any standard table)."""
+    line = f"HTTP {status}"
+    phrase = (phrase or "").strip()
+    if phrase:
+        line += " " + (phrase if len(phrase) <= 60 else phrase[:59] + "…")
+    if retry_after:
+        line += f", Retry-After {retry_after.strip()[:40]}"
+    return line
+
+
 def _size(n: int) -> str:
     return f"{n / 1048576:g} MB" if n % 1048576 == 0 else f"{n} bytes"
 
@@ -350,8 +369,10 @@ class HttpClient:
         host_limits: Mapping[str, HostLimits] | None = None,
         default_limits: HostLimits | None = None,
         redactor: Redactor | None = None,
+        on_retry: RetryHook | None = None,
     ) -> None:
         self.session = session
+        self.on_retry = on_retry  # see RetryHook; called only when a request is retried
         self._configured = dict(host_limits or {})
         self._default = default_limits or HostLimits()
         self._hosts: dict[str, _Host] = {}
@@ -425,8 +446,10 @@ class HttpClient:
                 if t.retry_after is not None:
                     delay = max(delay, min(t.retry_after, lim.retry_after_max))
                     host.not_before = max(host.not_before, time.monotonic() + delay)
-                log.info("retry %d/%d %s %s in %.2fs: %s", attempt + 1, lim.max_retries, method, shown,
-                         delay, self.redact(last))
+                why = self.redact(last)
+                log.info("retry %d/%d %s %s in %.2fs: %s", attempt + 1, lim.max_retries, method, shown, delay, why)
+                if self.on_retry is not None:  # the wait includes a host-wide Retry-After pause
+                    self.on_retry(shown, attempt + 1, why, max(delay, host.not_before - time.monotonic()))
                 await asyncio.sleep(delay)
         raise HttpError(f"{method} {shown} failed after {lim.max_retries + 1} attempts: {self.redact(last)}")
 
@@ -457,7 +480,8 @@ class HttpClient:
         if status == 429:
             self.stats["status_429"] += 1
         if status in RETRIABLE_STATUS:
-            raise _Transient(f"HTTP {status}", parse_retry_after(hdrs.get("Retry-After")), status)
+            asked = hdrs.get("Retry-After")
+            raise _Transient(_status_line(status, resp.reason, asked), parse_retry_after(asked), status)
         if status not in ok_status:
             snippet = body[:200].decode("utf-8", "replace").replace("\n", " ").strip()
             raise HttpError(f"{method} {shown} -> HTTP {status}: {self.redact(snippet) or 'no body'}", status)

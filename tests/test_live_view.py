@@ -98,7 +98,8 @@ def test_sync_in_a_log_prints_one_line_per_stream_event(tmp_path: Path, akash: s
     assert "0/?" not in r.stderr
 
     def ended(stream: str) -> str:
-        [line] = [ln for ln in lines if ln.startswith(f"{stream} ") and not ln.endswith((" running", " so far"))]
+        [line] = [ln for ln in lines if ln.startswith(f"{stream} ") and not ln.endswith(" running")
+                  and " retrying: " not in ln]
         return line
 
     for stream in rows:
@@ -123,9 +124,12 @@ def test_sync_in_a_log_prints_one_line_per_stream_event(tmp_path: Path, akash: s
     ofac = ended("ofac_addresses.addresses")
     assert re.fullmatch(r"ofac_addresses\.addresses failed: progress 0, 0 records, 2 retries, \d+\.\ds; error: "
                         r"GET http://127\.0\.0\.1:\d+/v3/\*\*\*/sanctioned_addresses_ETH\.txt\?apikey=\*\*\* "
-                        r"failed after 3 attempts: HTTP 500", ofac), ofac
-    assert [ln for ln in lines if ln.startswith("ofac_addresses.addresses retrying")] == [
+                        r"failed after 3 attempts: HTTP 500 Internal Server Error", ofac), ofac
+    retrying = [ln for ln in lines if ln.startswith("ofac_addresses.addresses retrying")]
+    assert [ln.split("; latest: ")[0] for ln in retrying] == [
         "ofac_addresses.addresses retrying: 1 retry so far", "ofac_addresses.addresses retrying: 2 retries so far"]
+    for ln in retrying:  # why, and how long until the next try (backoff_max 0.01 s)
+        assert ln.endswith("; latest: HTTP 500 Internal Server Error, next in 0.0s"), ln
     assert lines[-1].startswith("error: ofac_addresses.addresses: GET ")  # the summary's error line comes last
     assert len(fault_server.log) == 3
 

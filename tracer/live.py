@@ -3,8 +3,11 @@
 Why: an operator watching ``tracer sync`` or ``tracer run`` must see which stream is slow, retrying or
 failing while it happens, not only in the summary at the end.  On a terminal the rows are a rich
 table redrawn in place (rich is imported only then: ``--help`` and cron runs stay light); elsewhere
-(cron, CI logs) each event is one plain line: a stream started, retried (1st, 2nd, 4th, 8th... time)
-and ended.  The view is a :class:`tracer.pipeline.Watch`; the pipeline's errors and notes arrive
+(cron, CI logs) each event is one plain line: a stream started, retried (1st, 2nd, 4th, 8th... time,
+with the latest reason) and ended.  A count of retries alone does not tell a busy server (503, 429)
+from a dead one (timeouts, refused connections), so while a stream waits to retry its row says why:
+"retrying (3): HTTP 503 Service Unavailable, next in 2.0s"; once a page arrives after that wait, or
+the stream ends, the row is back to its progress (an ended row keeps only the count).  The view is a :class:`tracer.pipeline.Watch`; the pipeline's errors and notes arrive
 already redacted (the run's redactor), and are cut to one line here.
 """
 
@@ -46,6 +49,7 @@ class Row:
     res: StreamResult | None = None
     t0: float | None = None
     t1: float | None = None
+    retry_until: float | None = None  # monotonic time the latest retry tries again; None: no retry pending
 
     @property
     def records(self) -> int:
@@ -61,6 +65,14 @@ class Row:
         if self.res is None:
             return ""
         return one_line(self.res.error or (self.res.note if self.status == "skipped" else None))
+
+    def retrying(self) -> str:
+        """While the latest news of a running stream is a retry: its count, reason and the wait left."""
+        if self.status != "running" or self.retry_until is None or self.res is None:
+            return ""
+        left = self.retry_until - time.monotonic()
+        when = f"next in {left:.1f}s" if left > 0 else "trying again"
+        return f"retrying ({self.retries}): {one_line(self.res.retry_reason, 200)}, {when}"
 
     def progress(self) -> str:
         """``done/total`` where the source gave a total, else the count so far ("0/?" never)."""
@@ -116,6 +128,8 @@ class LiveView:
         self._line(f"{row.stream} running")
 
         def update(advance: int, total: int | None, note: str) -> None:
+            if row.retry_until is not None and time.monotonic() >= row.retry_until:
+                row.retry_until = None  # a page after the retry's wait: the stream is moving again
             row.done += advance
             if total is not None:
                 row.total = total
@@ -125,9 +139,13 @@ class LiveView:
         return update
 
     def retried(self, res: StreamResult) -> None:
+        row = self.rows.get(res.stream)
+        if row is not None:
+            row.retry_until = time.monotonic() + res.retry_wait
         n = res.retries
-        if n & (n - 1) == 0:  # 1, 2, 4, 8...: a retry storm stays a few lines in a log
-            self._line(f"{res.stream} retrying: {n} {'retry' if n == 1 else 'retries'} so far")
+        if self.out is not None and n & (n - 1) == 0:  # 1, 2, 4, 8...: a retry storm stays a few lines
+            self._line(f"{res.stream} retrying: {n} {'retry' if n == 1 else 'retries'} so far; latest: "
+                       f"{one_line(res.retry_reason, 200)}, next in {res.retry_wait:.1f}s")
 
     def ended(self, res: StreamResult) -> None:
         row = self.rows.setdefault(res.stream, Row(res.stream, res=res))
@@ -182,11 +200,11 @@ class LiveView:
         table.add_column("status", no_wrap=True, min_width=11)
         for name in ("progress", "records", "retries", "time"):
             table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
-        # The error (or, while a stream runs, what it is fetching) shrinks first and ends in "…".
+        # The error (or, while a stream runs, why it retries or what it fetches) shrinks first, ends in "…".
         table.add_column("error", ratio=1)
         for row in rows:
             secs = row.seconds()
-            now = row.error or (row.note if row.status == "running" else "")
+            now = row.error or ((row.retrying() or row.note) if row.status == "running" else "")
             table.add_row(row.stream, f"[{_STYLE.get(row.status, '')}]{row.status}[/]", row.progress(),
                           f"{row.records:,}" if row.res is not None else "",
                           str(row.retries) if row.res is not None else "",

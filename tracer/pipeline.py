@@ -33,7 +33,7 @@ from connectors.base import (
     Table,
     all_tables,
 )
-from connectors.http import HostLimits, HttpClient, Redactor, open_session
+from connectors.http import HostLimits, HttpClient, Redactor, RetryHook, open_session
 from tracer import config as cfgmod
 from tracer import registry
 from tracer.store import DEFER_INDEXES, StoreBackend, StoreError, StoreFault
@@ -54,13 +54,17 @@ class StreamResult:
     error: str | None = None
     note: str | None = None  # why a skipped stream did nothing ("not configured: ...")
     retries: int = 0  # HTTP retries of this stream's requests so far (the live view shows them)
+    retry_reason: str = ""  # why the latest retry happened, redacted ("HTTP 503 Service Unavailable")
+    retry_wait: float = 0.0  # seconds that retry waits before trying again
 
 
 class Watch(Protocol):
     """What a live view (tracer.live) is told about a sync, on the event loop's thread.
 
     ``started`` hands over the stream's result, which the pipeline keeps updating (records, retries),
-    so a view can redraw from it at any time; ``finished`` comes last, also when the run is interrupted.
+    so a view can redraw from it at any time; ``retried`` comes after each retry of the stream's
+    requests, its reason and wait already in the result; ``finished`` comes last, also when the run
+    is interrupted.
     """
 
     def planned(self, streams: list[str]) -> None: ...
@@ -78,24 +82,25 @@ class Watch(Protocol):
 _STREAM: contextvars.ContextVar[StreamResult | None] = contextvars.ContextVar("tracer_stream", default=None)
 
 
-class _StreamCounters(dict[str, int]):
-    """The run client's ``stats``, also counting each retry on the stream that asked (``_STREAM``).
+def _retry_hook(watch: Watch | None) -> RetryHook:
+    """The run client's ``on_retry``: counts each retry, with its reason and wait, on the stream that
+    asked (``_STREAM``), and tells the view.
 
-    Why here: the client is shared by every stream of the run, and its counters are the one hook it has.
+    Why a hook and not the client's counters: the client is shared by every stream of the run, only
+    the retry path calls it (a request that succeeds first time pays nothing), and it carries the
+    reason an operator needs to tell a busy server from a wrong URL.
     """
 
-    def __init__(self, base: dict[str, int], watch: Watch | None) -> None:
-        super().__init__(base)
-        self.watch = watch
-
-    def __setitem__(self, key: str, value: int) -> None:
-        grew = value - self.get(key, 0)
-        super().__setitem__(key, value)
+    def on_retry(url: str, attempt: int, reason: str, wait: float) -> None:
         res = _STREAM.get()
-        if key == "retries" and grew > 0 and res is not None:
-            res.retries += grew
-            if self.watch is not None:
-                self.watch.retried(res)
+        if res is None:
+            return
+        res.retries += 1
+        res.retry_reason, res.retry_wait = reason, wait
+        if watch is not None:
+            watch.retried(res)
+
+    return on_retry
 
 
 # Stream statuses that leave a run ``ok``.
@@ -355,8 +360,7 @@ async def _sync_plan(store: StoreBackend, cfg: dict[str, Any], plan: list[tuple[
                      redact: Redactor, watch: Watch | None = None) -> None:
     """Every connector of the plan concurrently (streams of one connector in order), one session."""
     async with open_session(cfg.get("http", {}).get("user_agent", "tracer/0.1")) as session:
-        http = HttpClient(session, limits, redactor=redact)
-        http.stats = _StreamCounters(http.stats, watch)
+        http = HttpClient(session, limits, redactor=redact, on_retry=_retry_hook(watch))
 
         async def run_connector(conn: Connector, streams: list[Stream]) -> None:
             for stream in streams:
