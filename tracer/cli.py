@@ -318,7 +318,7 @@ def sync(env: Env, selectors: tuple[str, ...], fmt: str | None) -> None:
       tracer sync evm.ethereum_transfers   # one stream
     Safe in cron: a lock refuses overlapping runs, each page is committed with its cursor,
     and the exit code is 1 (with one line per failed stream) when anything failed.
-    While it runs, stderr shows each stream (status, progress, records, retries, error): a live
+    While it runs, stderr shows each stream (status, progress, records, retries and why, error): a live
     table on a terminal, one line per stream event in a log; -q shows errors only.
     """
     import asyncio
