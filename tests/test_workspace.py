@@ -92,9 +92,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     finally:
         s.close()
     _cli(db, "score", now="2026-04-02T00:00:00Z")  # a day later: the previous scoring is told apart
+    s = open_store(db)
+    try:  # as the last scoring left them: a subject in a listed wallet's cluster, a severe one in no cluster
+        peer = "same actor cluster as listed wallet "
+        clustered, peer_listed = next((str(f["subject"]), r["detail"][len(peer):].split(" ")[0])
+                                      for f in s.flag_rows() for r in json.loads(f["reasons"])
+                                      if r["detail"].startswith(peer))
+        alone = next(str(f["subject"]) for f in s.flag_rows() if f["level"] == "severe" and not f["cluster"])
+    finally:
+        s.close()
     total = int(one_payment["amount_base"]) + sum(PARALLEL)
     return {"db": db, "subject": subject, "listed": listed, "far": far, "sybil": sybil, "total_base": total, "riser": riser,
-            "first_payment": one_payment}
+            "first_payment": one_payment, "clustered": clustered, "peer_listed": peer_listed, "alone": alone}
 
 
 @pytest.fixture(scope="module")
@@ -271,12 +280,30 @@ def test_workspace_landing_subject_merge_path_judgement_and_case(server: str, br
     assert _js(b, "return window.tracerApp.cy.$('.hl').length") >= 3 + 2  # 3 nodes and 2 edges of the path
 
     # cluster, exposure flow and timeline views, each with a status line
-    _js(b, "window.tracerApp.select(arguments[0])", subject)
-    wait.until(lambda d: d.find_element(By.ID, "node-title").text == subject)
-    b.find_element(By.ID, "show-cluster").click()  # scoring's cluster holds no other flagged member: said so
-    wait.until(lambda d: "no other wallet is linked" in d.find_element(By.ID, "cluster-status").text)
-    _js(b, "window.tracerApp.showCluster(arguments[0])", world["sybil"])
+    _js(b, "window.tracerApp.select(arguments[0])", world["alone"])
+    wait.until(lambda d: d.find_element(By.ID, "node-title").text == world["alone"])
+    b.find_element(By.ID, "show-cluster").click()  # scoring linked it to no other wallet: said so
+    wait.until(lambda d: "not in an actor cluster: scoring linked it to no other wallet"
+               in d.find_element(By.ID, "cluster-status").text)
+    assert b.find_element(By.ID, "cluster-links-title").is_displayed() is False
+    # flagged "same actor cluster as listed wallet X": X is a member, marked listed, and the links say why
+    _js(b, "window.tracerApp.select(arguments[0])", world["clustered"])
+    wait.until(lambda d: d.find_element(By.ID, "node-title").text == world["clustered"])
+    b.find_element(By.ID, "show-cluster").click()
     wait.until(lambda d: "members" in d.find_element(By.ID, "cluster-status").text)
+    members = [a.get_attribute("data-id") for a in b.find_elements(By.CSS_SELECTOR, "#cluster-list a.link")]
+    assert world["clustered"] in members and world["peer_listed"] in members
+    mark = _text(b, f"#cluster-list li[data-member='{world['peer_listed']}'] .listed-mark")
+    assert "sanctioned: OFAC SDN" in mark
+    sentences = [li.text for li in b.find_elements(By.CSS_SELECTOR, "#cluster-links > li .sentence")]
+    assert sentences and all(", strength 0." in t for t in sentences), sentences
+    assert any("[sanctioned: OFAC SDN]" in t for t in sentences), sentences  # the listed end of a link
+    assert re.search(r"\b[1-9][0-9]* listed", _text(b, "#cluster-status"))
+    assert _js(b, "return window.tracerApp.cy.getElementById(arguments[0]).hasClass('hl')", world["peer_listed"])
+    _shot(b, "workspace-cluster.png")
+    _js(b, "window.tracerApp.showCluster(arguments[0])", world["sybil"])
+    wait.until(lambda d: "members" in d.find_element(By.ID, "cluster-status").text and
+               world["sybil"] in d.find_element(By.ID, "cluster-list").get_attribute("innerHTML"))
     members = [a.get_attribute("data-id") for a in b.find_elements(By.CSS_SELECTOR, "#cluster-list a.link")]
     assert world["sybil"] in members and len(members) >= 8
     _js(b, "window.tracerApp.select(arguments[0])", subject)

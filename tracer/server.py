@@ -557,7 +557,9 @@ API: dict[str, tuple[str, list[tuple[str, dict[str, Any], bool, str]]]] = {
     "/api/exposure": ("Listed/sanctioned/high-flagged nodes within N payments", [
         ("id", _ID, True, "wallet id"),
         ("hops", {"type": "integer", "minimum": 1, "maximum": q.MAX_HOPS, "default": 3}, False, "hops")]),
-    "/api/cluster": ("The actor cluster (same_actor component) of a node", [
+    "/api/cluster": ("The actor cluster of a node: every member scoring linked to it (flag level, listing), the "
+                     "links that joined them (heuristic, strength, detail, refs) and same_actor links; note says "
+                     "why a node is in none", [
         ("id", _ID, True, "node id"),
         ("max_size", {"type": "integer", "minimum": 1, "maximum": q.MAX_NODES, "default": 500}, False, "cap")]),
     "/api/timeline": ("Payments, leases and facts about a node in time order", [

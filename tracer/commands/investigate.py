@@ -8,6 +8,7 @@ answer that reads as "no risk").
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -149,15 +150,44 @@ def exposure_command(env: Any, node_id: str, hops: int, fmt: str | None) -> None
 @output_options
 @_pass_env
 def cluster_command(env: Any, node_id: str, max_size: int, fmt: str | None) -> None:
-    """Wallets linked to this one as the same actor (same_actor links from clustering).
+    """The actor cluster of a node: every wallet scoring linked to it as the same actor, and why.
+
+    Members with their flag level and listing; each link in words (the heuristic, what it saw,
+    its strength). --json prints the whole answer (members, links with refs, note), --csv the
+    members. Scoring keeps the clusters that hold a flagged subject.
 
     \b
     Example:
-      tracer cluster wallet:evm:0xabc... --json
+      tracer cluster wallet:evm:0xabc...
     """
     r = _run(lambda: q.cluster(env.store, node_id, max_size))
-    emit(r["members"], fmt, columns=["hop", "id", "label", "level", "score", "via"],
-         title=f"cluster of {r['subject']}: {len(r['members'])} members")
+    if fmt == "json" or (fmt is None and not sys.stdout.isatty()):
+        click.echo(json.dumps(r, indent=2, default=str))
+        return
+    columns = ["hop", "id", "label", "level", "score", "listed", "via"]
+    if fmt == "csv":
+        emit(r["members"], fmt, columns=columns)
+        return
+    click.echo(one_line(cluster_summary(r)))
+    if len(r["members"]) > 1:
+        emit(r["members"], "table", columns=columns)
+    if r["links"]:
+        click.echo(f"links ({len(r['links'])}):")
+        for lk in r["links"]:
+            refs = f"; facts: {', '.join(lk['refs'][:3])}{' ...' if len(lk['refs']) > 3 else ''}" if lk["refs"] else ""
+            click.echo("  " + one_line(lk["sentence"] + refs))
+
+
+def cluster_summary(r: dict[str, Any]) -> str:
+    """The first line of ``tracer cluster``: whose cluster, how many members and links, or why none."""
+    if len(r["members"]) <= 1:
+        return f"{r['subject']}: {r['note']}"
+    listed = sum(1 for m in r["members"] if m.get("listed"))
+    flagged = sum(1 for m in r["members"] if m.get("level"))
+    cut = " (cut at --max-size)" if r["truncated"] else ""
+    text = (f"actor cluster {r['cluster'] or '(same_actor links)'} of {r['subject']}: {len(r['members'])} members "
+            f"({flagged} flagged, {listed} listed), {len(r['links'])} links{cut}")
+    return text + (f"; {r['note']}" if r["note"] else "")
 
 
 @click.command("timeline")

@@ -333,7 +333,8 @@ def score_context(ctx: Context, computed_at: str) -> tuple[list[dict[str, Any]],
 def score_store(store: StoreBackend, params: Params | None = None, write: bool = True, now: str | None = None,
                 stages: Stages | None = None, engine: Engine | None = None, spark: Any = None,
                 progress: Callable[[str], None] | None = None) -> ScoreResult:
-    """The whole scoring run over a store; writes ``flags``/``evidence`` unless ``write`` is False.
+    """The whole scoring run over a store; writes ``flags``, ``evidence`` and the flagged subjects' actor
+    clusters (with the change log) unless ``write`` is False.
 
     ``stages``: the engine of the graph-wide stages (default: networkx, :mod:`tracer.scoring.stages`);
     ``engine``: ``Engine("spark", ...)`` runs them on Spark (:mod:`tracer.scoring.spark_engine`;
@@ -358,7 +359,7 @@ def score_store(store: StoreBackend, params: Params | None = None, write: bool =
     timings["score"] = time.monotonic() - t1
     if write:
         t2 = time.monotonic()
-        tables.write_results(store, flags, evidence, computed_at=now)
+        tables.write_results(store, flags, evidence, computed_at=now, clusters=ctx.clusters)
         timings["write"] = time.monotonic() - t2
     timings["total"] = time.monotonic() - t0
     stats = {"engine": engine.name if engine is not None else "networkx", "nodes": ctx.tg.g.number_of_nodes(),

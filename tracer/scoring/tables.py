@@ -1,4 +1,4 @@
-"""The derived tables (``flags``, ``evidence``) and the reads scoring needs.
+"""The derived tables (``flags``, ``evidence``, the stored actor clusters) and the reads scoring needs.
 
 The tables are declared here as data; every statement is a named method of the store
 (``tracer.store.reads.Reads``), so both backends serve scoring unchanged.  What stays here is what
@@ -8,15 +8,20 @@ scoring makes of the rows: JSON decoding, owner wallets of deployments, block-cl
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from connectors import facts, ids
 from connectors.base import Column, Table
 
 if TYPE_CHECKING:
+    from graphs.clusters import Clusters
     from tracer.store import StoreBackend
     from tracer.store.reads import Reads
+
+#: Clusters as plain rows: ({cluster, member} in each cluster's member order, {cluster, seq, a, b,
+#: heuristic, strength, detail, refs} in each cluster's link order).
+ClusterRows = tuple[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]]
 
 FLAGS = Table(
     "flags",
@@ -118,15 +123,41 @@ def token_symbols(store: Reads) -> dict[str, str]:
 
 
 # ---- writes -----------------------------------------------------------------------------------------
+def cluster_rows(clusters: Clusters | ClusterRows, subjects: Collection[str]) -> tuple[list[dict[str, Any]],
+                                                                                      list[dict[str, Any]]]:
+    """The store's rows (members, links) of the clusters that hold one of ``subjects`` (the flagged).
+
+    ``clusters``: scoring's :class:`graphs.clusters.Clusters`, or :data:`ClusterRows` (refs as a list
+    or JSON text).  Other clusters are left out so the stored tables grow with the flags, not with
+    the graph; members and links keep their order, links numbered from 0 within each cluster."""
+    if isinstance(clusters, tuple):
+        given_members, given_links = clusters
+        keep = {str(m["cluster"]) for m in given_members if m["member"] in subjects}
+        members = [{"cluster": str(m["cluster"]), "member": str(m["member"])} for m in given_members
+                   if m["cluster"] in keep]
+        links = [{**{c: lk.get(c) for c in ("cluster", "seq", "a", "b", "heuristic", "strength", "detail")},
+                  "refs": lk["refs"] if isinstance(lk.get("refs"), str) else json.dumps(list(lk.get("refs") or ()))}
+                 for lk in given_links if lk["cluster"] in keep]
+        return members, links
+    cids = sorted({cid for s in subjects if (cid := clusters.of.get(s)) is not None})
+    members = [{"cluster": cid, "member": m} for cid in cids for m in clusters.members[cid]]
+    links = [{"cluster": cid, "seq": i, "a": lk.a, "b": lk.b, "heuristic": lk.heuristic, "strength": lk.strength,
+              "detail": lk.detail, "refs": json.dumps(list(lk.refs))}
+             for cid in cids for i, lk in enumerate(clusters.links.get(cid, ()))]
+    return members, links
+
+
 def write_results(store: StoreBackend, flags: Sequence[dict[str, Any]], evidence: Sequence[dict[str, Any]],
-                  computed_at: str | None = None) -> dict[str, Any]:
+                  computed_at: str | None = None, clusters: Clusters | ClusterRows | None = None) -> dict[str, Any]:
     """Replace the derived tables with this run's results in ONE transaction, and log what changed.
 
     Flags keep ``first_seen`` across runs; subjects no longer flagged are removed, so delisting a
     wallet removes the flags that depended on it at the next ``tracer score``.  The same transaction
     appends the run to ``scoring_runs`` and every flag that is new, left or moved level to
-    ``flag_changes`` (``tracer changes``).  ``computed_at``: the run's time (default the flags', else
-    the evidence's, else now; a run that flags nothing still needs one).  Returns the run's log row.
+    ``flag_changes`` (``tracer changes``), and replaces the stored actor clusters with ``clusters``'
+    that hold a flagged subject (:func:`cluster_rows`; None: none stored, so ``tracer cluster`` never
+    shows a previous run's).  ``computed_at``: the run's time (default the flags', else the
+    evidence's, else now; a run that flags nothing still needs one).  Returns the run's log row.
     """
     from tracer.scoring.combine import LEVELS, RULES_VERSION
 
@@ -139,6 +170,7 @@ def write_results(store: StoreBackend, flags: Sequence[dict[str, Any]], evidence
 
             computed_at = now()
     store.ensure_tables([FLAGS, EVIDENCE])
+    members, links = cluster_rows(clusters, {f["subject"] for f in flags}) if clusters is not None else ([], [])
     return store.replace_scoring_results(
         [{"subject": f["subject"], "score": f["score"], "level": f["level"], "rules_version": f["rules_version"],
           "computed_at": f["computed_at"], "reasons": json.dumps(f["reasons"]), "cluster": f.get("cluster"),
@@ -147,7 +179,7 @@ def write_results(store: StoreBackend, flags: Sequence[dict[str, Any]], evidence
           "refs": json.dumps(e["refs"]), "path": json.dumps(e["path"]), "rules_version": e["rules_version"],
           "computed_at": e["computed_at"]} for e in evidence],
         computed_at=computed_at, rules_version=flags[0]["rules_version"] if flags else RULES_VERSION,
-        levels=[name for name, _ in LEVELS])
+        levels=[name for name, _ in LEVELS], cluster_members=members, cluster_links=links)
 
 
 # ---- reads for users ------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ from tracer.store.faults import StoreError, StoreFault
 from tracer.store.flag_history import FlagHistory
 from tracer.store.port import FactsPort
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 DEFER_INDEXES = ("empty", "always", "never")
 # A row's provenance: the raw page it cites and the run that stored that page's version of the row.
 # It changes only when the row's content does (every written column but the primary key, these and
@@ -71,7 +71,8 @@ SIGHTING_COLUMNS = frozenset({"first_seen", "last_seen"})
 #   stream_state(stream PK, state TEXT (sorted JSON), updated_at, run_id)
 #   migrations(version INTEGER PK, name, applied_at)
 # the analyst's records (migration 5, tracer.store.cases): judgements and notes; and scoring's
-# history (migration 6, tracer.store.flag_history): scoring_runs and flag_changes.
+# history (migration 6, tracer.store.flag_history): scoring_runs and flag_changes; and the actor
+# clusters of flagged subjects (migration 7, tracer.store.flag_history): cluster_members and cluster_links.
 BOOKKEEPING_TABLES = ("runs", "run_streams", "raw_payloads", "stream_state", "migrations")
 
 

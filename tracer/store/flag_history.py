@@ -12,7 +12,19 @@ therefore compares the flags it replaces with the new ones, in the same transact
   is not logged: the log grows with changes, not with runs x flags.
 
 Both tables come from schema migration 6 of both backends (``tracer.store.sqlite_schema``,
-``tracer.store.postgres_schema``).  Portable SQL only.
+``tracer.store.postgres_schema``).
+
+The same write replaces the stored actor clusters (migration 7), because ``flags.cluster`` names a
+flagged subject's cluster but neither its members that are not flagged (the listed wallet of "same
+actor cluster as listed wallet X" is often one) nor the links that joined them:
+
+- ``cluster_members(cluster, member, computed_at)``, primary key (cluster, member), indexed by member;
+- ``cluster_links(cluster, seq, a, b, heuristic, strength, detail, refs)``, primary key (cluster, seq):
+  each link clustering kept, in its order (``seq`` from 0), ``refs`` the stored facts as a JSON list.
+
+Only clusters that hold at least one flagged subject are kept (the caller picks them,
+``tracer.scoring.tables.cluster_rows``): the tables grow with the flags, not with every cluster of
+the graph.  Portable SQL only.
 """
 
 from __future__ import annotations
@@ -20,7 +32,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tracer.store.reads import EVIDENCE_COLUMNS, FLAG_COLUMNS, Reads
+from tracer.store.reads import (
+    CLUSTER_LINK_COLUMNS,
+    CLUSTER_MEMBER_COLUMNS,
+    EVIDENCE_COLUMNS,
+    FLAG_COLUMNS,
+    Reads,
+)
 
 CHANGES = ("new", "left", "up", "down")
 #: Levels from the highest down (``tracer.scoring.combine.LEVELS``); callers may pass their own.
@@ -67,13 +85,19 @@ def diff_flags(old: Mapping[str, tuple[Any, Any]], new: Sequence[Mapping[str, An
 
 
 class FlagHistory(Reads):
-    """Scoring's write of flags and evidence, with the change log, and the reads of that log."""
+    """Scoring's write of flags, evidence and clusters, with the change log, and the reads of that log."""
 
     def replace_scoring_results(self, flags: Sequence[Mapping[str, Any]], evidence: Sequence[Mapping[str, Any]],
                                 computed_at: str | None = None, rules_version: str | None = None,
-                                levels: Sequence[str] = LEVELS) -> dict[str, Any]:
-        """Scoring: replace evidence and flags with one run's rows (cells as stored) in ONE transaction,
-        and log what changed against the flags replaced (see the module docstring).
+                                levels: Sequence[str] = LEVELS,
+                                cluster_members: Sequence[Mapping[str, Any]] = (),
+                                cluster_links: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+        """Scoring: replace evidence, flags and the stored clusters with one run's rows (cells as stored)
+        in ONE transaction, and log what changed against the flags replaced (see the module docstring).
+
+        ``cluster_members`` ({cluster, member}) and ``cluster_links`` (``CLUSTER_LINK_COLUMNS``, refs
+        as JSON text): the run's clusters that hold a flagged subject; none given, the previous
+        run's are removed all the same (stored clusters never describe another run's flags).
 
         Flags keep ``first_seen`` across runs; subjects no longer flagged are removed.  The tables must
         exist (``ensure_tables``).  ``computed_at`` / ``rules_version`` of the run default to the first
@@ -112,7 +136,21 @@ class FlagHistory(Reads):
                    "n_down": counts["down"]}
             self.execute(f"INSERT INTO scoring_runs ({', '.join(RUN_COLUMNS)}) VALUES ({_marks(len(RUN_COLUMNS))})",
                          [run[c] for c in RUN_COLUMNS])
+            self._replace_clusters(cluster_members, cluster_links, computed_at)
         return run
+
+    def _replace_clusters(self, members: Sequence[Mapping[str, Any]], links: Sequence[Mapping[str, Any]],
+                          computed_at: str | None) -> None:
+        """Inside scoring's transaction: the stored clusters become ``members`` and ``links`` (two
+        deletes and two bulk inserts, as the flags write)."""
+        self.execute("DELETE FROM cluster_members")
+        self.execute("DELETE FROM cluster_links")
+        self.executemany(f"INSERT INTO cluster_members ({', '.join(CLUSTER_MEMBER_COLUMNS)}) "
+                         f"VALUES ({_marks(len(CLUSTER_MEMBER_COLUMNS))})",
+                         [(m["cluster"], m["member"], computed_at) for m in members])
+        self.executemany(f"INSERT INTO cluster_links ({', '.join(CLUSTER_LINK_COLUMNS)}) "
+                         f"VALUES ({_marks(len(CLUSTER_LINK_COLUMNS))})",
+                         [tuple(lk[c] for c in CLUSTER_LINK_COLUMNS) for lk in links])
 
     # ---- reads (tracer changes, /api/changes, tracer explain) -------------------------------------
     def scoring_run_rows(self, limit: int = 1) -> list[dict[str, Any]]:

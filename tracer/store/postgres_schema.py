@@ -24,7 +24,7 @@ from tracer.store.faults import ReadOnlyStoreError, StoreError, StoreFault
 TEXT = 'text COLLATE "C"'
 TYPES = {"TEXT": TEXT, "INTEGER": "bigint", "REAL": "double precision", "BLOB": "bytea"}
 CASTS = {"TEXT": "text", "INTEGER": "bigint", "REAL": "double precision", "BLOB": "bytea"}
-SCHEMA_VERSION = 6  # the same numbers as SQLite's migrations: one version, one logical schema
+SCHEMA_VERSION = 7  # the same numbers as SQLite's migrations: one version, one logical schema
 
 
 def q(name: str) -> str:
@@ -144,6 +144,19 @@ def _m6_flag_changes(cur: Any) -> None:
         """)
 
 
+def _m7_clusters(cur: Any) -> None:
+    # The actor clusters of flagged subjects (tracer.store.flag_history), column for column as SQLite's.
+    T = TEXT
+    cur.execute(f"""
+        CREATE TABLE IF NOT EXISTS cluster_members (
+            cluster {T}, member {T}, computed_at {T}, PRIMARY KEY (cluster, member));
+        CREATE INDEX IF NOT EXISTS idx_cluster_members_member ON cluster_members(member);
+        CREATE TABLE IF NOT EXISTS cluster_links (
+            cluster {T}, seq bigint, a {T}, b {T}, heuristic {T}, strength double precision, detail {T},
+            refs {T}, PRIMARY KEY (cluster, seq));
+        """)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Any], None]]] = [
     (1, "core tables: runs, raw payloads, stream state, entities, edges, observations", _m1_core),
     (2, "indexes for provenance and run history", _m2_indexes),
@@ -151,6 +164,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Any], None]]] = [
     (4, "EVM transfer edge ids in chain order: evm:<chain>:<block>:<log index>", _m4_evm_ids),
     (5, "analyst judgements on flags and case notes", _m5_cases),
     (6, "scoring runs and the flags that entered, left or changed level in each", _m6_flag_changes),
+    (7, "the members and links of the actor clusters that hold a flagged subject", _m7_clusters),
 ]
 
 

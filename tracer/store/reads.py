@@ -21,6 +21,9 @@ EDGE_COLS = "id, kind, src, dst, chain, asset, amount, decimals, time, block, tx
 FLAG_COLUMNS = ("subject", "score", "level", "rules_version", "computed_at", "reasons", "cluster", "first_seen",
                 "last_seen")
 EVIDENCE_COLUMNS = ("id", "subject", "rule", "score", "detail", "refs", "path", "rules_version", "computed_at")
+#: Columns of the stored actor clusters (migration 7; written by ``tracer.store.flag_history``).
+CLUSTER_MEMBER_COLUMNS = ("cluster", "member", "computed_at")
+CLUSTER_LINK_COLUMNS = ("cluster", "seq", "a", "b", "heuristic", "strength", "detail", "refs")
 _TIMED = "time IS NOT NULL AND time != ''"
 _FACT_TABLES = (("edges", "id, kind, src, dst, chain, asset, amount, decimals, time, block, tx, source"),
                 ("observations", "id, subject, predicate, value, confidence, observed_at, valid_to, source"),
@@ -177,9 +180,34 @@ class Reads:
         return row[0]["cluster"] if row else None
 
     def cluster_members(self, cluster: str, limit: int) -> list[str]:
-        """cluster: the flagged subjects scoring put in ``cluster``, by id."""
+        """cluster: the flagged subjects scoring put in ``cluster``, by id (stores scored before migration 7)."""
         return [r["subject"] for r in self.query("SELECT subject FROM flags WHERE cluster = ? ORDER BY subject "
                                                  "LIMIT ?", [cluster, limit])]
+
+    def keeps_clusters(self) -> bool:
+        """cluster: whether the store has the cluster tables (False: opened read-only below schema 7)."""
+        return self.has_table("cluster_members") and self.has_table("cluster_links")
+
+    def stored_cluster_of(self, member: str) -> str | None:
+        """cluster: the stored cluster holding ``member`` (None: in no cluster that holds a flagged subject)."""
+        if not self.keeps_clusters():
+            return None
+        rows = self.query("SELECT cluster FROM cluster_members WHERE member = ? ORDER BY cluster LIMIT 1", [member])
+        return str(rows[0]["cluster"]) if rows else None
+
+    def stored_cluster_members(self, cluster: str, limit: int) -> list[str]:
+        """cluster: a stored cluster's members by id (every one, flagged or not), at most ``limit``."""
+        if not self.keeps_clusters():
+            return []
+        return [str(r["member"]) for r in self.query(
+            "SELECT member FROM cluster_members WHERE cluster = ? ORDER BY member LIMIT ?", [cluster, limit])]
+
+    def stored_cluster_links(self, cluster: str, limit: int) -> list[dict[str, Any]]:
+        """cluster: a stored cluster's links in clustering's order (``refs`` JSON text), at most ``limit``."""
+        if not self.keeps_clusters():
+            return []
+        return self.query(f"SELECT {', '.join(CLUSTER_LINK_COLUMNS)} FROM cluster_links WHERE cluster = ? "
+                          "ORDER BY seq LIMIT ?", [cluster, limit])
 
     def edge_attrs(self, edge_ids: Sequence[str]) -> dict[str, Any]:
         """cluster: edge id -> attrs (JSON text) of ``edge_ids`` (why two wallets are one actor)."""

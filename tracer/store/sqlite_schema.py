@@ -100,6 +100,21 @@ def _m6_flag_changes(db: Database) -> None:
     )
 
 
+def _m7_clusters(db: Database) -> None:
+    # The actor clusters of the latest scoring run that hold a flagged subject (tracer.store.flag_history):
+    # every member, and every link that joined them (heuristic, strength, detail, refs as JSON).
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS cluster_members (
+            cluster TEXT, member TEXT, computed_at TEXT, PRIMARY KEY (cluster, member));
+        CREATE INDEX IF NOT EXISTS idx_cluster_members_member ON cluster_members(member);
+        CREATE TABLE IF NOT EXISTS cluster_links (
+            cluster TEXT, seq INTEGER, a TEXT, b TEXT, heuristic TEXT, strength REAL, detail TEXT, refs TEXT,
+            PRIMARY KEY (cluster, seq));
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Any]] = [
     (1, "core tables: runs, raw payloads, stream state, entities, edges, observations", _m1_core),
     (2, "indexes for provenance and run history", _m2_indexes),
@@ -107,6 +122,7 @@ MIGRATIONS: list[tuple[int, str, Any]] = [
     (4, "EVM transfer edge ids in chain order: evm:<chain>:<block>:<log index>", _m4_evm_ids),
     (5, "analyst judgements on flags and case notes", _m5_cases),
     (6, "scoring runs and the flags that entered, left or changed level in each", _m6_flag_changes),
+    (7, "the members and links of the actor clusters that hold a flagged subject", _m7_clusters),
 ]
 
 

@@ -554,26 +554,50 @@
     } catch (err) { viewStatus("path-status", err.message, "error"); return []; }
   }
 
+  // the actor cluster: every member (level badge, listing), then each link that joined them as a sentence
   async function showCluster(id) {
     view("cluster");
     const list = $("cluster-list");
+    const sentences = $("cluster-links");
     list.replaceChildren();
+    sentences.replaceChildren();
+    $("cluster-links-title").hidden = true;
     if (!id) { viewStatus("cluster-status", "select a subject first", "empty"); return null; }
     viewStatus("cluster-status", "loading the cluster of " + short(id) + " …", "loading");
     try {
       const c = await api("/api/cluster", { id });
       for (const m of c.members) {
         const li = el("li");
-        li.append(link(m.label || m.id, m.id), el("span", " hop " + m.hop + " via " + m.via, "muted"));
+        li.dataset.member = m.id;
+        li.append(link(m.label || short(m.id), m.id));
         if (m.level) li.append(el("span", " "), levelBadge(m.level));
+        if (m.listed) li.append(el("span", " ⚠ " + m.listed, "listed-mark"));
+        li.append(el("span", m.id === c.subject ? "  the subject" :
+          "  " + (m.hop === null || m.hop === undefined ? "" : m.hop + " link(s) away, ") + "via " + m.via, "muted"));
         list.append(li);
       }
+      const shortIds = (text) => c.members.reduce((t, m) => t.split(m.id).join(short(m.id)), String(text));
+      for (const l of c.links.slice(0, 300)) {
+        const li = el("li");
+        li.append(el("span", shortIds(l.sentence), "sentence"));
+        if (l.refs && l.refs.length) {
+          li.append(el("div", "facts: " + l.refs.slice(0, 5).join(", ") + (l.refs.length > 5 ? " …" : ""), "prov"));
+        }
+        sentences.append(li);
+      }
+      $("cluster-links-title").hidden = !c.links.length;
       if (c.members.length <= 1) {
-        viewStatus("cluster-status", "no other wallet is linked to " + short(id) + " as the same actor", "empty");
+        viewStatus("cluster-status", short(id) + " — " + (c.note || "no other wallet is linked to it as the same actor"),
+          "empty");
       } else {
-        viewStatus("cluster-status", c.members.length + " members" + (c.cluster ? " of " + c.cluster : "") +
-          (c.truncated ? " (cut)" : "") + "; links drawn in orange", "ok");
-        highlight(c.members, c.links.map((l) => ({ id: l.id, src: l.src, dst: l.dst, kind: "same_actor" })));
+        const flagged = c.members.filter((m) => m.level).length;
+        const listed = c.members.filter((m) => m.listed).length;
+        viewStatus("cluster-status", c.members.length + " members (" + flagged + " flagged, " + listed + " listed)" +
+          (c.cluster ? " of " + c.cluster : "") + ", " + c.links.length + " link(s)" + (c.truncated ? " (cut)" : "") +
+          (c.note ? "; " + c.note : "") + "; members drawn in orange", "ok");
+        highlight(c.members.map((m) => ({ id: m.id, kind: m.kind, label: m.label, level: m.level, listed: m.listed,
+          hop: m.hop === null || m.hop === undefined ? 1 : m.hop })),
+        c.links.filter((l) => l.id).map((l) => ({ id: l.id, src: l.src, dst: l.dst, kind: "same_actor" })));
       }
       return c;
     } catch (err) { viewStatus("cluster-status", err.message, "error"); return null; }
