@@ -4,6 +4,7 @@ left and that moved level against the flags it replaces, in the same transaction
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -254,3 +255,28 @@ def test_thirty_thousand_flags_rescore_in_one_pass(tmp_path: Path) -> None:
         assert len(q.changes(store)["level_up"]) == 10 <= MAX_LISTED
     finally:
         store.close()
+
+
+def test_flags_lists_the_case_queue_severe_first_with_counts_of_every_level(db_factory: Callable[..., str]) -> None:
+    """`tracer flags`: the landing view in a terminal; machine formats carry the same rows."""
+    db = db_factory()
+    store = build_world(db, derived=False)
+    try:
+        r = _cli(db, "flags", "--table")
+        assert r.exit_code == 0 and "no scoring run yet" in r.output, r.output
+        write(store, first())
+        write(store, second())
+    finally:
+        store.close()
+    r = _cli(db, "flags", "--json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)
+    # medium and above by default: A severe, then E medium (new this run); P and F are low
+    assert [(x["level"], x["subject"], x["new"]) for x in rows] == [("severe", A, ""), ("medium", E, "new")]
+    assert rows[1]["name"].startswith("Kowloon Compute Ltd") and rows[0]["reason"] == "severe because of r"
+    r = _cli(db, "flags", "--min-level", "low", "--csv")
+    assert r.exit_code == 0 and [ln.split(",")[0] for ln in r.output.splitlines()[1:]] == ["severe", "medium", "low", "low"]
+    r = _cli(db, "flags", "--table")
+    assert r.output.splitlines()[0] == "flagged by the latest scoring: 1 severe, 0 high, 1 medium, 2 low", r.output
+    r = _cli(db, "flags", "--min-level", "severe", "--limit", "0")
+    assert r.exit_code == 2 and "limit" in r.output, r.output

@@ -401,3 +401,48 @@ def simulate_command(env: Env, seed: str, background: int, truth_path: str | Non
             q = quality(res.flags, truth)
             click.echo(f"flags >= medium: precision {q['precision']:.2f}, recall {q['recall']:.2f} "
                        f"({q['tp']} true, {len(q['fp'])} false positives, {len(q['fn'])} missed)")
+
+
+@click.command("flags")
+@click.option("--min-level", type=click.Choice(["low", "medium", "high", "severe"]), default="medium",
+              show_default=True, help="List flags at this level or above (the counts cover every level).")
+@click.option("--limit", default=100, show_default=True, help="At most this many subjects.")
+@output_options
+@pass_env
+def flags_command(env: Env, min_level: str, limit: int, fmt: str | None) -> None:
+    """The flagged subjects of the latest scoring, severe first: the case queue.
+
+    \b
+    The page's landing view in the terminal: how many subjects each level holds, then each flagged
+    subject with its name or listing, its strongest reason, `new` when the latest scoring flagged it
+    first, and the newest analyst verdict (stale when the evidence changed since).  Reads only.
+    \b
+    Examples:
+      tracer flags                       # medium and above
+      tracer flags --min-level severe --csv
+      tracer flags --json | jq '.[0]'
+    Then: tracer explain ID (why), tracer judge ID (your verdict), tracer changes (since last run).
+    """
+    from tracer.queries import QueryError, flags_overview
+
+    try:
+        data = flags_overview(env.store, min_level, limit)
+    except QueryError as e:
+        raise click.UsageError(str(e)) from None
+    rows = [{"level": f["level"], "score": f["score"], "subject": f["subject"], "name": f["name"] or "",
+             "new": "new" if f["new"] else "",
+             "judgement": "" if not f["judgement"] else f["judgement"]["verdict"]
+             + (" (stale)" if f["judgement"].get("evidence_changed") else ""),
+             "reason": (f["reasons"] or [""])[0]} for f in data["flags"]]
+    if fmt in ("json", "csv") or (fmt is None and not sys.stdout.isatty()):
+        emit(rows, fmt, columns=list(rows[0]) if rows else ["level", "score", "subject", "name", "new", "judgement",
+                                                              "reason"])
+        return
+    counts = ", ".join(f"{data['counts'].get(lv, 0)} {lv}" for lv in ("severe", "high", "medium", "low"))
+    click.echo(f"flagged by the latest scoring: {counts}")
+    if not rows:
+        click.echo(str(data["why_empty"]))
+        return
+    emit(rows, "table", table_columns=["level", "subject", "name", "new", "judgement", "reason"])
+    if data["truncated"]:
+        click.echo(f"(the first {len(rows)} shown: --limit N for more)")
