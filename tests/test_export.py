@@ -174,6 +174,19 @@ def test_tracer_demo_ends_by_printing_watchlist_graph_and_report(tmp_path) -> No
     assert all(row["id"] in g for row in rows)
     page = (out / "report.html").read_text()
     assert page.count("<h2 class='subject'") == len([r for r in rows if r["level"] != "low"])  # medium and above
+    # then how many flags each level holds, as the store has them, and what to run next on that store
+    from tracer.queries import flags_overview
+    from tracer.store import open_store
+
+    store = open_store(str(out / "tracer.db"), create=False)
+    try:
+        counts = flags_overview(store)["counts"]
+    finally:
+        store.close()
+    lines = r.output.splitlines()
+    assert lines[lines.index(next(ln for ln in lines if ln.startswith("flags: ")))] == (
+        f"flags: {counts['severe']} severe, {counts['high']} high, {counts['medium']} medium, {counts['low']} low")
+    assert counts["severe"] >= 1 and f"tracer --db {out / 'tracer.db'} flags" in r.output
 
 
 async def test_webhook_errors_never_show_the_secret_part_of_its_url() -> None:

@@ -100,6 +100,9 @@ async def run_demo(out: Path, progress: Any = None) -> dict[str, Any]:
         for step in DEMO_STEPS:
             outputs.update(_load(step)(store, cfg, out))
         counts = {t: store.count(t) for t in ("entities", "edges", "observations")}
+        from tracer.queries import flags_overview
+
+        flag_counts = flags_overview(store, "severe", 1)["counts"]
         store.close()
     finally:
         await runner.cleanup()
@@ -107,6 +110,7 @@ async def run_demo(out: Path, progress: Any = None) -> dict[str, Any]:
             if p.stop:
                 await p.stop()
     summary = {"run_id": res.run_id, "status": res.status, "errors": res.errors, "counts": counts,
+               "flags": flag_counts,
                "streams": {s.stream: s.records for s in res.streams}, "outputs": outputs,
                "parts": {p.name: p.notes for p in parts}}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -143,6 +147,13 @@ def demo_command(env: Any, out: str, clean: bool) -> None:
     for name, p in summary["outputs"].items():
         click.echo(f"  {name:<12} {p}")
     click.echo(f"  {'summary':<12} {path / 'summary.json'}")
+    flags = summary.get("flags") or {}
+    if flags:
+        click.echo("flags: " + ", ".join(f"{flags.get(lv, 0)} {lv}" for lv in ("severe", "high", "medium", "low")))
+        db = f"--db {summary['outputs'].get('database', path / 'tracer.db')}"
+        click.echo(f"next: tracer {db} flags        # the case queue, severe first\n"
+                   f"      tracer {db} explain ID   # why one subject is flagged, down to the raw payload\n"
+                   f"      tracer {db} serve        # the case workspace on http://127.0.0.1:8765")
     for err in summary["errors"]:
         click.echo(f"error: {err}", err=True)
     if summary["status"] != "ok":
