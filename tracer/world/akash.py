@@ -20,7 +20,7 @@ from connectors.akash.parse import USDC_IBC
 from tracer.world import DemoPart, evm_address, rng
 
 HEAD = 26_000_000
-GENESIS_UNIX = 1_700_000_000  # block h is at GENESIS_UNIX + h * SECONDS_PER_BLOCK (exactly)
+GENESIS_UNIX = 1_624_000_000  # block h is at GENESIS_UNIX + h * SECONDS_PER_BLOCK (exactly); HEAD: 2026-05-28, not after today
 SECONDS_PER_BLOCK = 6
 AUDITOR = "akash1365yvmc4s7awdyj3n2sav7xfx76adc6dnmlx63"  # the real Akash auditor (console config)
 SYBIL_SIZE = 6
