@@ -12,7 +12,7 @@ import hashlib
 import math
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -366,6 +366,30 @@ def manifest_links(deployments: object, tg: TracerGraph | None = None, hubs: Map
                           or len(bursts(funded_times.get(f, []), funding_window_s)) > max_bursts)
         return service[f]
 
+    out: list[Link] = []
+    for h, owners in shared_manifests(deployments, max_owners):
+        judged: list[ManifestOwner] = []
+        for o, deps, only in owners:
+            n = tg.get(o)
+            ts = [t for dep in deps if (t := deployment_time(tg, dep, n)) is not None]
+            start = min(ts) if ts else None
+            end, own = _deployments_end(tg, n, set(deps))
+            ff = tg.first_in.get(n) if n is not None else None
+            funder = ff.src if ff is not None and ff.src not in hub_set else None
+            judged.append(ManifestOwner(
+                o, tuple(deps), start, start is not None and (n is None or is_fresh(tg, n, start, fresh_s)), end,
+                own and only, None if funder is None else tg.ids[funder],
+                0 if funder is None else first_funded[funder], funder is not None and is_service(funder)))
+        out += manifest_hash_links(h, judged, window_s, fleet_min_owners, fleet_alpha)
+    return out
+
+
+def shared_manifests(deployments: object, max_owners: int | None = None
+                     ) -> list[tuple[str, list[tuple[str, list[str], bool]]]]:
+    """The deployment rows (id, owner, hash) grouped as :func:`manifest_links` judges them: each hash
+    two owners or more deploy (at most ``max_owners``), in the order of its first row, with its owners
+    sorted by id, each with its deployments of it (sorted) and whether it deploys no other hash (nor
+    a deployment without one).  Pure, so both engines group the rows by the same code."""
     by_hash: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     hashes_of: dict[str, set[str]] = defaultdict(set)
     for dep, owner, h in _rows(deployments, ("id", "owner", "hash")):
@@ -373,61 +397,68 @@ def manifest_links(deployments: object, tg: TracerGraph | None = None, hubs: Map
             hashes_of[str(owner)].add(str(h) if h else "")
         if h and owner:
             by_hash[str(h)][str(owner)].append(str(dep))
-    links: list[Link] = []
-    for h, owners in by_hash.items():
-        if len(owners) < 2 or (max_owners is not None and len(owners) > max_owners):
-            continue
-        items = sorted((o, sorted(deps)) for o, deps in owners.items())
-        starts: list[int] = []
-        ends: list[int | None] = []
-        fresh = 0
-        exclusive = True
-        funders: Counter[int] = Counter()
-        for o, deps in items:
-            n = tg.get(o)
-            ts = [t for dep in deps if (t := deployment_time(tg, dep, n)) is not None]
-            if ts:
-                t = min(ts)
-                starts.append(t)
-                fresh += n is None or is_fresh(tg, n, t, fresh_s)
-            end, own = _deployments_end(tg, n, set(deps))
-            ends.append(end)
-            exclusive = exclusive and own and hashes_of[o] == {h}
-            ff = tg.first_in.get(n) if n is not None else None
-            if ff is not None and ff.src not in hub_set:
-                funders[ff.src] += 1
-        half = max(2, math.ceil(len(items) / 2))
-        top = funders.most_common(1)
-        # A common funder counts when it is no service and the wallets it first-funded are mostly
-        # these owners: an (untagged) exchange funds many customers, of whom a template's users are a few.
-        common = (bool(top) and top[0][1] >= half and 2 * top[0][1] >= first_funded[top[0][0]]
-                  and not is_service(top[0][0]))
-        span = max(starts) - min(starts) if len(starts) >= 2 else None
-        tight = span is not None and len(starts) >= half and span <= window_s and 2 * fresh >= len(starts)
-        fleet_p: float | None = None
-        if not (common or tight) and exclusive and span is not None and len(items) >= fleet_min_owners \
-                and len(starts) == len(items) and all(e is not None for e in ends):
-            known_ends = [e for e in ends if e is not None]
-            life = max(known_ends) - min(starts)
-            if max(starts) < min(known_ends) and life > 0:  # all running at once
-                p = range_chance(len(starts), span / life)
-                fleet_p = p if p <= fleet_alpha else None
-        if not (common or tight or fleet_p is not None):
-            continue
-        if common:
-            why = f"mostly first funded by {tg.ids[top[0][0]]}"
-        elif tight:
-            why = f"first deployed within {(span or 0) / 3600:.1f} h by fresh wallets"
-        else:
-            why = (f"a fleet: first deployed within {(span or 0) / 86400:.1f} days of a "
-                   f"{(max(e for e in ends if e is not None) - min(starts)) / 86400:.0f}-day life (chance for "
-                   f"unrelated owners ~{fleet_p:.1g}), all running at once, owners deploying nothing else")
-        first, first_deps = items[0]
-        for o, deps in items[1:]:
-            links.append(Link(first, o, "manifest_hash", STRENGTH["manifest_hash"], (first_deps[0], deps[0]),
-                              f"identical private deployment manifest {h[:16]} across {len(owners)} owners, "
-                              f"{why}"))
-    return links
+    return [(h, [(o, deps, hashes_of[o] == {h}) for o, deps in sorted((o, sorted(ds)) for o, ds in owners.items())])
+            for h, owners in by_hash.items() if len(owners) >= 2 and (max_owners is None or len(owners) <= max_owners)]
+
+
+@dataclass(frozen=True)
+class ManifestOwner:
+    """One owner of a shared manifest hash as :func:`manifest_hash_links` judges it: what each engine
+    (networkx here, Spark in :mod:`graphs.spark.market_links`) aggregates per (hash, owner)."""
+
+    owner: str  # its store id
+    deps: tuple[str, ...]  # its deployments of the hash, sorted
+    start: int | None  # its first deployment of the hash (:func:`deployment_time`), None if unknown
+    fresh: bool  # started while fresh (:func:`is_fresh`; an owner that is no node is fresh); False without start
+    end: int | None  # when its deployments of the hash last ran (:func:`_deployments_end`), None if unknown
+    exclusive: bool  # every lease it rents is of these deployments and it deploys no other hash
+    funder: str | None  # its first funder's store id, unless none or a hub
+    funder_funded: int  # how many first fundings that funder made (0 without funder)
+    funder_service: bool  # that funder onboards wallets like a service (too many, or in too many bursts)
+
+
+def manifest_hash_links(h: str, owners: Sequence[ManifestOwner], window_s: int = DEFAULT_MANIFEST_WINDOW_S,
+                        fleet_min_owners: int = DEFAULT_FLEET_MIN_OWNERS,
+                        fleet_alpha: float = DEFAULT_FLEET_ALPHA) -> list[Link]:
+    """The judgement of :func:`manifest_links` on one hash shared by ``owners`` (sorted by id): one
+    funder, a fresh burst or a fleet -- links from the first owner to each other, or none.  Pure, so
+    the networkx and Spark engines decide by the same code on their own aggregates."""
+    starts = [r.start for r in owners if r.start is not None]
+    ends = [r.end for r in owners]
+    fresh = sum(1 for r in owners if r.start is not None and r.fresh)
+    exclusive = all(r.exclusive for r in owners)
+    funders: Counter[str] = Counter(r.funder for r in owners if r.funder is not None)
+    judged = {r.funder: (r.funder_funded, r.funder_service) for r in owners if r.funder is not None}
+    half = max(2, math.ceil(len(owners) / 2))
+    top = funders.most_common(1)
+    # A common funder counts when it is no service and the wallets it first-funded are mostly
+    # these owners: an (untagged) exchange funds many customers, of whom a template's users are a few.
+    common = (bool(top) and top[0][1] >= half and 2 * top[0][1] >= judged[top[0][0]][0]
+              and not judged[top[0][0]][1])
+    span = max(starts) - min(starts) if len(starts) >= 2 else None
+    tight = span is not None and len(starts) >= half and span <= window_s and 2 * fresh >= len(starts)
+    fleet_p: float | None = None
+    if not (common or tight) and exclusive and span is not None and len(owners) >= fleet_min_owners \
+            and len(starts) == len(owners) and all(e is not None for e in ends):
+        known_ends = [e for e in ends if e is not None]
+        life = max(known_ends) - min(starts)
+        if max(starts) < min(known_ends) and life > 0:  # all running at once
+            p = range_chance(len(starts), span / life)
+            fleet_p = p if p <= fleet_alpha else None
+    if not (common or tight or fleet_p is not None):
+        return []
+    if common:
+        why = f"mostly first funded by {top[0][0]}"
+    elif tight:
+        why = f"first deployed within {(span or 0) / 3600:.1f} h by fresh wallets"
+    else:
+        why = (f"a fleet: first deployed within {(span or 0) / 86400:.1f} days of a "
+               f"{(max(e for e in ends if e is not None) - min(starts)) / 86400:.0f}-day life (chance for "
+               f"unrelated owners ~{fleet_p:.1g}), all running at once, owners deploying nothing else")
+    first = owners[0]
+    return [Link(first.owner, r.owner, "manifest_hash", STRENGTH["manifest_hash"], (first.deps[0], r.deps[0]),
+                 f"identical private deployment manifest {h[:16]} across {len(owners)} owners, {why}")
+            for r in owners[1:]]
 
 
 def _deployments_end(tg: TracerGraph, owner: int | None, deps: set[str]) -> tuple[int | None, bool]:
@@ -525,9 +556,17 @@ def sync_rental_links(tg: TracerGraph, hubs: Mapping[int, Hub], controlled: Coll
         # say whether rentals were minutes apart.
         if t % 86400 and (fresh_s is None or is_fresh(tg, n, t, fresh_s)):
             firsts.append((t, n, fact))
+    firsts.sort()
+    return sync_rental_scan([(t, tg.ids[n], fact) for t, n, fact in firsts], window_s, min_group, alpha)
+
+
+def sync_rental_scan(firsts: Sequence[tuple[int, str, str]], window_s: int = DEFAULT_SYNC_WINDOW_S,
+                     min_group: int = DEFAULT_SYNC_MIN_GROUP, alpha: float = DEFAULT_SYNC_ALPHA) -> list[Link]:
+    """The group scan of :func:`sync_rental_links` over the first rentals ``(time, wallet id, fact)``,
+    sorted by time then the graph's node order: the chance-guarded groups as links.  Pure, so the
+    networkx and Spark engines judge the groups by the same code."""
     if len(firsts) < min_group:
         return []
-    firsts.sort()
     span = max(firsts[-1][0] - firsts[0][0], window_s)
     rate = len(firsts) / span
     tods = sorted(t % 86400 for t, _, _ in firsts)
@@ -556,7 +595,7 @@ def sync_rental_links(tg: TracerGraph, hubs: Mapping[int, Hub], controlled: Coll
         if p <= alpha:
             _t0, a, fa = group[0]
             for _t, b, fb in group[1:]:
-                links.append(Link(tg.ids[a], tg.ids[b], "sync_rentals", STRENGTH["sync_rentals"], (fa, fb),
+                links.append(Link(a, b, "sync_rentals", STRENGTH["sync_rentals"], (fa, fb),
                                   f"first rentals of {len(group)} wallets on controlled GPUs within "
                                   f"{(group[-1][0] - group[0][0]) / 60:.0f} min (chance among {len(firsts)} "
                                   f"first rentals ~{p:.1g})"))

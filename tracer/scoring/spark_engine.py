@@ -7,19 +7,19 @@ as the networkx engine, without ever holding the whole payment graph in the driv
    bounded batches, numbered in read order (``seq``: the graph's insertion order).
 2. **Spark** (:mod:`graphs.spark`) computes, over every edge: dust limits and valued assets, first
    fundings (dust left out) and the derived ``funded_by`` edges in networkx's order, hubs (tags,
-   degree, behaviour), the payment-scale clustering links (common funder / payroll, deposit reuse,
-   escrow third party, payouts), connected components of all links into actor clusters, exposure
-   hop by hop with exact shares, and compute (GPU-hours to FLOP) per actor.
+   degree, behaviour), every clustering heuristic's links (common funder / payroll, deposit reuse,
+   escrow third party, payouts; on the market side manifest hashes and synchronized first rentals,
+   whose per-wallet and per-owner aggregates run there and whose small sequential judgements run on
+   the driver by the networkx engine's own code), connected components of all links into actor
+   clusters, exposure hop by hop with exact shares, and compute (GPU-hours to FLOP) per actor.
 3. **The driver** holds only the part of the graph the per-subject rules read as edges: every edge
    that is not a payment (leases, GPUs, providers, locations, listings: the market side, 1/20 of the
    transfers in the benchmark worlds), the payments into the market side (a provider's payout
-   wallet, an escrow account) and the payments of deployment owners (whose freshness the manifest
-   heuristic judges).  What the rules read of the other payments arrives from Spark as small
-   per-wallet facts, for the *relevant* wallets only (the market side's wallets, payees' payers,
-   owners, subjects by role, and every member of an actor cluster holding one of them): each one's
-   first funding, the times it paid (activity hours), and for exposed wallets its non-dust in- and
-   outflow per asset (the totals exposure wording states).  The manifest and synchronized-rental
-   heuristics, which read only such wallets, run there too.
+   wallet, an escrow account) and the payments of deployment owners.  What the rules read of the
+   other payments arrives from Spark as small per-wallet facts, for the *relevant* wallets only (the
+   market side's wallets, payees' payers, owners, subjects by role, and every member of an actor
+   cluster holding one of them): each one's first funding, the times it paid (activity hours), and
+   for exposed wallets its non-dust in- and outflow per asset (the totals exposure wording states).
 
 The rules and the combination then run per subject exactly as in the networkx engine (same code, same
 order), so flags, levels, scores and evidence are equal; tests/test_spark_engine.py checks it.  The
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.akash.parse import DENOM_SYMBOL
 from graphs.build import EDGE_COLUMNS, FirstFunding, TracerGraph, build_graph, node_kind
-from graphs.clusters import Clusters, Hub, manifest_links, sync_rental_links
+from graphs.clusters import Clusters, Hub
 from tracer.catalog import load_catalog, load_country_groups
 from tracer.scoring import tables
 from tracer.scoring.rules import Context, Params
@@ -205,16 +205,6 @@ def _hubs_on(tg: TracerGraph, hubs: Mapping[str, Hub]) -> dict[int, Hub]:
     return {n: h for k, h in hubs.items() if (n := tg.get(k)) is not None}
 
 
-def _first_fundings(tg: TracerGraph, first: DataFrame, funders: set[str]) -> list[FirstFunding]:
-    """Every first funding made by ``funders`` (nodes of ``tg``), as ``manifest_links`` counts them."""
-    from pyspark.sql import functions as F
-
-    if not funders:
-        return []
-    rows = first.where(F.col("src").isin(sorted(funders))).select("src", "t", "a", "s", "f").collect()
-    return [FirstFunding(tg.node(r["src"]), r["t"], int(r["a"]), r["s"], r["f"]) for r in rows]
-
-
 def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
                        spark: SparkSession | None = None, progress: Callable[[str], None] | None = None
                        ) -> tuple[Context, SparkRun]:
@@ -225,6 +215,7 @@ def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
     from graphs.spark import exposure as sp_exposure
     from graphs.spark import hubs as sp_hubs
     from graphs.spark import links as sp_links
+    from graphs.spark import market_links as sp_market
     from graphs.spark.components import cluster_links
     from graphs.spark.compute import cluster_compute, lease_frame
     from graphs.spark.frames import paid_with_order, session
@@ -248,6 +239,7 @@ def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
         spark = session(engine.spark_master, engine.spark_conf)
     work = Path(engine.spark_workdir) if engine.spark_workdir else Path(tempfile.mkdtemp(prefix="tracer-spark-"))
     cached: list[Any] = []
+    releases: list[Callable[[], None]] = []  # cached by the stages themselves (the link graph)
 
     def keep(df: DataFrame) -> DataFrame:
         cached.append(df.persist())
@@ -305,19 +297,19 @@ def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
         t0 = time.monotonic()
         payouts_to = {tg.ids[n] for n in tg.payees}
         g = sp_links.link_graph(edges_all)
+        releases.append(g.unpersist)
         links = sp_links.payment_links(g, paid, first, hubs, payouts_to, p.funding_window_days * 86400,
                                        max_star=p.max_star, payroll_min_payments=p.payroll_min_payments)
-        hubs_d = _hubs_on(tg, hubs)
-        funders = {tg.ids[ff.src] for o in owners if (n := tg.get(o)) is not None
-                   and (ff := tg.first_in.get(n)) is not None}
-        links += manifest_links(deployment_rows, tg, hubs_d, int(p.manifest_window_days * 86400),
-                                p.fresh_days * 86400, funding_window_s=p.funding_window_days * 86400,
-                                max_star=p.max_star, fundings=_first_fundings(tg, first, funders))
+        # The market side (manifest hashes, synchronized first rentals): every edge with its time.
+        timed = sp_market.timed_frame(keep(sp_market.market_frame(spark, paths["edges"], clock)), paid)
         catalog = load_catalog()
         controlled = frozenset(gp.id for gp in catalog.gpus.values() if gp.eccn_3a090 in ("a", "b"))
-        if controlled:
-            links += sync_rental_links(tg, hubs_d, controlled, p.sync_window_minutes * 60, p.sync_min_group, None,
-                                       p.sync_alpha)
+        links += sp_market.market_links(deployment_rows, g, timed, first, hubs, controlled,
+                                        funding_window_s=p.funding_window_days * 86400, max_star=p.max_star,
+                                        fresh_s=p.fresh_days * 86400,
+                                        manifest_window_s=int(p.manifest_window_days * 86400),
+                                        sync_window_s=p.sync_window_minutes * 60, sync_min_group=p.sync_min_group,
+                                        sync_alpha=p.sync_alpha)
         clusters: Clusters = cluster_links(spark, links, p.cluster_threshold)
         t["cluster"] = time.monotonic() - t0
 
@@ -366,5 +358,7 @@ def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
     finally:
         for df in cached:
             df.unpersist()
+        for release in releases:
+            release()
         if not engine.spark_workdir:
             shutil.rmtree(work, ignore_errors=True)
