@@ -7,7 +7,8 @@ event loop with one of them would slow it.  Every POST waits ``--latency`` secon
 upstream over a pooled connection; bodies pass through untouched.  ``--max-range`` refuses any
 ``eth_getLogs`` spanning more blocks, with the error geth (publicnode) sends, so every tool is held
 to the same range limit a hosted provider imposes.  ``GET /stats`` answers the requests seen, by
-JSON-RPC method (a batch counts once, as ``batch``).  Prints its URL on the first line of stdout and
+JSON-RPC method (a batch counts once, as ``batch``); ``GET /log`` each request's arrival and answer
+times, method and ``eth_getLogs`` span (the critical path of a run, with bench/evm_timeline.py).  Prints its URL on the first line of stdout and
 serves until SIGTERM/SIGINT (the bench stops it by its pid); ``--lifetime`` bounds it anyway.
 """
 
@@ -19,6 +20,7 @@ import collections
 import json
 import signal
 import sys
+import time
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
@@ -30,15 +32,23 @@ class Proxy:
     def __init__(self, upstream: str, latency: float, max_range: int | None) -> None:
         self.upstream, self.latency, self.max_range = upstream, latency, max_range
         self.counts: collections.Counter[str] = collections.Counter()
+        # [arrival time, answer time, method, eth_getLogs span] of each request since the last reset.
+        self.events: list[list[Any]] = []
         self.session: ClientSession | None = None
+
+    @staticmethod
+    def _span(payload: Any) -> int | None:
+        if not isinstance(payload, dict) or payload.get("method") != "eth_getLogs":
+            return None
+        f = (payload.get("params") or [{}])[0]
+        return int(f.get("toBlock", "0x0"), 16) - int(f.get("fromBlock", "0x0"), 16) + 1
 
     def _refusal(self, payload: Any) -> dict[str, Any] | None:
         """geth's answer to a range over ``max_range`` blocks, or None when the request is allowed."""
         if self.max_range is None or not isinstance(payload, dict) or payload.get("method") != "eth_getLogs":
             return None
-        f = (payload.get("params") or [{}])[0]
-        span = int(f.get("toBlock", "0x0"), 16) - int(f.get("fromBlock", "0x0"), 16) + 1
-        if span <= self.max_range:
+        span = self._span(payload)
+        if span is None or span <= self.max_range:
             return None
         self.counts["refused"] += 1
         return {"jsonrpc": "2.0", "id": payload.get("id"),
@@ -47,21 +57,31 @@ class Proxy:
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         payload = json.loads(body)
-        self.counts[payload.get("method", "?") if isinstance(payload, dict) else "batch"] += 1
+        method = payload.get("method", "?") if isinstance(payload, dict) else f"batch[{len(payload)}]"
+        self.counts[method if isinstance(payload, dict) else "batch"] += 1
+        event = [time.time(), None, method, self._span(payload)]
+        self.events.append(event)
         if self.latency:
             await asyncio.sleep(self.latency)
         refused = self._refusal(payload)
         if refused is not None:
+            event[1] = time.time()
             return web.json_response(refused)
         assert self.session is not None
         async with self.session.post(self.upstream, data=body, headers={"Content-Type": "application/json"}) as r:
-            return web.Response(body=await r.read(), status=r.status, content_type="application/json")
+            out = await r.read()
+            event[1] = time.time()
+            return web.Response(body=out, status=r.status, content_type="application/json")
 
     async def stats(self, request: web.Request) -> web.Response:
         return web.json_response(dict(self.counts))
 
+    async def log(self, request: web.Request) -> web.Response:
+        return web.json_response(self.events)
+
     async def reset(self, request: web.Request) -> web.Response:
         self.counts.clear()
+        self.events.clear()
         return web.json_response({})
 
 
@@ -71,6 +91,7 @@ async def serve(upstream: str, latency: float, max_range: int | None, lifetime: 
     app = web.Application(client_max_size=1 << 30)
     app.router.add_post("/", proxy.handle)
     app.router.add_get("/stats", proxy.stats)
+    app.router.add_get("/log", proxy.log)
     app.router.add_post("/reset", proxy.reset)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -193,11 +193,17 @@ def run_tracer_sync(url: str, meta: dict[str, Any], extra: dict[str, Any], timeo
     return n, dg, dt
 
 
+class ChildCrashed(Exception):
+    """A tool's process died of SIGSEGV."""
+
+
 def run_child(py: Path | str, mode: str, args: dict[str, Any], timeout: float) -> tuple[dict[str, Any], float]:
     """An evm_tools.py mode as a whole process: its last JSON line, and its wall time (to ``t_end``)."""
     t = time.time()
     r = subprocess.run([str(py), str(TOOLS), mode, json.dumps(args)], env=env(), capture_output=True, text=True,
                        timeout=timeout)
+    if r.returncode == -signal.SIGSEGV:
+        raise ChildCrashed(f"{mode} crashed (SIGSEGV)")
     if r.returncode != 0:
         raise SystemExit(f"{mode} failed ({r.returncode}): {r.stderr[-1500:]}")
     out = json.loads(r.stdout.strip().splitlines()[-1])
@@ -209,9 +215,21 @@ def run_cryo(url: str, meta: dict[str, Any], settings: dict[str, Any], timeout: 
 
     py = venv(CRYO_VENV, [["cryo==0.3.2"]], "import cryo")
     with tempfile.TemporaryDirectory() as d:
-        t = time.perf_counter()
-        run_child(py, "cryo", {"url": url, "token": meta["token"], "start": 0, "end": meta["head"], "out": d,
-                               "settings": settings}, timeout)
+        for attempt in range(3):
+            t = time.perf_counter()
+            try:
+                run_child(py, "cryo", {"url": url, "token": meta["token"], "start": 0, "end": meta["head"], "out": d,
+                                       "settings": settings}, timeout)
+            except ChildCrashed as e:
+                # cryo 0.3.2 segfaults now and then on the dense chain (about 1 run in 4 here): its run
+                # is timed again (and the crash printed), the others' are not.
+                print(f"  ({e}; attempt {attempt + 1}, run again)", flush=True)
+                for f in Path(d).glob("*"):
+                    f.unlink()
+                continue
+            break
+        else:
+            raise SystemExit("cryo crashed 3 times")
         dt = time.perf_counter() - t
         files = sorted(Path(d).glob("*.parquet"))
         tables = [pq.read_table(f, columns=["transaction_hash", "log_index", "value_string"]).to_pydict()
@@ -310,9 +328,12 @@ def startup(runs: int) -> list[str]:
         st._first_request(tmp)
         base = statistics.median(st._wall([sys.executable, "-c", "pass"], e) for _ in range(runs))
         helps = statistics.median(st._wall([*st._tracer(), "--help"], e) for _ in range(runs))
-        first = statistics.median(st._first_request(tmp) for _ in range(runs))
+        firsts = [st._first_request(tmp) for _ in range(runs)]
+        first = statistics.median(f[0] for f in firsts)
+        cpu = statistics.median(f[1] for f in firsts)
     return [f"startup (medians of {runs}, warm cache): python -c pass {base * 1000:.0f} ms, tracer --help "
-            f"{helps * 1000:.0f} ms, tracer sync evm first request at {first * 1000:.0f} ms"]
+            f"{helps * 1000:.0f} ms, tracer sync evm first request at {first * 1000:.0f} ms "
+            f"(CPU {cpu * 1000:.0f} ms)"]
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import functools
 import logging
 import multiprocessing as mp
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -45,11 +45,14 @@ from connectors.base import (
 from connectors.config import TypedConfig
 from connectors.evm.config import EvmConfig, chain_defaults
 from connectors.evm.decode import (
+    EDGE_COLUMNS,
     SEL_DECIMALS,
     SEL_NAME,
     SEL_SYMBOL,
+    EdgeSpec,
+    LogsAnswer,
     chunks,
-    decode_logs_answer,
+    decode_edge_rows,
     decode_sanctioned,
     decode_string,
     is_address,
@@ -59,7 +62,7 @@ from connectors.evm.decode import (
     sanctions_call_data,
     worker_init,
 )
-from connectors.evm.rpc import RangeTooLarge, Rpc, Windows
+from connectors.evm.rpc import RangeTooLarge, Rpc, WindowPlan, Windows
 from connectors.http import JsonRpcError
 
 log = logging.getLogger("tracer.evm")
@@ -143,6 +146,10 @@ class TransfersStream:
         self._known: dict[str, int | None] = {}  # token -> decimals, of the tokens stored (extract's)
         self._asked: set[str] = set()  # tokens whose metadata was asked for ahead
         self._token_tasks: dict[tuple[str, ...], asyncio.Task[tuple[Page, dict[str, int | None]]]] = {}
+        # The decimals of every token read so far (stored, or answered in this run), for the decoder to
+        # put in the rows; replaced, never changed in place: a worker's pickling thread may be reading it.
+        self._spec = EdgeSpec(chain, self.source, ids.prefix("token", chain), ids.prefix("wallet", "evm"),
+                              ids.evm_transfer_edge_prefix, {})
 
     @staticmethod
     def for_chain(chain: str, settings: dict[str, Any]) -> TransfersStream:
@@ -153,67 +160,84 @@ class TransfersStream:
     async def extract(self, ctx: RunContext, state: dict[str, Any]) -> AsyncIterator[Page]:
         c = self.c
         rpc = Rpc(ctx.http, c["rpc_url"], retries=int(c["rpc_retries"]))
-        # Both asked at once: on a far node each round trip is time the user waits.
-        if c.get("chain_id") is not None:
-            chain_ans, head_ans = await asyncio.gather(rpc.call("eth_chainId", []), rpc.call("eth_blockNumber", []))
-            got = int(chain_ans.result, 16)
-            if got != int(c["chain_id"]):
-                raise ConnectorError(f"evm chain {self.chain}: the node at rpc_url is chain id {got}, "
-                                     f"configured chain_id is {c['chain_id']}")
-        else:
-            head_ans = await rpc.call("eth_blockNumber", [])
-        head = int(head_ans.result, 16)
-        target = head - int(c["confirmations"])
-        skipped = int(state.get("skipped_malformed", 0))
-        last_state: dict[str, Any] = dict(state)  # what the end of the sanctions check commits
-        if state.get("cursor") is None:
-            start = int(c["start_block"])
-            cursor = (max(0, target + start) if start < 0 else start) - 1
-        else:
-            cursor = int(state["cursor"])
-            rewind = await self._reorg_check(ctx, rpc, cursor)
-            if rewind is not None:
-                cursor = rewind.state["cursor"] if rewind.state else cursor
-                if rewind.state is not None and state.get("sanctions_from") is not None:
-                    rewind.state["sanctions_from"] = min(int(state["sanctions_from"]), cursor)
-                last_state = dict(rewind.state or last_state)
-                yield rewind
         windows = Windows(int(c["max_window"]), int(c["min_window"]), target=int(c["target_logs"] or 0))
-        plan = windows.start(last_state, int(c["window"]))
+        conc = int(c["concurrency"])
         known: dict[str, int | None] = {}
         if ctx.stored is not None:
             known.update(ctx.stored.evm_known_tokens(self.chain))
         self._known, self._asked = known, set()
-        if self.contracts:  # most syncs find all their tokens in one window: ask before the first one
-            self._tokens_ahead(rpc, set(self.contracts))
-        wallets: set[str] = set()
-        # The sanctions check covers every block since the last completed check: ``sanctions_from``
-        # in the committed state is the block after which the wallets are still unchecked, so a run
-        # that resumes after a kill also checks the wallets of the pages the killed run stored.
-        sanctions_from: int | None = None
-        if c.get("check_sanctions") and c.get("sanctions_oracle"):
-            prev = state.get("sanctions_from")
-            sanctions_from = cursor if prev is None else min(int(prev), cursor)
-            wallets = self._stored_wallets(ctx, sanctions_from, cursor)
-        carry = {k: state[k] for k in ("sanctions_unchecked",) if k in state}
-        total = max(0, target - cursor)
+        # The stored tokens' decimals go to the decoder with each big answer: all of them when few (a
+        # chain section's own tokens), else only those read in this run (their rows come from transfers).
+        self._spec = self._spec._replace(decimals={})  # a new run: what the store says now
+        self._learn({t: known[t] for t in self.contracts if t in known} if self.contracts
+                    else known if len(known) <= 5000 else {})
         # Windows in flight, by range: the next one is certain (the plan after the last stored window);
         # the ones after it are guesses (the plan stepped as if each answered the last density).  A
         # guess the stored windows contradict is dropped and its range asked again as planned.
         inflight: dict[tuple[int, int], asyncio.Task[_Fetched]] = {}
-        seen: tuple[int, int] | None = None  # (blocks, logs) of the last stored window
-        nxt = cursor + 1
-        conc = int(c["concurrency"])
-        ahead = 8 * conc
-        budget = conc * windows.target if windows.target else None
-        # A window's end block's header is the next run's reorg memory only near the head: below
-        # ``target - reorg_depth`` the check never looks (and the answer is one request per window).
-        near = target - int(c["reorg_depth"])
+        # ``target - reorg_depth``, once the head is known: windows ending above it also fetch their
+        # end block's header (the next run's reorg memory); below it the check never looks.
+        near: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         if int(c["decode_workers"]) > 0:  # processes start at the first big answer, not before
             self._executor = ProcessPoolExecutor(int(c["decode_workers"]), mp_context=mp.get_context("spawn"),
                                                  initializer=worker_init)
         try:
-            while nxt <= target:
+            # The head and chain id are asked at once, and with them (when the first block is known
+            # without the head: a resumed run, or start_block >= 0) the first ``concurrency`` windows
+            # as the plan would ask them, and the configured tokens' metadata: on a far node each
+            # round trip is time the user waits (issue 16).  A window the plan then does not want
+            # (past the target, or after a rewind) is dropped like any wrong guess.
+            head_task = asyncio.ensure_future(self._head(rpc))
+            first = (int(state["cursor"]) + 1 if state.get("cursor") is not None
+                     else int(c["start_block"]) if int(c["start_block"]) >= 0 else None)
+            if first is not None:
+                guess, a = windows.start(state, int(c["window"])), first
+                for _ in range(conc):
+                    b = windows.end(guess, a, a + guess.size)
+                    inflight[(a, b)] = asyncio.create_task(self._window(rpc, windows, a, b, near))
+                    a = b + 1
+            if self.contracts:  # most syncs find all their tokens in one window: ask before the first one
+                self._tokens_ahead(rpc, set(self.contracts))
+            try:
+                head = await head_task
+            except BaseException:
+                _drop(head_task)
+                raise
+            target = head - int(c["confirmations"])
+            near.set_result(target - int(c["reorg_depth"]))
+            skipped = int(state.get("skipped_malformed", 0))
+            last_state: dict[str, Any] = dict(state)  # what the end of the sanctions check commits
+            if state.get("cursor") is None:
+                start = int(c["start_block"])
+                cursor = (max(0, target + start) if start < 0 else start) - 1
+            else:
+                cursor = int(state["cursor"])
+                rewind = await self._reorg_check(ctx, rpc, cursor)
+                if rewind is not None:
+                    cursor = rewind.state["cursor"] if rewind.state else cursor
+                    if rewind.state is not None and state.get("sanctions_from") is not None:
+                        rewind.state["sanctions_from"] = min(int(state["sanctions_from"]), cursor)
+                    last_state = dict(rewind.state or last_state)
+                    yield rewind
+            plan = windows.start(last_state, int(c["window"]))
+            wallets: set[str] = set()
+            # The sanctions check covers every block since the last completed check: ``sanctions_from``
+            # in the committed state is the block after which the wallets are still unchecked, so a run
+            # that resumes after a kill also checks the wallets of the pages the killed run stored.
+            sanctions_from: int | None = None
+            if c.get("check_sanctions") and c.get("sanctions_oracle"):
+                prev = state.get("sanctions_from")
+                sanctions_from = cursor if prev is None else min(int(prev), cursor)
+                wallets = self._stored_wallets(ctx, sanctions_from, cursor)
+            carry = {k: state[k] for k in ("sanctions_unchecked",) if k in state}
+            total = max(0, target - cursor)
+            seen: tuple[int, int] | None = None  # (blocks, logs) of the last stored window
+            nxt = cursor + 1
+            ahead = 8 * conc
+            budget = conc * windows.target if windows.target else None
+            def schedule(plan: WindowPlan, seen: tuple[int, int] | None, nxt: int) -> tuple[int, int]:
+                """Put the windows from ``nxt`` in flight as the plan and the last density guess them
+                (dropping those it no longer wants); returns the next one, the certain one."""
                 ranges: list[tuple[int, int]] = []
                 guess, a, guessed = plan, nxt, 0
                 while len(ranges) < ahead and a <= target:
@@ -235,20 +259,23 @@ class TransfersStream:
                     self.stats["windows_dropped"] += 1
                 for r in ranges:
                     if r not in inflight:
-                        inflight[r] = asyncio.create_task(self._window(rpc, windows, *r, r[1] > near))
-                a, b = ranges[0]
+                        inflight[r] = asyncio.create_task(self._window(rpc, windows, *r, near))
+                return ranges[0]
+
+            while nxt <= target:
+                a, b = schedule(plan, seen, nxt)
                 fetched = await inflight.pop((a, b))
                 pages = await self._in_order(rpc, fetched, known)
                 plan = windows.step(plan, b - a + 1, fetched.logs, fetched.refused)
                 seen = (b - a + 1, fetched.logs)
                 nxt = b + 1
+                if nxt <= target:  # the next windows go out before this one's pages are stored
+                    schedule(plan, seen, nxt)
                 logs_pages = [p for p in pages if p.meta.get("kind") == "logs"]
                 for p in logs_pages:
                     skipped += p.data["malformed"]
                     if c.get("check_sanctions") and len(wallets) < int(c["sanctions_max_wallets"]):
-                        for t in p.data["transfers"]:
-                            wallets.add(t[2])  # src
-                            wallets.add(t[3])  # dst
+                        wallets.update(_page_wallets(p.data, len(self._spec.wallet)))
                 # The state moves once per window, with its last page: a run stopped inside a window
                 # asks for the whole window again (same ranges, same answers, same pages).
                 last = logs_pages[-1]
@@ -317,11 +344,11 @@ class TransfersStream:
         """``eth_getLogs`` over a..b, cut into aligned pieces while the node refuses; returns the
         answered pieces in block order and the smallest refused range length (None: no refusal).
 
-        Each answer comes back parsed and decoded (``decode_logs_answer``): in the worker process
-        when it is big, so the event loop's core keeps fetching and storing meanwhile."""
+        Each answer comes back parsed and decoded into edge rows (``decode_edge_rows``): in the
+        worker process when it is big, so the event loop's core keeps fetching and storing meanwhile."""
         try:
-            ans = await rpc.call_parsed("eth_getLogs", [logs_filter(a, b, self.contracts)], decode_logs_answer,
-                                        self._executor, int(self.c["offload_bytes"]), _decode_plain)
+            ans = await rpc.call_parsed("eth_getLogs", [logs_filter(a, b, self.contracts)], self._decode,
+                                        self._executor, int(self.c["offload_bytes"]), self._remote_decoder)
         except RangeTooLarge as e:
             if a == b:
                 raise ConnectorError(f"evm {self.chain}: the node refuses even one block ({a}): {e}") from e
@@ -337,50 +364,74 @@ class TransfersStream:
             return out, refused
         return [(a, b, ans)], None
 
-    async def _window(self, rpc: Rpc, windows: Windows, a: int, b: int, end: bool = True) -> _Fetched:
+    def _decode(self, body: bytes) -> tuple[str, Any]:
+        """A small ``eth_getLogs`` answer, decoded into edge rows on the event loop."""
+        return decode_edge_rows(self._spec, body)
+
+    def _remote_decoder(self) -> Callable[[bytes], tuple[str, Any]]:
+        """The same for a worker process: a picklable function carrying the decimals known now."""
+        return functools.partial(decode_edge_rows, self._spec)
+
+    def _learn(self, decimals: dict[str, int | None]) -> None:
+        """Token decimals the decoder may put in rows (a new dict: never changed in place)."""
+        if any(self._spec.decimals.get(t, -1) != d for t, d in decimals.items()):
+            self._spec = self._spec._replace(decimals={**self._spec.decimals, **decimals})
+
+    async def _head(self, rpc: Rpc) -> int:
+        """The node's head block, its chain id checked when configured (both asked at once)."""
+        if self.c.get("chain_id") is None:
+            return int((await rpc.call("eth_blockNumber", [])).result, 16)
+        chain_ans, head_ans = await asyncio.gather(rpc.call("eth_chainId", []), rpc.call("eth_blockNumber", []))
+        got = int(chain_ans.result, 16)
+        if got != int(self.c["chain_id"]):
+            raise ConnectorError(f"evm chain {self.chain}: the node at rpc_url is chain id {got}, "
+                                 f"configured chain_id is {self.c['chain_id']}")
+        return int(head_ans.result, 16)
+
+    async def _window(self, rpc: Rpc, windows: Windows, a: int, b: int, near: asyncio.Future[int]) -> _Fetched:
         """The logs of one window and the headers it needs (fetched ahead, in any order).
 
         A block's time and hash come from its logs when the node sends ``blockTimestamp`` in them
         (then the logs page also writes its ``evm_blocks`` rows); other blocks with transfers, and
-        (``end``: a window near the head) the window's end block, the reorg check's memory, come
-        from their headers."""
+        the window's end block when it ends above ``near`` (``target - reorg_depth``: the reorg
+        check's memory), come from their headers.  ``near`` may still be unknown (a window asked
+        for with the head): then that header is asked for once the logs and the head are in."""
         # The end block's header is needed unless its logs carry its time: asked for alongside the
         # logs (one round trip instead of two); dropped when not needed, so the pages stay the same.
-        end_header = asyncio.create_task(self._headers(rpc, [b])) if end else None
+        end_header = asyncio.create_task(self._headers(rpc, [b])) if near.done() and b > near.result() else None
         try:
-            return await self._window_pages(rpc, windows, a, b, end_header)
+            return await self._window_pages(rpc, windows, a, b, near, end_header)
         except BaseException:
             if end_header is not None:
                 _drop(end_header)
             raise
 
-    async def _window_pages(self, rpc: Rpc, windows: Windows, a: int, b: int,
+    async def _window_pages(self, rpc: Rpc, windows: Windows, a: int, b: int, near: asyncio.Future[int],
                             end_header: asyncio.Task[Page] | None) -> _Fetched:
         pieces, refused = await self._logs(rpc, windows, a, b)
-        decoded = []
+        end = b > await near
+        decoded: list[tuple[int, int, Any, LogsAnswer]] = []
         seen_hash: dict[int, str] = {}
         stamps: dict[int, int | None] = {}
         n_logs = 0
         for s, e, ans in pieces:
-            # Transfer tuples (plain tuples when a worker process decoded them): indexed, not named.
-            transfers, bad, n, st = ans.result
-            if transfers is None:
-                raise ConnectorError(f"evm {self.chain}: eth_getLogs {s}..{e} answered {n}")
-            n_logs += n
-            contracts: set[str] = set()
-            for kind, contract, _src, _dst, _v, blk, bhash, _tx, _li in transfers:
+            got: LogsAnswer = ans.result  # checked per block: the decoder summed up its logs by block
+            if got.result != "list":
+                raise ConnectorError(f"evm {self.chain}: eth_getLogs {s}..{e} answered {got.result}")
+            n_logs += got.logs
+            for blk, bhash in got.hashes.items():
                 if not s <= blk <= e:
                     raise ConnectorError(f"evm {self.chain}: node returned a log of block {blk} for {s}..{e}")
                 if seen_hash.setdefault(blk, bhash) != bhash:
-                    raise ConnectorError(f"evm {self.chain}: logs of block {blk} carry two block hashes "
-                                         "(reorg above confirmations); run sync again")
-                if kind == "erc20":
-                    contracts.add(contract)
-            stamps.update(st)
-            decoded.append((s, e, ans, transfers, bad, contracts))
-        self._tokens_ahead(rpc, set().union(*(d[5] for d in decoded)))
+                    got = got._replace(twice=blk)
+            if got.twice is not None:
+                raise ConnectorError(f"evm {self.chain}: logs of block {got.twice} carry two block hashes "
+                                     "(reorg above confirmations); run sync again")
+            stamps.update(got.stamps)
+            decoded.append((s, e, ans, got))
+        self._tokens_ahead(rpc, set().union(*(d[3].contracts for d in decoded)))
         from_logs = {n: ts for n, ts in stamps.items() if ts is not None and seen_hash.get(n)}
-        blocks = ({b} if end_header is not None else set()) | set(seen_hash)
+        blocks = ({b} if end else set()) | set(seen_hash)
         blocks -= set(from_logs)
         times: dict[int, str] = {}
         hashes: dict[int, str] = {}
@@ -402,12 +453,13 @@ class TransfersStream:
                                      "(reorg above confirmations); run sync again")
         for n, ts in from_logs.items():
             times[n] = iso_time(ts)
-        for s, e, ans, transfers, bad, contracts in decoded:
+        for s, e, ans, got in decoded:
             rows = [(self.chain, n, seen_hash[n], None, ts) for n, ts in sorted(from_logs.items()) if s <= n <= e]
             pages.append(Page(body=ans.body, url=ans.url, method="POST eth_getLogs",
-                              data={"start": s, "end": e, "transfers": transfers, "malformed": bad,
-                                    "times": times, "decimals": {}, "blocks": rows},
-                              state=None, meta={"kind": "logs", "contracts": sorted(contracts)}))
+                              data={"start": s, "end": e, "transfers": got.transfers, "edges": got.rows,
+                                    "malformed": got.malformed, "times": times, "decimals": {}, "blocks": rows},
+                              state=None, meta={"kind": "logs", "contracts": sorted(got.contracts),
+                                                "row_decimals": got.decimals}))
         return _Fetched(pages, n_logs, refused)
 
     async def _in_order(self, rpc: Rpc, got: _Fetched, known: dict[str, int | None]) -> list[Page]:
@@ -424,9 +476,17 @@ class TransfersStream:
                 known.update(found)
             else:
                 page = await self._tokens(rpc, new, known)
+            self._learn({t: known.get(t) for t in new})
             pages.insert(0, page)
         for p in logs_pages:
             p.data["decimals"] = {c: known.get(c) for c in p.meta.pop("contracts")}
+            used = p.meta.pop("row_decimals")
+            if p.data["edges"] is not None and used != p.data["decimals"]:
+                # Rows made with decimals of a metadata answer that is not the one stored (a token asked
+                # twice, answered differently): made again from the same bytes with the stored ones.
+                self._learn(known)
+                again: LogsAnswer = decode_edge_rows(self._spec, p.body)[1]
+                p.data.update(edges=again.rows, transfers=again.transfers)
         return pages
 
     async def _headers(self, rpc: Rpc, numbers: list[int]) -> Page:
@@ -460,7 +520,9 @@ class TransfersStream:
 
             async def fetch() -> tuple[Page, dict[str, int | None]]:
                 found: dict[str, int | None] = {}
-                return await self._tokens(rpc, list(new), found), found
+                page = await self._tokens(rpc, list(new), found)
+                self._learn(found)  # the windows decoded from now on carry these decimals in their rows
+                return page, found
 
             self._token_tasks[new] = asyncio.create_task(fetch())
 
@@ -596,6 +658,10 @@ class TransfersStream:
 
         Per block: the id prefix and the time; per contract: the asset id, decimals and the start of
         ``attrs``; per log index: its two spellings (measured: ~25% less than formatting each row)."""
+        if d.get("edges") is not None:  # made by the decoder (connectors.evm.decode.decode_edge_rows)
+            if d["edges"]:
+                yield Rows("edges", EDGE_COLUMNS, d["edges"])
+            return
         chain, source, times, decs = self.chain, self.source, d["times"], d["decimals"]
         rows: list[tuple[Any, ...]] = []
         append = rows.append
@@ -624,8 +690,19 @@ class TransfersStream:
             yield Rows("edges", EDGE_COLUMNS, rows)
 
 
-EDGE_COLUMNS = ("id", "kind", "src", "dst", "chain", "asset", "amount", "decimals", "time", "block", "tx", "attrs",
-                "source", "first_seen", "last_seen")
+
+
+def _page_wallets(d: dict[str, Any], cut: int) -> Iterator[str]:
+    """The source and destination addresses of a logs page's transfers (``cut``: the wallet id
+    prefix's length, for pages whose rows the decoder made)."""
+    if d.get("edges") is not None:
+        for r in d["edges"]:
+            yield r[2][cut:]
+            yield r[3][cut:]
+    else:
+        for t in d["transfers"]:
+            yield t[2]
+            yield t[3]
 
 
 def _reverted(err: JsonRpcError) -> bool:
@@ -663,8 +740,6 @@ def _chain_class(chain: str) -> type[TransfersStream]:
     return type(f"TransfersStream_{chain}", (TransfersStream,), {"name": f"evm.{chain}_transfers",
                                                                   "__module__": __name__})
 
-
-_decode_plain = functools.partial(decode_logs_answer, plain=True)  # picklable, for the worker processes
 
 
 class EvmConnector(TypedConfig):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import re
 import signal
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -236,6 +236,190 @@ def _transfers(logs: Iterable[Any], plain: bool, stamps: dict[int, int | None] |
         # tuple.__new__ skips NamedTuple's Python-level __new__ (a third of this loop's time).
         append(new(cls, (kind, contract, src, dst, value, block, bh, log.transactionHash, int(log.logIndex, 16))))
     return out, bad
+
+
+#: The columns of the ``edges`` rows of a Transfer log, made here (:func:`decode_edge_rows`) or by the
+#: connector from Transfer tuples (``TransfersStream._transfer_records``): the same layout both ways.
+EDGE_COLUMNS = ("id", "kind", "src", "dst", "chain", "asset", "amount", "decimals", "time", "block", "tx", "attrs",
+                "source", "first_seen", "last_seen")
+
+
+class EdgeSpec(NamedTuple):
+    """What an edge row holds beyond its log: the connector's constants and the decimals of the
+    tokens known when the answer was sent to be decoded (a token's decimals never change within a
+    run: they are read once, and only for tokens not known yet)."""
+
+    chain: str
+    source: str
+    asset: str  # ids.prefix("token", chain)
+    wallet: str  # ids.prefix("wallet", "evm")
+    block_prefix: Callable[[str, int], str]  # ids.evm_transfer_edge_prefix
+    decimals: dict[str, int | None]
+
+
+class LogsAnswer(NamedTuple):
+    """An ``eth_getLogs`` answer decoded by :func:`decode_edge_rows`.
+
+    ``rows``: the ``edges`` rows themselves (columns :data:`EDGE_COLUMNS`)
+    when every transfer block's time came with its logs and every token's decimals were known; else
+    None and ``transfers`` holds the plain Transfer tuples the connector turns into rows itself.
+    ``hashes``: block -> block hash of the transfers' blocks; ``twice``: a block whose logs carried
+    two hashes (None: none); ``contracts``: the ERC-20 contracts seen; ``result``: the type name of a
+    result that is not a list (then everything else is empty)."""
+
+    rows: list[tuple[Any, ...]] | None
+    transfers: list[tuple[Any, ...]] | None
+    malformed: int
+    logs: int
+    stamps: dict[int, int | None]
+    hashes: dict[int, str]
+    twice: int | None
+    contracts: frozenset[str]
+    result: str = "list"
+    decimals: dict[str, int | None] | None = None  # what the rows hold for each of ``contracts``
+
+
+def decode_edge_rows(spec: EdgeSpec, body: bytes) -> tuple[str, Any]:
+    """:func:`decode_logs_answer`'s contract, but ``("ok", LogsAnswer)``: one pass over the logs
+    makes the edge rows and the checks' per-block summary (issue 16: the rows used to be made in a
+    second pass, on the event loop, from Transfer tuples pickled back from the worker).  Run in the
+    decode worker for big answers, inline for small ones: the same function, so the same rows."""
+    status, value = _parse(body)
+    if status != "ok":
+        return status, value
+    if not isinstance(value, list):
+        return "ok", LogsAnswer(None, None, 0, 0, {}, {}, None, frozenset(), type(value).__name__)
+    rows, bad, stamps, hashes, twice, contracts = _rows(value, spec)
+    if rows is None:  # a block without its time in the logs, or a token without decimals yet
+        transfers, bad = _transfers(value, True, {})
+        return "ok", LogsAnswer(None, transfers, bad, len(value), stamps, hashes, twice, contracts)
+    return "ok", LogsAnswer(rows, None, bad, len(value), stamps, hashes, twice, contracts, "list",
+                            {c: spec.decimals[c] for c in contracts})
+
+
+def _parse(body: bytes) -> tuple[str, Any]:
+    """The answer's bytes as log structs (``("ok", list)``, or the result that is not a list)."""
+    try:
+        ans: Any = _FAST.decode(body)
+    except msgspec.ValidationError:  # valid JSON, unexpected types: read it loosely, log by log
+        try:
+            ans = _LOOSE.decode(body)
+        except msgspec.DecodeError:  # not even an object
+            return "not-rpc", f"{len(body)} bytes of JSON that is not an object"
+    except msgspec.DecodeError:
+        return "invalid", f"invalid JSON-RPC answer ({len(body)} bytes)"
+    if ans.error:
+        return "error", ans.error
+    res = ans.result
+    if res is msgspec.UNSET:
+        return "not-rpc", "no result"
+    if isinstance(res, list) and res and not isinstance(res[0], _Log):
+        try:
+            res = msgspec.convert(res, list[_AnyLog])
+        except msgspec.ValidationError as e:
+            return "invalid", f"eth_getLogs answer with a log that is not an object: {e}"
+    return "ok", res
+
+
+def _rows(logs: list[Any], spec: EdgeSpec) -> tuple[list[tuple[Any, ...]] | None, int, dict[int, int | None],
+                                                    dict[int, str], int | None, frozenset[str]]:
+    """:func:`_transfers`' rules and the connector's row layout in one loop (the decoding's hot loop).
+
+    Per block: the id prefix and the time; per contract: the asset id, decimals and the start of
+    ``attrs``; per log index: its 6 digits (and ``attrs``, per contract); per address topic: its wallet id.  Returns rows
+    None when a block's time is not in all its logs or a token's decimals are not known."""
+    rows: list[tuple[Any, ...]] = []
+    append = rows.append
+    chain, source, asset, wallet, decs = spec.chain, spec.source, spec.asset, spec.wallet, spec.decimals
+    wal: dict[str, str] = {}
+    per: dict[str, tuple[str, int | None, str, str, list[str]]] = {}
+    l6s: list[str] = []  # log index -> its 6 digits
+    stamps: dict[int, int | None] = {}
+    hashes: dict[int, str] = {}
+    contracts: set[str] = set()
+    twice: int | None = None
+    ok = True
+    last_bn, block, bp, when, bhash = "", -1, "", "", ""
+    bad = 0
+    for log in logs:
+        topics = log.topics
+        if not topics:
+            continue
+        t0 = topics[0]
+        if t0 != TRANSFER_TOPIC and str(t0).lower() != TRANSFER_TOPIC:
+            continue
+        n = len(topics)
+        data = log.data or "0x"
+        if n == 3 and len(data) == 66:
+            erc20, value = True, int(data, 16)
+        elif n == 4 and len(data) <= 2:
+            erc20, value = False, int(topics[3], 16)
+        else:
+            bad += 1
+            continue
+        if log.removed:
+            continue
+        a, b = topics[1], topics[2]
+        src = wal.get(a)  # an address topic is checked once: the cache holds only valid ones
+        if src is None:
+            if len(a) != 66 or a[2:26] != _ZERO24:
+                bad += 1
+                continue
+            src = wal[a] = wallet + "0x" + a[26:].lower()
+        dst = wal.get(b)
+        if dst is None:
+            if len(b) != 66 or b[2:26] != _ZERO24:
+                bad += 1
+                continue
+            dst = wal[b] = wallet + "0x" + b[26:].lower()
+        c = log.address
+        p = per.get(c)
+        if p is None:
+            contract = c.lower()
+            p = per[c] = (asset + contract, decs.get(contract), f'{{"contract":"{contract}","log_index":', contract, [])
+            if erc20 and contract not in decs:
+                ok = False
+        if erc20:
+            contracts.add(p[3])
+        bn = log.blockNumber
+        bh = log.blockHash or ""
+        if bn != last_bn:  # logs come in block order: once per block
+            last_bn, block = bn, int(bn, 16)
+            ts = log.blockTimestamp
+            stamp = int(ts, 16) if isinstance(ts, str) and ts[:2] == "0x" and len(ts) > 2 else None
+            stamps[block] = stamp if stamps.get(block, stamp) == stamp else None
+            if stamps[block] is None:
+                ok = False
+            else:
+                when = iso_time(stamp)  # type: ignore[arg-type]
+            bp = spec.block_prefix(chain, block)
+            bhash = hashes.setdefault(block, bh)
+        elif stamps[block] is not None and log.blockTimestamp is None:
+            stamps[block] = None
+            ok = False
+        if bh != bhash and twice is None:
+            twice = block
+        li = int(log.logIndex, 16)
+        try:
+            l6 = l6s[li]
+        except IndexError:
+            l6s.extend(f"{i:06d}" for i in range(len(l6s), li + 1))
+            l6 = l6s[li]
+        if erc20:
+            attrs = p[4]  # per contract and log index: one string each (pickled once)
+            try:
+                at = attrs[li]
+            except IndexError:
+                attrs.extend(p[2] + str(i) + "}" for i in range(len(attrs), li + 1))
+                at = attrs[li]
+            append((bp + l6, "paid", src, dst, chain, p[0], str(value), p[1], when, block, log.transactionHash,
+                    at, source, when, when))
+        else:
+            append((bp + l6, "nft_transfer", src, dst, chain, p[0], None, None, when, block, log.transactionHash,
+                    f'{p[2]}{li},"token_id":"{value}"}}', source, when, when))
+    if any(not h for h in hashes.values()):
+        ok = False  # a log without its block hash: the block's header is fetched, its time with it
+    return (rows if ok else None), bad, stamps, hashes, twice, frozenset(contracts)
 
 
 @dataclass(frozen=True)

@@ -117,11 +117,14 @@ class Rpc:
 
     async def call_parsed(self, method: str, params: list[Any], parse: Callable[[bytes], tuple[str, Any]],
                           executor: Executor | None = None, offload_bytes: int = 0,
-                          parse_remote: Callable[[bytes], tuple[str, Any]] | None = None) -> RpcAnswer:
+                          parse_remote: Callable[[], Callable[[bytes], tuple[str, Any]]] | None = None,
+                          ) -> RpcAnswer:
         """:meth:`call` whose answer is parsed by ``parse`` (``parse_answer``'s contract; see also
-        ``evm_decode.decode_logs_answer``), or by ``parse_remote`` in ``executor`` when the body has at
-        least ``offload_bytes``; ``result`` is what it returned.  Garbled bodies and JSON-RPC errors
-        are retried; a range refusal raises :class:`RangeTooLarge`."""
+        ``evm_decode.decode_edge_rows``), or in ``executor`` when the body has at least
+        ``offload_bytes``, by the picklable function ``parse_remote()`` makes once the answer is in
+        (so it can carry what the caller learnt meanwhile; default ``parse``); ``result`` is what it
+        returned.  Garbled bodies and JSON-RPC errors are retried; a range refusal raises
+        :class:`RangeTooLarge`."""
         payload = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
         loop = asyncio.get_running_loop()
         last: Exception | None = None
@@ -135,7 +138,8 @@ class Rpc:
             self.stats["calls"] += 1
             if executor is not None and len(resp.body) >= offload_bytes:
                 self.stats["offloaded"] += 1
-                status, value = await loop.run_in_executor(executor, parse_remote or parse, resp.body)
+                status, value = await loop.run_in_executor(executor, parse_remote() if parse_remote else parse,
+                                                           resp.body)
             else:
                 status, value = parse(resp.body)
             if status == "ok":
