@@ -140,27 +140,11 @@ def decode_logs_answer(body: bytes, plain: bool = False) -> tuple[str, Any]:
     fields used and halves the parse (measured: 0.42 s vs 0.78 s for 200k logs with orjson dicts);
     and big answers are parsed in a worker process (``decode_workers`` in connectors.evm.connector).
     """
-    try:
-        ans: Any = _FAST.decode(body)
-    except msgspec.ValidationError:  # valid JSON, unexpected types: read it loosely, log by log
-        try:
-            ans = _LOOSE.decode(body)
-        except msgspec.DecodeError:  # not even an object
-            return "not-rpc", f"{len(body)} bytes of JSON that is not an object"
-    except msgspec.DecodeError:
-        return "invalid", f"invalid JSON-RPC answer ({len(body)} bytes)"
-    if ans.error:
-        return "error", ans.error
-    res = ans.result
-    if res is msgspec.UNSET:
-        return "not-rpc", "no result"
+    status, res = _parse(body)
+    if status != "ok":
+        return status, res
     if not isinstance(res, list):
         return "ok", (None, 0, type(res).__name__, {})
-    if res and not isinstance(res[0], _Log):
-        try:
-            res = msgspec.convert(res, list[_AnyLog])
-        except msgspec.ValidationError as e:
-            return "invalid", f"eth_getLogs answer with a log that is not an object: {e}"
     stamps: dict[int, int | None] = {}
     transfers, bad = _transfers(res, plain, stamps)
     return "ok", (transfers, bad, len(res), stamps)
