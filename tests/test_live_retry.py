@@ -230,9 +230,10 @@ def test_table_row_shows_the_retry_reason_while_waiting_and_the_count_after(
         store.close()
     assert res.status == "ok"
     first, second = view.at_retry
-    assert re.fullmatch(rf"{re.escape(STREAM)} running 0 0 1 \d+\.\ds "
+    # the status column says retrying until the next page arrives
+    assert re.fullmatch(rf"{re.escape(STREAM)} retrying 0 0 1 \d+\.\ds "
                         r"retrying \(1\): HTTP 503 Service Unavailable, (next in 0\.0s|trying again)", first), first
-    assert re.fullmatch(rf"{re.escape(STREAM)} running 0 0 2 \d+\.\ds retrying \(2\): "
+    assert re.fullmatch(rf"{re.escape(STREAM)} retrying 0 0 2 \d+\.\ds retrying \(2\): "
                         r"HTTP 429 Too Many Requests, Retry-After 0\.3, next in 0\.[23]s", second), second
     # The page that came after the wait replaces the reason: the stream is moving again.
     assert any(f.split()[1] == "running" for f in view.at_progress), view.at_progress
@@ -263,6 +264,7 @@ def test_row_counts_down_to_the_next_try_then_shows_progress_again() -> None:
     _retry(view, res, "HTTP 503 Service Unavailable\nsecond line of a body", 30.0)
     row = _row(view)
     assert re.search(r" retrying \(1\): HTTP 503 Service Unavailable, next in (30\.0|29\.\d)s$", row), row
+    assert row.split()[1] == "retrying", row  # the status column too, while the wait lasts
     update(0, None, "ETH list")  # another task's page during the wait: still retrying
     assert "retrying (1)" in _row(view)
     _retry(view, res, "timeout after 30s", 0.0)

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from tracer.pipeline import Progress, StreamResult
 
 STATUSES = ("waiting", "running", "ok", "skipped", "failed", "interrupted")
-_STYLE = {"waiting": "dim", "running": "cyan", "ok": "green", "skipped": "yellow", "failed": "bold red",
-          "interrupted": "red"}
+_STYLE = {"waiting": "dim", "running": "cyan", "retrying": "magenta", "ok": "green", "skipped": "yellow",
+          "failed": "bold red", "interrupted": "red"}
 
 
 def one_line(text: str | None, limit: int = 300) -> str:
@@ -205,7 +205,8 @@ class LiveView:
         for row in rows:
             secs = row.seconds()
             now = row.error or ((row.retrying() or row.note) if row.status == "running" else "")
-            table.add_row(row.stream, f"[{_STYLE.get(row.status, '')}]{row.status}[/]", row.progress(),
+            shown = "retrying" if row.retrying() else row.status  # running, but waiting to try again
+            table.add_row(row.stream, f"[{_STYLE.get(shown, '')}]{shown}[/]", row.progress(),
                           f"{row.records:,}" if row.res is not None else "",
                           str(row.retries) if row.res is not None else "",
                           f"{secs:.1f}s" if secs is not None else "", Text(now, no_wrap=True, overflow="ellipsis"))
