@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from graphs.clusters import Link, cluster_links
+from tracer import cluster_view as cv
 from tracer import queries as q
 from tracer.cli import main
 from tracer.scoring import tables
@@ -148,12 +149,12 @@ def test_cluster_query_shows_the_listed_member_and_the_links(db_factory: Callabl
         alone = next(f["subject"] for f in store.flag_rows() if not f["cluster"])
         c = q.cluster(store, alone)
         assert [m["id"] for m in c["members"]] == [alone] and c["links"] == []
-        assert c["note"] == q.NO_CLUSTER == "not in an actor cluster: scoring linked it to no other wallet"
+        assert c["note"] == cv.NO_CLUSTER == "not in an actor cluster: scoring linked it to no other wallet"
         unflagged = next(m for m in store.stored_cluster_members(cid, 50) if store.flag_of(m) is None)
         assert q.cluster(store, unflagged)["cluster"] == cid  # an unflagged member finds its cluster too
         other = next(n for n in ctx(res).clusters.of if ctx(res).clusters.of[n] not in
                      {r["cluster"] for r in store.flag_rows()})
-        assert q.cluster(store, other)["note"] == q.NO_FLAGGED_CLUSTER  # its cluster held no flagged subject
+        assert q.cluster(store, other)["note"] == cv.NO_FLAGGED_CLUSTER  # its cluster held no flagged subject
     finally:
         store.close()
 
@@ -168,7 +169,7 @@ def test_cluster_query_shows_the_listed_member_and_the_links(db_factory: Callabl
     assert lines[at + 1] == "  " + scoring[0]["sentence"] + "; facts: " + ", ".join(scoring[0]["refs"][:3]) + \
         (" ..." if len(scoring[0]["refs"]) > 3 else "")
     r = _cli(db, "cluster", alone, "--table")
-    assert r.exit_code == 0 and r.output == f"{alone}: {q.NO_CLUSTER}\n", r.output
+    assert r.exit_code == 0 and r.output == f"{alone}: {cv.NO_CLUSTER}\n", r.output
     r = _cli(db, "cluster", subject, "--json")
     assert r.exit_code == 0 and json.loads(r.output)["links"][0]["sentence"] == scoring[0]["sentence"]
 
@@ -178,7 +179,7 @@ def test_a_store_never_scored_says_so(tmp_path: Path) -> None:
     try:
         node = store.query("SELECT id FROM entities WHERE kind = 'wallet' ORDER BY id LIMIT 1")[0]["id"]
         c = q.cluster(store, node)
-        assert c["note"] == q.NOT_SCORED and [m["id"] for m in c["members"]] == [node]
+        assert c["note"] == cv.NOT_SCORED and [m["id"] for m in c["members"]] == [node]
     finally:
         store.close()
 
@@ -199,7 +200,7 @@ def test_a_v6_store_upgrades_and_shows_its_flagged_members_until_rescored(tmp_pa
     try:
         assert store.keeps_clusters() and SCHEMA_VERSION == 7
         assert [r["version"] for r in store.query("SELECT version FROM migrations ORDER BY version")][-1] == 7
-        assert q.cluster(store, subject)["note"] == q.FLAGGED_ONLY and stored(store) == ([], [])
+        assert q.cluster(store, subject)["note"] == cv.FLAGGED_ONLY and stored(store) == ([], [])
         score_store(store, now=LATER)
         c = q.cluster(store, subject)
         assert c["note"] is None and listed in {m["id"] for m in c["members"]}
