@@ -10,12 +10,10 @@ neither a failure nor an "ok, 0 records" that reads as "nothing there".
 from __future__ import annotations
 
 import asyncio
-import atexit
 import collections
 import contextlib
 import contextvars
 import dataclasses
-import gc
 import logging
 import time
 from collections.abc import Callable
@@ -104,17 +102,6 @@ def _retry_hook(watch: Watch | None) -> RetryHook:
 
     return on_retry
 
-
-def _freeze_at_exit() -> None:
-    """At interpreter exit, no more cyclic garbage collection: the collections that Python's
-    shutdown runs over every object a sync left in memory took ~80 ms of a short ``tracer sync``
-    after its last write (issue 16, bench/evm_timeline.py).  Everything is stored and closed by
-    then; only the process's memory is left, and the kernel frees it."""
-    gc.disable()
-    gc.freeze()
-
-
-_exit_hook: list[bool] = []  # registered once per process, by the first sync
 
 
 # Stream statuses that leave a run ``ok``.
@@ -317,9 +304,6 @@ async def sync(
     ``plan`` (library use, benchmarks) gives connector instances and streams directly instead of
     resolving registered connectors from ``selectors``.  ``watch``: told of each stream (a live view).
     """
-    if not _exit_hook:
-        _exit_hook.append(True)
-        atexit.register(_freeze_at_exit)
     # Only the connectors of this run are imported and configured (a fast start for one chain).
     if plan is None:
         plan, configs = registry.plan(selectors or [], cfg)
