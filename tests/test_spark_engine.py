@@ -50,6 +50,9 @@ def assert_same(store: StoreBackend, session: Any) -> tuple[ScoreResult, ScoreRe
     assert cs.compute == cx.compute
     assert sp.stats["hubs"] == nx.stats["hubs"] and sp.stats["edges"] == nx.stats["edges"]
     assert sp.stats["engine"] == "spark" and nx.stats["engine"] == "networkx"
+    # the rules ran as a Spark job over per-actor bundles (fewer bundles than subjects: clusters share one)
+    assert 0 < sp.stats["rule_bundles"] <= sp.stats["rule_subjects"] and sp.stats["rule_bytes"] > 0
+    assert "rules" in sp.timings
     return nx, sp
 
 
@@ -85,6 +88,7 @@ def test_demo_world_through_the_cli(spark: Any, tmp_path: Path) -> None:
     assert r.exit_code == 0, (r.output, r.exception)
     assert "spark engine (local[2])" in r.output and "Traceback" not in r.output
     assert "spark engine: exposure, hop by hop (" in r.output  # each stage said as it starts
+    assert "spark engine: rules and scores, per actor (" in r.output and " actor bundles (" in r.output
     store = open_store(db)
     got_flags = tables.read_flags(store)
     # every subject with evidence (a qualifier alone is evidence without a flag)

@@ -117,7 +117,8 @@ def score_command(env: Env, top: int, min_level: str, dry_run: bool, include_dis
             ss = res.stats
             click.echo(f"spark engine ({ss.get('spark_master')}): {ss.get('edges', 0):,} graph edges; the driver held "
                        f"{ss.get('driver_edges', 0):,} (market side and {ss.get('relevant_wallets', 0):,} relevant "
-                       f"wallets); " + ", ".join(f"{k} {v:.1f}s" for k, v in res.timings.items() if k != "total"),
+                       f"wallets); rules on {ss.get('rule_subjects', 0):,} subjects in {ss.get('rule_bundles', 0):,} actor "
+                       f"bundles ({ss.get('rule_bytes', 0) / 1e6:.1f} MB); " + ", ".join(f"{k} {v:.1f}s" for k, v in res.timings.items() if k != "total"),
                        err=True)
         stops = res.context.exposure.stops if res.context else []
         for st in stops[:10]:

@@ -310,10 +310,16 @@ def score_subject(subject: str, ctx: Context) -> tuple[float, str, list[Evidence
 
 def score_context(ctx: Context, computed_at: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Flags and evidence rows for every subject with non-zero evidence."""
+    return result_rows(((s, *score_subject(s, ctx)) for s in subjects(ctx)), computed_at, ctx.clusters.cluster)
+
+
+def result_rows(scored: Iterable[tuple[str, float, str, list[Evidence]]], computed_at: str,
+                cluster_of: Callable[[str], str | None]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Flags and evidence rows from each subject's (subject, score, level, evidence), in subject order:
+    one function for every engine, so the rows they write cannot drift apart."""
     flags: list[dict[str, Any]] = []
     evidence: list[dict[str, Any]] = []
-    for s in subjects(ctx):
-        score, level, ev = score_subject(s, ctx)
+    for s, score, level, ev in scored:
         if not ev:
             continue
         for e in ev:
@@ -324,7 +330,7 @@ def score_context(ctx: Context, computed_at: str) -> tuple[list[dict[str, Any]],
         if score > 0:
             top = sorted(ev, key=lambda e: -e.score)[:3]
             flags.append({"subject": s, "score": score, "level": level, "rules_version": RULES_VERSION,
-                          "computed_at": computed_at, "cluster": ctx.clusters.cluster(s),
+                          "computed_at": computed_at, "cluster": cluster_of(s),
                           "reasons": [{"rule": e.rule, "score": e.score, "detail": e.detail} for e in top]})
     flags.sort(key=lambda f: (-f["score"], f["subject"]))
     return flags, evidence
@@ -347,15 +353,18 @@ def score_store(store: StoreBackend, params: Params | None = None, write: bool =
     if engine is not None and engine.name == "spark":
         from tracer.scoring.spark_engine import context_from_spark
 
-        ctx, run = context_from_spark(store, p, now, engine, spark, progress)
+        ctx, run = context_from_spark(store, p, now, engine, spark, progress, score=True)
         timings.update(run.timings)
         spark_stats = run.stats
+        assert run.scored is not None
+        t1 = time.monotonic()
+        flags, evidence = result_rows(run.scored, now, ctx.clusters.cluster)
     else:
         obs_rows = tables.observations(store, now)
         ctx = context_from_rows(tables.iter_edges(store), obs_rows, tables.deployments(store), p, timings,
                                 tables.token_symbols(store), stages)
-    t1 = time.monotonic()
-    flags, evidence = score_context(ctx, now)
+        t1 = time.monotonic()
+        flags, evidence = score_context(ctx, now)
     timings["score"] = time.monotonic() - t1
     if write:
         t2 = time.monotonic()

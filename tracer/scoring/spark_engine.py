@@ -21,13 +21,19 @@ as the networkx engine, without ever holding the whole payment graph in the driv
    cluster holding one of them): each one's first funding, the times it paid (activity hours), and
    for exposed wallets its non-dust in- and outflow per asset (the totals exposure wording states).
 
-The rules and the combination then run per subject exactly as in the networkx engine (same code, same
-order), so flags, levels, scores and evidence are equal; tests/test_spark_engine.py checks it.  The
-driver's memory grows with the market side and the relevant wallets, not with the payment graph.
+4. **The rules and the combination** run as a Spark job (:func:`score_rules`): the driver cuts the
+   context into one :class:`~tracer.scoring.bundles.Bundle` per actor (what the rules read about its
+   subjects), streams them to Parquet, the executors score the bundles with the networkx engine's own
+   rule functions and combination, and the answers stream back in subject order to the store writer.
+
+Same code, same order, so flags, levels, scores and evidence are equal; tests/test_spark_engine.py
+checks it (tests/test_bundles.py checks that a bundle gives every rule the whole context's answer).
+The driver's memory grows with the market side and the relevant wallets, not with the payment graph.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import time
@@ -41,7 +47,8 @@ from graphs.build import EDGE_COLUMNS, FirstFunding, TracerGraph, build_graph, n
 from graphs.clusters import Clusters, Hub
 from tracer.catalog import load_catalog, load_country_groups
 from tracer.scoring import tables
-from tracer.scoring.rules import Context, Params
+from tracer.scoring.bundles import Scored
+from tracer.scoring.rules import Context, Evidence, Params
 from tracer.scoring.stages import hub_params
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -98,6 +105,7 @@ class SparkRun:
 
     stats: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    scored: list[Scored] | None = None  # (subject, score, level, evidence) in subject order, when scored
 
 
 def _batches(path: Path, columns: list[str], batch_rows: int = 200_000) -> Iterator[Any]:
@@ -206,11 +214,12 @@ def _hubs_on(tg: TracerGraph, hubs: Mapping[str, Hub]) -> dict[int, Hub]:
 
 
 def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
-                       spark: SparkSession | None = None, progress: Callable[[str], None] | None = None
-                       ) -> tuple[Context, SparkRun]:
+                       spark: SparkSession | None = None, progress: Callable[[str], None] | None = None,
+                       score: bool = False) -> tuple[Context, SparkRun]:
     """The scoring context built by the Spark engine (module docstring); ``spark``: a running session
     (default: :func:`graphs.spark.frames.session` with the engine's master and settings);
-    ``progress``: called with each stage's name as it starts (minutes on a big store)."""
+    ``progress``: called with each stage's name as it starts (minutes on a big store); ``score``:
+    also run the rules and the combination on Spark, per actor (:func:`score_rules`, ``run.scored``)."""
     from graphs.spark import dust as sp_dust
     from graphs.spark import exposure as sp_exposure
     from graphs.spark import hubs as sp_hubs
@@ -354,6 +363,11 @@ def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
         ctx = Context(tg, hubs_d, dict(seen.listed), seen.label, dict(seen.obs), exp, clusters, compute,
                       dict(gpus), dict(payouts), catalog, load_country_groups(), p, rentals=dict(rentals),
                       symbols=symbols, dust=dict(dust), paid_times=out_times, flows=flows)
+        if score:
+            say("rules and scores, per actor")
+            t0 = time.monotonic()
+            run.scored = score_rules(spark, ctx, work, run.stats)
+            t["rules"] = time.monotonic() - t0
         return ctx, run
     finally:
         for df in cached:
@@ -362,3 +376,87 @@ def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
             release()
         if not engine.spark_workdir:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def score_rules(spark: SparkSession, ctx: Context, work: Path, stats: dict[str, Any] | None = None,
+                batch_rows: int = 1000) -> list[Scored]:
+    """Every rule and the combination as one Spark job: each actor's :class:`~tracer.scoring.bundles.Bundle`
+    (what the rules read about its subjects) is written to Parquet in ``work`` in batches, the bundles
+    are spread over the executors by actor, each executor scores its bundles with the unchanged rules,
+    and the answers stream back (``toLocalIterator``: one partition at a time) in subject order.
+
+    The run-wide part (catalog, country groups, parameters, symbols, dust limits) is broadcast once.
+    On a cluster ``work`` must be readable by every executor (``spark_workdir``)."""
+    import pickle
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tracer.scoring.bundles import bundles, shared_of
+    from tracer.scoring.run import subjects
+
+    subs = subjects(ctx)
+    path = work / "bundles.parquet"
+    schema = pa.schema([("actor", pa.string()), ("subjects", pa.int32()), ("bundle", pa.binary())])
+    n_bundles = n_bytes = 0
+    with pq.ParquetWriter(str(path), schema) as out:
+        buf: list[tuple[str, int, bytes]] = []
+
+        def flush() -> None:
+            if buf:
+                out.write_table(pa.Table.from_pylist(
+                    [{"actor": a, "subjects": n, "bundle": blob} for a, n, blob in buf], schema))
+                buf.clear()
+
+        for b in bundles(ctx, subs):
+            blob = pickle.dumps(b, protocol=pickle.HIGHEST_PROTOCOL)
+            buf.append((b.actor, len(b.subjects), blob))
+            n_bundles += 1
+            n_bytes += len(blob)
+            if len(buf) >= batch_rows:
+                flush()
+        flush()
+    if stats is not None:
+        stats.update({"rule_subjects": len(subs), "rule_bundles": n_bundles, "rule_bytes": n_bytes})
+    if not subs:
+        return []
+    shared = spark.sparkContext.broadcast(pickle.dumps(shared_of(ctx), protocol=pickle.HIGHEST_PROTOCOL))
+    parts = max(1, min(n_bundles, spark.sparkContext.defaultParallelism * 4))
+    frame = spark.read.parquet(str(path)).repartition(parts, "actor")
+    got: dict[str, Scored] = {}
+    try:
+        for r in frame.mapInPandas(_score_partition(shared), SCORED_SCHEMA).toLocalIterator():
+            ev = [Evidence(rule, score, detail, tuple(refs), tuple(p)) for rule, score, detail, refs, p
+                  in json.loads(r["evidence"])]
+            got[r["subject"]] = (r["subject"], float(r["score"]), r["level"], ev)
+    finally:
+        shared.unpersist()
+    missing = [s for s in subs if s not in got]
+    if missing:  # an executor lost a bundle: never write a partial scoring
+        raise RuntimeError(f"the Spark rules job returned no answer for {len(missing)} subject(s), e.g. {missing[0]}")
+    return [got[s] for s in subs]
+
+
+SCORED_SCHEMA = "subject string, score double, level string, evidence string"
+
+
+def _score_partition(shared: Any) -> Callable[[Iterator[Any]], Iterator[Any]]:
+    """The executors' side of :func:`score_rules`: pickled bundles in, one row per subject out (the
+    evidence as JSON: floats round-trip exactly through ``json``)."""
+    def run(frames: Iterator[Any]) -> Iterator[Any]:
+        import pickle
+
+        import pandas as pd
+
+        from tracer.scoring.bundles import score_bundle
+
+        ctx_shared = pickle.loads(shared.value)
+        for pdf in frames:
+            rows = []
+            for blob in pdf["bundle"]:
+                for s, score, level, ev in score_bundle(pickle.loads(blob), ctx_shared):
+                    rows.append((s, float(score), level, json.dumps(
+                        [[e.rule, e.score, e.detail, list(e.refs), list(e.path)] for e in ev])))
+            if rows:
+                yield pd.DataFrame(rows, columns=["subject", "score", "level", "evidence"])
+    return run
