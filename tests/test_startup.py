@@ -190,6 +190,17 @@ def test_store_imports_sqlite_utils_without_pandas() -> None:
     assert out == ["sqlite_utils"]
 
 
+def test_store_open_scans_no_plugin_entry_points(tmp_path: Path) -> None:
+    """Opening (and creating) a store loads no sqlite-utils plugins: that scans every installed
+    package's entry points through importlib.metadata, ~30 ms of each sync's start (issue 16)."""
+    db = tmp_path / "t.db"
+    out = _run("import json, sys\nfrom tracer.store import open_store\n"
+               f"s = open_store({str(db)!r})\ns.close()\ns = open_store({str(db)!r})\ns.close()\n"
+               "import sqlite_utils.plugins as p\n"
+               "print(json.dumps([p._plugins_loaded, 'importlib.metadata' in sys.modules]))")
+    assert out == [False, False]
+
+
 def test_sqlite_utils_column_types_unchanged_for_numpy_and_pandas_values() -> None:
     """Code that inserts numpy or pandas values through sqlite-utils after the store was opened gets
     the column types sqlite-utils gives them when it imports pandas itself."""

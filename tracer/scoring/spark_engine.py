@@ -379,7 +379,7 @@ def context_from_spark(store: Reads, params: Params, now: str, engine: Engine,
 
 
 def score_rules(spark: SparkSession, ctx: Context, work: Path, stats: dict[str, Any] | None = None,
-                batch_rows: int = 1000) -> list[Scored]:
+                batch_rows: int = 1000, batch_bytes: int = 64 << 20) -> list[Scored]:
     """Every rule and the combination as one Spark job: each actor's :class:`~tracer.scoring.bundles.Bundle`
     (what the rules read about its subjects) is written to Parquet in ``work`` in batches, the bundles
     are spread over the executors by actor, each executor scores its bundles with the unchanged rules,
@@ -397,10 +397,12 @@ def score_rules(spark: SparkSession, ctx: Context, work: Path, stats: dict[str, 
 
     subs = subjects(ctx)
     path = work / "bundles.parquet"
-    schema = pa.schema([("actor", pa.string()), ("subjects", pa.int32()), ("bundle", pa.binary())])
+    # large_binary: one actor cluster's bundle may be big, and a batch must not hit 32-bit offsets.
+    schema = pa.schema([("actor", pa.string()), ("subjects", pa.int32()), ("bundle", pa.large_binary())])
     n_bundles = n_bytes = 0
     with pq.ParquetWriter(str(path), schema) as out:
         buf: list[tuple[str, int, bytes]] = []
+        held = 0
 
         def flush() -> None:
             if buf:
@@ -413,8 +415,10 @@ def score_rules(spark: SparkSession, ctx: Context, work: Path, stats: dict[str, 
             buf.append((b.actor, len(b.subjects), blob))
             n_bundles += 1
             n_bytes += len(blob)
-            if len(buf) >= batch_rows:
+            held += len(blob)
+            if len(buf) >= batch_rows or held >= batch_bytes:
                 flush()
+                held = 0
         flush()
     if stats is not None:
         stats.update({"rule_subjects": len(subs), "rule_bundles": n_bundles, "rule_bytes": n_bytes})
@@ -424,6 +428,11 @@ def score_rules(spark: SparkSession, ctx: Context, work: Path, stats: dict[str, 
     parts = max(1, min(n_bundles, spark.sparkContext.defaultParallelism * 4))
     frame = spark.read.parquet(str(path)).repartition(parts, "actor")
     got: dict[str, Scored] = {}
+    # Arrow batches to the Python workers of at most ~256 bundles: a batch of big clusters' bundles
+    # must stay far below Arrow's 2 GB per-batch column limit (the session's setting is put back).
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, "256")
     try:
         for r in frame.mapInPandas(_score_partition(shared), SCORED_SCHEMA).toLocalIterator():
             ev = [Evidence(rule, score, detail, tuple(refs), tuple(p)) for rule, score, detail, refs, p
@@ -431,6 +440,10 @@ def score_rules(spark: SparkSession, ctx: Context, work: Path, stats: dict[str, 
             got[r["subject"]] = (r["subject"], float(r["score"]), r["level"], ev)
     finally:
         shared.unpersist()
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
     missing = [s for s in subs if s not in got]
     if missing:  # an executor lost a bundle: never write a partial scoring
         raise RuntimeError(f"the Spark rules job returned no answer for {len(missing)} subject(s), e.g. {missing[0]}")
