@@ -44,6 +44,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -261,11 +262,27 @@ def run_etl(url: str, meta: dict[str, Any], batch: int, timeout: float) -> tuple
 
 # -- one chain ---------------------------------------------------------------------------------
 
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (/proc)."""
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's finished children (each tool is one)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def suite(label: str, url: str, meta: dict[str, Any], tools: list[str], repeat: int, etl_repeat: int,
           timeout: float,
           tracer_extra: dict[str, Any], raw: dict[str, Any], cryo: dict[str, Any], etl_batch: int,
-          proxy: Server | None, requests: int = 8) -> tuple[dict[str, list[float]], int]:
-    """Every tool ``repeat`` times on one chain (interleaved); the transfers of every run checked equal."""
+          proxy: Server | None, requests: int = 8, node_pid: int | None = None,
+          cpu: dict[str, list[tuple[float, float]]] | None = None) -> tuple[dict[str, list[float]], int]:
+    """Every tool ``repeat`` times on one chain (interleaved); the transfers of every run checked equal.
+
+    ``node_pid``: the node's process; then ``cpu`` receives, per tool and run, (the tool's CPU
+    seconds, the node's CPU seconds serving it): on 2 cores both compete for the same CPUs."""
     cfg = tracer_config(Path("unused.db"), url, meta, tracer_extra, requests)
     runs: dict[str, Callable[[], tuple[int, str, float]]] = {
         E2E: lambda: run_tracer_sync(url, meta, tracer_extra, timeout, requests),
@@ -284,8 +301,13 @@ def suite(label: str, url: str, meta: dict[str, Any], tools: list[str], repeat: 
                 continue
             if proxy:
                 proxy.stats(reset=True)
+            c0, n0 = children_cpu(), cpu_of(node_pid) if node_pid else 0.0
             n, dg, dt = runs[tool]()
             calls = f"  requests {proxy.stats()}" if proxy else ""
+            if node_pid and cpu is not None:
+                used = (children_cpu() - c0, cpu_of(node_pid) - n0)
+                cpu.setdefault(tool, []).append(used)
+                calls += f"  CPU {used[0]:.2f}s, node CPU {used[1]:.2f}s"
             print(f"  round {i + 1} {tool:20s} {dt:7.2f}s  {n} transfers  sha256 {dg[:16]}{calls}", flush=True)
             if reference is None:
                 reference = (n, dg)
@@ -302,12 +324,22 @@ def _child(py: str, mode: str, args: dict[str, Any], timeout: float) -> tuple[in
     return int(out["n"]), str(out["digest"]), dt
 
 
-def report(label: str, n: int, times: dict[str, list[float]]) -> list[str]:
-    """Medians, transfers/s and ratios (a ratio > 1: faster than the other tool) as markdown rows."""
+def report(label: str, n: int, times: dict[str, list[float]],
+           cpu: dict[str, list[tuple[float, float]]] | None = None) -> list[str]:
+    """Medians, transfers/s and ratios (a ratio > 1: faster than the other tool) as markdown rows;
+    with ``cpu``, the medians of the tool's and the node's CPU seconds per run."""
     med = {t: statistics.median(v) for t, v in times.items() if v}
-    lines = [f"| {label}: tool | runs (s) | median (s) | transfers/s |", "|---|---|---|---|"]
+    extra = " tool CPU (s) | node CPU (s) |" if cpu else ""
+    lines = [f"| {label}: tool | runs (s) | median (s) | transfers/s |{extra}",
+             "|---|---|---|---|" + ("---|---|" if cpu else "")]
     for t, m in med.items():
-        lines.append(f"| {t} | {', '.join(f'{x:.2f}' for x in times[t])} | {m:.2f} | {n / m:,.0f} |")
+        row = f"| {t} | {', '.join(f'{x:.2f}' for x in times[t])} | {m:.2f} | {n / m:,.0f} |"
+        if cpu and cpu.get(t):
+            row += (f" {statistics.median(c for c, _ in cpu[t]):.2f} |"
+                    f" {statistics.median(nc for _, nc in cpu[t]):.2f} |")
+        elif cpu:
+            row += " | |"
+        lines.append(row)
     pairs = [(E2E, CRYO), (EXTRACT, CRYO), (RAW, CRYO), (EXTRACT, RAW), (E2E, ETL), (EXTRACT, ETL)]
     ratios = [f"{a} / {b}: **{med[b] / med[a]:.2f}x**" for a, b in pairs if a in med and b in med]
     if ratios:
@@ -362,13 +394,16 @@ def main() -> None:
     print(summary[0] if summary else "")
     if a.only in (None, "dense"):
         node, meta = dense_chain(a.transfers, a.per_block)
+        cpu: dict[str, list[tuple[float, float]]] = {}
         try:
             times, n = suite("dense", node.url, meta, tools, a.repeat, a.etl_repeat, a.timeout, a.tracer_settings,
-                          {"window": 10, "concurrency": 8}, a.cryo_settings or CRYO_DENSE, 100, None)
+                             {"window": 10, "concurrency": 8}, a.cryo_settings or CRYO_DENSE, 100, None,
+                             node_pid=node.proc.pid, cpu=cpu)
         finally:
             node.stop()
-        summary += ["", f"dense: {n:,} transfers in {meta['head'] + 1} blocks, straight to anvil",
-                    *report("dense", n, times)]
+        summary += ["", f"dense: {n:,} transfers in {meta['head'] + 1} blocks, straight to anvil (CPU: the "
+                    "tool's process tree and anvil's, seconds per run, medians; 2 cores serve both)",
+                    *report("dense", n, times, cpu)]
     if a.only in (None, "sparse"):
         t = time.monotonic()
         node = Server("evm_node.py", ["--blocks", str(a.sparse_blocks)], info=True)
@@ -378,8 +413,10 @@ def main() -> None:
                                         "--max-range", str(a.max_range)])
         try:
             r = a.max_range
+            # Every tool asks 10,000-block ranges from the first request on: tracer's first window
+            # too (``window``; its default, 20 blocks, costs a round trip before the plan grows).
             times, n = suite("sparse", proxy.url, meta, tools, a.repeat, a.etl_repeat,
-                                     a.timeout, {"max_window": r, **a.tracer_settings},
+                             a.timeout, {"max_window": r, "window": r, **a.tracer_settings},
                           {"window": r, "concurrency": CRYO_SPARSE["max_concurrent_requests"]},
                           a.cryo_settings or {**CRYO_SPARSE, "chunk_size": r, "inner_request_size": r}, r, proxy,
                           requests=CRYO_SPARSE["max_concurrent_requests"])

@@ -60,7 +60,7 @@ def main() -> None:
     proxy = es.Server("evm_proxy.py", ["--upstream", node.url, "--latency", str(a.latency),
                                        "--max-range", str(a.max_range)])
     try:
-        extra = {"max_window": a.max_range, **a.tracer_settings}
+        extra = {"max_window": a.max_range, "window": a.max_range, **a.tracer_settings}  # as bench/evm_sync.py
         for i in range(a.runs):
             with tempfile.TemporaryDirectory() as d:
                 db, cfg = Path(d) / "bench.db", Path(d) / "tracer.toml"
