@@ -23,9 +23,10 @@ from tracer.output import emit, one_line, output_options
 @click.option("--include-dismissed", is_flag=True,
               help="Also print flags an analyst dismissed whose evidence has not changed since (tracer judge).")
 @click.option("--engine", type=click.Choice(["networkx", "spark"]), default=None,
-              help="Where the graph-wide stages run: networkx (in memory, the default) or spark (Apache "
-                   "Spark DataFrame jobs, for stores whose payment graph does not fit one machine; needs "
-                   "Java and pip install 'tracer[spark]').  Default: [scoring] engine, else networkx.")
+              help="Where scoring runs: networkx (in memory, the default) or spark (Apache Spark jobs: "
+                   "the graph-wide stages, then the rules per actor; for stores whose payment graph does "
+                   "not fit one machine; needs Java and pip install 'tracer[spark]').  Default: [scoring] "
+                   "engine, else networkx.")
 @click.option("--spark-master", default=None, metavar="URL",
               help="Spark master for --engine spark: local[*] (default: this machine), spark://host:7077, "
                    "yarn, k8s://...  Default: [scoring] spark_master.")
