@@ -24,7 +24,8 @@ as the networkx engine, without ever holding the whole payment graph in the driv
 4. **The rules and the combination** run as a Spark job (:func:`score_rules`): the driver cuts the
    context into one :class:`~tracer.scoring.bundles.Bundle` per actor (what the rules read about its
    subjects), streams them to Parquet, the executors score the bundles with the networkx engine's own
-   rule functions and combination, and the answers stream back in subject order to the store writer.
+   rule functions and combination into Parquet, and the driver reads the answers back in batches for
+   the store writer.
 
 Same code, same order, so flags, levels, scores and evidence are equal; tests/test_spark_engine.py
 checks it (tests/test_bundles.py checks that a bundle gives every rule the whole context's answer).
@@ -382,8 +383,9 @@ def score_rules(spark: SparkSession, ctx: Context, work: Path, stats: dict[str, 
                 batch_rows: int = 1000, batch_bytes: int = 64 << 20) -> list[Scored]:
     """Every rule and the combination as one Spark job: each actor's :class:`~tracer.scoring.bundles.Bundle`
     (what the rules read about its subjects) is written to Parquet in ``work`` in batches, the bundles
-    are spread over the executors by actor, each executor scores its bundles with the unchanged rules,
-    and the answers stream back (``toLocalIterator``: one partition at a time) in subject order.
+    are spread over the executors by actor, each executor scores its bundles with the unchanged rules
+    and writes its answers to Parquet in ``work``, and the driver reads them back in batches, in
+    subject order.
 
     The run-wide part (catalog, country groups, parameters, symbols, dust limits) is broadcast once.
     On a cluster ``work`` must be readable by every executor (``spark_workdir``)."""
@@ -395,6 +397,7 @@ def score_rules(spark: SparkSession, ctx: Context, work: Path, stats: dict[str, 
     from tracer.scoring.bundles import bundles, shared_of
     from tracer.scoring.run import subjects
 
+    t0 = time.monotonic()
     subs = subjects(ctx)
     path = work / "bundles.parquet"
     # large_binary: one actor cluster's bundle may be big, and a batch must not hit 32-bit offsets.
@@ -421,7 +424,8 @@ def score_rules(spark: SparkSession, ctx: Context, work: Path, stats: dict[str, 
                 held = 0
         flush()
     if stats is not None:
-        stats.update({"rule_subjects": len(subs), "rule_bundles": n_bundles, "rule_bytes": n_bytes})
+        stats.update({"rule_subjects": len(subs), "rule_bundles": n_bundles, "rule_bytes": n_bytes,
+                      "rule_cut_s": round(time.monotonic() - t0, 2)})
     if not subs:
         return []
     shared = spark.sparkContext.broadcast(pickle.dumps(shared_of(ctx), protocol=pickle.HIGHEST_PROTOCOL))
@@ -433,11 +437,22 @@ def score_rules(spark: SparkSession, ctx: Context, work: Path, stats: dict[str, 
     key = "spark.sql.execution.arrow.maxRecordsPerBatch"
     before = spark.conf.get(key, None)
     spark.conf.set(key, "256")
+    scored = work / "scored.parquet"
     try:
-        for r in frame.mapInPandas(_score_partition(shared), SCORED_SCHEMA).toLocalIterator():
-            ev = [Evidence(rule, score, detail, tuple(refs), tuple(p)) for rule, score, detail, refs, p
-                  in json.loads(r["evidence"])]
-            got[r["subject"]] = (r["subject"], float(r["score"]), r["level"], ev)
+        # Written by the executors, every partition at once (``toLocalIterator`` would run one
+        # partition's job after another), then read back here in batches.
+        t1 = time.monotonic()
+        frame.mapInPandas(_score_partition(shared), SCORED_SCHEMA).write.mode("overwrite").parquet(str(scored))
+        if stats is not None:
+            stats["rule_job_s"] = round(time.monotonic() - t1, 2)
+        for part in sorted(scored.glob("*.parquet")):
+            for batch in pq.ParquetFile(str(part)).iter_batches(batch_size=10_000):
+                cols = batch.to_pydict()
+                for subject, score, level, evidence in zip(cols["subject"], cols["score"], cols["level"],
+                                                           cols["evidence"], strict=True):
+                    ev = [Evidence(rule, sc, detail, tuple(refs), tuple(path)) for rule, sc, detail, refs, path
+                          in json.loads(evidence)]
+                    got[subject] = (subject, float(score), level, ev)
     finally:
         shared.unpersist()
         if before is None:
