@@ -401,21 +401,21 @@ def score_rules(spark: SparkSession, ctx: Context, work: Path, stats: dict[str, 
     subs = subjects(ctx)
     path = work / "bundles.parquet"
     # large_binary: one actor cluster's bundle may be big, and a batch must not hit 32-bit offsets.
-    schema = pa.schema([("actor", pa.string()), ("subjects", pa.int32()), ("bundle", pa.large_binary())])
+    schema = pa.schema([("actor", pa.string()), ("bundle", pa.large_binary())])
     n_bundles = n_bytes = 0
     with pq.ParquetWriter(str(path), schema) as out:
-        buf: list[tuple[str, int, bytes]] = []
+        buf: list[tuple[str, bytes]] = []
         held = 0
 
         def flush() -> None:
             if buf:
                 out.write_table(pa.Table.from_pylist(
-                    [{"actor": a, "subjects": n, "bundle": blob} for a, n, blob in buf], schema))
+                    [{"actor": a, "bundle": blob} for a, blob in buf], schema))
                 buf.clear()
 
         for b in bundles(ctx, subs):
             blob = pickle.dumps(b, protocol=pickle.HIGHEST_PROTOCOL)
-            buf.append((b.actor, len(b.subjects), blob))
+            buf.append((b.actor, blob))
             n_bundles += 1
             n_bytes += len(blob)
             held += len(blob)
