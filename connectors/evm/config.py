@@ -47,8 +47,12 @@ class EvmChain(Struct, forbid_unknown_fields=True, kw_only=True):
     max_window: Annotated[int, _d("largest eth_getLogs block range")] = 2000
     min_window: Annotated[int, _d("smallest eth_getLogs block range")] = 1
     target_logs: Annotated[int, _d("the window settles where an answer holds about this many logs (0: off)")] = 5000
+    native_decode: Annotated[bool, _d(
+        "decode eth_getLogs answers with the compiled C scanner when it is installed (false: Python only; "
+        "the same rows, ~5x the CPU)")] = True
     decode_workers: Annotated[int, _d(
-        "processes that parse and decode big eth_getLogs answers (0: on the event loop)")] = 1
+        "processes that parse and decode big eth_getLogs answers the C scanner leaves to Python "
+        "(0: on the event loop)")] = 1
     offload_bytes: Annotated[int, _d("answers at least this big go to those processes")] = 1_000_000
     concurrency: Annotated[int, _d("eth_getLogs windows in flight")] = 4
     batch_size: Annotated[int, _d("calls per JSON-RPC batch (headers, eth_call)")] = 200

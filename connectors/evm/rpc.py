@@ -90,7 +90,7 @@ class Rpc:
 
     def __init__(self, http: HttpClient, url: str, retries: int = 6, backoff: float = 0.2) -> None:
         self.http, self.url, self.retries, self.backoff = http, url, retries, backoff
-        self.stats = {"calls": 0, "rpc_errors": 0, "range_splits": 0, "offloaded": 0}
+        self.stats = {"calls": 0, "rpc_errors": 0, "range_splits": 0, "offloaded": 0, "decoded_fast": 0}
 
     async def _post(self, payload: Any) -> tuple[bytes, Any, str]:
         for attempt in range(self.retries + 1):
@@ -118,12 +118,14 @@ class Rpc:
     async def call_parsed(self, method: str, params: list[Any], parse: Callable[[bytes], tuple[str, Any]],
                           executor: Executor | None = None, offload_bytes: int = 0,
                           parse_remote: Callable[[], Callable[[bytes], tuple[str, Any]]] | None = None,
+                          parse_fast: Callable[[bytes], tuple[str, Any] | None] | None = None,
                           ) -> RpcAnswer:
         """:meth:`call` whose answer is parsed by ``parse`` (``parse_answer``'s contract; see also
         ``evm_decode.decode_edge_rows``), or in ``executor`` when the body has at least
         ``offload_bytes``, by the picklable function ``parse_remote()`` makes once the answer is in
         (so it can carry what the caller learnt meanwhile; default ``parse``); ``result`` is what it
-        returned.  Garbled bodies and JSON-RPC errors are retried; a range refusal raises
+        returned.  ``parse_fast`` (when given) is tried first, on this thread: what it answers
+        (not None) is the parse, and nothing is sent to the executor.  Garbled bodies and JSON-RPC errors are retried; a range refusal raises
         :class:`RangeTooLarge`."""
         payload = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
         loop = asyncio.get_running_loop()
@@ -136,7 +138,11 @@ class Rpc:
                     raise r from e
                 raise
             self.stats["calls"] += 1
-            if executor is not None and len(resp.body) >= offload_bytes:
+            fast = parse_fast(resp.body) if parse_fast is not None else None
+            if fast is not None:
+                self.stats["decoded_fast"] += 1
+                status, value = fast
+            elif executor is not None and len(resp.body) >= offload_bytes:
                 self.stats["offloaded"] += 1
                 status, value = await loop.run_in_executor(executor, parse_remote() if parse_remote else parse,
                                                            resp.body)
