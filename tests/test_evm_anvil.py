@@ -190,16 +190,21 @@ async def test_decoding_in_a_worker_process_gives_the_same_rows(chain: tuple[Anv
     store.close()
 
 
-async def test_ctrl_c_with_a_decode_worker_prints_one_line(chain: tuple[Anvil, Workload], tmp_path: Path) -> None:
+@pytest.mark.parametrize("native", [False, True])
+async def test_ctrl_c_with_a_decode_worker_prints_one_line(chain: tuple[Anvil, Workload], tmp_path: Path,
+                                                           native: bool) -> None:
     """Ctrl-C reaches the whole foreground process group, worker included: still one line, exit
-    130, no traceback; the next run resumes to the chain exactly."""
+    130, no traceback; the next run resumes to the chain exactly.  ``native=False``: the worker decodes
+    every answer; True: the C decoder does, and the worker starts only for the first answers (their
+    token's decimals are not known yet), so the Ctrl-C may reach it while it starts (it used to
+    print "Fatal Python error: init_import_site")."""
     node, w = chain
     proxy = FaultProxy(node.url, every=10**9, max_range=10**9, latency=0.1)
     url = await proxy.start()
     db = tmp_path / "t.db"
     cfg = tmp_path / "evm.toml"
     cfg.write_text(toml_of(evm_config(db, "anvil", url, [w.token], window=4, max_window=4, concurrency=2,
-                                      decode_workers=1, offload_bytes=0)))
+                                      decode_workers=1, offload_bytes=0, native_decode=native)))
     try:
         child = await asyncio.create_subprocess_exec(
             TRACER, "--config", str(cfg), "sync", "evm", stdout=asyncio.subprocess.PIPE,

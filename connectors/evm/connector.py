@@ -14,12 +14,10 @@ import asyncio
 import collections
 import functools
 import logging
-import multiprocessing as mp
 import random
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from connectors import facts, ids
 from connectors.base import (
@@ -67,6 +65,9 @@ from connectors.evm.decode import (
 )
 from connectors.evm.rpc import RangeTooLarge, Rpc, WindowPlan, Windows
 from connectors.http import JsonRpcError
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 log = logging.getLogger("tracer.evm")
 
@@ -181,9 +182,6 @@ class TransfersStream:
         # ``target - reorg_depth``, once the head is known: windows ending above it also fetch their
         # end block's header (the next run's reorg memory); below it the check never looks.
         near: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        if int(c["decode_workers"]) > 0:  # processes start at the first big answer, not before
-            self._executor = ProcessPoolExecutor(int(c["decode_workers"]), mp_context=mp.get_context("spawn"),
-                                                 initializer=worker_init)
         try:
             # The head and chain id are asked at once, and with them (when the first block is known
             # without the head: a resumed run, or start_block >= 0) the first ``concurrency`` windows
@@ -351,7 +349,7 @@ class TransfersStream:
         worker process when it is big, so the event loop's core keeps fetching and storing meanwhile."""
         try:
             ans = await rpc.call_parsed("eth_getLogs", [logs_filter(a, b, self.contracts)], self._decode,
-                                        self._executor, int(self.c["offload_bytes"]), self._remote_decoder,
+                                        self._pool, int(self.c["offload_bytes"]), self._remote_decoder,
                                         self._decode_fast if self.c.get("native_decode", True) else None)
         except RangeTooLarge as e:
             if a == b:
@@ -367,6 +365,15 @@ class TransfersStream:
                 refused = min(refused, r or refused)
             return out, refused
         return [(a, b, ans)], None
+
+    def _pool(self) -> ProcessPoolExecutor | None:
+        """The decode workers (``decode_workers``), made at the first big answer the C decoder leaves to
+        Python: most syncs never need them, and making the pool imports multiprocessing and starts its
+        resource tracker (~20 ms before the first request, and more at exit)."""
+        n = int(self.c["decode_workers"])
+        if self._executor is None and n > 0:
+            self._executor = _quiet_pool(n)
+        return self._executor
 
     def _decode(self, body: bytes) -> tuple[str, Any]:
         """A small ``eth_getLogs`` answer the C decoder left to Python, decoded on the event loop."""
@@ -729,6 +736,29 @@ def decode_uint_small(data: str | None) -> int | None:
 
     n = decode_uint(data)
     return n if n is not None and n <= 255 else None
+
+
+def _quiet_pool(n: int) -> ProcessPoolExecutor:
+    """``n`` spawned decode workers that never see Ctrl-C, not even while they start.
+
+    A terminal sends SIGINT to the whole process group; a worker still importing its first modules
+    (before :func:`worker_init` ignores it) died with "Fatal Python error: init_import_site" on
+    stderr.  The pool starts its processes inside ``submit``, so SIGINT is blocked around it: the
+    blocked mask is inherited through fork and exec, and a Ctrl-C meanwhile stays pending for the
+    sync, not lost."""
+    import multiprocessing as mp
+    import signal
+    from concurrent.futures import ProcessPoolExecutor
+
+    class QuietPool(ProcessPoolExecutor):
+        def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+            old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                return super().submit(fn, *args, **kwargs)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    return QuietPool(n, mp_context=mp.get_context("spawn"), initializer=worker_init)
 
 
 @dataclass

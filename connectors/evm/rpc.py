@@ -116,13 +116,14 @@ class Rpc:
         return await self.call_parsed(method, params, parse_answer)
 
     async def call_parsed(self, method: str, params: list[Any], parse: Callable[[bytes], tuple[str, Any]],
-                          executor: Executor | None = None, offload_bytes: int = 0,
+                          executor: Callable[[], Executor | None] | None = None, offload_bytes: int = 0,
                           parse_remote: Callable[[], Callable[[bytes], tuple[str, Any]]] | None = None,
                           parse_fast: Callable[[bytes], tuple[str, Any] | None] | None = None,
                           ) -> RpcAnswer:
         """:meth:`call` whose answer is parsed by ``parse`` (``parse_answer``'s contract; see also
         ``evm_decode.decode_edge_rows``), or in ``executor`` when the body has at least
-        ``offload_bytes``, by the picklable function ``parse_remote()`` makes once the answer is in
+        ``offload_bytes`` (``executor()``: made on first use, None for none), by the picklable function
+        ``parse_remote()`` makes once the answer is in
         (so it can carry what the caller learnt meanwhile; default ``parse``); ``result`` is what it
         returned.  ``parse_fast`` (when given) is tried first, on this thread: what it answers
         (not None) is the parse, and nothing is sent to the executor.  Garbled bodies and JSON-RPC errors are retried; a range refusal raises
@@ -142,10 +143,9 @@ class Rpc:
             if fast is not None:
                 self.stats["decoded_fast"] += 1
                 status, value = fast
-            elif executor is not None and len(resp.body) >= offload_bytes:
+            elif (pool := executor() if executor is not None and len(resp.body) >= offload_bytes else None):
                 self.stats["offloaded"] += 1
-                status, value = await loop.run_in_executor(executor, parse_remote() if parse_remote else parse,
-                                                           resp.body)
+                status, value = await loop.run_in_executor(pool, parse_remote() if parse_remote else parse, resp.body)
             else:
                 status, value = parse(resp.body)
             if status == "ok":
