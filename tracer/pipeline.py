@@ -17,7 +17,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -37,7 +37,7 @@ from connectors.http import HostLimits, HttpClient, Redactor, RetryHook, open_se
 from tracer import config as cfgmod
 from tracer import registry
 from tracer.store import DEFER_INDEXES, StoreBackend, StoreError, StoreFault
-from tracer.store.base import PageWriter
+from tracer.store.base import Packed, PageWriter
 
 log = logging.getLogger("tracer.pipeline")
 
@@ -244,21 +244,25 @@ class _WriteBehind:
     def __init__(self, sink: PageWriter, res: StreamResult, depth: int = 2) -> None:
         self.sink, self.res, self.depth = sink, res, depth
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="tracer-writer")
+        # Each page's sha256 and compressed raw body are made here, beside the writer and the event
+        # loop (zlib and hashlib release the GIL): the writer's thread is the sync's tail.
+        self.packer = ThreadPoolExecutor(1, thread_name_prefix="tracer-pack")
         self.pending: collections.deque[asyncio.Future[int]] = collections.deque()
         self.stop = False
 
-    def _write(self, stream: str, page: Page, records: list[Any], run_id: str) -> int:
+    def _write(self, stream: str, page: Page, records: list[Any], run_id: str, packed: Future[Packed]) -> int:
         if self.stop:
             raise _NotWritten
         try:
-            return self.sink.write(stream, page, records, run_id)
+            return self.sink.write(stream, page, records, run_id, packed)
         except BaseException:
             self.stop = True
             raise
 
     async def put(self, stream: str, page: Page, records: list[Any], run_id: str) -> None:
         loop = asyncio.get_running_loop()
-        self.pending.append(loop.run_in_executor(self.pool, self._write, stream, page, records, run_id))
+        packed = self.packer.submit(self.sink.pack, page)
+        self.pending.append(loop.run_in_executor(self.pool, self._write, stream, page, records, run_id, packed))
         while len(self.pending) > self.depth:
             await self._one()
 
@@ -287,6 +291,7 @@ class _WriteBehind:
                 fut.add_done_callback(lambda f: f.cancelled() or f.exception())
             self.pending.clear()
             self.pool.shutdown(wait=True)  # the page in the thread ends its transaction first
+            self.packer.shutdown(wait=True, cancel_futures=True)
             self.sink.close()
 
 

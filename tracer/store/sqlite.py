@@ -19,6 +19,7 @@ import urllib.parse
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,11 @@ from tracer.store.base import (
     PROVENANCE_COLUMNS,
     SCHEMA_VERSION,
     SIGHTING_COLUMNS,
+    Packed,
     StoreBackend,
     _cell,
     group_records,
+    pack_body,
 )
 from tracer.store.faults import (
     NotAStoreError,
@@ -262,10 +265,9 @@ class Store(StoreBackend):
         return _PageWriter(self, conn)
 
     def _write_page(self, conn: sqlite3.Connection, stream: str, page: Page, records: Sequence[Record | Rows],
-                    run_id: str) -> int:
-        sha = page.sha256
+                    run_id: str, packed: Future[Packed] | None = None) -> int:
+        sha, blob = packed.result() if packed is not None else pack_body(page.body, self.keep_raw_max_bytes)
         groups, n = group_records(records, (sha, run_id))
-        body = page.body if len(page.body) <= self.keep_raw_max_bytes else None
         if self.fault is not None:  # the disk is full (or the file read-only): every page would fail
             raise type(self.fault)(str(self.fault))
         with self._guard(), conn:
@@ -282,8 +284,7 @@ class Store(StoreBackend):
             conn.execute(
                 "INSERT INTO raw_payloads (sha256, stream, url, method, fetched_at, run_id, bytes, body) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sha256) DO NOTHING",
-                [sha, stream, page.url, page.method, page.fetched_at, run_id, len(page.body),
-                 zlib.compress(body, 1) if body is not None else None],
+                [sha, stream, page.url, page.method, page.fetched_at, run_id, len(page.body), blob],
             )
             if page.state is not None:
                 self._put_state(stream, page.state, page.fetched_at, run_id, conn)
@@ -515,8 +516,12 @@ class _PageWriter:
     def __init__(self, store: Store, conn: sqlite3.Connection) -> None:
         self.store, self.conn = store, conn
 
-    def write(self, stream: str, page: Page, records: Sequence[Record | Rows], run_id: str) -> int:
-        return self.store._write_page(self.conn, stream, page, records, run_id)
+    def pack(self, page: Page) -> Packed:
+        return pack_body(page.body, self.store.keep_raw_max_bytes)
+
+    def write(self, stream: str, page: Page, records: Sequence[Record | Rows], run_id: str,
+              packed: Future[Packed] | None = None) -> int:
+        return self.store._write_page(self.conn, stream, page, records, run_id, packed)
 
     def close(self) -> None:
         self.conn.close()
