@@ -177,6 +177,11 @@ class HttpError(ConnectorError):
         self.status = status
 
 
+class BodyTooLarge(HttpError):
+    """An answer larger than ``limits.max_body_bytes`` (never retried: it would be as large again).
+    A caller that can ask for less (a smaller eth_getLogs range) catches it and does."""
+
+
 class PaginationLoop(ConnectorError):
     """A paginator received a page token it had already followed (the source is looping)."""
 
@@ -500,14 +505,14 @@ class HttpClient:
         too_big = f"{method} {shown}: the answer is larger than {_size(cap)} (limits.max_body_bytes = {cap})"
         if declared is not None and declared > cap:
             resp.close()
-            raise HttpError(f"{too_big}: Content-Length {declared}", resp.status)
+            raise BodyTooLarge(f"{too_big}: Content-Length {declared}", resp.status)
         chunks: list[bytes] = []
         size = 0
         async for chunk in resp.content.iter_chunked(1 << 16):
             size += len(chunk)
             if size > cap:
                 resp.close()
-                raise HttpError(f"{too_big}; stopped reading", resp.status)
+                raise BodyTooLarge(f"{too_big}; stopped reading", resp.status)
             chunks.append(chunk)
         return b"".join(chunks)
 

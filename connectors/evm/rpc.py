@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from connectors.base import ConnectorError
-from connectors.http import HttpClient, HttpError, JsonRpcError
+from connectors.http import BodyTooLarge, HttpClient, HttpError, JsonRpcError
 
 # Real refusals of eth_getLogs by node software and hosted providers (lower-cased substrings):
 # geth/bor/Infura "query returned more than 10000 results"; geth --rpc.rangelimit "exceed maximum
@@ -134,6 +134,9 @@ class Rpc:
         for attempt in range(self.retries + 1):
             try:
                 resp = await self.http.request("POST", self.url, json_body=payload, parse_json=False)
+            except BodyTooLarge as e:  # asked for too much at once: the caller asks for less
+                self.stats["range_splits"] += 1
+                raise RangeTooLarge(str(e)) from e
             except HttpError as e:
                 if (r := range_error(e)) is not None:
                     raise r from e
