@@ -251,6 +251,7 @@ class FaultProxy:
                  jitter: float = 0.0, seed: int = 0) -> None:
         self.upstream, self.every, self.max_range, self.hold = upstream, every, max_range, hold
         self.latency = latency  # seconds added to every answer (a slow, far node)
+        self.slow_batches = 0.0  # seconds added to batch answers only (token metadata after the logs)
         self.jitter, self.rng = jitter, random.Random(seed)
         self.getlogs = 0  # eth_getLogs requests seen
         self.fail_after = fail_after  # from this request on: HTTP 401 (not retriable) -> the run dies
@@ -272,6 +273,8 @@ class FaultProxy:
         self.getlogs += method == "eth_getLogs"
         if self.latency:
             await asyncio.sleep(self.latency)
+        if self.slow_batches and isinstance(payload, list):
+            await asyncio.sleep(self.slow_batches)
         if self.jitter:
             await asyncio.sleep(self.rng.uniform(0, self.jitter))
         if self.only is None or method == self.only:

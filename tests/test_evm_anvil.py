@@ -375,3 +375,28 @@ async def test_an_answer_over_the_body_limit_is_split_like_a_refused_range(chain
     assert streams[0].stats["splits"] > 0
     assert_store_equals_chain(store, node.url, w.token)
     store.close()
+
+
+async def test_answers_before_their_tokens_decimals(chain: tuple[Anvil, Workload], tmp_path: Path) -> None:
+    """The first answers come back before the tokens' metadata (slow batches): the C decoder makes their
+    rows with the decimals unknown, and they are made again from the same bytes once the metadata is in
+    (no worker process), so every stored row has the token's decimals."""
+    node, w = chain
+    proxy = FaultProxy(node.url, every=10**9, max_range=10**9)
+    proxy.slow_batches = 0.5
+    url = await proxy.start()
+    db = tmp_path / "t.db"
+    store = Store(db)
+    try:
+        cfg = evm_config(db, "anvil", url, [w.token], window=16, max_window=16, decode_workers=1)
+        conn = EvmConnector()
+        streams = conn.streams(cfgmod.connector_config(cfg, "evm", conn.default_config()))
+        res = await sync(store, cfg, plan=[(conn, streams)])
+    finally:
+        await proxy.stop()
+    assert res.status == "ok", res.errors
+    st = streams[0].stats
+    assert st["rows_remade"] > 0 and st["rpc_decoded_fast"] > 0 and not st["rpc_offloaded"]
+    assert {e["decimals"] for e in edges(store)} == {18}
+    assert_store_equals_chain(store, node.url, w.token)
+    store.close()
