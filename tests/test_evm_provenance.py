@@ -180,7 +180,9 @@ async def test_a_full_disk_under_the_writer_thread_keeps_a_prefix_and_the_resume
     db = tmp_path / "t.db"
     store = Store(db)
     n = store.db.execute("PRAGMA page_count").fetchone()[0]
-    store.db.execute(f"PRAGMA max_page_count={n + 150}")  # full midway (all of it: ~250); the writer's connection too
+    ps = store.db.execute("PRAGMA page_size").fetchone()[0]
+    # full midway (all of it: ~1 MB); the writer's connection too
+    store.db.execute(f"PRAGMA max_page_count={n + 150 * 4096 // ps}")
     proxy = FaultProxy(node.url, every=10**9, max_range=REFUSE_OVER)
     url = await proxy.start()
     try:

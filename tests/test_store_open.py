@@ -73,3 +73,26 @@ def test_the_cli_opens_its_store_through_open_store(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(main, ["--db", f"sqlite:///{tmp_path / 'missing.db'}", "runs"])
     assert r.exit_code == 2 and "no tracer store" in r.output
+
+
+def test_a_new_store_has_16_kib_pages_and_an_old_one_keeps_its_own(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """New stores get :data:`PAGE_SIZE` pages (faster first syncs, docs/evm.md); a store made with
+    SQLite's 4 KiB default opens and migrates with its pages as they are, and its WAL checkpoint
+    interval is the same 64 MB in its own pages."""
+    from tracer.store import sqlite as mod
+    from tracer.store.sqlite import PAGE_SIZE, WAL_AUTOCHECKPOINT_BYTES, Store
+
+    new = Store(tmp_path / "new.db")
+    assert new.db.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 16_384
+    assert new.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == WAL_AUTOCHECKPOINT_BYTES // PAGE_SIZE
+    new.close()
+    old = tmp_path / "old.db"
+    with monkeypatch.context() as m:  # a store made by a tracer before 16 KiB pages
+        m.setattr(mod, "PAGE_SIZE", 4096)
+        Store(old).close()
+    store = Store(old)
+    assert store.db.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == WAL_AUTOCHECKPOINT_BYTES // 4096
+    assert "edges" in store.db.table_names()
+    store.close()
