@@ -55,6 +55,13 @@ def chain() -> Iterator[tuple[Anvil, Workload]]:
         node.stop()
 
 
+def fast_built() -> bool:
+    """Whether the EVM decoder's C fast path is installed (it is wherever a C compiler was)."""
+    from connectors.evm import decode
+
+    return decode._logscan is not None
+
+
 def tokens_of(w: Workload) -> list[str]:
     return [t for t in (w.token, w.nft, w.legacy) if t]
 
@@ -184,7 +191,8 @@ async def test_decoding_in_a_worker_process_gives_the_same_rows(chain: tuple[Anv
     streams = conn.streams(cfgmod.connector_config(cfg, "evm", conn.default_config()))
     fast = await sync(inline, cfg, plan=[(conn, streams)])
     assert fast.status == "ok", fast.errors
-    assert streams[0].stats["rpc_decoded_fast"] > 0 and not streams[0].stats["rpc_offloaded"]
+    if fast_built():
+        assert streams[0].stats["rpc_decoded_fast"] > 0 and not streams[0].stats["rpc_offloaded"]
     q = "SELECT id, kind, src, dst, amount, decimals, time, block, tx, attrs FROM edges ORDER BY id"
     assert store.query(q) == inline.query(q) and edges(store, "nft_transfer")  # ERC-721 kept apart too
     inline.close()
@@ -381,6 +389,8 @@ async def test_answers_before_their_tokens_decimals(chain: tuple[Anvil, Workload
     """The first answers come back before the tokens' metadata (slow batches): the C decoder makes their
     rows with the decimals unknown, and they are made again from the same bytes once the metadata is in
     (no worker process), so every stored row has the token's decimals."""
+    if not fast_built():
+        pytest.skip("the C fast path is not built here (no C compiler)")
     node, w = chain
     proxy = FaultProxy(node.url, every=10**9, max_range=10**9)
     proxy.slow_batches = 0.5
