@@ -55,6 +55,13 @@ def chain() -> Iterator[tuple[Anvil, Workload]]:
         node.stop()
 
 
+async def sync_stats(store: Store, cfg: dict[str, Any]) -> tuple[Any, dict[str, int]]:
+    """``sync`` of the config's EVM chain, and the transfers stream's stats (decoded in C, offloaded...)."""
+    conn = EvmConnector()
+    streams = conn.streams(cfgmod.connector_config(cfg, "evm", conn.default_config()))
+    return await sync(store, cfg, plan=[(conn, streams)]), streams[0].stats
+
+
 def fast_built() -> bool:
     """Whether the EVM decoder's C fast path is installed (it is wherever a C compiler was)."""
     from connectors.evm import decode
@@ -175,24 +182,20 @@ async def test_decoding_in_a_worker_process_gives_the_same_rows(chain: tuple[Anv
     try:
         cfg = evm_config(db, "anvil", url, tokens_of(w), window=32, max_window=64, decode_workers=1,
                          offload_bytes=0, native_decode=False)
-        conn = EvmConnector()
-        streams = conn.streams(cfgmod.connector_config(cfg, "evm", conn.default_config()))
-        res = await sync(store, cfg, plan=[(conn, streams)])
+        res, stats = await sync_stats(store, cfg)
     finally:
         await proxy.stop()
     assert res.status == "ok", res.errors
-    assert streams[0].stats["rpc_offloaded"] > 10
+    assert stats["rpc_offloaded"] > 10
     assert proxy.counts["truncated"] > 0  # garbled getLogs bodies went through the worker, asked again
     assert_store_equals_chain(store, node.url, w.token)
     # The same chain decoded by the C scanner, on the event loop: the same rows.
     inline = Store(tmp_path / "inline.db")
     cfg = evm_config(tmp_path / "inline.db", "anvil", node.url, tokens_of(w), decode_workers=0)
-    conn = EvmConnector()
-    streams = conn.streams(cfgmod.connector_config(cfg, "evm", conn.default_config()))
-    fast = await sync(inline, cfg, plan=[(conn, streams)])
+    fast, stats = await sync_stats(inline, cfg)
     assert fast.status == "ok", fast.errors
     if fast_built():
-        assert streams[0].stats["rpc_decoded_fast"] > 0 and not streams[0].stats["rpc_offloaded"]
+        assert stats["rpc_decoded_fast"] > 0 and not stats["rpc_offloaded"]
     q = "SELECT id, kind, src, dst, amount, decimals, time, block, tx, attrs FROM edges ORDER BY id"
     assert store.query(q) == inline.query(q) and edges(store, "nft_transfer")  # ERC-721 kept apart too
     inline.close()
@@ -375,12 +378,10 @@ async def test_an_answer_over_the_body_limit_is_split_like_a_refused_range(chain
     per_block = collections.Counter(lg["blockNumber"] for lg in chain_transfers(node.url, w.token))
     # ~650 bytes a log: a limit that two blocks' answers fit, far below a 64-block window's
     cfg["connectors"]["evm"]["limits"]["max_body_bytes"] = 2 * 1000 * max(per_block.values())
-    conn = EvmConnector()
-    streams = conn.streams(cfgmod.connector_config(cfg, "evm", conn.default_config()))
     store = Store(db)
-    res = await sync(store, cfg, plan=[(conn, streams)])
+    res, stats = await sync_stats(store, cfg)
     assert res.status == "ok", res.errors
-    assert streams[0].stats["splits"] > 0
+    assert stats["splits"] > 0
     assert_store_equals_chain(store, node.url, w.token)
     store.close()
 
@@ -399,13 +400,10 @@ async def test_answers_before_their_tokens_decimals(chain: tuple[Anvil, Workload
     store = Store(db)
     try:
         cfg = evm_config(db, "anvil", url, [w.token], window=16, max_window=16, decode_workers=1)
-        conn = EvmConnector()
-        streams = conn.streams(cfgmod.connector_config(cfg, "evm", conn.default_config()))
-        res = await sync(store, cfg, plan=[(conn, streams)])
+        res, st = await sync_stats(store, cfg)
     finally:
         await proxy.stop()
     assert res.status == "ok", res.errors
-    st = streams[0].stats
     assert st["rows_remade"] > 0 and st["rpc_decoded_fast"] > 0 and not st["rpc_offloaded"]
     assert {e["decimals"] for e in edges(store)} == {18}
     assert_store_equals_chain(store, node.url, w.token)
