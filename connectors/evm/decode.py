@@ -292,8 +292,9 @@ def fast_edge_rows(spec: EdgeSpec, body: bytes) -> LogsAnswer | None:
     the answer to Python: anything but a plain answer whose blocks' times and tokens' decimals are all
     known (an error, a garbled body, an escape, a null, a missing time...), or no compiled module.
 
-    Why: ~10x less CPU than the Python path on what nodes send, and no worker process to pickle rows
-    back from; the sync's own CPU is what bounds it on a dense chain (issue 16)."""
+    Why: ~3x less CPU than the Python path on what nodes send (3.1 vs 10.2 ms a 5,000-log anvil
+    answer), and no worker process to pickle rows back from; the sync's own CPU is what bounds it
+    on a dense chain (issue 16)."""
     if _logscan is None:
         return None
     got = _logscan.edge_rows(body, spec.chain, spec.source, spec.asset, spec.wallet, spec.block_prefix, iso_time,
