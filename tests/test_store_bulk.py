@@ -210,3 +210,82 @@ def test_a_failed_sync_rebuilds_at_once_a_stopped_one_leaves_it_to_the_next(
     with s.lock("next"):
         assert _indexes(s, "edges") == full
     s.close()
+
+
+def _big_deferred_store(path: Path, n: int) -> tuple[Store, set[str]]:
+    """A store whose ``edges`` (``n`` rows, keys in random order) had its indexes deferred: with
+    ``n`` = 80k the dst keys are ~6 MB, more than one of SQLite's sorted runs at the build's cache."""
+    import random
+
+    s = Store(path)
+    full = _indexes(s, "edges")
+    rnd = random.Random(16)
+    # Stopped as by Ctrl-C: the deferred indexes stay recorded for the next writer to build.
+    with pytest.raises(KeyboardInterrupt), s.lock("test"), s.bulk_writes(["edges"]):
+        s.write_page("t.s", Page(b"p", "http://127.0.0.1/", "GET", None, {"c": 1}, fetched_at="2026-01-01T00:00:00Z"),
+                     [Rows("edges", ("id", "kind", "src", "dst", "block"),
+                           [(f"e{i:06d}", "paid", f"wallet:evm:0x{rnd.getrandbits(160):040x}",
+                             f"wallet:evm:0x{rnd.getrandbits(160):040x}", i) for i in range(n)])], "r")
+        raise KeyboardInterrupt
+    assert _indexes(s, "edges") == set() and s.count("deferred_indexes") == len(full)
+    return s, full
+
+
+def test_deferred_indexes_are_sorted_on_worker_threads_and_come_out_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parallel build (several sorted runs merged on worker threads) makes the same indexes, and
+    the connection gets its usual cache back."""
+    import tracer.store.sqlite as sq
+
+    monkeypatch.setattr(sq, "SORT_THREADS", 2)
+    s, full = _big_deferred_store(tmp_path / "t.db", 80_000)
+    seen: list[tuple[int, int]] = []
+    build = sq.Store._build_index
+
+    def spy(self: Store, name: str, sql: str) -> None:
+        seen.append((self.db.execute("PRAGMA threads").fetchone()[0], self.db.execute("PRAGMA cache_size").fetchone()[0]))
+        build(self, name, sql)
+
+    monkeypatch.setattr(sq.Store, "_build_index", spy)
+    assert sorted(s.restore_deferred_indexes()) == sorted(full)
+    assert seen and all(t == 2 and c == -sq.SORT_CACHE_KIB for t, c in seen)
+    assert _indexes(s, "edges") == full and s.count("deferred_indexes") == 0
+    assert s.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"  # every index entry matches its row
+    assert s.db.execute("PRAGMA threads").fetchone()[0] == 0
+    assert s.db.execute("PRAGMA cache_size").fetchone()[0] == -sq.CACHE_KIB
+    dst = s.query("SELECT dst FROM edges WHERE id = 'e040000'")[0]["dst"]
+    plan = s.query("EXPLAIN QUERY PLAN SELECT id FROM edges WHERE dst = ? AND kind = 'paid'", [dst])
+    assert any("idx_edges_dst_kind" in r["detail"] for r in plan)
+    assert [r["id"] for r in s.query("SELECT id FROM edges WHERE dst = ? AND kind = 'paid'", [dst])] == ["e040000"]
+    s.close()
+
+
+def test_an_index_whose_parallel_build_fails_is_built_on_one_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Say SQLite's temp directory is full: the sorted runs cannot be written.  The failed build is
+    rolled back and made again the usual way (one thread, the big cache); nothing stays deferred."""
+    import sqlite3
+
+    import tracer.store.sqlite as sq
+
+    monkeypatch.setattr(sq, "SORT_THREADS", 2)
+    s, full = _big_deferred_store(tmp_path / "t.db", 2_000)
+    build = sq.Store._build_index
+    calls: list[int] = []
+
+    def failing(self: Store, name: str, sql: str) -> None:
+        threads = self.db.execute("PRAGMA threads").fetchone()[0]
+        calls.append(threads)
+        if threads:
+            with self.db.conn:  # partway through: the index exists in the transaction, then the disk is full
+                self.db.execute(sql)
+                raise sqlite3.OperationalError("database or disk is full")
+        build(self, name, sql)
+
+    monkeypatch.setattr(sq.Store, "_build_index", failing)
+    assert sorted(s.restore_deferred_indexes()) == sorted(full)
+    assert calls[0] == 2 and calls[1:] == [0] * len(full)  # the first failed; it and the rest on one thread
+    assert _indexes(s, "edges") == full and s.count("deferred_indexes") == 0
+    assert s.fault is None  # a temp-file failure is not the store's disk
+    assert s.db.execute("PRAGMA cache_size").fetchone()[0] == -sq.CACHE_KIB
+    s.close()
