@@ -206,7 +206,13 @@ class StoredFacts(Protocol):
 
 
 class Stream(Protocol):
-    """A named, incremental source of pages. ``transform`` must be pure and deterministic."""
+    """A named, incremental source of pages. ``transform`` must be pure and deterministic.
+
+    Optional class flags the pipeline reads (``getattr``, default False): ``write_behind`` (its pages
+    may be stored on a writer thread while it goes on) and ``early_start`` (it may start before the
+    store is open, on a read-only snapshot of it); both promise that ``extract`` reads the store
+    (``ctx.stored``, ``ctx.state_of``) only before its first page.
+    """
 
     name: ClassVar[str]
     primary_key: ClassVar[tuple[str, ...]]

@@ -21,7 +21,7 @@ import click
 
 from connectors.base import ConfigError, ConnectorError
 from tracer.output import emit, one_line, output_options
-from tracer.store import LockedError, StoreError, open_store, store_fault
+from tracer.store import LockedError, Opening, StoreError, store_fault
 
 if TYPE_CHECKING:
     from tracer.store import StoreBackend
@@ -198,12 +198,17 @@ class Env:
     @property
     def store(self) -> StoreBackend:
         if self._store is None:
-            sc = self.cfg.get("store") or {}
-            # store.read_only (TRACER_STORE__READ_ONLY=1): open read-only even where writable; a
-            # file or folder that is not writable is opened read-only anyway (tracer.store.open_mode).
-            self._store = open_store(self.cfg["db"], keep_raw_max_bytes=int(sc.get("keep_raw_max_bytes", 2_000_000)),
-                                     create=self.create, read_only=bool(sc.get("read_only", False)))
+            self._store = self.opening().open()
         return self._store
+
+    def opening(self) -> Opening:
+        """The store as :func:`open_store` would open it, not opened yet (``tracer sync`` opens it
+        while its first requests travel: :func:`tracer.pipeline.sync`)."""
+        sc = self.cfg.get("store") or {}
+        # store.read_only (TRACER_STORE__READ_ONLY=1): open read-only even where writable; a
+        # file or folder that is not writable is opened read-only anyway (tracer.store.open_mode).
+        return Opening(self.cfg["db"], keep_raw_max_bytes=int(sc.get("keep_raw_max_bytes", 2_000_000)),
+                       create=self.create, read_only=bool(sc.get("read_only", False)))
 
 
 pass_env = click.make_pass_decorator(Env)
@@ -329,12 +334,14 @@ def sync(env: Env, selectors: tuple[str, ...], fmt: str | None) -> None:
     from tracer.pipeline import sync as run_sync
 
     view = LiveView.for_stderr(env.quiet)
+    opening = env.opening()
     try:
-        res = asyncio.run(_stoppable(run_sync(env.store, env.cfg, list(selectors), watch=view)))
+        res = asyncio.run(_stoppable(run_sync(opening, env.cfg, list(selectors), watch=view)))
     except asyncio.CancelledError:  # SIGTERM (cron timeout, systemd stop): the run is marked interrupted
         click.echo("terminated: work stored so far is kept; run again to resume", err=True)
         sys.exit(143)
     finally:
+        env._store = env._store or opening.store
         if view is not None:
             view.stop()
     rows = [{"stream": s.stream, "status": s.status, "pages": s.pages, "records": s.records,

@@ -14,6 +14,7 @@ import collections
 import contextlib
 import contextvars
 import dataclasses
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -36,7 +37,7 @@ from connectors.base import (
 from connectors.http import HostLimits, HttpClient, Redactor, RetryHook, open_session
 from tracer import config as cfgmod
 from tracer import registry
-from tracer.store import DEFER_INDEXES, StoreBackend, StoreError, StoreFault
+from tracer.store import DEFER_INDEXES, Opening, StoreBackend, StoreError, StoreFault
 from tracer.store.base import Packed, PageWriter
 
 log = logging.getLogger("tracer.pipeline")
@@ -187,13 +188,82 @@ def plan_limits(plan: list[tuple[Connector, list[Stream]]], configs: dict[str, d
 
 
 async def _run_stream(store: StoreBackend, stream: Stream, ctx: RunContext, res: StreamResult,
-                      redact: Redactor) -> None:
+                      redact: Redactor, early: _Early | None = None) -> None:
+    if early is not None:  # started before the store opened, its state checked under the lock
+        try:
+            await _consume(store, stream, ctx, res, _resumed(early), redact)
+        finally:
+            await early.drop()  # a no-op once it has ended; else its requests in flight stop now
+        return
     state = store.get_state(stream.name)
     pages: Any = stream.extract(ctx, state)
     # Close the generator on any exit so its own cleanup (prefetch tasks, files) runs now.
     closing: Any = contextlib.aclosing(pages) if hasattr(pages, "aclose") else contextlib.nullcontext(pages)
     async with closing:
         await _consume(store, stream, ctx, res, pages, redact)
+
+
+@dataclass
+class _Early:
+    """A stream started before the store opened (``early_start``), on a snapshot of the store
+    (:mod:`tracer.store.snapshot`): its generator, and the task that runs it to its first page."""
+
+    res: StreamResult
+    ctx: RunContext
+    state: dict[str, Any]  # the state it started from (a copy: compared with the store's under the lock)
+    pages: Any
+    first: asyncio.Future[Page | None]
+
+    async def drop(self) -> None:
+        """Stop it: its requests in flight are cancelled; none of its pages was written."""
+        if not self.first.done():
+            self.first.cancel()
+        await asyncio.wait([self.first])
+        if not self.first.cancelled():
+            self.first.exception()  # retrieved: an early failure that nobody consumed is not logged
+        with contextlib.suppress(Exception):
+            await self.pages.aclose()
+
+
+async def _first_page(pages: Any) -> Page | None:
+    try:
+        page: Page = await pages.__anext__()
+    except StopAsyncIteration:
+        return None
+    return page
+
+
+async def _resumed(early: _Early) -> Any:
+    """The early stream's pages: the first (or what the stream raised), then the rest."""
+    page = await early.first
+    if page is None:
+        return
+    yield page
+    async for page in early.pages:
+        yield page
+
+
+def _start_early(snap: Any, plan: list[tuple[Connector, list[Stream]]], configs: dict[str, dict[str, Any]],
+                 http: HttpClient) -> dict[str, _Early]:
+    """Start each connector's first stream that can start early (``early_start``) on ``snap``."""
+    early: dict[str, _Early] = {}
+    for conn, streams in plan:
+        # Only a connector's first stream: the later ones may read what the earlier ones store.
+        if not streams or not getattr(streams[0], "early_start", False):
+            continue
+        stream = streams[0]
+        state = snap.get_state(stream.name)
+        res = StreamResult(stream.name)
+        ctx = RunContext(http=http, config=configs[conn.name], now=cfgmod.now(), run_id="",
+                         state_of=snap.get_state, stored=snap)
+        token = _STREAM.set(res)  # the task (and what it starts) counts its retries for this stream
+        try:
+            pages = stream.extract(ctx, json.loads(json.dumps(state)))
+            first = asyncio.ensure_future(_first_page(pages))
+        finally:
+            _STREAM.reset(token)
+        early[stream.name] = _Early(res, ctx, state, pages, first)
+    return early
 
 
 async def _consume(store: StoreBackend, stream: Stream, ctx: RunContext, res: StreamResult, pages: Any,
@@ -296,7 +366,7 @@ class _WriteBehind:
 
 
 async def sync(
-    store: StoreBackend,
+    store: StoreBackend | Opening,
     cfg: dict[str, Any],
     selectors: list[str] | None = None,
     progress: ProgressFactory | None = None,
@@ -306,8 +376,13 @@ async def sync(
 ) -> SyncResult:
     """Sync the selected connectors/streams into ``store`` under the write lock.
 
-    ``plan`` (library use, benchmarks) gives connector instances and streams directly instead of
-    resolving registered connectors from ``selectors``.  ``watch``: told of each stream (a live view).
+    ``store``: an open store, or an :class:`tracer.store.Opening` (``tracer sync``): then it is opened
+    on a worker thread while the streams that can (``early_start``) send their first requests on a
+    read-only snapshot of it (~60 ms of SQLite, sqlite-utils and the lock off the time to the first
+    request; issue 16); under the lock each such stream's state is compared with the snapshot's,
+    and a stream whose state changed meanwhile starts again.  ``plan`` (library use, benchmarks)
+    gives connector instances and streams directly instead of resolving registered connectors from
+    ``selectors``.  ``watch``: told of each stream (a live view).
     """
     # Only the connectors of this run are imported and configured (a fast start for one chain).
     if plan is None:
@@ -325,7 +400,44 @@ async def sync(
     defer = (cfg.get("store") or {}).get("defer_indexes", "empty")
     if defer not in DEFER_INDEXES:
         raise ConfigError(f"store.defer_indexes must be one of {', '.join(DEFER_INDEXES)}, not {defer!r}")
+    async with open_session(cfg.get("http", {}).get("user_agent", "tracer/0.1")) as session:
+        http = HttpClient(session, limits, redactor=redact, on_retry=_retry_hook(watch))
+        early: dict[str, _Early] = {}
+        if isinstance(store, Opening):
+            opening, snap = store, store.peek()
+            try:
+                if snap is not None:
+                    early = _start_early(snap, plan, configs, http)
+                    await asyncio.sleep(0)  # each runs to its first request before the open takes the GIL
+                store = await asyncio.to_thread(opening.open)
+                return await _locked(store, plan, configs, defer, redact, command, progress, watch, http,
+                                     early, snap)
+            finally:
+                for e in early.values():
+                    await e.drop()
+                if snap is not None:
+                    snap.close()
+        return await _locked(store, plan, configs, defer, redact, command, progress, watch, http)
+
+
+async def _locked(store: StoreBackend, plan: list[tuple[Connector, list[Stream]]],
+                  configs: dict[str, dict[str, Any]], defer: str, redact: Redactor, command: str, progress: ProgressFactory | None, watch: Watch | None,
+                  http: HttpClient, early: dict[str, _Early] | None = None, snap: Any = None) -> SyncResult:
+    """The run under the store's lock: the run row, the tables, the bulk writes, every stream."""
+    early = early if early is not None else {}
     with store.lock_streams(command, [s.name for _, streams in plan for s in streams]):
+        # The early streams read the snapshot; under the lock nobody else writes them: if a stream's
+        # state is still the one it started from, nothing it read has changed (only it writes its
+        # own facts), and it goes on reading the store itself.  Else it starts again, on the store.
+        for name, e in list(early.items()):
+            if store.get_state(name) != e.state:
+                log.info("%s: stored by another run since this one started; starting it again", name)
+                await e.drop()
+                del early[name]
+            else:
+                e.ctx.stored, e.ctx.state_of = store, store.get_state
+        if snap is not None:
+            snap.close()
         started = time.monotonic()
         # Under the lock no other run is alive: a "running" row is one that was killed (SIGKILL,
         # power loss) and never ended; say so instead of leaving it running forever.
@@ -340,7 +452,7 @@ async def sync(
         try:
             store.ensure_tables(tables.values())
             with store.bulk_writes(tables, defer):
-                await _sync_plan(store, cfg, plan, configs, limits, run_id, results, progress, redact, watch)
+                await _sync_plan(store, plan, configs, http, run_id, results, progress, redact, watch, early)
         except BaseException as e:
             # A store fault (disk full, read-only, ...) fails the run; a signal interrupts it.  The
             # store records this best effort: a second fault while recording is not raised over the first.
@@ -360,61 +472,64 @@ async def sync(
     return SyncResult(run_id, status, duration, results)
 
 
-async def _sync_plan(store: StoreBackend, cfg: dict[str, Any], plan: list[tuple[Connector, list[Stream]]],
-                     configs: dict[str, dict[str, Any]], limits: dict[str, HostLimits], run_id: str,
+async def _sync_plan(store: StoreBackend, plan: list[tuple[Connector, list[Stream]]],
+                     configs: dict[str, dict[str, Any]], http: HttpClient, run_id: str,
                      results: list[StreamResult], progress: ProgressFactory | None,
-                     redact: Redactor, watch: Watch | None = None) -> None:
-    """Every connector of the plan concurrently (streams of one connector in order), one session."""
-    async with open_session(cfg.get("http", {}).get("user_agent", "tracer/0.1")) as session:
-        http = HttpClient(session, limits, redactor=redact, on_retry=_retry_hook(watch))
+                     redact: Redactor, watch: Watch | None = None, early: dict[str, _Early] | None = None) -> None:
+    """Every connector of the plan concurrently (streams of one connector in order), on one session."""
 
-        async def run_connector(conn: Connector, streams: list[Stream]) -> None:
-            for stream in streams:
-                res = StreamResult(stream.name)
-                results.append(res)
-                _STREAM.set(res)  # this connector's task (and what it starts) runs this stream now
-                t0 = cfgmod.now()
-                own = watch.started(res) if watch is not None else None
-                prog = progress(stream.name) if progress else None
+    async def run_connector(conn: Connector, streams: list[Stream]) -> None:
+        for stream in streams:
+            pre = (early or {}).pop(stream.name, None)  # started before the store opened
+            res = pre.res if pre is not None else StreamResult(stream.name)
+            results.append(res)
+            _STREAM.set(res)  # this connector's task (and what it starts) runs this stream now
+            t0 = pre.ctx.now if pre is not None else cfgmod.now()
+            own = watch.started(res) if watch is not None else None
+            prog = progress(stream.name) if progress else None
+            if pre is not None:
+                ctx = pre.ctx
+                ctx.run_id, ctx.progress = run_id, _both(own, prog)
+            else:
                 ctx = RunContext(http=http, config=configs[conn.name], now=t0, run_id=run_id,
                                  state_of=store.get_state, stored=store, progress=_both(own, prog))
-                try:
-                    await _run_stream(store, stream, ctx, res, redact)
-                except NotConfigured as e:
-                    res.status, res.note = "skipped", redact(f"not configured: {e}")
-                    if ctx.progress is not None:
-                        ctx.progress(0, 0, "not configured")
-                    store.log_stream(run_id, stream.name, t0, cfgmod.now(), res.status, res.pages,
-                                     res.records, res.note)
-                    if watch is not None:
-                        watch.ended(res)
-                    continue
-                except (KeyboardInterrupt, asyncio.CancelledError):
-                    res.status, res.error = "interrupted", "stopped by a signal"
-                    store.log_stream(run_id, stream.name, t0, cfgmod.now(), res.status, res.pages,
-                                     res.records, res.error)
-                    if watch is not None:
-                        watch.ended(res)
-                    raise
-                except StoreFault as e:  # the store's disk or file failed: every stream would, the run stops
-                    res.status, res.error = "failed", str(e)
-                    store.log_stream(run_id, stream.name, t0, cfgmod.now(), res.status, res.pages,
-                                     res.records, res.error)
-                    if watch is not None:
-                        watch.ended(res)
-                    raise
-                except ConnectorError as e:
-                    res.status, res.error = "failed", redact(str(e))
-                except Exception as e:  # a bug or an unexpected answer: logged, not hidden
-                    log.debug("stream %s crashed", stream.name, exc_info=True)
-                    res.status = "failed"
-                    res.error = redact(f"{type(e).__name__}: {e}")
+            try:
+                await _run_stream(store, stream, ctx, res, redact, pre)
+            except NotConfigured as e:
+                res.status, res.note = "skipped", redact(f"not configured: {e}")
+                if ctx.progress is not None:
+                    ctx.progress(0, 0, "not configured")
+                store.log_stream(run_id, stream.name, t0, cfgmod.now(), res.status, res.pages,
+                                 res.records, res.note)
+                if watch is not None:
+                    watch.ended(res)
+                continue
+            except (KeyboardInterrupt, asyncio.CancelledError):
+                res.status, res.error = "interrupted", "stopped by a signal"
                 store.log_stream(run_id, stream.name, t0, cfgmod.now(), res.status, res.pages,
                                  res.records, res.error)
                 if watch is not None:
                     watch.ended(res)
+                raise
+            except StoreFault as e:  # the store's disk or file failed: every stream would, the run stops
+                res.status, res.error = "failed", str(e)
+                store.log_stream(run_id, stream.name, t0, cfgmod.now(), res.status, res.pages,
+                                 res.records, res.error)
+                if watch is not None:
+                    watch.ended(res)
+                raise
+            except ConnectorError as e:
+                res.status, res.error = "failed", redact(str(e))
+            except Exception as e:  # a bug or an unexpected answer: logged, not hidden
+                log.debug("stream %s crashed", stream.name, exc_info=True)
+                res.status = "failed"
+                res.error = redact(f"{type(e).__name__}: {e}")
+            store.log_stream(run_id, stream.name, t0, cfgmod.now(), res.status, res.pages,
+                             res.records, res.error)
+            if watch is not None:
+                watch.ended(res)
 
-        await asyncio.gather(*(run_connector(c, s) for c, s in plan))
+    await asyncio.gather(*(run_connector(c, s) for c, s in plan))
 
 
 def _both(a: Progress | None, b: Progress | None) -> Progress | None:

@@ -139,6 +139,10 @@ class TransfersStream:
     # Pages may be stored on a writer thread while the next windows are fetched (tracer.pipeline):
     # this stream reads the store only before its first page.
     write_behind: ClassVar[bool] = True
+    # For the same reason it may start before the store is open, on a read-only snapshot of it
+    # (tracer.pipeline: its first requests travel while the store opens; restarted if the state
+    # read under the lock is not the one it started from).
+    early_start: ClassVar[bool] = True
     tables: ClassVar[tuple[Table, ...]] = (EDGES, ENTITIES, OBSERVATIONS, EVM_BLOCKS, EVM_TOKENS, REJECTED)
 
     def __init__(self, chain: str, settings: dict[str, Any]) -> None:

@@ -53,7 +53,7 @@ def __getattr__(name: str) -> Any:
     return value
 
 __all__ = ["DEFER_INDEXES", "MIGRATIONS", "PROVENANCE_COLUMNS", "SCHEMA_VERSION", "SIGHTING_COLUMNS",
-           "LockedError", "NotAStoreError", "ReadOnlyStoreError", "Store", "StoreBackend", "StoreError",
+           "LockedError", "NotAStoreError", "Opening", "ReadOnlyStoreError", "Store", "StoreBackend", "StoreError",
            "StoreFault", "StoreUrlError", "_cell", "open_mode", "open_store", "sqlite_path", "store_fault"]
 
 SQLITE_URL = "sqlite:///"
@@ -98,3 +98,36 @@ def open_store(db: str | os.PathLike[str], **kw: Any) -> StoreBackend:
     from tracer.store.sqlite import Store
 
     return Store(path, **kw)
+
+
+class Opening:
+    """A store about to be opened (:func:`open_store`'s arguments), for ``tracer sync``.
+
+    The pipeline (:func:`tracer.pipeline.sync`) takes one instead of an open store: it opens it on
+    a worker thread while the streams that can start early (``early_start``) send their first
+    requests on a :meth:`peek` of it.  :attr:`store` is the store once opened (the caller closes it).
+    """
+
+    def __init__(self, db: str | os.PathLike[str], **kw: Any) -> None:
+        self.db, self.kw = db, kw
+        self.store: StoreBackend | None = None
+
+    def open(self) -> StoreBackend:
+        """:func:`open_store` (once)."""
+        if self.store is None:
+            self.store = open_store(self.db, **self.kw)
+        return self.store
+
+    def peek(self) -> Any:
+        """A read-only :class:`tracer.store.snapshot.Snapshot` of an SQLite file store (an empty one
+        when the file does not exist yet), or None (PostgreSQL, ``:memory:``, a file it cannot read
+        that way, a read-only open)."""
+        path = sqlite_path(self.db)
+        if path is None or self.kw.get("read_only"):
+            return None
+        if not self.kw.get("create", True) and not os.path.lexists(path):
+            return None
+        from tracer.store.base import SCHEMA_VERSION
+        from tracer.store.snapshot import peek
+
+        return peek(path, SCHEMA_VERSION)

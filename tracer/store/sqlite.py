@@ -44,6 +44,7 @@ from tracer.store.faults import (
     open_mode,
     store_fault,
 )
+from tracer.store.snapshot import STATE_SQL
 from tracer.store.sqlite_files import Checkpointer, acquire, release
 from tracer.store.sqlite_lean import Database  # sqlite-utils, imported without pandas (see there)
 from tracer.store.sqlite_schema import MIGRATIONS, apply_migrations, ensure_table, upsert_sql, versions
@@ -114,8 +115,8 @@ class Store(StoreBackend):
                 uri = f"file:{urllib.parse.quote(os.path.abspath(self.path))}?{q}"
                 self.db = Database(sqlite3.connect(uri, uri=True, check_same_thread=False))
                 self.db.execute("PRAGMA query_only=ON")
-            else:
-                self.db = Database(self.path)
+            else:  # any one thread at a time: tracer sync opens it on a worker thread (tracer.pipeline)
+                self.db = Database(sqlite3.connect(self.path, check_same_thread=False))
             self.db.execute("PRAGMA busy_timeout=30000")
             # Another program's database is refused before anything (even the journal mode) changes.
             tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -441,7 +442,7 @@ class Store(StoreBackend):
 
     # -- state --------------------------------------------------------------------------------
     def get_state(self, stream: str) -> dict[str, Any]:
-        row = self.db.execute("SELECT state FROM stream_state WHERE stream = ?", [stream]).fetchone()
+        row = self.db.execute(STATE_SQL, [stream]).fetchone()
         return json.loads(row[0]) if row else {}
 
     def states(self) -> list[dict[str, Any]]:
