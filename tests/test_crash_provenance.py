@@ -181,13 +181,20 @@ def test_sigkill_at_random_moments_then_resume_equals_clean_run_with_provenance(
         if child.returncode != -9:  # a kill after the last page can miss; the point still counts
             assert child.returncode == 0, f"kill at {k}+{delay}: rc {child.returncode}: {err}"
         world.arm(None, None, None)
+        # The EVM stream's first requests go out before the store is open (tracer.pipeline's early
+        # start): a kill there leaves no run row (and maybe no store); one after it, a "running" row.
+        started = False
+        if child.returncode == -9 and db.exists():
+            killed = Store(db, create=False)
+            started = [x["status"] for x in killed.runs()] == ["running"]
+            killed.close()
         r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, f"resume after kill at {k}+{delay}: {r.stderr}"
         store = Store(db)
         statuses = sorted(x["status"] for x in store.runs())
         store.close()
         if child.returncode == -9:
-            assert statuses == ["abandoned", "ok"], statuses
+            assert statuses == (["abandoned", "ok"] if started else ["ok"]), (statuses, started)
         d = _diff(clean, snapshot(db))
         if d:
             failures.append(f"kill at request {k}" + (f" +{delay}s" if delay is not None else "") + ":\n  "
