@@ -289,3 +289,28 @@ def test_an_index_whose_parallel_build_fails_is_built_on_one_thread(
     assert s.fault is None  # a temp-file failure is not the store's disk
     assert s.db.execute("PRAGMA cache_size").fetchone()[0] == -sq.CACHE_KIB
     s.close()
+
+
+def test_the_end_of_a_streams_pages_starts_the_checkpoint_now(tmp_path: Path) -> None:
+    """``writes_ending`` (a stream queued its last page) wakes the checkpointer before its interval:
+    the WAL is copied while the last pages are written, not by the first index build after them."""
+    db = tmp_path / "t.db"
+    s = Store(db)
+    s.ensure_tables([EDGES])
+    size0 = os.path.getsize(db)
+    with s.lock("test"), s.bulk_writes(["edges"], checkpoint_interval=3600):
+        for p in range(20):
+            s.write_page("t.s", Page(f"p{p}".encode(), "http://127.0.0.1/", "GET", None, {"c": p},
+                                     fetched_at="2026-01-01T00:00:00Z"),
+                         [Rows("edges", ("id", "src", "dst"),
+                               [(f"{p}-{i}", "a" * 60, "b" * 60) for i in range(500)])], "r")
+        time.sleep(0.3)
+        assert os.path.getsize(db) == size0  # an hour's interval: no checkpoint yet
+        s.writes_ending()
+        deadline = time.monotonic() + 10
+        while os.path.getsize(db) <= size0 + 500_000 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert os.path.getsize(db) > size0 + 500_000, "the nudge copied the WAL into the database"
+    assert s.count("edges") == 10_000
+    s.writes_ending()  # outside bulk writes: nothing to wake, no error
+    s.close()

@@ -293,6 +293,7 @@ async def _consume(store: StoreBackend, stream: Stream, ctx: RunContext, res: St
             await behind.close(drain=False)
         raise
     if behind is not None:
+        store.writes_ending()
         await behind.close(drain=True)
 
 

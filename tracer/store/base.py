@@ -211,6 +211,11 @@ class StoreBackend(FactsPort, AppReads, CaseStore, FlagHistory, abc.ABC):
                              f"not {defer_indexes!r}")
         yield []
 
+    def writes_ending(self) -> None:
+        """A stream queued its last page (its writer thread still storing the queue): a hint for the
+        backend to start its end-of-sync housekeeping now (SQLite: the WAL checkpoint)."""
+        return None
+
     # -- stream state --------------------------------------------------------------------------
     @abc.abstractmethod
     def get_state(self, stream: str) -> dict[str, Any]:

@@ -97,6 +97,7 @@ class Store(StoreBackend):
         self._tables: dict[str, Table] = {t.name: t for t in CORE_TABLES}
         self._upserts: dict[tuple[str, tuple[str, ...], int], str] = {}
         self._lock_fd: int | None = None
+        self._checkpointer: Checkpointer | None = None  # the WAL checkpointer of the bulk writes running
         self.fault: StoreFault | None = None  # the first store fault of this process (see _guard)
         self.read_only, self.read_only_why = False, ""
         mode = "rw"
@@ -363,6 +364,7 @@ class Store(StoreBackend):
             self.db.execute("PRAGMA wal_autocheckpoint=0")
             ck = Checkpointer(self.path, checkpoint_interval)
             ck.start()
+            self._checkpointer = ck
         rebuild = True
         try:
             yield deferred
@@ -372,6 +374,7 @@ class Store(StoreBackend):
             rebuild = isinstance(e, Exception)
             raise
         finally:
+            self._checkpointer = None
             if ck is not None:
                 ck.stop()
                 with contextlib.suppress(sqlite3.Error):
@@ -380,6 +383,16 @@ class Store(StoreBackend):
             # deferred_indexes and the next writer to take the lock builds them.
             if rebuild and self.fault is None:
                 self.restore_deferred_indexes()
+
+    def writes_ending(self) -> None:
+        """A stream queued its last page: the WAL checkpointer of the bulk writes starts copying what
+        is committed now, while the writer thread stores the queued pages.  Why: the WAL left at the
+        end of a sync is copied and synced to disk by the first commit after it (the first deferred
+        index), with nothing else running: on the 200k-transfer chain the deferred index build took
+        ~0.64 s with this against ~0.75 s without (medians of 5 alternated syncs)."""
+        ck = self._checkpointer
+        if ck is not None:
+            ck.now()
 
     def _defer_indexes(self, tables: Iterable[str], mode: str) -> list[str]:
         names: list[str] = []

@@ -28,6 +28,7 @@ class Checkpointer(threading.Thread):
         super().__init__(name="tracer-checkpoint", daemon=True)
         self.path, self.interval = path, interval
         self.done = threading.Event()
+        self.wake = threading.Event()
 
     def run(self) -> None:
         try:
@@ -36,15 +37,24 @@ class Checkpointer(threading.Thread):
             return  # no harm: the writer's own autocheckpoint resumes after the sync
         try:
             conn.execute("PRAGMA busy_timeout=1000")
-            while not self.done.wait(self.interval):
+            while True:
+                self.wake.wait(self.interval)
+                if self.done.is_set():
+                    break
+                self.wake.clear()
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.Error:
             pass  # likewise
         finally:
             conn.close()
 
+    def now(self) -> None:
+        """Checkpoint now, not at the end of the interval (the writes are about to end)."""
+        self.wake.set()
+
     def stop(self) -> None:
         self.done.set()
+        self.wake.set()
         self.join()
 
 
