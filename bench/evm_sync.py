@@ -45,6 +45,7 @@ import csv
 import json
 import os
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -225,8 +226,8 @@ def run_cryo(url: str, meta: dict[str, Any], settings: dict[str, Any], timeout: 
                 # cryo 0.3.2 segfaults now and then on the dense chain (about 1 run in 4 here): its run
                 # is timed again (and the crash printed), the others' are not.
                 print(f"  ({e}; attempt {attempt + 1}, run again)", flush=True)
-                for f in Path(d).glob("*"):
-                    f.unlink()
+                for f in Path(d).glob("*"):  # its parquet files and its .cryo report folder
+                    shutil.rmtree(f) if f.is_dir() else f.unlink()
                 continue
             break
         else:

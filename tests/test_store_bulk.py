@@ -291,9 +291,12 @@ def test_an_index_whose_parallel_build_fails_is_built_on_one_thread(
     s.close()
 
 
-def test_the_end_of_a_streams_pages_starts_the_checkpoint_now(tmp_path: Path) -> None:
-    """``writes_ending`` (a stream queued its last page) wakes the checkpointer before its interval:
-    the WAL is copied while the last pages are written, not by the first index build after them."""
+def test_the_end_of_a_streams_pages_starts_the_checkpoint_now(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``writes_ending`` (a stream queued its last page) wakes the checkpointer before its interval
+    when the WAL is large: it is copied while the last pages are written, not by the first index
+    build after them.  A small WAL is left alone."""
+    import tracer.store.sqlite as sq
+
     db = tmp_path / "t.db"
     s = Store(db)
     s.ensure_tables([EDGES])
@@ -304,8 +307,12 @@ def test_the_end_of_a_streams_pages_starts_the_checkpoint_now(tmp_path: Path) ->
                                      fetched_at="2026-01-01T00:00:00Z"),
                          [Rows("edges", ("id", "src", "dst"),
                                [(f"{p}-{i}", "a" * 60, "b" * 60) for i in range(500)])], "r")
+        wal = os.path.getsize(str(db) + "-wal")
+        monkeypatch.setattr(sq, "CHECKPOINT_AT_END_BYTES", wal + 1)
+        s.writes_ending()  # below the threshold: nothing happens
         time.sleep(0.3)
         assert os.path.getsize(db) == size0  # an hour's interval: no checkpoint yet
+        monkeypatch.setattr(sq, "CHECKPOINT_AT_END_BYTES", wal)
         s.writes_ending()
         deadline = time.monotonic() + 10
         while os.path.getsize(db) <= size0 + 500_000 and time.monotonic() < deadline:
