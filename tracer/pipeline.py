@@ -39,6 +39,7 @@ from tracer import config as cfgmod
 from tracer import registry
 from tracer.store import DEFER_INDEXES, Opening, StoreBackend, StoreError, StoreFault
 from tracer.store.base import Packed, PageWriter
+from tracer.store.snapshot import Snapshot
 
 log = logging.getLogger("tracer.pipeline")
 
@@ -243,7 +244,7 @@ async def _resumed(early: _Early) -> Any:
         yield page
 
 
-def _start_early(snap: Any, plan: list[tuple[Connector, list[Stream]]], configs: dict[str, dict[str, Any]],
+def _start_early(snap: Snapshot, plan: list[tuple[Connector, list[Stream]]], configs: dict[str, dict[str, Any]],
                  http: HttpClient) -> dict[str, _Early]:
     """Start each connector's first stream that can start early (``early_start``) on ``snap``."""
     early: dict[str, _Early] = {}
@@ -422,8 +423,9 @@ async def sync(
 
 
 async def _locked(store: StoreBackend, plan: list[tuple[Connector, list[Stream]]],
-                  configs: dict[str, dict[str, Any]], defer: str, redact: Redactor, command: str, progress: ProgressFactory | None, watch: Watch | None,
-                  http: HttpClient, early: dict[str, _Early] | None = None, snap: Any = None) -> SyncResult:
+                  configs: dict[str, dict[str, Any]], defer: str, redact: Redactor, command: str,
+                  progress: ProgressFactory | None, watch: Watch | None, http: HttpClient,
+                  early: dict[str, _Early] | None = None, snap: Snapshot | None = None) -> SyncResult:
     """The run under the store's lock: the run row, the tables, the bulk writes, every stream."""
     early = early if early is not None else {}
     with store.lock_streams(command, [s.name for _, streams in plan for s in streams]):
@@ -476,7 +478,8 @@ async def _locked(store: StoreBackend, plan: list[tuple[Connector, list[Stream]]
 async def _sync_plan(store: StoreBackend, plan: list[tuple[Connector, list[Stream]]],
                      configs: dict[str, dict[str, Any]], http: HttpClient, run_id: str,
                      results: list[StreamResult], progress: ProgressFactory | None,
-                     redact: Redactor, watch: Watch | None = None, early: dict[str, _Early] | None = None) -> None:
+                     redact: Redactor, watch: Watch | None = None,
+                     early: dict[str, _Early] | None = None) -> None:
     """Every connector of the plan concurrently (streams of one connector in order), on one session."""
 
     async def run_connector(conn: Connector, streams: list[Stream]) -> None:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         StoreBackend,
         _cell,
     )
+    from tracer.store.snapshot import Snapshot
     from tracer.store.sqlite import MIGRATIONS, Store
 
 # Loaded on first use (module __getattr__): the error classes above are all `tracer --help` and
@@ -118,7 +119,7 @@ class Opening:
             self.store = open_store(self.db, **self.kw)
         return self.store
 
-    def peek(self) -> Any:
+    def peek(self) -> Snapshot | None:
         """A read-only :class:`tracer.store.snapshot.Snapshot` of an SQLite file store (an empty one
         when the file does not exist yet), or None (PostgreSQL, ``:memory:``, a file it cannot read
         that way, a read-only open)."""
