@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stream_support import OneStream
 
 from connectors.base import EDGES, ENTITIES, ConfigError, Page, Record, Rows, RunContext
 from tracer.pipeline import sync
@@ -56,26 +57,6 @@ class _EdgesStream:
         yield Record("entities", {"id": f"block:{b}", "kind": "block"})
 
 
-class _Conn:
-    name = "bulk"
-    description = "test"
-
-    def __init__(self, stream: _EdgesStream) -> None:
-        self.stream = stream
-
-    def default_config(self) -> dict[str, Any]:
-        return {}
-
-    def streams(self, config: dict[str, Any]) -> list[Any]:
-        return [self.stream]
-
-    def probes(self, config: dict[str, Any]) -> list[Any]:
-        return []
-
-    def secrets(self, config: dict[str, Any]) -> list[str]:
-        return []
-
-
 def _run(db: Path, stream: _EdgesStream, defer: str | None = None) -> Any:
     store = Store(db)
     cfg: dict[str, Any] = {"db": str(db), "connectors": {}}
@@ -83,7 +64,7 @@ def _run(db: Path, stream: _EdgesStream, defer: str | None = None) -> Any:
         cfg["store"] = {"defer_indexes": defer}
     stream.store = store
     try:
-        conn = _Conn(stream)
+        conn = OneStream("bulk", stream)
         return asyncio.run(sync(store, cfg, plan=[(conn, conn.streams({}))]))  # type: ignore[list-item]
     finally:
         store.close()

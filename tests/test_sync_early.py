@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stream_support import OneStream
 
 from connectors.base import ENTITIES, ConnectorError, Page, Record, RunContext
 from tracer.pipeline import SyncResult, sync
@@ -54,26 +55,6 @@ class _Stream:
         yield Record("entities", {"id": f"e:{page.data}", "kind": "test"})
 
 
-class _Conn:
-    name = "early"
-    description = "test"
-
-    def __init__(self, stream: _Stream) -> None:
-        self.stream = stream
-
-    def default_config(self) -> dict[str, Any]:
-        return {}
-
-    def streams(self, config: dict[str, Any]) -> list[Any]:
-        return [self.stream]
-
-    def probes(self, config: dict[str, Any]) -> list[Any]:
-        return []
-
-    def secrets(self, config: dict[str, Any]) -> list[str]:
-        return []
-
-
 class _Opening(Opening):
     """An Opening that notes when it opens, after ``before`` (another process's write, a failure)."""
 
@@ -92,7 +73,7 @@ def _run(store: Any, stream: _Stream) -> tuple[SyncResult, list[asyncio.Task[Any
     """One sync; also the tasks still pending after it (an early start must leave none)."""
 
     async def main() -> tuple[SyncResult, list[asyncio.Task[Any]]]:
-        conn = _Conn(stream)
+        conn = OneStream("early", stream)
         try:
             res = await sync(store, {"db": "unused", "connectors": {}}, plan=[(conn, conn.streams({}))])  # type: ignore[list-item]
         finally:
@@ -187,7 +168,7 @@ def test_a_store_that_fails_to_open_stops_the_early_stream(tmp_path: Path) -> No
         raise StoreError("the disk is gone")
 
     async def main() -> list[asyncio.Task[Any]]:
-        conn = _Conn(_Stream(log))
+        conn = OneStream("early", _Stream(log))
         with pytest.raises(StoreError, match="the disk is gone"):
             await sync(_Opening(tmp_path / "t.db", log, before=fail), {"db": "unused", "connectors": {}},
                        plan=[(conn, conn.streams({}))])  # type: ignore[list-item]
