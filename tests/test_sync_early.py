@@ -83,6 +83,14 @@ def _run(store: Any, stream: _Stream) -> tuple[SyncResult, list[asyncio.Task[Any
     return asyncio.run(main())
 
 
+def _first_sync(db: Path) -> None:
+    """A whole early-started sync into ``db``: pages 0-2 stored, the cursor at 2."""
+    first = _Opening(db, [])
+    assert _run(first, _Stream([]))[0].status == "ok"
+    assert first.store is not None
+    first.store.close()
+
+
 def _ids(db: Path) -> list[str]:
     s = Store(db)
     try:
@@ -117,10 +125,7 @@ def test_a_new_store_the_stream_starts_before_the_store_opens(tmp_path: Path) ->
 
 def test_a_resumed_sync_starts_early_from_the_stored_cursor(tmp_path: Path) -> None:
     db = tmp_path / "t.db"
-    first = _Opening(db, [])
-    assert _run(first, _Stream([]))[0].status == "ok"
-    assert first.store is not None
-    first.store.close()
+    _first_sync(db)
     log: list[tuple[Any, ...]] = []
     opening = _Opening(db, log)
     res, pending = _run(opening, _Stream(log))
@@ -134,10 +139,7 @@ def test_a_resumed_sync_starts_early_from_the_stored_cursor(tmp_path: Path) -> N
 
 def test_a_stream_stored_by_another_run_in_between_starts_again_on_the_store(tmp_path: Path) -> None:
     db = tmp_path / "t.db"
-    first = _Opening(db, [])
-    assert _run(first, _Stream([]))[0].status == "ok"
-    assert first.store is not None
-    first.store.close()
+    _first_sync(db)
 
     def other_run() -> None:  # commits page 10 of the stream after the snapshot was read
         s = Store(db)
