@@ -302,3 +302,48 @@ def test_the_end_of_a_streams_pages_starts_the_checkpoint_now(tmp_path: Path, mo
     assert s.count("edges") == 10_000
     s.writes_ending()  # outside bulk writes: nothing to wake, no error
     s.close()
+
+
+def test_the_checkpointer_copies_each_deferred_index_while_the_next_one_is_built(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index builds at the end of a bulk sync commit with the writer's own checkpoint still off:
+    the first of them used to copy and sync the whole WAL the sync left, with nothing else running.
+    The checkpointer is woken at the end of the pages and after each index, then stopped; the rows
+    and indexes come out whole, and the writer's autocheckpoint comes back."""
+    import tracer.store.sqlite as sq
+    from tracer.store.sqlite_files import Checkpointer
+
+    db = tmp_path / "t.db"
+    s = Store(db)
+    full = _indexes(s, "edges")
+    wakes: list[float] = []
+    autockpt: list[int] = []
+    now, build = Checkpointer.now, sq.Store._build_index
+
+    def woken(self: Checkpointer) -> None:
+        wakes.append(time.monotonic())
+        now(self)
+
+    def spy(self: Store, name: str, sql: str) -> None:
+        autockpt.append(self.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        build(self, name, sql)
+
+    monkeypatch.setattr(Checkpointer, "now", woken)
+    monkeypatch.setattr(sq.Store, "_build_index", spy)
+    size0 = os.path.getsize(db)
+    with s.lock("test"), s.bulk_writes(["edges"], checkpoint_interval=3600) as deferred:
+        assert sorted(deferred) == sorted(full)
+        for p in range(10):
+            s.write_page("t.s", Page(f"p{p}".encode(), "http://127.0.0.1/", "GET", None, {"c": p},
+                                     fetched_at="2026-01-01T00:00:00Z"),
+                         [Rows("edges", ("id", "kind", "src", "dst"),
+                               [(f"{p}-{i:04d}", "paid", f"wallet:evm:0x{i:040x}", "b" * 60) for i in range(1000)])], "r")
+        assert os.path.getsize(db) == size0  # an hour's interval: nothing copied during the pages
+    assert autockpt == [0] * len(full)  # no build copies the WAL itself
+    assert len(wakes) == 1 + len(full)  # once at the end of the pages, once after each index
+    assert os.path.getsize(db) > size0 + 1_000_000, "the checkpointer copied the sync into the database"
+    assert s.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] > 0
+    assert _indexes(s, "edges") == full and s.count("deferred_indexes") == 0
+    assert s.count("edges") == 10_000
+    assert s.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    s.close()

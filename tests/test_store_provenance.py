@@ -101,3 +101,30 @@ def test_core_edges_keep_their_first_page_on_a_replay() -> None:
     raw = s.raw_payload(row["raw_sha256"])
     assert raw is not None
     assert (raw["body"], row["run_id"], row["last_seen"]) == (b"A", "r1", "T2")
+
+
+def test_every_row_of_a_big_page_carries_its_page_and_run() -> None:
+    """The SQLite store binds a page's provenance once per multi-row statement (``?1``, ``?2``), not
+    per row: rows in full statements, in the remainder, in two groups of columns and a replayed
+    page with one changed row all come out citing the right page and run."""
+    import hashlib
+
+    from tracer.store.sqlite import MULTI_ROWS
+
+    s = Store(":memory:")
+    cols = ("id", "kind", "src", "dst", "amount")
+    n = 2 * MULTI_ROWS + 5
+    rows = [(f"e{i:04d}", "paid", f"a{i}", f"b{i}", str(i)) for i in range(n)]
+    s.write_page("t.s", _page(b"A", "T1"), [Rows(EDGES.name, cols, rows),
+                                            Rows(EDGES.name, cols[:3], [("x1", "paid", "a")]),
+                                            Record(EDGES.name, {"id": "x2", "kind": "paid", "src": "c"})], "r1")
+    sha_a = hashlib.sha256(b"A").hexdigest()
+    got = {r["id"]: (r["raw_sha256"], r["run_id"], r["src"], r["amount"])
+           for r in s.query("SELECT id, raw_sha256, run_id, src, amount FROM edges")}
+    assert got == {**{f"e{i:04d}": (sha_a, "r1", f"a{i}", str(i)) for i in range(n)},
+                   "x1": (sha_a, "r1", "a", None), "x2": (sha_a, "r1", "c", None)}
+    changed = [*rows[:MULTI_ROWS + 1], ("e0065", "paid", "a65", "b65", "999"), *rows[MULTI_ROWS + 2:]]
+    s.write_page("t.s", _page(b"B", "T2"), [Rows(EDGES.name, cols, changed)], "r2")
+    moved = {r["id"]: (r["raw_sha256"], r["run_id"]) for r in s.query("SELECT id, raw_sha256, run_id FROM edges")
+             if r["run_id"] != "r1"}
+    assert moved == {"e0065": (hashlib.sha256(b"B").hexdigest(), "r2")}

@@ -363,7 +363,8 @@ def _cell(v: Any) -> Any:
 def group_records(records: Sequence[Record | Rows], tail: tuple[Any, ...], check_int64: bool = False,
                   ) -> tuple[dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]], int]:
     """A page's records as one list of cell tuples per (table, columns), each row ending in ``tail``
-    (its provenance), and the number of rows.  Hot path (200k-row pages): plain cells pass through,
+    (its provenance; ``()``: the rows as they came, bound with their provenance by the caller), and
+    the number of rows.  Hot path (200k-row pages): plain cells pass through,
     only dicts/lists/bools convert; ``check_int64`` refuses an out-of-range int up front (PostgreSQL's
     COPY would only fail at commit; SQLite refuses it itself)."""
     groups: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
@@ -373,7 +374,7 @@ def group_records(records: Sequence[Record | Rows], tail: tuple[Any, ...], check
             g = groups.get(key := (r.table, r.columns))
             if g is None:
                 g = groups[key] = []
-            g += [row + tail for row in r.rows]
+            g += [row + tail for row in r.rows] if tail else r.rows
             n += len(r.rows)
             continue
         n += 1

@@ -18,7 +18,7 @@ import sqlite3
 import urllib.parse
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -98,7 +98,7 @@ class Store(StoreBackend):
         self.path = str(path)
         self.keep_raw_max_bytes = keep_raw_max_bytes
         self._tables: dict[str, Table] = {t.name: t for t in CORE_TABLES}
-        self._upserts: dict[tuple[str, tuple[str, ...], int], str] = {}
+        self._upserts: dict[tuple[str, tuple[str, ...], int, tuple[str, ...]], str] = {}
         self._lock_fd: int | None = None
         self._checkpointer: Checkpointer | None = None  # the WAL checkpointer of the bulk writes running
         self.fault: StoreFault | None = None  # the first store fault of this process (see _guard)
@@ -234,9 +234,10 @@ class Store(StoreBackend):
                 self._upserts = {k: v for k, v in self._upserts.items() if k[0] != t.name}
 
     # -- writes -------------------------------------------------------------------------------
-    def _upsert(self, table: str, cols: tuple[str, ...], rows: int = 1) -> str:
-        """The (cached) upsert statement of ``rows`` rows of ``cols`` into a declared table."""
-        key = (table, cols, rows)
+    def _upsert(self, table: str, cols: tuple[str, ...], rows: int = 1, shared: tuple[str, ...] = ()) -> str:
+        """The (cached) upsert statement of ``rows`` rows of ``cols`` into a declared table, with the
+        ``shared`` columns bound once (see :func:`tracer.store.sqlite_schema.upsert_sql`)."""
+        key = (table, cols, rows, shared)
         sql = self._upserts.get(key)
         if sql is None:
             t = self._tables.get(table)
@@ -245,24 +246,26 @@ class Store(StoreBackend):
             unknown = set(cols) - set(t.column_names) - {"raw_sha256", "run_id"}
             if unknown:
                 raise StoreError(f"table {table}: unknown columns {sorted(unknown)}")
-            sql = self._upserts[key] = upsert_sql(t, cols, rows)
+            sql = self._upserts[key] = upsert_sql(t, cols, rows, shared)
         return sql
 
     def _upsert_rows(self, conn: sqlite3.Connection, table: str, cols: tuple[str, ...],
-                     rows: list[tuple[Any, ...]]) -> None:
-        """``rows`` upserted in order, :data:`MULTI_ROWS` per statement where there are that many.
+                     rows: list[tuple[Any, ...]], prov: tuple[Any, ...]) -> None:
+        """``rows`` upserted in order, :data:`MULTI_ROWS` per statement where there are that many,
+        each with the page's provenance ``prov`` (:data:`PROVENANCE_COLUMNS`), bound once a statement.
 
         Why: ``executemany`` releases the GIL around every row's step, and a writer thread that
         must win the GIL back for each of 200k rows from a busy event loop ran ~3x slower than
         the same inserts on the loop's thread (issue 16); one statement per 64 rows takes it back
         64x less often and binds in fewer calls."""
-        k = max(1, min(MULTI_ROWS, SQLITE_MAX_PARAMS // max(1, len(cols))))
+        k = max(1, min(MULTI_ROWS, (SQLITE_MAX_PARAMS - len(PROVENANCE_COLUMNS)) // max(1, len(cols))))
         full = len(rows) - len(rows) % k if k > 1 else 0
         if full:
             chain = itertools.chain.from_iterable
-            conn.executemany(self._upsert(table, cols, k), [tuple(chain(rows[i:i + k])) for i in range(0, full, k)])
+            conn.executemany(self._upsert(table, cols, k, PROVENANCE_COLUMNS),
+                             [prov + tuple(chain(rows[i:i + k])) for i in range(0, full, k)])
         if full < len(rows):
-            conn.executemany(self._upsert(table, cols), rows[full:])
+            conn.executemany(self._upsert(table, cols, 1, PROVENANCE_COLUMNS), [prov + r for r in rows[full:]])
 
     def write_page(self, stream: str, page: Page, records: Sequence[Record | Rows], run_id: str) -> int:
         """Store one page atomically: deletes, records, raw-payload provenance and the new state.
@@ -294,7 +297,7 @@ class Store(StoreBackend):
     def _write_page(self, conn: sqlite3.Connection, stream: str, page: Page, records: Sequence[Record | Rows],
                     run_id: str, packed: Future[Packed] | None = None) -> int:
         sha, blob = packed.result() if packed is not None else pack_body(page.body, self.keep_raw_max_bytes)
-        groups, n = group_records(records, (sha, run_id))
+        groups, n = group_records(records, ())
         if self.fault is not None:  # the disk is full (or the file read-only): every page would fail
             raise type(self.fault)(str(self.fault))
         with self._guard(), conn:
@@ -302,7 +305,7 @@ class Store(StoreBackend):
                 self._delete(d, conn)
             for (table, cols), rows in groups.items():
                 try:
-                    self._upsert_rows(conn, table, cols + ("raw_sha256", "run_id"), rows)
+                    self._upsert_rows(conn, table, cols, rows, (sha, run_id))
                 except OverflowError as e:
                     raise StoreError(f"{table}: an integer does not fit SQLite INTEGER; amounts are stored "
                                      "as decimal text") from e
@@ -378,14 +381,21 @@ class Store(StoreBackend):
             raise
         finally:
             self._checkpointer = None
-            if ck is not None:
-                ck.stop()
-                with contextlib.suppress(sqlite3.Error):
-                    self.db.execute(f"PRAGMA wal_autocheckpoint={self._autocheckpoint()}")
             # After a store fault (disk full, ...) building indexes fails too: they stay recorded in
             # deferred_indexes and the next writer to take the lock builds them.
-            if rebuild and self.fault is None:
-                self.restore_deferred_indexes()
+            try:
+                if rebuild and self.fault is None:
+                    # The checkpointer copies what each index build commits while the next one
+                    # sorts: the first commit after the sync used to copy and sync the sync's last
+                    # WAL frames itself, 50-140 ms with nothing else running (issue 16).
+                    if ck is not None:
+                        ck.now()
+                    self.restore_deferred_indexes(ck.now if ck is not None else None)
+            finally:
+                if ck is not None:
+                    ck.stop()
+                    with contextlib.suppress(sqlite3.Error):
+                        self.db.execute(f"PRAGMA wal_autocheckpoint={self._autocheckpoint()}")
 
     def writes_ending(self) -> None:
         """A stream queued its last page: the WAL checkpointer of the bulk writes starts copying what
@@ -419,8 +429,10 @@ class Store(StoreBackend):
                     names.append(name)
         return names
 
-    def restore_deferred_indexes(self) -> list[str]:
-        """Build the indexes a bulk sync deferred (at its end, or after it died); returns their names."""
+    def restore_deferred_indexes(self, built: Callable[[], None] | None = None) -> list[str]:
+        """Build the indexes a bulk sync deferred (at its end, or after it died); returns their names.
+
+        ``built``: called after each index is committed (the bulk writes' checkpointer, woken)."""
         done: list[str] = []
         with self._guard():
             todo = self.db.execute("SELECT name, sql FROM deferred_indexes ORDER BY name").fetchall()
@@ -429,18 +441,21 @@ class Store(StoreBackend):
         parallel = changed = SORT_THREADS > 1 and self._sort_settings(True)
         try:
             for name, sql in todo:
+                made = False
                 if parallel:
                     try:
                         self._build_index(name, sql)
-                        done.append(name)
-                        continue
+                        made = True
                     except sqlite3.Error as e:  # its temporary files, say (rolled back): the usual way
                         log.info("index %s: parallel build failed (%s); building it on one thread", name, e)
                         self._sort_settings(False)
                         parallel = False
-                with self._guard():
-                    self._build_index(name, sql)
+                if not made:
+                    with self._guard():
+                        self._build_index(name, sql)
                 done.append(name)
+                if built is not None:
+                    built()
         finally:
             if changed:
                 self._sort_settings(False)
