@@ -304,12 +304,14 @@ def test_the_end_of_a_streams_pages_starts_the_checkpoint_now(tmp_path: Path, mo
     s.close()
 
 
+@pytest.mark.parametrize("big", [True, False])
 def test_the_checkpointer_copies_each_deferred_index_while_the_next_one_is_built(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The index builds at the end of a bulk sync commit with the writer's own checkpoint still off:
-    the first of them used to copy and sync the whole WAL the sync left, with nothing else running.
-    The checkpointer is woken at the end of the pages and after each index, then stopped; the rows
-    and indexes come out whole, and the writer's autocheckpoint comes back."""
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, big: bool) -> None:
+    """After a sync that left a large WAL, the index builds commit with the writer's own checkpoint
+    still off: the first of them used to copy and sync that whole WAL, with nothing else running.
+    The checkpointer is woken at the end of the pages and after each index, then stopped.  After a
+    small WAL (a short sync) it is stopped first and SQLite's own checkpoint is back for the builds.
+    Either way the rows and indexes come out whole and the writer's autocheckpoint comes back."""
     import tracer.store.sqlite as sq
     from tracer.store.sqlite_files import Checkpointer
 
@@ -339,10 +341,15 @@ def test_the_checkpointer_copies_each_deferred_index_while_the_next_one_is_built
                          [Rows("edges", ("id", "kind", "src", "dst"),
                                [(f"{p}-{i:04d}", "paid", f"wallet:evm:0x{i:040x}", "b" * 60) for i in range(1000)])], "r")
         assert os.path.getsize(db) == size0  # an hour's interval: nothing copied during the pages
-    assert autockpt == [0] * len(full)  # no build copies the WAL itself
-    assert len(wakes) == 1 + len(full)  # once at the end of the pages, once after each index
-    assert os.path.getsize(db) > size0 + 1_000_000, "the checkpointer copied the sync into the database"
-    assert s.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] > 0
+        wal = os.path.getsize(str(db) + "-wal")
+        monkeypatch.setattr(sq, "CHECKPOINT_AT_END_BYTES", wal if big else wal + 1)
+    if big:
+        assert autockpt == [0] * len(full)  # no build copies the WAL itself
+        assert len(wakes) == 1 + len(full)  # once at the end of the pages, once after each index
+        assert os.path.getsize(db) > size0 + 1_000_000, "the checkpointer copied the sync into the database"
+    else:
+        assert autockpt == [s._autocheckpoint()] * len(full) and wakes == []
+    assert s.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == s._autocheckpoint() > 0
     assert _indexes(s, "edges") == full and s.count("deferred_indexes") == 0
     assert s.count("edges") == 10_000
     assert s.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -381,21 +381,36 @@ class Store(StoreBackend):
             raise
         finally:
             self._checkpointer = None
-            # After a store fault (disk full, ...) building indexes fails too: they stay recorded in
-            # deferred_indexes and the next writer to take the lock builds them.
+            # The checkpointer copies what each index build commits while the next one sorts, when
+            # the sync left a large WAL: the first commit after it used to copy and sync it itself,
+            # 50-140 ms with nothing else running (issue 16).  A small WAL is left to SQLite, as in
+            # writes_ending.
+            big = rebuild and self.fault is None and self._wal_bytes() >= CHECKPOINT_AT_END_BYTES
+            wake, later = (ck.now, ck) if ck is not None and big else (None, None)
             try:
+                if ck is not None and later is None:
+                    self._stop_checkpoints(ck)
+                # After a store fault (disk full, ...) building indexes fails too: they stay recorded in
+                # deferred_indexes and the next writer to take the lock builds them.
                 if rebuild and self.fault is None:
-                    # The checkpointer copies what each index build commits while the next one
-                    # sorts: the first commit after the sync used to copy and sync the sync's last
-                    # WAL frames itself, 50-140 ms with nothing else running (issue 16).
-                    if ck is not None:
-                        ck.now()
-                    self.restore_deferred_indexes(ck.now if ck is not None else None)
+                    if wake is not None:
+                        wake()
+                    self.restore_deferred_indexes(wake)
             finally:
-                if ck is not None:
-                    ck.stop()
-                    with contextlib.suppress(sqlite3.Error):
-                        self.db.execute(f"PRAGMA wal_autocheckpoint={self._autocheckpoint()}")
+                if later is not None:
+                    self._stop_checkpoints(later)
+
+    def _stop_checkpoints(self, ck: Checkpointer) -> None:
+        """The end of bulk writes: the checkpointer stopped, the writer's own autocheckpoint back."""
+        ck.stop()
+        with contextlib.suppress(sqlite3.Error):
+            self.db.execute(f"PRAGMA wal_autocheckpoint={self._autocheckpoint()}")
+
+    def _wal_bytes(self) -> int:
+        try:
+            return os.path.getsize(self.path + "-wal")
+        except OSError:
+            return 0
 
     def writes_ending(self) -> None:
         """A stream queued its last page: the WAL checkpointer of the bulk writes starts copying what
@@ -404,15 +419,9 @@ class Store(StoreBackend):
         index), with nothing else running: on the 200k-transfer chain the deferred index build took
         ~0.64 s with this against ~0.75 s without (medians of 5 alternated syncs)."""
         ck = self._checkpointer
-        if ck is None:
-            return
-        try:
-            wal = os.path.getsize(self.path + "-wal")
-        except OSError:
-            return
         # A smaller WAL (a short sync) is left to SQLite: no commit after the sync would copy it now
         # (measured on the sparse bench chain: a checkpoint and its fsync there only lengthened the end).
-        if wal >= CHECKPOINT_AT_END_BYTES:
+        if ck is not None and self._wal_bytes() >= CHECKPOINT_AT_END_BYTES:
             ck.now()
 
     def _defer_indexes(self, tables: Iterable[str], mode: str) -> list[str]:
