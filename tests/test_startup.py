@@ -54,8 +54,10 @@ HELP_ALLOWED: dict[str, set[str]] = {}
 
 # Never imported by `tracer sync` before the first request of its one selected connector: the
 # scoring side (pandas, networkx, Spark, the graphs) and presentation (rich: stderr is no terminal).
+# Nor importlib.metadata (~20-25 ms with zipfile, csv and email; tracer.entry_points reads the
+# connectors' entry points itself).
 SYNC_HEAVY = ("pandas", "numpy", "pyarrow", "networkx", "web3", "rich", "pyspark", "lxml", "followthemoney",
-              "pydantic", "graphs", "tracer.scoring", "tracer.server", "tracer.commands")
+              "pydantic", "graphs", "tracer.scoring", "tracer.server", "tracer.commands", "importlib.metadata")
 
 
 def _free_port() -> int:

@@ -17,10 +17,10 @@ import contextlib
 import functools
 import importlib
 from collections.abc import Mapping
-from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from connectors.base import ConfigError, Connector, Stream
+from tracer.entry_points import EntryPointLike, entry_points
 
 GROUP = "tracer.connectors"
 
@@ -28,12 +28,12 @@ Plan = list[tuple[Connector, list[Stream]]]
 
 
 @functools.cache
-def _entry_points() -> dict[str, EntryPoint]:
+def _entry_points() -> dict[str, EntryPointLike]:
     """The registered connectors' entry points by name, in name order (nothing imported).
 
     Read once per process, like :func:`config_schemas`: scanning the installed distributions
     costs tens of milliseconds a time."""
-    return {ep.name: ep for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name)}
+    return {ep.name: ep for ep in sorted(entry_points(GROUP), key=lambda e: e.name)}
 
 
 def names() -> list[str]:
