@@ -295,3 +295,25 @@ def test_sanctions_oracle_call_is_web3_abi() -> None:
     assert decode_sanctioned("0x" + "00" * 32) is False
     for bad in ("0x" + "00" * 31 + "02", "0x" + "00" * 33, "0x", None, "nothex"):
         assert decode_sanctioned(bad) is None, bad
+
+
+def test_iso_time_is_datetimes_format_at_every_second_it_takes() -> None:
+    """The per-day cache and arithmetic of ``iso_time`` give what ``datetime.strftime`` gives: day
+    and year boundaries, leap days, random seconds up to 9999-12-31, and past it the same error."""
+    import random
+    from datetime import UTC, datetime
+
+    from connectors.evm.decode import iso_time
+
+    def ref(t: int) -> str:
+        return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    rng = random.Random(16)
+    edges = [0, 1, 59, 60, 3599, 3600, 86_399, 86_400, 951_782_399, 951_782_400, 951_868_800,  # 2000-02-29
+             1_700_000_000, 253_402_300_799]
+    for t in edges + [rng.randrange(0, 253_402_300_800) for _ in range(20_000)] + [rng.randrange(1_600_000_000, 1_800_000_000)
+                                                                                 for _ in range(20_000)]:
+        assert iso_time(t) == ref(t), t
+    assert iso_time(1_700_000_000) == "2023-11-14T22:13:20Z"
+    with pytest.raises(ValueError, match="out of range"):
+        iso_time(253_402_300_800)

@@ -53,8 +53,27 @@ def hex_int(value: str | int | None) -> int | None:
     return int(value, 16)
 
 
+_DAYS: dict[int, str] = {}  # day number since 1970 -> "YYYY-MM-DDT" (iso_time)
+_LAST_DAY = 2_932_896  # 9999-12-31
+
+
 def iso_time(ts: int) -> str:
-    """Block timestamp as ISO-8601 UTC, the time format of every table."""
+    """Block timestamp as ISO-8601 UTC, the time format of every table.
+
+    Called once per block (the C scanner calls it too): a sparse chain has a block per transfer or
+    two, and ``datetime.strftime`` took ~4 us a call (~25 ms of a 6,000-block sync); the date of
+    a day is made once and the time of day by arithmetic (~1.5 us), the same string."""
+    if type(ts) is int and ts >= 0:
+        day, sec = divmod(ts, 86_400)
+        if day <= _LAST_DAY:
+            date = _DAYS.get(day)
+            if date is None:
+                if len(_DAYS) > 100_000:
+                    _DAYS.clear()
+                date = _DAYS[day] = datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%dT")
+            h, rest = divmod(sec, 3600)
+            m, s = divmod(rest, 60)
+            return f"{date}{h:02d}:{m:02d}:{s:02d}Z"
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
