@@ -317,3 +317,17 @@ def test_iso_time_is_datetimes_format_at_every_second_it_takes() -> None:
     assert iso_time(1_700_000_000) == "2023-11-14T22:13:20Z"
     with pytest.raises(ValueError, match="out of range"):
         iso_time(253_402_300_800)
+
+
+def test_a_pages_block_times_from_the_logs_are_made_when_read() -> None:
+    """``_Times``: the headers' times as given, the logs' stamps formatted at the first read (most
+    pages' rows carry their times, so most are never read), an unknown block a KeyError."""
+    from connectors.evm.connector import _Times
+    from connectors.evm.decode import iso_time
+
+    t = _Times({5: "2026-01-01T00:00:00Z"}, {7: 1_700_000_000, 8: 1_700_000_012})
+    assert dict(t) == {5: "2026-01-01T00:00:00Z"}  # nothing made yet
+    assert t[7] == iso_time(1_700_000_000) == "2023-11-14T22:13:20Z" and t[5] == "2026-01-01T00:00:00Z"
+    assert dict(t) == {5: "2026-01-01T00:00:00Z", 7: "2023-11-14T22:13:20Z"}
+    with pytest.raises(KeyError):
+        t[9]

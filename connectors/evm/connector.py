@@ -124,6 +124,22 @@ def rewind_deletes(chain: str, start: int, end: int) -> list[Delete]:
     return out
 
 
+class _Times(dict[int, str]):
+    """Block times (``iso_time``) by number, those the logs carried made when first read: the C
+    scanner writes each row's time itself, so a page's map is read only when Python makes its
+    rows (a sparse sync has a block per transfer or two: ~6,000 strings nobody read)."""
+
+    def __init__(self, known: dict[int, str], stamps: dict[int, int]) -> None:
+        super().__init__(known)
+        self.stamps = stamps
+
+    def __missing__(self, n: int) -> str:
+        if n not in self.stamps:
+            raise KeyError(n)
+        when = self[n] = iso_time(self.stamps[n])
+        return when
+
+
 class TransfersStream:
     """Transfer logs of one chain, window by window, stored in block order (cursor = last block).
 
@@ -497,8 +513,7 @@ class TransfersStream:
                 # The logs and the header disagree: the block was replaced meanwhile; retry later.
                 raise ConnectorError(f"evm {self.chain}: block {blk} changed during the sync "
                                      "(reorg above confirmations); run sync again")
-        for n, ts in from_logs.items():
-            times[n] = iso_time(ts)
+        times = _Times(times, from_logs)
         for s, e, ans, got in decoded:
             rows = [(self.chain, n, seen_hash[n], None, ts) for n, ts in sorted(from_logs.items()) if s <= n <= e]
             pages.append(Page(body=ans.body, url=ans.url, method="POST eth_getLogs",
