@@ -7,8 +7,9 @@ its first request (issue 16), for ~15 lines of ``entry_points.txt`` across ~120 
 This reads the same files the same way for the common layout -- every ``sys.path`` entry a folder,
 each distribution a ``<name>-<version>.dist-info`` or ``<name>...egg-info`` folder in it, the first
 distribution of a (normalized) name on ``sys.path`` winning, as ``importlib.metadata`` does -- and
-hands anything else (a zip or egg file on ``sys.path``, an ``.egg-info`` file, a custom path hook)
-to ``importlib.metadata`` itself.  ``tests/test_entry_points.py`` checks both give the same answer.
+hands anything else (a zip or egg on ``sys.path``, an ``.egg-info`` file, a finder on ``sys.meta_path``
+that knows other distributions) to ``importlib.metadata`` itself.  ``tests/test_entry_points.py``
+checks both give the same answer.
 """
 
 from __future__ import annotations
@@ -41,24 +42,17 @@ class Entry:
 
     def __init__(self, name: str, value: str, group: str) -> None:
         self.name, self.value, self.group = name, value, group
-
-    @property
-    def module(self) -> str:
-        m = _VALUE.match(self.value)
-        return m.group("module") if m else self.value
-
-    @property
-    def attr(self) -> str | None:
-        m = _VALUE.match(self.value)
-        return m.group("attr") if m else None
+        m = _VALUE.match(value)
+        self.module: str = m.group("module") if m else value
+        self.attr: str | None = m.group("attr") if m else None
+        self._valid = m is not None
 
     def load(self) -> Any:
         """Import the module and return the attribute the value names (as ``EntryPoint.load``)."""
-        m = _VALUE.match(self.value)
-        if m is None:
+        if not self._valid:
             raise ValueError(f"entry point {self.name} = {self.value!r}: not module[:attr]")
-        obj: Any = importlib.import_module(m.group("module"))
-        return functools.reduce(getattr, filter(None, (m.group("attr") or "").split(".")), obj)
+        obj: Any = importlib.import_module(self.module)
+        return functools.reduce(getattr, filter(None, (self.attr or "").split(".")), obj)
 
     def __repr__(self) -> str:
         return f"Entry(name={self.name!r}, value={self.value!r}, group={self.group!r})"
