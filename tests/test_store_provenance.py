@@ -128,3 +128,25 @@ def test_every_row_of_a_big_page_carries_its_page_and_run() -> None:
     moved = {r["id"]: (r["raw_sha256"], r["run_id"]) for r in s.query("SELECT id, raw_sha256, run_id FROM edges")
              if r["run_id"] != "r1"}
     assert moved == {"e0065": (hashlib.sha256(b"B").hexdigest(), "r2")}
+
+
+def test_the_rows_after_the_full_statements_go_in_a_few_statements_in_order(tmp_path: Any) -> None:
+    """A page's rows past its last full statement of MULTI_ROWS go in statements of 32, 16, ... 1
+    rows (313 transfers: 4 full + 57 = 32 + 16 + 8 + 1), not one statement per row (each gave the
+    GIL away and waited for it again), and a later row still updates an earlier one of its page."""
+    from tracer.store.sqlite import MULTI_ROWS
+
+    s = Store(tmp_path / "t.db")
+    w = s.page_writer()
+    assert w is not None
+    inserts: list[str] = []
+    w.conn.set_trace_callback(lambda sql: inserts.append(sql) if sql.startswith("INSERT INTO \"edges\"") else None)
+    cols = ("id", "kind", "src", "dst", "amount")
+    n = 4 * MULTI_ROWS + 57
+    rows = [(f"e{i:04d}", "paid", f"a{i}", f"b{i}", str(i)) for i in range(n)]
+    rows[-1] = ("e0300", "paid", "a300", "b300", "last")  # the same id as a row 12 before it
+    w.write("t.s", _page(b"A", "T1"), [Rows(EDGES.name, cols, rows)], "r1")
+    got = {r["id"]: r["amount"] for r in s.query("SELECT id, amount FROM edges")}
+    assert got == {**{f"e{i:04d}": str(i) for i in range(n - 1) if i != 300}, "e0300": "last"}
+    sizes = [sql.count("'paid'") for sql in inserts]  # the statements as run, values bound
+    assert sizes == [MULTI_ROWS] * 4 + [32, 16, 8, 1]

@@ -259,13 +259,20 @@ class Store(StoreBackend):
         the same inserts on the loop's thread (issue 16); one statement per 64 rows takes it back
         64x less often and binds in fewer calls."""
         k = max(1, min(MULTI_ROWS, (SQLITE_MAX_PARAMS - len(PROVENANCE_COLUMNS)) // max(1, len(cols))))
-        full = len(rows) - len(rows) % k if k > 1 else 0
+        n = len(rows)
+        full = n - n % k
+        chain = itertools.chain.from_iterable
         if full:
-            chain = itertools.chain.from_iterable
             conn.executemany(self._upsert(table, cols, k, PROVENANCE_COLUMNS),
                              [prov + tuple(chain(rows[i:i + k])) for i in range(0, full, k)])
-        if full < len(rows):
-            conn.executemany(self._upsert(table, cols, 1, PROVENANCE_COLUMNS), [prov + r for r in rows[full:]])
+        # The rest (fewer than k) in statements of 32, 16, ... rows: one statement per row gave
+        # the GIL away and waited for it again for each of them (a page of 313 transfers had 57
+        # left over), and a statement of every length would fill the connection's statement cache.
+        i = full
+        while i < n:
+            m = 1 << ((n - i).bit_length() - 1)
+            conn.execute(self._upsert(table, cols, m, PROVENANCE_COLUMNS), prov + tuple(chain(rows[i:i + m])))
+            i += m
 
     def write_page(self, stream: str, page: Page, records: Sequence[Record | Rows], run_id: str) -> int:
         """Store one page atomically: deletes, records, raw-payload provenance and the new state.
