@@ -213,3 +213,49 @@ def test_sqlite_utils_column_types_unchanged_for_numpy_and_pandas_values() -> No
     assert lean == eager
     assert lean["columns"]["i64"] == "INTEGER" and lean["columns"]["f32"] == "REAL" and lean["columns"]["ts"] == "TEXT"
     assert lean["get"] == "INTEGER" and lean["missing"] == "none"
+
+
+# -- the cyclic collector during start-up -----------------------------------------------------------------
+
+GC_PROBE = """
+import gc, json, os, sys
+_out, _seen = os.environ["STARTUP_PROBE_OUT"], []
+def _hook(event, args):
+    if (event == "import" and args[0] == "aiohttp") or event == "sqlite3.connect":
+        _seen.append([event, gc.isenabled(), gc.get_freeze_count() > 0])
+sys.addaudithook(_hook)
+import atexit
+atexit.register(lambda: open(_out, "w").write(json.dumps(_seen)))
+sys.argv = ["tracer", *sys.argv[1:]]
+from tracer.entry import run
+run()
+"""
+
+
+def _gc_seen(tmp: Path, args: list[str], pycache: Path) -> list[list[Any]]:
+    out = tmp / "gc.json"
+    env = cli_env(STARTUP_PROBE_OUT=str(out), PYTHONPYCACHEPREFIX=str(pycache))
+    res = subprocess.run([sys.executable, "-c", GC_PROBE, *args], env=env, capture_output=True, text=True,
+                         timeout=120, cwd=tmp)
+    assert res.returncode == 0, res.stderr
+    return json.loads(out.read_text())  # type: ignore[no-any-return]
+
+
+def test_the_collector_is_paused_while_tracer_starts_and_on_while_it_works(
+        tmp_path: Path, pycache: Path, fault_server: Any) -> None:
+    """The console script pauses the cyclic collector while the command's modules load (their
+    objects live as long as the process: each collection walked them again), then freezes them and
+    turns it back on: ``tracer sync`` once its first requests are out, before its store opens;
+    every other command as it starts (here ``tracer runs``, whose store opens after)."""
+    from conftest import demo_assets
+    from faultserver import write_config
+
+    cfg = write_config(tmp_path / "tracer.toml", fault_server.base + "/lists/", assets=demo_assets(),
+                       limits={"backoff_base": 0.01, "max_retries": 2, "rate": 0})
+    db = ["--config", str(cfg), "--db", str(tmp_path / "t.db")]
+    seen = _gc_seen(tmp_path, [*db, "-q", "sync", "ofac_addresses"], pycache)
+    assert ["import", False, False] in seen  # aiohttp loaded with the collector paused
+    connects = [s for s in seen if s[0] == "sqlite3.connect"]
+    assert connects and connects[-1] == ["sqlite3.connect", True, True]  # the store opened after
+    seen = _gc_seen(tmp_path, [*db, "runs"], pycache)
+    assert seen and all(s == ["sqlite3.connect", True, True] for s in seen)

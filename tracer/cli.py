@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from connectors.base import ConfigError, ConnectorError
+from tracer.entry import startup_over
 from tracer.output import emit, one_line, output_options
 from tracer.store import LockedError, Opening, StoreError, store_fault
 
@@ -262,6 +263,8 @@ def main(ctx: click.Context, config_path: str | None, db: str | None, quiet: boo
         else:
             raise
         sys.exit(2)
+    if ctx.invoked_subcommand != "sync":  # tracer sync: once its first requests are out (tracer.pipeline)
+        startup_over()
 
 
 def _progress_factory(quiet: bool) -> Any:

@@ -37,6 +37,7 @@ from connectors.base import (
 from connectors.http import HostLimits, HttpClient, Redactor, RetryHook, open_session
 from tracer import config as cfgmod
 from tracer import registry
+from tracer.entry import startup_over
 from tracer.store import DEFER_INDEXES, Opening, StoreBackend, StoreError, StoreFault
 from tracer.store.base import Packed, PageWriter
 from tracer.store.snapshot import Snapshot
@@ -411,6 +412,7 @@ async def sync(
                 if snap is not None:
                     early = _start_early(snap, plan, configs, http)
                     await asyncio.sleep(0)  # each runs to its first request before the open takes the GIL
+                startup_over()
                 store = await asyncio.to_thread(opening.open)
                 return await _locked(store, plan, configs, defer, redact, command, progress, watch, http,
                                      early, snap)
@@ -419,6 +421,7 @@ async def sync(
                     await e.drop()
                 if snap is not None:
                     snap.close()
+        startup_over()
         return await _locked(store, plan, configs, defer, redact, command, progress, watch, http)
 
 
