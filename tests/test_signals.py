@@ -164,3 +164,23 @@ def test_sigterm_after_a_sync_is_still_handled(tmp_path: Path) -> None:
                        timeout=60, cwd=os.getcwd())
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "True"
+
+
+@pytest.mark.parametrize("exc,code", [("KeyboardInterrupt", 130), ("Terminated", 143)])
+def test_a_signal_between_a_coroutine_made_and_run_is_still_one_line(tmp_path: Path, exc: str, code: int) -> None:
+    """A signal that lands after a command made its coroutine for ``asyncio.run`` but before the
+    loop ran it (a SIGINT at 0.2 s into ``tracer sync`` can) is the same one line: Python's
+    "coroutine ... was never awaited" warning on the way out is that interruption, not news."""
+    script = (
+        "import tracer.cli\n"
+        "from tracer import entry\n"
+        "async def work(): pass\n"
+        "def command():\n"
+        "    made = work()  # what asyncio.run(work()) holds before its loop runs it\n"
+        f"    raise {'entry.Terminated' if exc == 'Terminated' else exc}\n"
+        "tracer.cli.run = command\n"
+        "entry.run()\n")
+    r = subprocess.run([sys.executable, "-c", script], env=_env(), capture_output=True, text=True, timeout=60,
+                       cwd=tmp_path)
+    assert r.returncode == code
+    assert r.stderr.splitlines() == [EXPECTED[signal.SIGINT if code == 130 else signal.SIGTERM][1]], r.stderr

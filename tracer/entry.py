@@ -1,8 +1,8 @@
 """The ``tracer`` console script: Ctrl-C and SIGTERM handled from its first instruction.
 
-This module imports nothing but the standard library's ``gc``, ``signal`` and ``sys``: it runs
-before click, the store, aiohttp and the connectors are imported (about a second on a cold
-start), so a signal that arrives while they load is one line and the conventional exit code
+This module imports nothing but the standard library's ``gc``, ``signal`` and ``sys`` (and
+``warnings`` as it quits on a signal): it runs before click, the store, aiohttp and the connectors
+are imported (about a second on a cold start), so a signal that arrives while they load is one line and the conventional exit code
 (130 for Ctrl-C, 143 for SIGTERM) instead of a KeyboardInterrupt traceback from inside an import
 or a silent death by signal.  Later in the run the same exceptions reach the commands:
 ``KeyboardInterrupt`` as Python raises it (``asyncio.run`` keeps its own cancelling handler, since
@@ -55,6 +55,12 @@ def _quit(code: int, line: str) -> None:
     """One line, then exit; further signals are ignored while the process ends."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
+    # A coroutine the signal stopped before it started (made for asyncio.run, not yet run by it)
+    # would be reported on the way out as "coroutine ... was never awaited": that is this
+    # interruption, which the one line already tells.
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"coroutine .* was never awaited", category=RuntimeWarning)
     try:
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
