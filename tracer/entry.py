@@ -2,12 +2,13 @@
 
 This module imports nothing but the standard library's ``gc``, ``signal`` and ``sys`` (and
 ``warnings`` as it quits on a signal): it runs before click, the store, aiohttp and the connectors
-are imported (about a second on a cold start), so a signal that arrives while they load is one line and the conventional exit code
-(130 for Ctrl-C, 143 for SIGTERM) instead of a KeyboardInterrupt traceback from inside an import
-or a silent death by signal.  Later in the run the same exceptions reach the commands:
-``KeyboardInterrupt`` as Python raises it (``asyncio.run`` keeps its own cancelling handler, since
-SIGINT's handler stays the default one) and :class:`Terminated` for SIGTERM (``tracer sync``
-turns it into a cancellation of its run, which is recorded as interrupted).
+are imported (about a second on a cold start), so a signal that arrives while they load is one line
+and the conventional exit code (130 for Ctrl-C, 143 for SIGTERM) instead of a KeyboardInterrupt
+traceback from inside an import or a silent death by signal. Later in the run the same exceptions
+reach the commands: ``KeyboardInterrupt`` as Python raises it (``asyncio.run`` keeps its own
+cancelling handler, since SIGINT's handler stays the default one) and :class:`Terminated` for
+SIGTERM (``tracer sync`` turns it into a cancellation of its run, which is recorded as
+interrupted).
 
 Nothing is left half-written: every store write is an SQLite transaction, rolled back when one of
 these exceptions unwinds it, and the lock is an ``flock`` the kernel releases with the process.
