@@ -83,7 +83,8 @@ def test_indexes_of_an_empty_table_are_built_once_at_the_end(tmp_path: Path) -> 
     fresh = Store(db)
     full = _indexes(fresh, "edges")
     fresh.close()
-    assert {"idx_edges_src_kind", "idx_edges_dst_kind", "idx_edges_raw"} <= full
+    assert {"idx_edges_src_kind", "idx_edges_dst_kind", "idx_edges_kind_chain_block"} <= full
+    assert "idx_edges_raw" not in full  # no index on raw_sha256 (StoreBackend.ensure_tables)
     st = _EdgesStream()
     res = _run(db, st)
     assert res.status == "ok", res.errors
@@ -118,8 +119,27 @@ def test_always_defers_a_table_that_holds_rows(tmp_path: Path) -> None:
     assert _run(db, st, defer="always").status == "ok"
     assert all(seen == set() for seen in st.seen_indexes)
     s = Store(db)
-    assert {"idx_edges_src_kind", "idx_edges_raw"} <= _indexes(s, "edges")
+    assert {"idx_edges_src_kind", "idx_edges_dst_kind"} <= _indexes(s, "edges")
     s.close()
+
+
+def test_a_store_made_with_the_raw_index_keeps_it_through_a_deferred_sync(tmp_path: Path) -> None:
+    """Stores made before tables lost their index on ``raw_sha256`` keep it: a first sync into
+    their empty table defers it with the others and builds it again at the end."""
+    db = tmp_path / "t.db"
+    s = Store(db)
+    s.execute('CREATE INDEX "idx_edges_raw" ON "edges" (raw_sha256)')  # as ensure_tables made it then
+    before = _indexes(s, "edges")
+    s.close()
+    assert "idx_edges_raw" in before
+    st = _EdgesStream()
+    assert _run(db, st).status == "ok"
+    assert all(seen == set() for seen in st.seen_indexes)
+    s = Store(db)
+    assert _indexes(s, "edges") == before
+    plan = s.query("EXPLAIN QUERY PLAN SELECT id FROM edges WHERE raw_sha256 = ?", ["x"])
+    s.close()
+    assert any("idx_edges_raw" in r["detail"] for r in plan)
 
 
 def test_a_bad_defer_setting_is_a_usage_error_before_the_run(tmp_path: Path) -> None:

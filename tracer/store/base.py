@@ -133,9 +133,14 @@ class StoreBackend(FactsPort, AppReads, CaseStore, FlagHistory, abc.ABC):
         """Create or extend the tables a stream declares: added columns only, never dropped.
 
         Each table gets its declared columns plus ``raw_sha256`` and ``run_id`` (TEXT), its primary
-        key, one index per ``Table.indexes`` entry named ``idx_<table>_<col>_<col>`` and
-        ``idx_<table>_raw`` on ``raw_sha256``.  Column types are SQLite affinities (TEXT, INTEGER,
-        REAL); other engines map them (TEXT stays TEXT: amounts are decimal text)."""
+        key and one index per ``Table.indexes`` entry named ``idx_<table>_<col>_<col>``.  Column
+        types are SQLite affinities (TEXT, INTEGER, REAL); other engines map them (TEXT stays TEXT:
+        amounts are decimal text).
+
+        No index on ``raw_sha256``: a fact leads to its payload (``raw_payloads``' key), which is
+        how every read goes (explain, case files, the API); no read goes from a payload to its facts
+        (that would be a scan), and the index cost every write, and a first sync ~8% of its time
+        building it (issue 16).  Tables made before keep their ``idx_<table>_raw``."""
 
     @abc.abstractmethod
     def restore_deferred_indexes(self) -> list[str]:

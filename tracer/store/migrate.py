@@ -38,7 +38,7 @@ class TableInfo:
     name: str
     columns: tuple[Column, ...]  # every column, in order (provenance included)
     pk: tuple[str, ...]
-    indexes: tuple[tuple[str, ...], ...]  # secondary indexes (columns), besides idx_<table>_raw
+    indexes: tuple[tuple[str, ...], ...]  # secondary indexes (columns), but not an older store's idx_<table>_raw
 
     @property
     def declared(self) -> Table:

@@ -48,13 +48,12 @@ def create_table_sql(t: Table) -> str:
 
 
 def index_sqls(t: Table) -> list[tuple[str, str]]:
-    """(name, CREATE INDEX statement) of a declared table's secondary indexes (SQLite's names)."""
+    """(name, CREATE INDEX statement) of a declared table's secondary indexes (SQLite's names; none on
+    ``raw_sha256``: see :meth:`tracer.store.base.StoreBackend.ensure_tables`)."""
     out = []
     for cols in t.indexes:
         name = f"idx_{t.name}_{'_'.join(cols)}"
         out.append((name, f"CREATE INDEX IF NOT EXISTS {q(name)} ON {q(t.name)} ({', '.join(q(c) for c in cols)})"))
-    name = f"idx_{t.name}_raw"
-    out.append((name, f'CREATE INDEX IF NOT EXISTS {q(name)} ON {q(t.name)} ("raw_sha256")'))
     return out
 
 

@@ -150,7 +150,10 @@ def apply_migrations(db: Database) -> list[int]:
 
 
 def ensure_table(db: Database, t: Table) -> None:
-    """Create ``t`` or add its missing columns (never dropped), then its indexes."""
+    """Create ``t`` or add its missing columns (never dropped), then its declared indexes.
+
+    No index on ``raw_sha256`` (see :meth:`StoreBackend.ensure_tables`); a store made before keeps
+    its ``idx_<table>_raw``."""
     db.execute(_create_table_sql(t))
     have = {c.name for c in db[t.name].columns}
     for c in (*t.columns,):
@@ -159,7 +162,6 @@ def ensure_table(db: Database, t: Table) -> None:
     for cols in t.indexes:
         name = f"idx_{t.name}_{'_'.join(cols)}"
         db.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{t.name}" ({", ".join(cols)})')
-    db.execute(f'CREATE INDEX IF NOT EXISTS "idx_{t.name}_raw" ON "{t.name}" (raw_sha256)')
 
 
 def upsert_sql(t: Table, cols: tuple[str, ...], rows: int = 1, shared: tuple[str, ...] = ()) -> str:
