@@ -75,7 +75,7 @@ def startup_over() -> None:
 
     Why: :func:`run` pauses the collector while click, the config, asyncio, aiohttp and the
     connector load: they make tens of thousands of objects that live as long as the process, and
-    its collections walked them again and again (~13 ms of the ~200 ms before ``tracer sync``
+    its collections walked them again and again (~15 ms of the ~200 ms before ``tracer sync``
     sends its first request; issue 16).  Frozen (:func:`gc.freeze`), later collections skip them.
     A command calls this once its own imports are done (``tracer sync``: once its first requests
     are out, :func:`tracer.pipeline.sync`; every other command as it starts, ``tracer.cli.main``);
