@@ -145,8 +145,12 @@ def test_the_rows_after_the_full_statements_go_in_a_few_statements_in_order(tmp_
     n = 4 * MULTI_ROWS + 57
     rows = [(f"e{i:04d}", "paid", f"a{i}", f"b{i}", str(i)) for i in range(n)]
     rows[-1] = ("e0300", "paid", "a300", "b300", "last")  # the same id as a row 12 before it
-    w.write("t.s", _page(b"A", "T1"), [Rows(EDGES.name, cols, rows)], "r1")
-    got = {r["id"]: r["amount"] for r in s.query("SELECT id, amount FROM edges")}
+    try:
+        w.write("t.s", _page(b"A", "T1"), [Rows(EDGES.name, cols, rows)], "r1")
+        got = {r["id"]: r["amount"] for r in s.query("SELECT id, amount FROM edges")}
+    finally:
+        w.close()
+        s.close()
     assert got == {**{f"e{i:04d}": str(i) for i in range(n - 1) if i != 300}, "e0300": "last"}
     sizes = [sql.count("'paid'") for sql in inserts]  # the statements as run, values bound
     assert sizes == [MULTI_ROWS] * 4 + [32, 16, 8, 1]
