@@ -5,7 +5,6 @@ Every test touching a store runs on both backends (``db_factory``: SQLite and Po
 from __future__ import annotations
 
 import asyncio
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from faultserver import FaultServer, snapshot
 
 from tracer.pipeline import sync
 from tracer.store import open_store, sqlite_path
+from tracer.store.base import unpack_body
 
 DbFactory = Callable[..., str]
 
@@ -191,7 +191,7 @@ def _cells_with(store: Any, needle: bytes) -> list[str]:
             for col, v in row.items():
                 data = v if isinstance(v, bytes) else str(v).encode()
                 if t == "raw_payloads" and col == "body" and v is not None:
-                    data = zlib.decompress(v)
+                    data = unpack_body(v)
                 if needle in data:
                     found.append(f"{t}.{col}")
     return found

@@ -63,7 +63,7 @@ class StoreSection(Struct, forbid_unknown_fields=True, kw_only=True):
     """How the SQLite store is opened and written."""
 
     keep_raw_max_bytes: Annotated[int, Meta(description=(
-        "raw answers up to this size are kept (zlib) in raw_payloads; larger ones are hashed only"))] = 2_000_000
+        "raw answers up to this size are kept (zstd) in raw_payloads; larger ones are hashed only"))] = 2_000_000
     read_only: Annotated[bool, Meta(description=(
         "open read-only even where writable (automatic when the file or its folder is not writable)"))] = False
     defer_indexes: Annotated[Literal["empty", "always", "never"], Meta(description=(

@@ -44,6 +44,7 @@ import abc
 import contextlib
 import hashlib
 import json
+import threading
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
@@ -70,7 +71,8 @@ SIGHTING_COLUMNS = frozenset({"first_seen", "last_seen"})
 #   run_streams(run_id, stream, started_at, ended_at, status, pages INTEGER, records INTEGER, error;
 #               PK (run_id, stream))
 #   raw_payloads(sha256 PK, stream, url, method, fetched_at, run_id, bytes INTEGER, body BLOB/BYTEA
-#                (zlib-compressed, NULL when larger than keep_raw_max_bytes))
+#                (a zstd frame -- zlib in stores written before 2026-12 -- NULL when larger
+#                than keep_raw_max_bytes; read it with unpack_body))
 #   stream_state(stream PK, state TEXT (sorted JSON), updated_at, run_id)
 #   migrations(version INTEGER PK, name, applied_at)
 # the analyst's records (migration 5, tracer.store.cases): judgements and notes; and scoring's
@@ -155,8 +157,8 @@ class StoreBackend(FactsPort, AppReads, CaseStore, FlagHistory, abc.ABC):
         In order: the page's ``deletes`` (each a ``DELETE FROM table WHERE col = ? AND ...``; a
         table never declared through :meth:`ensure_tables` is a :class:`StoreError`); the records as
         primary-key upserts with ``raw_sha256 = page.sha256`` and ``run_id`` appended; the raw
-        payload row (``ON CONFLICT (sha256) DO NOTHING``; body zlib-compressed, or NULL above
-        ``keep_raw_max_bytes``); the stream's new state when ``page.state`` is not None.
+        payload row (``ON CONFLICT (sha256) DO NOTHING``; body compressed by :func:`compress_body`, or
+        NULL above ``keep_raw_max_bytes``); the stream's new state when ``page.state`` is not None.
 
         Upsert semantics (tests compare rows, so both backends must agree exactly):
 
@@ -321,15 +323,44 @@ class StoreBackend(FactsPort, AppReads, CaseStore, FlagHistory, abc.ABC):
         return pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
 
 
-#: A page's (sha256 hex of its body, its body zlib-compressed or None when larger than the store keeps).
-#: Made by :meth:`PageWriter.pack` on a thread of its own: zlib releases the GIL, and compressing a
-#: 350 kB answer took ~2.6 ms of the ~3 ms a page's write took on the writing thread (issue 16).
+#: A page's (sha256 hex of its body, its body compressed or None when larger than the store keeps).
+#: Made by :meth:`PageWriter.pack` on a thread of its own: zstd and hashlib release the GIL, and
+#: compressing a 350 kB answer took ~2.6 ms (zlib) of the ~3 ms a page's write took on the writing
+#: thread (issue 16).
 Packed = tuple[str, bytes | None]
+
+#: The first bytes of a zstd frame; a zlib stream (how bodies were kept before) starts with 0x78.
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_codec = threading.local()  # a compressor per thread: a ZstdCompressor must not be shared
+
+
+def compress_body(body: bytes) -> bytes:
+    """A raw body's stored form: one zstd frame, level 1, its size in the header.
+
+    Why zstd, not zlib (the stdlib's): on the sparse chain's 22 answers (4.1 MB of JSON) zlib level 1
+    took 22 ms and kept 976 kB, zstd level 1 5 ms and 671 kB -- the packing thread's CPU competed
+    with the sync's own threads and the node on this 2-core machine (issue 16)."""
+    c = getattr(_codec, "c", None)
+    if c is None:
+        import zstandard
+
+        c = _codec.c = zstandard.ZstdCompressor(level=1)
+    return bytes(c.compress(body))
+
+
+def unpack_body(blob: bytes) -> bytes:
+    """A stored raw body back: a zstd frame (:func:`compress_body`) or a zlib stream (stores written
+    before zstd; they are read as they are, never rewritten)."""
+    if blob[:4] == ZSTD_MAGIC:
+        import zstandard
+
+        return bytes(zstandard.ZstdDecompressor().decompress(blob))
+    return zlib.decompress(blob)
 
 
 def pack_body(body: bytes, keep_max: int) -> Packed:
-    """A raw body's provenance key and stored form (zlib level 1; None above ``keep_max`` bytes)."""
-    return hashlib.sha256(body).hexdigest(), (zlib.compress(body, 1) if len(body) <= keep_max else None)
+    """A raw body's provenance key and stored form (:func:`compress_body`; None above ``keep_max`` bytes)."""
+    return hashlib.sha256(body).hexdigest(), (compress_body(body) if len(body) <= keep_max else None)
 
 
 class PageWriter(Protocol):

@@ -26,7 +26,6 @@ import itertools
 import json
 import logging
 import os
-import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -34,7 +33,7 @@ import psycopg
 from psycopg import errors as pe
 
 from connectors.base import CORE_TABLES, Delete, Page, Record, Rows, Table
-from tracer.store.base import _TOO_BIG, StoreBackend, group_records
+from tracer.store.base import _TOO_BIG, StoreBackend, compress_body, group_records, unpack_body
 from tracer.store.faults import LockedError, NotAStoreError, StoreError, StoreFault
 from tracer.store.postgres_locks import AdvisoryLocks
 from tracer.store.postgres_schema import (
@@ -248,7 +247,7 @@ class PostgresStore(AdvisoryLocks, StoreBackend):
                             "INSERT INTO raw_payloads (sha256, stream, url, method, fetched_at, run_id, bytes, body) "
                             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (sha256) DO NOTHING",
                             [sha, stream, page.url, page.method, page.fetched_at, run_id, len(page.body),
-                             zlib.compress(body, 1) if body is not None else None])
+                             compress_body(body) if body is not None else None])
                         if page.state is not None:
                             self._put_state(cur, stream, page.state, page.fetched_at, run_id)
                     break
@@ -369,7 +368,7 @@ class PostgresStore(AdvisoryLocks, StoreBackend):
             return None
         r = rows[0]
         if r.get("body") is not None:
-            r["body"] = zlib.decompress(r["body"])
+            r["body"] = unpack_body(r["body"])
         return r
 
     def table_names(self) -> list[str]:

@@ -17,7 +17,6 @@ import os
 import sqlite3
 import urllib.parse
 import uuid
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -34,6 +33,7 @@ from tracer.store.base import (
     _cell,
     group_records,
     pack_body,
+    unpack_body,
 )
 from tracer.store.faults import (
     NotAStoreError,
@@ -612,7 +612,7 @@ class Store(StoreBackend):
             return None
         r = rows[0]
         if r.get("body") is not None:
-            r["body"] = zlib.decompress(r["body"])
+            r["body"] = unpack_body(r["body"])
         return r
 
     def close(self) -> None:
