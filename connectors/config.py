@@ -127,8 +127,7 @@ def _is_record(tp: Any) -> bool:
     return isinstance(tp, type) and (issubclass(tp, Struct) or dataclasses.is_dataclass(tp))
 
 
-@dataclasses.dataclass(frozen=True)
-class _Field:
+class _Field(Struct, frozen=True):
     name: str
     type: Any
     required: bool

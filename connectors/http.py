@@ -36,7 +36,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -107,6 +106,7 @@ def _import_aiohttp() -> None:
 _import_aiohttp()
 
 import aiohttp  # noqa: E402
+from msgspec import Struct, field  # noqa: E402
 
 from connectors.base import ConfigError, ConnectorError  # noqa: E402
 
@@ -196,8 +196,7 @@ class JsonRpcError(ConnectorError):
         self.data = data
 
 
-@dataclass(frozen=True)
-class HostLimits:
+class HostLimits(Struct, frozen=True):
     """Limits for one host. ``rate`` is requests per second (0 = unlimited)."""
 
     concurrency: int = 4
@@ -215,10 +214,10 @@ class HostLimits:
         """Validated limits: a typo or a zero concurrency must fail loudly, not hang a cron job."""
         if not cfg:
             return cls()
-        unknown = sorted(set(cfg) - set(cls.__dataclass_fields__))
+        unknown = sorted(set(cfg) - set(cls.__struct_fields__))
         if unknown:
             raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; "
-                              f"known: {', '.join(cls.__dataclass_fields__)}")
+                              f"known: {', '.join(cls.__struct_fields__)}")
         vals: dict[str, Any] = {}
         for k, v in cfg.items():
             if isinstance(v, bool) or not isinstance(v, int | float):
@@ -240,8 +239,7 @@ class HostLimits:
         return lim
 
 
-@dataclass
-class Response:
+class Response(Struct):
     """What a request returned: the exact body bytes (for hashing) and the parsed JSON."""
 
     status: int
@@ -287,8 +285,7 @@ class Pacer:
         self.margin = min(cap, self.margin * 2)
 
 
-@dataclass
-class _Host:
+class _Host(Struct):
     limits: HostLimits
     sem: asyncio.Semaphore
     limiter: Pacer | None

@@ -17,7 +17,7 @@ Akash keys carry structure: a deployment is ``<owner>/<dseq>`` and a lease is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 from connectors.addresses import canonical_chain, normalize
 
@@ -33,8 +33,7 @@ class IdError(ValueError):
     """Text that is not a node id of a known kind (shown to users as one line)."""
 
 
-@dataclass(frozen=True, slots=True)
-class NodeId:
+class NodeId(Struct, frozen=True):
     """A parsed node id: ``kind``, ``space`` (chain, market or list; "" for global kinds) and ``key``."""
 
     kind: str

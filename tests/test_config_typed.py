@@ -291,7 +291,7 @@ def test_every_connector_inherits_enabled_and_every_with_one_doc() -> None:
 
 
 def test_limits_defaults_are_the_http_clients() -> None:
-    assert to_dict(Limits()) == {k: getattr(HostLimits(), k) for k in HostLimits.__dataclass_fields__}
+    assert to_dict(Limits()) == {k: getattr(HostLimits(), k) for k in HostLimits.__struct_fields__}
 
 
 def test_config_init_writes_a_valid_sample_equal_to_the_defaults(tmp_path: Path) -> None:

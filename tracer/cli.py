@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from connectors.base import ConfigError, ConnectorError
+from connectors.errors import ConfigError, ConnectorError
 from tracer.entry import startup_over
 from tracer.output import emit, one_line, output_options
 from tracer.store import LockedError, Opening, StoreError, store_fault

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
+
+from msgspec import Struct
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -37,8 +38,7 @@ def one_line(text: str | None, limit: int = 300) -> str:
     return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
-@dataclass
-class Row:
+class Row(Struct):
     """One stream as the view shows it; ``res`` is the pipeline's live result once the stream started."""
 
     stream: str

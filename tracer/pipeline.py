@@ -13,15 +13,16 @@ import asyncio
 import collections
 import contextlib
 import contextvars
-import dataclasses
 import json
 import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
+
+import msgspec
+from msgspec import Struct, field
 
 from connectors.base import (
     ConfigError,
@@ -48,8 +49,7 @@ Progress = Callable[[int, int | None, str], None]
 ProgressFactory = Callable[[str], Progress]
 
 
-@dataclass
-class StreamResult:
+class StreamResult(Struct):
     stream: str
     status: str = "ok"
     pages: int = 0
@@ -111,8 +111,7 @@ def _retry_hook(watch: Watch | None) -> RetryHook:
 GOOD = frozenset({"ok", "skipped"})
 
 
-@dataclass
-class SyncResult:
+class SyncResult(Struct):
     run_id: str
     status: str
     duration_s: float
@@ -174,8 +173,8 @@ def _redact_values(value: Any, redact: Redactor) -> Any:
 
 def _stricter(a: HostLimits, b: HostLimits) -> HostLimits:
     rates = [r for r in (a.rate, b.rate) if r]
-    return dataclasses.replace(a, concurrency=min(a.concurrency, b.concurrency), rate=min(rates) if rates else 0.0,
-                               max_retries=min(a.max_retries, b.max_retries))
+    return msgspec.structs.replace(a, concurrency=min(a.concurrency, b.concurrency),
+                                   rate=min(rates) if rates else 0.0, max_retries=min(a.max_retries, b.max_retries))
 
 
 def plan_limits(plan: list[tuple[Connector, list[Stream]]], configs: dict[str, dict[str, Any]],
@@ -205,8 +204,7 @@ async def _run_stream(store: StoreBackend, stream: Stream, ctx: RunContext, res:
         await _consume(store, stream, ctx, res, pages, redact)
 
 
-@dataclass
-class _Early:
+class _Early(Struct):
     """A stream started before the store opened (``early_start``), on a snapshot of the store
     (:mod:`tracer.store.snapshot`): its generator, and the task that runs it to its first page."""
 

@@ -16,8 +16,9 @@ import functools
 import logging
 import random
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from msgspec import Struct
 
 from connectors import facts, ids
 from connectors.base import (
@@ -806,8 +807,7 @@ def _quiet_pool(n: int) -> ProcessPoolExecutor:
     return QuietPool(n, mp_context=mp.get_context("spawn"), initializer=worker_init)
 
 
-@dataclass
-class _Fetched:
+class _Fetched(Struct):
     """One window as fetched: headers then logs pages (no state yet), its log count, and the smallest
     range length the node refused in it (None: none)."""
 

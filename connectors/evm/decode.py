@@ -18,7 +18,6 @@ import re
 import signal
 import types
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -471,8 +470,7 @@ def _rows(logs: list[Any], spec: EdgeSpec) -> tuple[list[tuple[Any, ...]] | None
     return (rows if ok else None), bad, stamps, hashes, twice, frozenset(contracts)
 
 
-@dataclass(frozen=True)
-class Header:
+class Header(msgspec.Struct, frozen=True):
     """The part of a block header reorg checks and edge times need."""
 
     number: int

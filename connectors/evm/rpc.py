@@ -15,10 +15,10 @@ import random
 import re
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from msgspec import Struct
 
 from connectors.base import ConnectorError
 from connectors.http import BodyTooLarge, HttpClient, HttpError, JsonRpcError
@@ -76,8 +76,7 @@ def parse_answer(body: bytes) -> tuple[str, Any]:
     return "ok", d["result"]
 
 
-@dataclass
-class RpcAnswer:
+class RpcAnswer(Struct):
     """A JSON-RPC answer: the exact bytes received and the parsed result(s)."""
 
     body: bytes
@@ -203,8 +202,7 @@ class Rpc:
         raise ConnectorError(f"batch of {len(calls)} calls failed after {self.retries + 1} attempts: {last}")
 
 
-@dataclass(frozen=True)
-class WindowPlan:
+class WindowPlan(Struct, frozen=True):
     """Where the window stands after the windows stored so far: its size (a rung of the ladder), the
     successes counted toward growth, and whether a refusal happened since the last growth.  Kept in
     the stream state with each window's last page, so a resumed run plans exactly as a clean one."""
