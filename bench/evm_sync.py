@@ -14,8 +14,9 @@ Two chains:
   transfers each), served by ``bench/evm_node.py`` (generated in a second: anvil's cost per mined
   block grows with the chain, so 200k blocks would take hours), behind ``bench/evm_proxy.py``: a
   loopback proxy adding ``--latency`` (50 ms) to every request and refusing ``eth_getLogs`` over
-  ``--max-range`` blocks, as hosted providers do; every tool gets cryo's 16 requests in flight
-  there (tracer ``limits.concurrency``, the raw extractor's ``concurrency``).
+  ``--max-range`` blocks, as hosted providers do; every tool gets 16 requests in flight
+  there (tracer ``limits.concurrency``, the raw extractor's ``concurrency``, cryo
+  ``max_concurrent_requests`` and ``max_concurrent_chunks``).
 
 On each chain, ``--repeat`` rounds, the tools interleaved within a round (so a change of the
 machine's load hits all of them), each a whole process with a timeout:
@@ -73,8 +74,17 @@ E2E, EXTRACT, RAW, CRYO, ETL = "tracer sync (e2e)", "tracer extraction", "raw ex
 ALL_TOOLS = (E2E, EXTRACT, RAW, CRYO, ETL)
 SHORT = {"e2e": E2E, "extract": EXTRACT, "raw": RAW, "cryo": CRYO, "etl": ETL}
 # cryo's settings, chosen from a sweep on each chain (bench --cryo-settings to try others).
-CRYO_DENSE = {"max_concurrent_requests": 16, "inner_request_size": 1, "chunk_size": 100}
-CRYO_SPARSE = {"max_concurrent_requests": 16}  # chunk_size = inner_request_size = --max-range
+# Dense, alternated runs (2026-12-01, ~23:30 UTC, three sweeps): 32 requests, 16 chunks of 25
+# blocks, 1-block requests 1.07 / 1.23 / 1.19 s (medians of 3, 5, 8) against 1.13 / 1.37 / 1.25 s
+# for 16 requests and chunks of 100 (4 at a time); 32 requests + 8 chunks of 50 1.21 s; 64
+# requests 1.30 s; 5-block requests 1.20 s; chunks of 100 with 16 chunks 1.13 s. anvil's CPU bounds it.
+CRYO_DENSE = {"max_concurrent_requests": 32, "max_concurrent_chunks": 16, "inner_request_size": 1, "chunk_size": 25}
+# Sparse: cryo works on max_concurrent_chunks chunks at a time (4 unless told), each a request here,
+# so without it cryo had 4 requests in flight, not 16 (found 2026-12-01; every sparse ratio before
+# compared tracer with that).  Medians of 5 (same hour): 4 chunks 0.49 s; 16 chunks of 10,000
+# blocks 0.31 s, 32 chunks 0.31 s; 16 chunks of 20,000 blocks (two 10,000-block requests each)
+# 0.28 s, one chunk of 200,000 0.29 s.  Chunks of 2 x --max-range, requests of --max-range.
+CRYO_SPARSE = {"max_concurrent_requests": 16, "max_concurrent_chunks": 16}
 
 
 def env() -> dict[str, str]:
@@ -419,7 +429,7 @@ def main() -> None:
             times, n = suite("sparse", proxy.url, meta, tools, a.repeat, a.etl_repeat,
                              a.timeout, {"max_window": r, "window": r, **a.tracer_settings},
                           {"window": r, "concurrency": CRYO_SPARSE["max_concurrent_requests"]},
-                          a.cryo_settings or {**CRYO_SPARSE, "chunk_size": r, "inner_request_size": r}, r, proxy,
+                          a.cryo_settings or {**CRYO_SPARSE, "chunk_size": 2 * r, "inner_request_size": r}, r, proxy,
                           requests=CRYO_SPARSE["max_concurrent_requests"])
         finally:
             proxy.stop()
