@@ -91,7 +91,6 @@ CRYO_DENSE = {"max_concurrent_requests": 64, "max_concurrent_chunks": 16, "inner
 CRYO_SPARSE = {"max_concurrent_requests": 16, "max_concurrent_chunks": 16}
 
 
-
 def cryo_candidates(chain: str, r: int) -> list[dict[str, Any]]:
     """What ``--cryo-sweep`` tries on a chain (``r``: the proxy's largest range): the setting the
     bench runs first, then cryo's defaults for the rest and the neighbours of the chosen one."""

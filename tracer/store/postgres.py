@@ -33,7 +33,7 @@ import psycopg
 from psycopg import errors as pe
 
 from connectors.base import CORE_TABLES, Delete, Page, Record, Rows, Table
-from tracer.store.base import _TOO_BIG, StoreBackend, compress_body, group_records, unpack_body
+from tracer.store.base import _TOO_BIG, StoreBackend, group_records, pack_body, unpack_body
 from tracer.store.faults import LockedError, NotAStoreError, StoreError, StoreFault
 from tracer.store.postgres_locks import AdvisoryLocks
 from tracer.store.postgres_schema import (
@@ -218,7 +218,9 @@ class PostgresStore(AdvisoryLocks, StoreBackend):
 
     def write_page(self, stream: str, page: Page, records: Sequence[Record | Rows], run_id: str) -> int:
         """Store one page atomically: deletes, records, raw-payload provenance and the new state."""
-        sha = page.sha256
+        # the provenance key and the stored body, made once (not again on a deadlock retry, and not
+        # inside the transaction)
+        sha, blob = pack_body(page.body, self.keep_raw_max_bytes)
         groups, n = group_records(records, (sha, run_id), check_int64=True)
         plan = []
         for (table, cols), rows in groups.items():
@@ -229,7 +231,6 @@ class PostgresStore(AdvisoryLocks, StoreBackend):
         for d in page.deletes:
             if d.table not in self._tables:
                 raise StoreError(f"delete from undeclared table {d.table!r}")
-        body = page.body if len(page.body) <= self.keep_raw_max_bytes else None
         if self.fault is not None:
             raise type(self.fault)(str(self.fault))
         with self._guard():
@@ -246,8 +247,7 @@ class PostgresStore(AdvisoryLocks, StoreBackend):
                         cur.execute(
                             "INSERT INTO raw_payloads (sha256, stream, url, method, fetched_at, run_id, bytes, body) "
                             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (sha256) DO NOTHING",
-                            [sha, stream, page.url, page.method, page.fetched_at, run_id, len(page.body),
-                             compress_body(body) if body is not None else None])
+                            [sha, stream, page.url, page.method, page.fetched_at, run_id, len(page.body), blob])
                         if page.state is not None:
                             self._put_state(cur, stream, page.state, page.fetched_at, run_id)
                     break
