@@ -258,6 +258,8 @@ class FaultProxy:
         self.only = only  # fault only requests of this JSON-RPC method (counted among themselves)
         self.n = 0
         self.counts: dict[str, int] = {}
+        #: ("in" | "out", the JSON-RPC payload) in the order requests arrived and answers left
+        self.events: list[tuple[str, Any]] = []
         self.url = ""
         self._runner: Any = None
 
@@ -265,10 +267,17 @@ class FaultProxy:
         self.counts[k] = self.counts.get(k, 0) + 1
 
     async def handle(self, request: Any) -> Any:
-        from aiohttp import ClientSession, web
-
         body = await request.read()
         payload = json.loads(body)
+        self.events.append(("in", payload))
+        try:
+            return await self._answer(body, payload)
+        finally:
+            self.events.append(("out", payload))
+
+    async def _answer(self, body: bytes, payload: Any) -> Any:
+        from aiohttp import ClientSession, web
+
         method = payload.get("method") if isinstance(payload, dict) else None
         self.getlogs += method == "eth_getLogs"
         if self.latency:

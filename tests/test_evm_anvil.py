@@ -148,6 +148,55 @@ async def test_incremental_resume(chain: tuple[Anvil, Workload], tmp_path: Path)
     store.close()
 
 
+async def test_an_incremental_run_is_two_round_trips_and_asks_nothing_past_the_head(tmp_path: Path) -> None:
+    """A scheduled run after a completed one: the reorg check goes out with the head (not a round trip
+    after it), and no eth_getLogs range is guessed past the head (they were all dropped, and some
+    asked again on the node's error: requests of the provider's rate limit and credits, wasted)."""
+    node = Anvil()
+    try:
+        w = setup_chain(node.url, node.accounts, with_nft=False)
+        generate(node.url, node.accounts, w, 300, seed=5, per_block=30)
+        rpc(node.url, "anvil_mine", [hex(2)])  # the 2 unconfirmed blocks: empty, so the store equals the chain
+        proxy = FaultProxy(node.url, every=10**9, max_range=10**9, latency=0.2)
+        url = await proxy.start()
+        db = tmp_path / "t.db"
+        store = Store(db)
+        try:
+            cfg = evm_config(db, "anvil", url, [w.token], window=64, max_window=4096, concurrency=8,
+                             confirmations=2)
+            assert (await sync(store, cfg, ["evm"])).status == "ok"
+            cursor = store.get_state("evm.anvil_transfers")["cursor"]
+            generate(node.url, node.accounts, w, 60, seed=6, per_block=20)  # 3 new blocks
+            rpc(node.url, "anvil_mine", [hex(2)])
+            head = int(rpc(node.url, "eth_blockNumber"), 16)
+            proxy.events.clear()
+            res = await sync(store, cfg, ["evm"])
+        finally:
+            await proxy.stop()
+        assert res.status == "ok", res.errors
+        assert_store_equals_chain(store, node.url, w.token)
+        assert store.get_state("evm.anvil_transfers")["cursor"] == head - 2
+        store.close()
+
+        def method(payload: Any) -> str:
+            return payload["method"] if isinstance(payload, dict) else "batch " + payload[0]["method"]
+
+        asked = [p for e, p in proxy.events if e == "in"]
+        ranges = [(int(p["params"][0]["fromBlock"], 16), int(p["params"][0]["toBlock"], 16))
+                  for p in asked if method(p) == "eth_getLogs"]
+        assert ranges == [(cursor + 1, head - 2)]
+        # The reorg check (headers of stored blocks, at or below the cursor) arrived before the
+        # head's answer left the proxy (which holds each answer 0.2 s): the same round trip.
+        order = [(e, method(p), p) for e, p in proxy.events]
+        head_out = order.index(("out", "eth_blockNumber", next(p for _, m, p in order if m == "eth_blockNumber")))
+        checks = [i for i, (e, m, p) in enumerate(order) if e == "in" and m == "batch eth_getBlockByNumber"
+                  and all(int(c["params"][0], 16) <= cursor for c in p)]
+        assert checks and checks[0] < head_out
+        assert len(asked) == 5  # head, chain id, reorg check; then the window and its end block's header
+    finally:
+        node.stop()
+
+
 async def test_faults_same_rows(chain: tuple[Anvil, Workload], tmp_path: Path) -> None:
     """Errors, timeouts, 429/5xx, truncated bodies and range refusals mid-sync -> the clean rows."""
     node, w = chain

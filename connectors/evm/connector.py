@@ -203,6 +203,8 @@ class TransfersStream:
         # ``target - reorg_depth``, once the head is known: windows ending above it also fetch their
         # end block's header (the next run's reorg memory); below it the check never looks.
         near: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        resumed = state.get("cursor") is not None
+        reorg_task: asyncio.Future[_ReorgHeaders | None] | None = None
         try:
             # The head and chain id are asked at once, and with them (when the first block is known
             # without the head: a resumed run, or start_block >= 0) the first ``concurrency`` windows
@@ -216,12 +218,24 @@ class TransfersStream:
             head_task = self._head(rpc)
             if self.contracts:  # most syncs find all their tokens in one window: ask before the first one
                 self._tokens_ahead(rpc, set(self.contracts))
-            first = (int(state["cursor"]) + 1 if state.get("cursor") is not None
+            # A resumed run's reorg check asks the headers of stored blocks, so not after the head but
+            # with it: an incremental run (a scheduled job) was three round trips (head, check, windows).
+            # Its answers are judged once the chain id is checked.
+            if resumed:
+                reorg_task = asyncio.ensure_future(self._reorg_headers(ctx, rpc, int(state["cursor"])))
+            first = (int(state["cursor"]) + 1 if resumed
                      else int(c["start_block"]) if int(c["start_block"]) >= 0 else None)
             if first is not None:
                 guess, a = windows.start(state, int(c["window"])), first
+                # Guessed windows stop at the last run's target when the state has it: those blocks
+                # exist and stay below this run's target.  Past it, an incremental run's guesses were
+                # all past the head, dropped, and some sent again on the node's error: ~concurrency
+                # eth_getLogs wasted per scheduled run, of the provider's rate limit and credits.
+                last_target = int(state["head"]) - int(c["confirmations"]) if resumed and "head" in state else None
                 for _ in range(conc):
                     b = windows.end(guess, a, a + guess.size)
+                    if last_target is not None and b > last_target:
+                        break
                     inflight[(a, b)] = asyncio.create_task(self._window(rpc, windows, a, b, near))
                     a = b + 1
             try:
@@ -238,7 +252,8 @@ class TransfersStream:
                 cursor = (max(0, target + start) if start < 0 else start) - 1
             else:
                 cursor = int(state["cursor"])
-                rewind = await self._reorg_check(ctx, rpc, cursor)
+                assert reorg_task is not None
+                rewind = self._rewind(rpc, cursor, await reorg_task)
                 if rewind is not None:
                     cursor = rewind.state["cursor"] if rewind.state else cursor
                     if rewind.state is not None and state.get("sanctions_from") is not None:
@@ -313,7 +328,8 @@ class TransfersStream:
                     yield p
                 ctx.report(b - a + 1, total, self.chain)
         finally:
-            for t in [*inflight.values(), *self._token_tasks.values()]:
+            pending: list[asyncio.Future[Any]] = [*inflight.values(), *self._token_tasks.values()]
+            for t in [*pending, reorg_task] if reorg_task is not None else pending:
                 _drop(t)
             self._token_tasks.clear()
             if self._executor is not None:
@@ -335,8 +351,8 @@ class TransfersStream:
         cap = int(self.c["sanctions_max_wallets"])
         return set(ctx.stored.evm_transfer_wallets(self.chain, after, upto, cap))
 
-    async def _reorg_check(self, ctx: RunContext, rpc: Rpc, cursor: int) -> Page | None:
-        """Compare the stored hashes of the last ``reorg_depth`` blocks with the node; rewind if needed."""
+    async def _reorg_headers(self, ctx: RunContext, rpc: Rpc, cursor: int) -> _ReorgHeaders | None:
+        """The node's headers of the stored blocks among the last ``reorg_depth`` (None: none stored)."""
         if ctx.stored is None:
             return None
         depth = int(self.c["reorg_depth"])
@@ -352,16 +368,24 @@ class TransfersStream:
             for h in ans.result:
                 if h:
                     now[int(h["number"], 16)] = h["hash"]
-        bad = [number for number, h in stored if now.get(number) != h]
+        return _ReorgHeaders(stored, bodies, now)
+
+    def _rewind(self, rpc: Rpc, cursor: int, got: _ReorgHeaders | None) -> Page | None:
+        """Compare the stored hashes of the last ``reorg_depth`` blocks with the node's; the rewind
+        page if they differ (its state moves the cursor back, its deletes drop what was stored above)."""
+        if got is None:
+            return None
+        depth = int(self.c["reorg_depth"])
+        bad = [number for number, h in got.stored if got.now.get(number) != h]
         if not bad:
             return None
         fork = min(bad)
-        good = [number for number, _ in stored if number < fork]
+        good = [number for number, _ in got.stored if number < fork]
         new_cursor = max(good) if good else cursor - depth
         if not good:
             log.warning("evm %s: reorg deeper than reorg_depth=%d; rewinding %d blocks", self.chain, depth, depth)
         self.stats["reorgs"] += 1
-        return Page(body=b"".join(bodies), url=rpc.url, method="POST eth_getBlockByNumber",
+        return Page(body=b"".join(got.bodies), url=rpc.url, method="POST eth_getBlockByNumber",
                     data={"rewind_from": new_cursor + 1, "rewind_to": cursor},
                     state={"cursor": new_cursor, "window": self.c["window"]},
                     meta={"kind": "rewind"}, deletes=rewind_deletes(self.chain, new_cursor + 1, cursor))
@@ -814,6 +838,15 @@ class _Fetched(Struct):
     pages: list[Page]
     logs: int
     refused: int | None
+
+
+class _ReorgHeaders(Struct):
+    """The reorg check's answers: the stored (block, hash) pairs, the node's answer bodies (the
+    rewind page's provenance) and the hashes the node has now, by block."""
+
+    stored: list[tuple[int, str]]
+    bodies: list[bytes]
+    now: dict[int, str]
 
 
 def _drop(task: asyncio.Future[Any]) -> None:
