@@ -27,7 +27,9 @@ machine's load hits all of them), each a whole process with a timeout:
 - a minimal raw async extractor: eth_getLogs + count (``bench/evm_tools.py raw``);
 - cryo 0.3.2 (PyPI wheel, own venv bench/out/cryo-venv), ``cryo.freeze("erc20_transfers", ...)``
   to parquet;
-- ethereum-etl 2.4.2 ``export_token_transfers`` (own venv bench/out/etl-venv).
+- ethereum-etl 2.4.2 ``export_token_transfers`` (own venv bench/out/etl-venv);
+- on the sparse chain, ``tracer sync`` once more straight to the node, without the proxy's latency:
+  tracer's own cost, against which no scheduling of requests can do better.
 
 The venvs are made on first use (``pip install cryo==0.3.2``; ``pip install ethereum-etl==2.4.2``
 then ``pip install --no-deps parsimonious==0.9.0 regex``: the unpinned resolution fails).  Python
@@ -72,8 +74,13 @@ TOOLS = ROOT / "bench" / "evm_tools.py"
 PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 TRACER = str(Path(PY).parent / "tracer")
 E2E, EXTRACT, RAW, CRYO, ETL = "tracer sync (e2e)", "tracer extraction", "raw extractor", "cryo", "ethereum-etl"
-ALL_TOOLS = (E2E, EXTRACT, RAW, CRYO, ETL)
-SHORT = {"e2e": E2E, "extract": EXTRACT, "raw": RAW, "cryo": CRYO, "etl": ETL}
+#: The sparse chain only: ``tracer sync`` straight to the node, without the proxy's 50 ms.  Why: if
+#: tracer with no latency at all is slower than cryo behind the latency, no scheduling of requests
+#: (window growth, requests in flight, the early start) can close the gap; only tracer's own process
+#: cost can (interpreter, imports, decoding, storing).
+E2E_NOLAT = "tracer sync, no latency"
+ALL_TOOLS = (E2E, EXTRACT, RAW, CRYO, ETL, E2E_NOLAT)
+SHORT = {"e2e": E2E, "extract": EXTRACT, "raw": RAW, "cryo": CRYO, "etl": ETL, "e2e-nolat": E2E_NOLAT}
 # cryo's settings, chosen from sweeps on each chain (--cryo-sweep times the candidates again;
 # --cryo-settings runs the bench with another).
 # Dense: five alternated sweeps (2026-12-01 23:20-00:00 UTC, medians of 3-8, a loaded machine) put
@@ -334,11 +341,15 @@ def suite(label: str, url: str, meta: dict[str, Any], tools: list[str], repeat: 
           timeout: float,
           tracer_extra: dict[str, Any], raw: dict[str, Any], cryo: dict[str, Any], etl_batch: int,
           proxy: Server | None, requests: int = 8, node_pid: int | None = None,
-          cpu: dict[str, list[tuple[float, float]]] | None = None) -> tuple[dict[str, list[float]], int]:
+          cpu: dict[str, list[tuple[float, float]]] | None = None,
+          node_url: str | None = None) -> tuple[dict[str, list[float]], int]:
     """Every tool ``repeat`` times on one chain (interleaved); the transfers of every run checked equal.
 
     ``node_pid``: the node's process; then ``cpu`` receives, per tool and run, (the tool's CPU
-    seconds, the node's CPU seconds serving it): on 2 cores both compete for the same CPUs."""
+    seconds, the node's CPU seconds serving it): on 2 cores both compete for the same CPUs.
+    ``node_url``: the node behind ``proxy``; then :data:`E2E_NOLAT` runs too (else it is left out)."""
+    if node_url is None:
+        tools = [t for t in tools if t != E2E_NOLAT]
     cfg = tracer_config(Path("unused.db"), url, meta, tracer_extra, requests)
     runs: dict[str, Callable[[], tuple[int, str, float]]] = {
         E2E: lambda: run_tracer_sync(url, meta, tracer_extra, timeout, requests),
@@ -347,6 +358,7 @@ def suite(label: str, url: str, meta: dict[str, Any], tools: list[str], repeat: 
                             timeout),
         CRYO: lambda: run_cryo(url, meta, cryo, timeout),
         ETL: lambda: run_etl(url, meta, etl_batch, timeout),
+        E2E_NOLAT: lambda: run_tracer_sync(node_url or url, meta, tracer_extra, timeout, requests),
     }
     times: dict[str, list[float]] = {t: [] for t in tools}
     reference: tuple[int, str] | None = None
@@ -355,11 +367,11 @@ def suite(label: str, url: str, meta: dict[str, Any], tools: list[str], repeat: 
         for tool in tools:
             if tool == ETL and i >= etl_repeat:
                 continue
-            if proxy:
+            if proxy and tool != E2E_NOLAT:
                 proxy.stats(reset=True)
             c0, n0 = children_cpu(), cpu_of(node_pid) if node_pid else 0.0
             n, dg, dt = runs[tool]()
-            calls = f"  requests {proxy.stats()}" if proxy else ""
+            calls = f"  requests {proxy.stats()}" if proxy and tool != E2E_NOLAT else ""
             if node_pid and cpu is not None:
                 used = (children_cpu() - c0, cpu_of(node_pid) - n0)
                 cpu.setdefault(tool, []).append(used)
@@ -396,7 +408,8 @@ def report(label: str, n: int, times: dict[str, list[float]],
         elif cpu:
             row += " | |"
         lines.append(row)
-    pairs = [(E2E, CRYO), (EXTRACT, CRYO), (RAW, CRYO), (EXTRACT, RAW), (E2E, ETL), (EXTRACT, ETL)]
+    pairs = [(E2E, CRYO), (EXTRACT, CRYO), (RAW, CRYO), (EXTRACT, RAW), (E2E, ETL), (EXTRACT, ETL),
+             (E2E_NOLAT, CRYO)]
     ratios = [f"{a} / {b}: **{med[b] / med[a]:.2f}x**" for a, b in pairs if a in med and b in med]
     if ratios:
         lines.append("")
@@ -503,7 +516,7 @@ def main() -> None:
                              a.timeout, {"max_window": r, "window": r, **a.tracer_settings},
                           {"window": r, "concurrency": CRYO_SPARSE["max_concurrent_requests"]},
                           a.cryo_settings or cryo_candidates("sparse", r)[0], r, proxy,
-                          requests=CRYO_SPARSE["max_concurrent_requests"])
+                          requests=CRYO_SPARSE["max_concurrent_requests"], node_url=node.url)
         finally:
             proxy.stop()
             node.stop()
