@@ -274,7 +274,9 @@ def run_child(py: Path | str, mode: str, args: dict[str, Any], timeout: float) -
     return out, out["t_end"] - t
 
 
-def run_cryo(url: str, meta: dict[str, Any], settings: dict[str, Any], timeout: float) -> tuple[int, str, float]:
+def run_cryo(url: str, meta: dict[str, Any], settings: dict[str, Any], timeout: float,
+             start: int = 0) -> tuple[int, str, float]:
+    """cryo over blocks ``start..meta["head"]`` (whole process): transfers, digest, seconds."""
     import pyarrow.parquet as pq
 
     py = venv(CRYO_VENV, [["cryo==0.3.2"]], "import cryo")
@@ -282,7 +284,7 @@ def run_cryo(url: str, meta: dict[str, Any], settings: dict[str, Any], timeout: 
         for attempt in range(3):
             t = time.perf_counter()
             try:
-                run_child(py, "cryo", {"url": url, "token": meta["token"], "start": 0, "end": meta["head"], "out": d,
+                run_child(py, "cryo", {"url": url, "token": meta["token"], "start": start, "end": meta["head"], "out": d,
                                        "settings": settings}, timeout)
             except ChildCrashed as e:
                 # cryo 0.3.2 segfaults now and then on the dense chain (about 1 run in 4 here): its run

@@ -131,3 +131,30 @@ def test_tracer_extraction_and_the_raw_extractor_agree_on_the_sparse_node() -> N
     finally:
         proxy.stop()
         node.stop()
+
+
+def test_the_no_latency_run_goes_straight_to_the_node_and_agrees() -> None:
+    """The sparse chain's ``tracer sync, no latency`` row: the same transfers as through the proxy,
+    none of its requests seen by the proxy, and the row left out when the node's URL is not given."""
+    node = evm_sync.Server("evm_node.py", ["--blocks", "6000"], info=True)
+    proxy = evm_sync.Server("evm_proxy.py", ["--upstream", node.url, "--latency", "0.01", "--max-range", "1000"])
+    try:
+        meta = node.info
+        tools = [evm_sync.E2E, evm_sync.E2E_NOLAT]
+        extra = {"max_window": 1000, "window": 1000}
+        times, n = evm_sync.suite("sparse", proxy.url, meta, tools, 1, 0, 120, extra, {}, {}, 1000, proxy,
+                                  requests=4, node_url=node.url)
+        assert n == meta["transfers"] and all(len(v) == 1 for v in times.values())  # suite checked the digests
+        assert set(times) == set(tools)
+        proxy.stats(reset=True)
+        times, n = evm_sync.suite("sparse", proxy.url, meta, [evm_sync.E2E_NOLAT], 1, 0, 120, extra, {}, {}, 1000,
+                                  proxy, requests=4, node_url=node.url)
+        assert n == meta["transfers"] and proxy.stats() == {}
+        times, _ = evm_sync.suite("sparse", proxy.url, meta, tools, 1, 0, 120, extra, {}, {}, 1000, proxy, requests=4)
+        assert set(times) == {evm_sync.E2E}
+        assert proxy.stats().get("eth_getLogs", 0) > 0
+        lines = evm_sync.report("sparse", n, {evm_sync.E2E: [0.5], evm_sync.E2E_NOLAT: [0.4], evm_sync.CRYO: [0.2]})
+        assert "tracer sync, no latency / cryo: **0.50x**" in lines[-1]
+    finally:
+        proxy.stop()
+        node.stop()
