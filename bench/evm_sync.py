@@ -258,7 +258,8 @@ def run_tracer_sync(url: str, meta: dict[str, Any], extra: dict[str, Any], timeo
 
 
 class ChildCrashed(Exception):
-    """A tool's process died of SIGSEGV."""
+    """A tool's process died of SIGSEGV, or of SIGABRT (cryo 0.3.2 once aborted as the interpreter
+    finalized: "PyGILState_Release: thread state ... must be current when releasing")."""
 
 
 def run_child(py: Path | str, mode: str, args: dict[str, Any], timeout: float) -> tuple[dict[str, Any], float]:
@@ -266,8 +267,8 @@ def run_child(py: Path | str, mode: str, args: dict[str, Any], timeout: float) -
     t = time.time()
     r = subprocess.run([str(py), str(TOOLS), mode, json.dumps(args)], env=env(), capture_output=True, text=True,
                        timeout=timeout)
-    if r.returncode == -signal.SIGSEGV:
-        raise ChildCrashed(f"{mode} crashed (SIGSEGV)")
+    if r.returncode in (-signal.SIGSEGV, -signal.SIGABRT):
+        raise ChildCrashed(f"{mode} crashed ({signal.Signals(-r.returncode).name})")
     if r.returncode != 0:
         raise SystemExit(f"{mode} failed ({r.returncode}): {r.stderr[-1500:]}")
     out = json.loads(r.stdout.strip().splitlines()[-1])
@@ -287,8 +288,8 @@ def run_cryo(url: str, meta: dict[str, Any], settings: dict[str, Any], timeout: 
                 run_child(py, "cryo", {"url": url, "token": meta["token"], "start": start, "end": meta["head"], "out": d,
                                        "settings": settings}, timeout)
             except ChildCrashed as e:
-                # cryo 0.3.2 segfaults now and then on the dense chain (about 1 run in 4 here): its run
-                # is timed again (and the crash printed), the others' are not.
+                # cryo 0.3.2 segfaults now and then on the dense chain (about 1 run in 4 here; once it
+                # aborted at exit): its run is timed again (and the crash printed), the others' are not.
                 print(f"  ({e}; attempt {attempt + 1}, run again)", flush=True)
                 for f in Path(d).glob("*"):  # its parquet files and its .cryo report folder
                     shutil.rmtree(f) if f.is_dir() else f.unlink()

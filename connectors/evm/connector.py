@@ -208,7 +208,8 @@ class TransfersStream:
         try:
             # The head and chain id are asked at once, and with them (when the first block is known
             # without the head: a resumed run, or start_block >= 0) the first ``concurrency`` windows
-            # as the plan would ask them, and the configured tokens' metadata: on a far node each
+            # as the plan would ask them (a resumed run's: up to the last run's target), a resumed
+            # run's reorg check and the configured tokens' metadata: on a far node each
             # round trip is time the user waits (issue 16).  A window the plan then does not want
             # (past the target, or after a rewind) is dropped like any wrong guess.
             # The head's and the tokens' requests are made before the windows' so they take the first
