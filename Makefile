@@ -56,7 +56,7 @@ demo: setup
 test: setup setup-node setup-pg setup-browser setup-spark
 	$(BIN)/ruff check .
 	$(BIN)/mypy connectors graphs tracer
-	$(BIN)/pytest -q -ra
+	$(BIN)/pytest -q -ra --durations=25
 
 test-fast: setup setup-pg
 	$(BIN)/pytest -q -ra -m "not slow"
