@@ -13,18 +13,18 @@ then each round mines ``--new`` transfers (``--per-block`` a block) and the two 
 - cryo 0.3.2 (its own venv, as in bench/evm_sync.py) over exactly the new blocks, which it is told
   (it keeps no cursor); the same 16 requests in flight.
 
-With ``--baseline DIR`` (another checkout of tracer, e.g. ``git worktree add /tmp/base <commit>``, its
-C extension built or copied), ``tracer sync`` from that code runs too, on a store of its own: a change
-measured side by side with the code before it.  Every round's transfers (count and sha256 of the
-sorted (tx, log index, amount)) must be equal for all tools, or the bench fails.  Prints every run with the requests the proxy saw, the medians and the
-ratio.  Why: on a timer most runs are this small, and on a far node their time is round trips, not
-throughput; a run that guesses ranges past the head wastes the provider's rate limit too.
+With ``--baseline DIR`` (another checkout of tracer, e.g. ``git worktree add /tmp/base <commit>``,
+its C extension built or copied), ``tracer sync`` from that code runs too, on a store of its own: a
+change measured side by side with the code before it.  Every round's transfers (count and sha256 of
+the sorted (tx, log index, amount)) must be equal for all tools, or the bench fails.  Prints every
+run with the requests the proxy saw, the medians and the ratios.  Why: on a timer most runs are
+this small, and on a far node their time is round trips, not throughput; a run that guesses ranges
+past the head wastes the provider's rate limit too.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -50,9 +50,6 @@ def main() -> None:
     ap.add_argument("--baseline", type=Path, default=None, help="another checkout of tracer to run side by side")
     a = ap.parse_args()
     from evm_support import Anvil, generate, rpc, setup_chain, toml_of
-    from evm_tools import digest
-
-    from tracer.store import Store
 
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {es.load()}")
     print("command: .venv/bin/python bench/evm_incremental.py " + " ".join(sys.argv[1:]))
@@ -87,15 +84,6 @@ def main() -> None:
                     raise SystemExit(f"{name} failed ({r.returncode}): {r.stderr[-1500:]}")
                 return dt, proxy.stats()
 
-            def stored(name: str, lo: int, hi: int) -> tuple[int, str]:
-                store = Store(Path(d) / ("base.db" if name == BASELINE else "tracer.db"))
-                try:
-                    rows = store.query("SELECT tx, attrs, amount FROM edges WHERE kind = 'paid' AND block BETWEEN ? AND ?",
-                                       [lo, hi])
-                finally:
-                    store.close()
-                return digest((x["tx"], json.loads(x["attrs"])["log_index"], int(x["amount"])) for x in rows)
-
             for name in tracers:
                 first, _ = tracer_run(name)
                 print(f"first sync ({name}): {a.transfers} transfers in {first:.2f}s")
@@ -117,7 +105,8 @@ def main() -> None:
                         got[tool] = (n, dg)
                     else:
                         dt, calls = tracer_run(tool)
-                        got[tool] = stored(tool, lo, hi)
+                        got[tool] = es.stored_digest(Path(d) / ("base.db" if tool == BASELINE else "tracer.db"),
+                                                     (lo, hi))
                     times[tool].append(dt)
                     print(f"  round {i + 1} {tool:22s} {dt:6.3f}s  blocks {lo}..{hi}  {got[tool][0]} transfers  "
                           f"requests {calls}", flush=True)

@@ -237,8 +237,6 @@ def run_tracer_sync(url: str, meta: dict[str, Any], extra: dict[str, Any], timeo
                     requests: int = 8) -> tuple[int, str, float]:
     from evm_support import toml_of
 
-    from tracer.store import Store
-
     with tempfile.TemporaryDirectory() as d:
         db, cfg = Path(d) / "bench.db", Path(d) / "tracer.toml"
         cfg.write_text(toml_of(tracer_config(db, url, meta, extra, requests)))
@@ -248,13 +246,22 @@ def run_tracer_sync(url: str, meta: dict[str, Any], extra: dict[str, Any], timeo
         dt = time.perf_counter() - t
         if r.returncode != 0:
             raise SystemExit(f"tracer sync failed ({r.returncode}): {r.stderr[-1500:]}{r.stdout[-500:]}")
-        store = Store(db)
-        try:
-            rows = store.query("SELECT tx, attrs, amount FROM edges WHERE kind = 'paid'")
-        finally:
-            store.close()
-    n, dg = digest((x["tx"], json.loads(x["attrs"])["log_index"], int(x["amount"])) for x in rows)
+        n, dg = stored_digest(db)
     return n, dg, dt
+
+
+def stored_digest(db: Path, blocks: tuple[int, int] | None = None) -> tuple[int, str]:
+    """The transfers a tracer store holds (in ``blocks``, both ends included, if given): count and
+    :func:`evm_tools.digest`, comparable with every other tool's."""
+    from tracer.store import Store
+
+    store = Store(db)
+    try:
+        where, args = ("AND block BETWEEN ? AND ?", list(blocks)) if blocks else ("", [])
+        rows = store.query(f"SELECT tx, attrs, amount FROM edges WHERE kind = 'paid' {where}", args)
+    finally:
+        store.close()
+    return digest((x["tx"], json.loads(x["attrs"])["log_index"], int(x["amount"])) for x in rows)
 
 
 class ChildCrashed(Exception):

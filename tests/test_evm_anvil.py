@@ -188,7 +188,7 @@ async def test_an_incremental_run_is_two_round_trips_and_asks_nothing_past_the_h
         # The reorg check (headers of stored blocks, at or below the cursor) arrived before the
         # head's answer left the proxy (which holds each answer 0.2 s): the same round trip.
         order = [(e, method(p), p) for e, p in proxy.events]
-        head_out = order.index(("out", "eth_blockNumber", next(p for _, m, p in order if m == "eth_blockNumber")))
+        head_out = next(i for i, (e, m, _) in enumerate(order) if e == "out" and m == "eth_blockNumber")
         checks = [i for i, (e, m, p) in enumerate(order) if e == "in" and m == "batch eth_getBlockByNumber"
                   and all(int(c["params"][0], 16) <= cursor for c in p)]
         assert checks and checks[0] < head_out
