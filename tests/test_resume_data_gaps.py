@@ -32,11 +32,15 @@ SANCTIONED = ("SELECT id, subject, predicate, value, attrs, source, raw_sha256 F
               "WHERE predicate = 'sanctioned' ORDER BY id")
 
 
-async def _sync_evm(db: Path, chains: dict[str, DemoChain], **over: Any) -> str:
+async def _sync_evm(db: Path, chains: dict[str, DemoChain], limits: dict[str, Any] | None = None,
+                    **over: Any) -> str:
+    """One EVM sync of the demo chains served on loopback (``limits``: HTTP limits to change, ``over``:
+    chain settings); its status."""
     part = demo_part(chains)
     runner, base = await serve_parts([part])
     try:
         cc = part.config(f"{base}/{part.name}")["evm"]
+        cc["limits"] = {**cc.get("limits", {}), **(limits or {})}
         for sec in cc["chains"].values():
             sec.update({"window": 5, "max_window": 5, "min_window": 5, "target_logs": 0, **over})
         store = Store(db)
@@ -81,7 +85,10 @@ async def test_evm_sanctions_check_covers_pages_stored_before_a_resume(tmp_path:
 
     eth.answer = failing  # type: ignore[method-assign]
     db = tmp_path / "resumed.db"
-    assert await _sync_evm(db, chains, rpc_retries=0) != "ok"
+    # The failure is permanent: retried at once, not with the default backoff (6 tries, 0.5 s
+    # doubling with jitter: 8-24 s of this test in the suite).
+    assert await _sync_evm(db, chains, {"max_retries": 1, "backoff_base": 0.01, "backoff_max": 0.02},
+                           rpc_retries=0) != "ok"
     eth.answer = answer  # type: ignore[method-assign]
     assert await _sync_evm(db, chains) == "ok"
     assert _sanctioned(db) == clean
