@@ -7,7 +7,9 @@ snapshot the store contradicts."""
 from __future__ import annotations
 
 import asyncio
+import io
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import pytest
 from stream_support import OneStream
 
 from connectors.base import ENTITIES, ConnectorError, Page, Record, RunContext
+from tracer.live import LiveView
 from tracer.pipeline import SyncResult, sync
 from tracer.store import Opening, Store, StoreError
 from tracer.store.snapshot import Snapshot, peek
@@ -212,6 +215,91 @@ def test_an_open_store_or_a_store_it_cannot_peek_starts_the_stream_after_the_ope
     assert res.status == "ok" and log[:2] == [("open",), ("start", {"cursor": 2}, "Store")]
     assert opening.store is not None
     opening.store.close()
+
+
+def _interrupted(opening: Opening, log: list[tuple[Any, ...]], cancel_when: Callable[[], bool],
+                 then: Callable[[], None] = lambda: None) -> str:
+    """A sync told to a plain-line live view, cancelled as asyncio.run's Ctrl-C handler does (the main
+    task's cancel) once ``cancel_when()`` holds, ``then()`` called; the view's lines.  No task is left
+    behind."""
+    out = io.StringIO()
+
+    async def main() -> None:
+        conn = OneStream("early", _Stream(log))
+        task = asyncio.ensure_future(sync(opening, {"db": "unused", "connectors": {}}, plan=[(conn, conn.streams({}))],  # type: ignore[list-item]
+                                          watch=LiveView(out=out)))
+        for _ in range(200):  # bounded: 10 s
+            if cancel_when() or task.done():
+                break
+            await asyncio.sleep(0.05)
+        task.cancel()
+        then()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0)
+        assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()] == []
+
+    asyncio.run(main())
+    return out.getvalue()
+
+
+def test_ctrl_c_while_the_store_opens_says_the_early_stream_was_interrupted(tmp_path: Path) -> None:
+    """The early stream's requests are out, the store is still opening (a slow disk, a loaded
+    machine): Ctrl-C there names the stream it stopped, as it does once the run is under the lock
+    (it used to say nothing of it: CI, a loaded machine's ``tracer sync evm``)."""
+    log: list[tuple[Any, ...]] = []
+    gate = threading.Event()
+
+    def held() -> None:  # the open waits (bounded) until the test has pressed Ctrl-C
+        gate.wait(10)
+
+    opening = _Opening(tmp_path / "t.db", log, before=held)
+    try:
+        lines = _interrupted(opening, log, lambda: any(e[0] == "start" for e in log), gate.set).splitlines()
+    finally:
+        gate.set()
+    assert ("closed", {}) in log  # its generator closed, its requests stopped
+    assert len(lines) == 1 and lines[0].startswith(f"{STREAM} interrupted: "), lines
+    assert " 0 records, 0 retries" in lines[0], lines
+    assert lines[0].endswith("; error: stopped by a signal"), lines
+    if opening.store is not None:  # the open ran on in its thread: nothing was recorded in it
+        assert opening.store.runs() == []
+        opening.store.close()
+
+
+def test_ctrl_c_as_the_run_starts_records_the_early_stream_interrupted(tmp_path: Path) -> None:
+    """Ctrl-C while the run row is written (under the lock, before the streams' tasks ran their first
+    step): the run and the early stream are both recorded and shown as interrupted."""
+    log: list[tuple[Any, ...]] = []
+
+    class CancelAtStart(_Opening):
+        def open(self) -> Any:
+            store = super().open()
+            start_run = store.start_run
+
+            def cancelled_start(*a: Any) -> str:
+                run_id = start_run(*a)
+                task = asyncio.current_task()
+                assert task is not None
+                task.cancel()  # what the SIGINT handler of asyncio.run does, delivered at the next await
+                return str(run_id)
+
+            store.start_run = cancelled_start
+            return store
+
+    opening = CancelAtStart(tmp_path / "t.db", log)
+    text = _interrupted(opening, log, lambda: False)
+    lines = [ln for ln in text.splitlines() if not ln.endswith(" running")]
+    assert len(lines) == 1 and lines[0].startswith(f"{STREAM} interrupted: ") and " 0 records" in lines[0], text
+    assert lines[0].endswith("; error: stopped by a signal"), text
+    assert opening.store is not None
+    store = opening.store
+    assert [r["status"] for r in store.runs()] == ["interrupted"]
+    assert store.query("SELECT stream, status, records, error FROM run_streams") == [
+        {"stream": STREAM, "status": "interrupted", "records": 0, "error": "stopped by a signal"}]
+    assert store.get_state(STREAM) == {}
+    store.close()
+    assert _ids(tmp_path / "t.db") == []  # none of its pages was written
 
 
 def test_peek_reads_what_the_store_reads_and_refuses_what_is_not_a_store(tmp_path: Path) -> None:

@@ -225,6 +225,21 @@ class _Early(Struct):
             await self.pages.aclose()
 
 
+def _interrupt_early(early: dict[str, _Early], watch: Watch | None, store: StoreBackend | None = None,
+                     run_id: str = "") -> None:
+    """The early streams a signal stopped before the run handed them over (their requests were out,
+    the store still opening or the run's row being written): interrupted like the others, told to the
+    view and, once the run has its row, recorded; each once."""
+    for name, e in early.items():
+        if e.res.status == "interrupted":
+            continue
+        e.res.status, e.res.error = "interrupted", "stopped by a signal"
+        if store is not None and run_id:
+            store.log_stream(run_id, name, e.ctx.now, cfgmod.now(), e.res.status, 0, 0, e.res.error)
+        if watch is not None:
+            watch.ended(e.res)
+
+
 async def _first_page(pages: Any) -> Page | None:
     try:
         page: Page = await pages.__anext__()
@@ -414,6 +429,11 @@ async def sync(
                 store = await asyncio.to_thread(opening.open)
                 return await _locked(store, plan, configs, defer, redact, command, progress, watch, http,
                                      early, snap)
+            except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C before the run had its row
+                _interrupt_early(early, watch)
+                if watch is not None:
+                    watch.finished()
+                raise
             finally:
                 for e in early.values():
                     await e.drop()
@@ -461,6 +481,8 @@ async def _locked(store: StoreBackend, plan: list[tuple[Connector, list[Stream]]
             # A store fault (disk full, read-only, ...) fails the run; a signal interrupts it.  The
             # store records this best effort: a second fault while recording is not raised over the first.
             failed = isinstance(e, StoreError)
+            if not failed:
+                _interrupt_early(early, watch, store, run_id)
             store.end_run(run_id, "failed" if failed else "interrupted", cfgmod.now(),
                           time.monotonic() - started, sum(r.records for r in results),
                           redact(str(e) if failed else interrupted_error(e, next(
