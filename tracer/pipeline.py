@@ -67,7 +67,8 @@ class Watch(Protocol):
     ``started`` hands over the stream's result, which the pipeline keeps updating (records, retries),
     so a view can redraw from it at any time; ``retried`` comes after each retry of the stream's
     requests, its reason and wait already in the result; ``finished`` comes last, also when the run
-    is interrupted.
+    is interrupted.  A stream started early that a signal stops before the run hands it over is
+    ``ended`` (interrupted) without ``started``, and possibly before ``planned``.
     """
 
     def planned(self, streams: list[str]) -> None: ...
