@@ -210,6 +210,76 @@ def test_neighbours_marks_listed_nodes(store) -> None:
     assert nodes[IDS["F2"]]["listed"] is None and nodes[IDS["F"]]["listed"] is None  # F's flag is not a listing
 
 
+def test_a_wallet_on_two_lists_is_named_with_both_in_one_order(store) -> None:
+    """A wallet on OFAC SDN and on OpenSanctions, each tying it to its own entry: both lists and both
+    entries named, in one order whatever order the store returns them (the demo's flag queue named only
+    the OpenSanctions entry beside a reason that said "listed: OFAC SDN")."""
+    from connectors.base import Page, Record
+
+    os_entry = "entity:opensanctions:kowloon"
+    t = "2026-03-01T00:00:00Z"
+    meta = {"confidence": 1.0, "observed_at": t, "valid_to": None, "source": "test-os", "first_seen": t,
+            "last_seen": t}
+    # Ids that sort before the OFAC facts', so a store returning rows by id gives these first.
+    recs = [
+        Record("entities", {"id": os_entry, "kind": "entity", "chain": None, "address": None,
+                            "label": "Kowloon Compute Limited", "attrs": {}, "source": "test-os", "first_seen": t,
+                            "last_seen": t}),
+        Record("observations", {"id": "obs:a-os:A", "subject": IDS["A"], "predicate": "sanctioned",
+                                "value": "OpenSanctions", "attrs": {}, **meta}),
+        Record("observations", {"id": "obs:a-os:E", "subject": os_entry, "predicate": "listed",
+                                "value": "OpenSanctions", "attrs": {}, **meta}),
+        Record("edges", {"id": "e:a-listed-os", "kind": "listed_as", "src": IDS["A"], "dst": os_entry,
+                         "chain": None, "asset": None, "amount": None, "decimals": None, "time": t, "block": None,
+                         "tx": None, "attrs": {}, "source": "test-os", "first_seen": t, "last_seen": t}),
+    ]
+    store.write_page("test.os", Page(b"os", "http://127.0.0.1/test/os.json", "GET", None, {"done": True},
+                                     fetched_at=t), recs, "run-os")
+    assert q.listings(store, [IDS["A"], os_entry, IDS["E"]]) == {
+        IDS["A"]: "sanctioned: OFAC SDN and OpenSanctions, entries entity:ofac:41234 (Kowloon Compute Ltd) and "
+                  f"{os_entry} (Kowloon Compute Limited)",
+        os_entry: "listed: OpenSanctions", IDS["E"]: "listed: OFAC SDN"}
+    nodes = {n["id"]: n for n in q.neighbours(store, IDS["F"])["nodes"]}
+    assert nodes[IDS["A"]]["listed"] == q.listings(store, [IDS["A"]])[IDS["A"]]
+
+
+def test_listed_name_is_the_first_entrys_name() -> None:
+    assert q.listed_name("sanctioned: OFAC SDN, entry entity:ofac:1 (Kowloon Compute Ltd)") == "Kowloon Compute Ltd"
+    assert q.listed_name("listed as OFAC SDN entry entity:ofac:1 (Kowloon (HK) Ltd) and UN entry entity:un:2 "
+                         "(Other)") == "Kowloon (HK) Ltd"
+    assert q.listed_name("sanctioned: A and B, entries entity:a:1 (One), entity:b:2 (Two) and 3 more") == "One"
+    assert q.listed_name("sanctioned: OFAC SDN") == "sanctioned: OFAC SDN"
+    assert q.listed_name(None) is None
+
+
+def test_a_wallet_tied_to_entries_of_two_lists_names_each_entry_with_its_list(db_factory) -> None:
+    """No own fact, two ``listed_as`` entries: "listed as <list> entry <id> (<name>)" for each."""
+    from connectors.base import Page, Record
+    from tracer.store import open_store
+
+    store = open_store(db_factory("tied.db"))
+    t = "2026-03-01T00:00:00Z"
+    meta = {"confidence": 1.0, "observed_at": t, "valid_to": None, "source": "t", "first_seen": t, "last_seen": t}
+    edge = {"chain": None, "asset": None, "amount": None, "decimals": None, "time": t, "block": None, "tx": None,
+            "attrs": {}, "source": "t", "first_seen": t, "last_seen": t}
+    w = "wallet:evm:0x" + "11" * 20
+    recs = [
+        Record("entities", {"id": "entity:ofac:1", "kind": "entity", "chain": None, "address": None,
+                            "label": "Orion Grid", "attrs": {}, "source": "t", "first_seen": t, "last_seen": t}),
+        Record("observations", {"id": "o1", "subject": "entity:ofac:1", "predicate": "listed", "value": "OFAC SDN",
+                                "attrs": {}, **meta}),
+        Record("observations", {"id": "o2", "subject": "entity:csl:9", "predicate": "listed",
+                                "value": "BIS Entity List", "attrs": {}, **meta}),
+        Record("edges", {"id": "e1", "kind": "listed_as", "src": w, "dst": "entity:ofac:1", **edge}),
+        Record("edges", {"id": "e2", "kind": "listed_as", "src": w, "dst": "entity:csl:9", **edge}),
+    ]
+    store.write_page("t.s", Page(b"t", "http://127.0.0.1/t.json", "GET", None, {"done": True}, fetched_at=t),
+                     recs, "r")
+    assert q.listings(store, [w]) == {
+        w: "listed as BIS Entity List entry entity:csl:9 and OFAC SDN entry entity:ofac:1 (Orion Grid)"}
+    store.close()
+
+
 def test_cluster_includes_the_scoring_cluster(store) -> None:
     from investigate_support import FLAGS, add_derived, flag_rows
 

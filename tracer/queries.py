@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -146,31 +147,52 @@ def listings(store: Reads, nodes: Collection[str]) -> dict[str, str]:
     """Every listed party among ``nodes`` named: ``sanctioned: OFAC SDN`` for a listed wallet, and
     ``listed as OFAC SDN entry entity:ofac:41234 (Kowloon Compute Ltd)`` for one tied to a listed entity
     (the entry's name and list, not only its id), both when both hold
-    (``sanctioned: OFAC SDN, entry entity:ofac:41234 (Kowloon Compute Ltd)``)."""
-    found: dict[str, str] = {}
-    tied: dict[str, str] = {}
+    (``sanctioned: OFAC SDN, entry entity:ofac:41234 (Kowloon Compute Ltd)``).
+
+    A party on several lists names each list and each entry (at most :data:`MAX_ENTRIES`, then how
+    many more), lists by name and entries by their list, so the text does not depend on the order the
+    store returns rows in: a reader comparing it with a flag's reason sees the same list there."""
+    own: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    tied: dict[str, set[str]] = defaultdict(set)
     for chunk in _chunks(sorted(nodes)):
         for r in store.open_listing_facts(chunk):
-            found.setdefault(r["subject"], f"{r['predicate']}: {r['value']}")
+            own[r["subject"]][str(r["predicate"])].add(str(r["value"]))
         for r in store.listed_as_edges(chunk):
-            tied.setdefault(str(r["src"]), str(r["dst"]))
+            tied[str(r["src"])].add(str(r["dst"]))
+    found = {n: "; ".join(f"{pred}: {_and(sorted(vals))}" for pred, vals in sorted(by.items()))
+             for n, by in own.items()}
     if tied:
-        ents = sorted(set(tied.values()))
+        ents = sorted(set().union(*tied.values()))
         names: dict[str, str] = {}
-        lists: dict[str, str] = {}
+        lists: dict[str, set[str]] = defaultdict(set)
         for chunk in _chunks(ents):
             for r in store.entity_rows(chunk):
                 if r.get("label"):
                     names[r["id"]] = str(r["label"])
             for r in store.open_listing_facts(chunk):
-                lists.setdefault(r["subject"], str(r["value"]))
-        for src, ent in tied.items():  # the entry and its name, beside "sanctioned: OFAC SDN"
-            name = f" ({names[ent]})" if ent in names else ""
+                lists[r["subject"]].add(str(r["value"]))
+        for src, entries in tied.items():  # each entry and its name, beside "sanctioned: OFAC SDN"
+            def listed(ent: str) -> str:
+                return _and(sorted(lists[ent])) if ent in lists else ""
+
+            order = sorted(entries, key=lambda ent: (listed(ent), ent))
+            named = [f"{ent} ({names[ent]})" if ent in names else ent for ent in order]
             if src in found:
-                found[src] += f", entry {ent}{name}"
+                found[src] += f", {'entry' if len(named) == 1 else 'entries'} {_and(named, MAX_ENTRIES)}"
             else:
-                found[src] = f"listed as {lists[ent] + ' entry ' + ent if ent in lists else ent}{name}"
+                found[src] = "listed as " + _and([f"{listed(ent)} entry {n}" if listed(ent) else n
+                                                  for ent, n in zip(order, named, strict=True)], MAX_ENTRIES)
     return found
+
+
+MAX_ENTRIES = 3  # entries named in a listing; the rest counted (explain shows every one)
+
+
+def _and(items: Sequence[str], most: int | None = None) -> str:
+    """``a``, ``a and b``, ``a, b and c``; past ``most`` items: ``a, b, c and 2 more``."""
+    if most is not None and len(items) > most:
+        return f"{', '.join(items[:most])} and {len(items) - most} more"
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def asset_symbols(store: Reads, rows: Sequence[Mapping[str, Any]] = ()) -> dict[str, str]:
@@ -344,12 +366,17 @@ def funding(store: Reads, node: str, hops: int = 3) -> list[dict[str, Any]]:
 
 
 def listed_name(listing: str | None) -> str | None:
-    """The name a listing gives an unlabelled party (the entry's name in brackets), else the listing."""
+    """The name a listing gives an unlabelled party (its first entry's name, in brackets after the
+    entry's id), else the listing."""
     if not listing:
         return None
-    if listing.endswith(")") and " (" in listing:
-        return listing[listing.rindex(" (") + 2:-1]
-    return listing
+    m = _ENTRY_NAME.search(listing)
+    return m.group(1) if m else listing
+
+
+# The first named entry of a listing (``listings``): "entry <id> (<name>)", the name ending where the
+# text or the next entry does (a name may hold brackets: "Kowloon (HK) Ltd").
+_ENTRY_NAME = re.compile(r"entr(?:y|ies) \S+ \((.+?)\)(?=$|, | and )")
 
 
 def _direct_share(store: Reads, node: str, hit: gq.Hit, symbols: Mapping[str, str]) -> str | None:
