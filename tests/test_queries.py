@@ -177,6 +177,29 @@ def test_cli_commands(db_factory) -> None:
     assert r.exit_code == 2 and "depth" in r.output
 
 
+def test_an_exposure_answer_never_reads_as_no_risk(store, db_factory) -> None:
+    """A listed subject with no listed party around it, and an empty answer, say so (an empty table
+    for a sanctioned wallet read as "nothing to see")."""
+    a = q.exposure(store, IDS["A"])
+    assert a["hits"] == [] and a["listed"] == "sanctioned: OFAC SDN, entry entity:ofac:41234 (Kowloon Compute Ltd)"
+    assert a["notes"] == [
+        f"{IDS['A']} is itself sanctioned: OFAC SDN, entry entity:ofac:41234 (Kowloon Compute Ltd)",
+        "no sanctioned, listed or high-flagged party within 3 payments either way; the walk stopped at 1 hub "
+        "(exchanges, bridges, mixers and services are not crossed)"]
+    f = q.exposure(store, IDS["F"])
+    assert f["hits"] and f["listed"] is None and f["notes"] == []
+    db = db_factory("unscored.db")
+    build_world(db, derived=False).close()  # synced, never scored: no flags table
+    r = CliRunner().invoke(main, ["--db", str(db), "exposure", IDS["B1"], "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout) == []  # the machine format is unchanged
+    assert r.stderr.strip().splitlines() == [
+        "no sanctioned, listed or high-flagged party within 3 payments either way; the walk stopped at 1 hub "
+        "(exchanges, bridges, mixers and services are not crossed); the store has not been scored yet, so only "
+        "listed parties count (run tracer score)"]
+    r = CliRunner().invoke(main, ["--db", str(db), "exposure", IDS["A"], "--table"])
+    assert r.exit_code == 0 and f"{IDS['A']} is itself sanctioned: OFAC SDN" in r.stderr
+
+
 def test_proportional_exposure_uses_the_graph_layer(store) -> None:
     # F2 (7000) and the exchange (5000) paid F; F paid A (listed). F2 -> F -> A: F's outflow to A is
     # 2500 of 2500 = 100% direct outgoing exposure; W received 1234.5 from A = all of W's inflow.

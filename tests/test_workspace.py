@@ -312,6 +312,12 @@ def test_workspace_landing_subject_merge_path_judgement_and_case(server: str, br
     wait.until(lambda d: "exposed part" in d.find_element(By.ID, "exposure-status").text)
     assert "traces to listed" in _text(b, "#exposure-share") and "USDC" in _text(b, "#exposure-list")
     _shot(b, "workspace-exposure.png", docs=True)
+    _js(b, "window.tracerApp.showExposure(arguments[0])", listed)  # a listed wallet's own exposure says it first
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#exposure-list > li.listed-self"))
+    st = open_store(world["db"])
+    own = q.listings(st, [listed])[listed]
+    st.close()
+    assert own.startswith("sanctioned: ") and _text(b, "#exposure-list > li.listed-self").endswith(f" is itself {own}")
     b.find_element(By.CSS_SELECTOR, ".view-tab[data-load='timeline']").click()
     wait.until(lambda d: d.find_element(By.ID, "extra-title").text.startswith("Timeline"))
     assert "51,750" not in _text(b, "#extra-list") and "10,000 USDC" in _text(b, "#extra-list")

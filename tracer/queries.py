@@ -451,8 +451,29 @@ def exposure(store: Reads, node: str, hops: int = 3) -> dict[str, Any]:
     info = describe(store, [h.id for h in hits])
     rows = [{"hop": h.hop, "id": h.id, "name": info[h.id]["label"], "direction": h.direction, "reason": h.reason,
              "share": _direct_share(store, node, h, symbols) if h.hop == 1 else None, "path": h.path} for h in hits]
+    listed = listings(store, [node]).get(node)
     return {"subject": node, "hops": hops, "hits": rows, "proportional": proportional_exposure(store, node, hops),
-            "hubs": [{"id": k, "why": v} for k, v in sorted(hubs.items())], "truncated": g.truncated}
+            "hubs": [{"id": k, "why": v} for k, v in sorted(hubs.items())], "truncated": g.truncated,
+            "listed": listed, "notes": _exposure_notes(store, node, hops, rows, listed, len(hubs), g.truncated)}
+
+
+def _exposure_notes(store: Reads, node: str, hops: int, rows: Sequence[Mapping[str, Any]], listed: str | None,
+                    hubs: int, truncated: bool) -> list[str]:
+    """What a person must not misread in an exposure answer: a subject that is itself listed, and an
+    empty answer (how far it looked, where it stopped, and whether flags counted at all), which
+    would otherwise read as "no risk"."""
+    notes = [f"{node} is itself {listed}"] if listed else []
+    if not rows:
+        why = f"no sanctioned, listed or high-flagged party within {hops} payments either way"
+        if hubs:
+            why += f"; the walk stopped at {hubs} {'hub' if hubs == 1 else 'hubs'} (exchanges, bridges, mixers and " \
+                   "services are not crossed)"
+        if truncated:
+            why += f"; it stopped at {MAX_NODES} nodes, so a party further out may be missed"
+        if not has_table(store, "flags"):
+            why += "; the store has not been scored yet, so only listed parties count (run tracer score)"
+        notes.append(why)
+    return notes
 
 
 # How a person reads one clustering link: what the heuristic says ``a`` and ``b`` did (its detail follows).

@@ -135,13 +135,16 @@ def exposure_command(env: Any, node_id: str, hops: int, fmt: str | None) -> None
     \b
     Example:
       tracer exposure wallet:evm:0xabc... --hops 3
-    Direct counterparties show their share of the subject's volume per asset.
+    Direct counterparties show their share of the subject's volume per asset. A subject that is
+    itself listed, and an empty answer (how far it looked, where it stopped), are said on stderr.
     """
     r = _run(lambda: q.exposure(env.store, node_id, hops))
     title = f"exposure of {r['subject']} within {hops} hops"
     if r["hubs"]:
         title += "; stopped at: " + ", ".join(f"{h['id']} ({h['why']})" for h in r["hubs"])
     emit(r["hits"], fmt, columns=["hop", "id", "name", "direction", "reason", "share", "path"], title=title)
+    for note in r["notes"]:  # a listed subject, an empty answer: never read as "no risk"
+        click.echo(one_line(note), err=True)
 
 
 @click.command("cluster")

@@ -633,6 +633,8 @@
         list.append(li);
       }
       for (const hb of x.hubs) list.append(el("li", "stopped at hub " + short(hb.id) + ": " + hb.why, "muted"));
+      // the subject's own listing first: an exposure answer must never read as "no risk" for a listed party
+      if (x.listed) list.prepend(el("li", short(id) + " is itself " + x.listed, "sentence listed-self"));
       if (!x.hits.length) {
         viewStatus("exposure-status", "no listed, sanctioned or high-flagged party within " + x.hops + " payments" +
           (x.hubs.length ? " (walks stop at exchanges and bridges)" : ""), "empty");
