@@ -164,6 +164,9 @@ def test_cli_commands(db_factory) -> None:
     r = CliRunner().invoke(main, ["--db", str(db), "find", "kowloon", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)[0]["id"] == IDS["E"]
+    r = CliRunner().invoke(main, ["--db", str(db), "find", "no such party", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout) == []
+    assert r.stderr.startswith("nothing matches 'no such party': find looks at whole ids and addresses"), r.stderr
     r = CliRunner().invoke(main, ["--db", str(db), "neighbours", IDS["A"], "--kind", "paid", "--csv"])
     assert r.exit_code == 0 and "e:aw" in r.output and r.output.startswith("hop,")
     r = CliRunner().invoke(main, ["--db", str(db), "funding", IDS["A"], "--hops", "2", "--json"])

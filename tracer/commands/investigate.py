@@ -51,9 +51,14 @@ def find_command(env: Any, text: str, limit: int, fmt: str | None) -> None:
       tracer find "Kowloon"                       # label or observed organisation name
       tracer find 0x8589427373d6d84e98730d7795d8f6f8731fda16
       tracer find akash1...                       # provider or tenant address
+    Nothing found: stderr says what was searched (exit 0; the formats print no rows).
     """
     rows = _run(lambda: q.find(env.store, text, limit))
     emit(rows, fmt, columns=["id", "kind", "label", "level", "score", "match"])
+    if not rows:  # an empty answer says what was searched, so it is not read as "not in any source"
+        click.echo(one_line(f"nothing matches {text.strip()!r}: find looks at whole ids and addresses, part of a "
+                            "label or an observed value (names, tags; any case) and part of an id (6 characters "
+                            "or more)"), err=True)
 
 
 @click.command("neighbours")
