@@ -167,6 +167,16 @@ def test_cli_commands(db_factory) -> None:
     r = CliRunner().invoke(main, ["--db", str(db), "find", "no such party", "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout) == []
     assert r.stderr.startswith("nothing matches 'no such party': find looks at whole ids and addresses"), r.stderr
+    r = CliRunner().invoke(main, ["--db", str(db), "funding", IDS["E"], "--json"])  # the wrong question
+    assert r.exit_code == 0 and json.loads(r.stdout) == []
+    assert r.stderr.strip() == (f"{IDS['E']} is not a wallet (kind entity): funding follows payments into wallets; "
+                                "tracer neighbours shows its edges")
+    r = CliRunner().invoke(main, ["--db", str(db), "funding", IDS["F2"], "--csv"])  # a wallet nobody paid
+    assert r.exit_code == 0 and r.stdout.count("\n") == 1  # the header only
+    assert r.stderr.startswith(f"no payment into {IDS['F2']} is stored: ")
+    r = CliRunner().invoke(main, ["--db", str(db), "neighbours", IDS["F2"], "--kind", "rented", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout) == []
+    assert r.stderr.strip() == f"no stored rented edge touches {IDS['F2']} (the --kind/--direction filters apply)"
     r = CliRunner().invoke(main, ["--db", str(db), "neighbours", IDS["A"], "--kind", "paid", "--csv"])
     assert r.exit_code == 0 and "e:aw" in r.output and r.output.startswith("hop,")
     r = CliRunner().invoke(main, ["--db", str(db), "funding", IDS["A"], "--hops", "2", "--json"])

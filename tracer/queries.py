@@ -365,6 +365,25 @@ def funding(store: Reads, node: str, hops: int = 3) -> list[dict[str, Any]]:
     return out
 
 
+def no_funding_note(store: Reads, node: str) -> str:
+    """Why :func:`funding` found no one, in words: not a wallet (the wrong question), or no stored
+    payment into it, so an empty answer is not read as "funded by nobody suspicious"."""
+    kind = describe(store, [node])[node]["kind"]
+    if kind != "wallet":
+        return f"{node} is not a wallet (kind {kind}): funding follows payments into wallets; tracer neighbours " \
+               "shows its edges"
+    return f"no payment into {node} is stored: whoever funded it paid on a chain or in a token no connector " \
+           "here syncs, or before the synced blocks"
+
+
+def no_edges_note(node: str, kinds: Sequence[str] | None, direction: str) -> str:
+    """Why :func:`neighbours` drew no edge: none is stored around ``node`` that the filters let through."""
+    what = "/".join(kinds) + " edge" if kinds else "edge"
+    way = {"out": "leaves", "in": "reaches"}.get(direction, "touches")
+    filtered = " (the --kind/--direction filters apply)" if kinds or direction != "both" else ""
+    return f"no stored {what} {way} {node}{filtered}"
+
+
 def listed_name(listing: str | None) -> str | None:
     """The name a listing gives an unlabelled party (its first entry's name, in brackets after the
     entry's id), else the listing."""

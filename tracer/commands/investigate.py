@@ -79,6 +79,7 @@ def neighbours_command(env: Any, node_id: str, depth: int, kinds: tuple[str, ...
     Examples:
       tracer neighbours wallet:evm:0xabc... --depth 2
       tracer neighbours wallet:evm:0xabc... --kind paid --direction in --csv
+    No edge found: stderr says so, with the filters that applied.
     """
     r = _run(lambda: q.neighbours(env.store, node_id, depth, known_kinds(env.store, kinds), direction, max_nodes))
     hubs = [n for n in r["nodes"] if n.get("hub")]
@@ -86,6 +87,8 @@ def neighbours_command(env: Any, node_id: str, depth: int, kinds: tuple[str, ...
     if hubs:
         title += "; hubs not expanded: " + ", ".join(f"{n['id']} ({n['hub']})" for n in hubs)
     emit(r["edges"], fmt, columns=EDGE_COLUMNS, title=title, table_columns=EDGE_TABLE)
+    if not r["edges"]:
+        click.echo(one_line(q.no_edges_note(r["start"], kinds, direction)), err=True)
 
 
 @click.command("path")
@@ -121,12 +124,15 @@ def funding_command(env: Any, node_id: str, hops: int, fmt: str | None) -> None:
     \b
     Example:
       tracer funding wallet:evm:0xabc... --hops 3 --table
-    Hubs (exchanges, bridges) are listed with their tag but not walked through.
+    Hubs (exchanges, bridges) are listed with their tag but not walked through. No funder found:
+    stderr says why (not a wallet, or no stored payment into it).
     """
     rows = _run(lambda: q.funding(env.store, node_id, hops))
     emit(rows, fmt, columns=["hop", "funder", "label", "level", "listed", "via", "display", "amount", "amount_base",
                              "asset", "payments", "first_time", "hub"],
          table_columns=["hop", "funder", "label", "level", "listed", "via", "display", "payments", "first_time", "hub"])
+    if not rows:
+        click.echo(one_line(_run(lambda: q.no_funding_note(env.store, q.require(env.store, node_id)))), err=True)
 
 
 @click.command("exposure")
