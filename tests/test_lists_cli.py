@@ -102,7 +102,11 @@ def test_screen_name_fuzzy_and_no_match(db: Path) -> None:
     hit = json.loads(r.output)[0]
     assert hit["label"] == "Volga GPU Company" and hit["list"].startswith("Military End User") and hit["score"] >= 88
     miss = _run(db, "screen", "Thames Tensor")  # the planted decoy "Thames Tensile Holdings" must not match
-    assert miss.exit_code == 1 and "no match" in miss.output
+    assert miss.exit_code == 1 and miss.stderr.startswith("no match (names at score 88 or more) in the loaded "
+                                                          "sources, newest snapshots: ")
+    assert "ofac-sdn-csv 20" in miss.stderr and len(miss.stderr.splitlines()) == 1  # each source, dated
+    clean = _run(db, "screen", "0x" + "12" * 20)  # a wallet no list holds: no name threshold to speak of
+    assert clean.exit_code == 1 and clean.stderr.startswith("no match in the loaded sources, newest snapshots: ")
     table = _run(db, "screen", "Kowloon Compute Ltd", "--table")
     assert table.exit_code == 0 and "Kowloon" in table.output
     csv_out = _run(db, "screen", "Kowloon Compute Ltd", "--csv")

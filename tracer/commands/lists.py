@@ -18,7 +18,7 @@ from tracer.lists import (
     snapshot_diff,
     snapshots,
 )
-from tracer.output import emit, output_options
+from tracer.output import emit, one_line, output_options
 from tracer.screening import (
     DEFAULT_THRESHOLD,
     NameScreener,
@@ -79,7 +79,8 @@ def screen_command(env: Any, queries: tuple[str, ...], threshold: float, as_: st
       tracer screen --as website https://www.gicdf.org
       tracer screen --all                                            # screen stored providers
     Evidence: list, snapshot, uid, programme, score (100 = exact) and the stored payload hash.
-    Exit code 0 with matches printed, 1 when nothing matched, 2 on bad usage.
+    Exit code 0 with matches printed, 1 when nothing matched (stderr names each loaded source and
+    its newest snapshot: what the answer covers), 2 on bad usage.
     """
     store = env.store
     if all_:
@@ -107,8 +108,12 @@ def screen_command(env: Any, queries: tuple[str, ...], threshold: float, as_: st
         rows += [match_row(m, snaps) for m in sc.screen(q, kind)]
     emit(rows, fmt, columns=["query", "kind", "match", "score", "list", "entity", "label", "uid", "programme",
                              "snapshot", "delisted", "source", "raw_sha256"])
-    if not rows:
-        loaded = snapshots(store)
-        hint = "" if loaded else " (no list is loaded yet: run `tracer sync lists_ofac lists_csl lists_un`)"
-        click.echo(f"no match{hint}", err=True)
+    if not rows:  # what was screened against, and as of when: a miss on stale or missing lists is no clearance
+        if snaps:
+            against = ", ".join(f"{src} {snap[:10]}" for src, snap in sorted(snaps.items()))
+            names = f" (names at score {threshold:g} or more)" if sc is not None else ""
+            hint = f"{names} in the loaded sources, newest snapshots: {against}"
+        else:
+            hint = " (no list is loaded yet: run `tracer sync lists_ofac lists_csl lists_un`)"
+        click.echo(one_line(f"no match{hint}"), err=True)
         sys.exit(1)
