@@ -119,6 +119,20 @@ def test_cli_tables_show_display_amounts_and_listings(tmp_path: Path) -> None:
     assert any("1234500000" in x and "1234.5" in x and "1,234.5 USDC" in x for x in rows)
 
 
+def test_explain_says_who_before_why(tmp_path: Path) -> None:
+    """An unlabelled listed wallet's only name is its listing: explain prints it under the score line
+    (and a labelled subject its label), in the JSON too."""
+    db = tmp_path / "cli.db"
+    build_world(db).close()
+    r = CliRunner().invoke(main, ["--db", str(db), "explain", IDS["A"]])
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines()[1] == f"  listed: {LISTED_ENTRY}" and "  name: " not in r.output
+    r = CliRunner().invoke(main, ["--db", str(db), "explain", IDS["F"]])
+    assert r.exit_code == 0 and r.output.splitlines()[1] == "  name: fresh funder" and "  listed: " not in r.output
+    data = json.loads(CliRunner().invoke(main, ["--db", str(db), "explain", IDS["A"], "--json"]).output)
+    assert (data["name"], data["listed"]) == (None, LISTED_ENTRY)
+
+
 def _akash_store(path: Path) -> tuple[str, Store]:
     """A renter that deposits 2,106,000.754537 uakt into its deployment escrow (the issue's amount)."""
     renter = "wallet:akash:akash1hnhz93fxnjt4aazu68qcjgd0cjl9eyw3n7hlv4"

@@ -37,8 +37,12 @@ def explain_data(store: Any, ident: str) -> dict[str, Any] | None:
     for e in ev:
         e["facts"] = [tables.fact(store, r) or {"id": r, "missing": True} for r in e["refs"]]
     add_display(store, [f for e in ev for f in e["facts"]])
-    return {"subject": subject, "flag": flag, "evidence": ev, "level_history": level_history(store, subject),
-            **case_records(store, subject)}
+    from tracer import queries as q
+
+    # Who the subject is before why: its label and every list it is on (an unlabelled wallet's only name).
+    return {"subject": subject, "name": q.describe(store, [subject])[subject]["label"],
+            "listed": q.listings(store, [subject]).get(subject), "flag": flag, "evidence": ev,
+            "level_history": level_history(store, subject), **case_records(store, subject)}
 
 
 def case_records(store: Any, subject: str) -> dict[str, Any]:

@@ -181,6 +181,7 @@ def explain_command(env: Env, ident: str, as_json: bool) -> None:
 
     \b
     ID is a flagged subject (wallet:..., provider:...) or an evidence id (ev:...).
+    Under the score: the subject's name and every list it is on.
     For each fact on the path: the stored edge/observation, its source, and the raw payload
     (sha256, URL, stream, fetch time) it was parsed from.
     \b
@@ -217,6 +218,10 @@ def explain_command(env: Env, ident: str, as_json: bool) -> None:
     head = f"{data['subject']}: " + (f"score {f['score']} ({f['level']}), rules {f['rules_version']}, "
                                      f"computed {f['computed_at']}" if f else "no flag (score 0)")
     click.echo(head)
+    if data.get("name"):
+        click.echo(f"  name: {one_line(data['name'])}")
+    if data.get("listed"):
+        click.echo(f"  listed: {one_line(data['listed'])}")
     if f and f.get("cluster"):
         click.echo(f"  actor cluster {f['cluster']}")
     if data.get("level_history"):
