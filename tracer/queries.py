@@ -171,10 +171,11 @@ def listings(store: Reads, nodes: Collection[str]) -> dict[str, str]:
                     names[r["id"]] = str(r["label"])
             for r in store.open_listing_facts(chunk):
                 lists[r["subject"]].add(str(r["value"]))
-        for src, entries in tied.items():  # each entry and its name, beside "sanctioned: OFAC SDN"
-            def listed(ent: str) -> str:
-                return _and(sorted(lists[ent])) if ent in lists else ""
 
+        def listed(ent: str) -> str:
+            return _and(sorted(lists[ent])) if ent in lists else ""
+
+        for src, entries in tied.items():  # each entry and its name, beside "sanctioned: OFAC SDN"
             order = sorted(entries, key=lambda ent: (listed(ent), ent))
             named = [f"{ent} ({names[ent]})" if ent in names else ent for ent in order]
             if src in found:
