@@ -102,8 +102,21 @@ def test_diff_lists_added_removed_changed_with_why(db, tmp_path) -> None:
     assert changes[IDS["A2"]]["change"] == "added" and "listed_wallet" in changes[IDS["A2"]]["why"]
     assert changes[IDS["F"]]["why"].startswith("level medium -> high; score 0.55 -> 0.8")
     assert sorted(c["id"] for c in ex.new_high_entries(list(changes.values()))) == sorted([IDS["A2"], IDS["F"]])
+    assert r.stderr == ""  # one rules version, changes listed: nothing to add
     r = run(db, "diff", str(old), str(tmp_path / "missing.csv"))
     assert r.exit_code == 2
+    same = run(db, "diff", str(new), str(new), "--json")
+    assert same.exit_code == 0 and json.loads(same.stdout) == []
+    n = len(new.read_text().splitlines())
+    assert n >= 3 and same.stderr.strip() == f"no change: the {n} entries are the same in both, at the same level, " \
+                                             "score and reasons"
+    rescored = tmp_path / "rescored.jsonl"  # the same flags under the next rules version
+    rescored.write_text("".join(json.dumps({**json.loads(line), "rules_version": "test-2"}) + "\n"
+                                for line in new.read_text().splitlines()))
+    r = run(db, "diff", str(new), str(rescored), "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout) == []
+    assert r.stderr.splitlines()[0] == ("rules test-1 -> test-2: a change may come from the rules, not the facts "
+                                        "(tracer rules shows the current ones)")
 
 
 

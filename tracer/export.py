@@ -245,6 +245,22 @@ def diff_watchlists(old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]
     return out
 
 
+def diff_notes(old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]],
+               changes: Sequence[dict[str, Any]]) -> list[str]:
+    """What a diff's rows cannot say: exports scored by different rules versions (a change may come
+    from the rules, not the facts), and no change at all (said, not an empty answer)."""
+    notes = []
+    before = sorted({str(r.get("rules_version")) for r in old if r.get("rules_version")})
+    after = sorted({str(r.get("rules_version")) for r in new if r.get("rules_version")})
+    if before and after and before != after:
+        notes.append(f"rules {', '.join(before)} -> {', '.join(after)}: a change may come from the rules, not the "
+                     "facts (tracer rules shows the current ones)")
+    if not changes:
+        notes.append(f"no change: the {len(old)} entries are the same in both, at the same level, score and reasons"
+                     if old else "no change: both watch-lists are empty")
+    return notes
+
+
 def _verdict(row: dict[str, Any]) -> str:
     """``dismissed by jd`` / ``confirmed by jd (stale)`` / ``none``, for a diff's why."""
     if not row.get("judgement"):

@@ -135,10 +135,14 @@ def diff_command(old: Path, new: Path, fmt: str | None) -> None:
     \b
     Example:
       tracer diff watchlist-2026-03-01.csv watchlist-2026-03-02.csv --table
-    Works on CSV and JSON Lines exports.
+    Works on CSV and JSON Lines exports. On stderr: no change at all, and exports scored by
+    different rules versions (a change may then come from the rules, not the facts).
     """
     try:
-        changes = ex.diff_watchlists(ex.read_watchlist(old), ex.read_watchlist(new))
+        before, after = ex.read_watchlist(old), ex.read_watchlist(new)
     except ex.ExportError as e:
         _fail(e, 2)
+    changes = ex.diff_watchlists(before, after)
     emit(changes, fmt, columns=DIFF_COLUMNS, title=one_line(f"{old} -> {new}: {len(changes)} change(s)"))
+    for note in ex.diff_notes(before, after, changes):  # stderr: the rows on stdout stay machine-readable
+        click.echo(one_line(note), err=True)
