@@ -68,6 +68,11 @@ def test_lists_shows_each_source_with_snapshot_and_counts(db: Path) -> None:
     if fixtures_dir():
         assert rows["un-consolidated"]["snapshot"] == "2026-02-27" and rows["un-consolidated"]["entities"] == 1003
         assert rows["opensanctions-delta"]["snapshots"] == 5
+    aged = CliRunner().invoke(main, ["--db", str(db), "lists", "--json"], env={"TRACER_NOW": "2026-03-01T00:00:00Z"})
+    ages = {x["source"]: x["age_days"] for x in json.loads(aged.stdout)}
+    assert ages["ofac-sdn-csv"] == 28  # loaded (its snapshot: the load time) on 2026-02-01
+    if fixtures_dir():
+        assert ages["un-consolidated"] == 2 and ages["bis-dpl"] > 2400  # the recorded files' own dates
     csv_out = _run(db, "lists", "--csv")
     assert csv_out.exit_code == 0 and csv_out.output.splitlines()[0].startswith("source,kind,snapshot,loaded_at")
 

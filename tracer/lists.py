@@ -29,7 +29,21 @@ def list_summary(store: StoreBackend) -> list[dict[str, Any]]:
     rows = store.list_snapshot_summary()
     if store.has_table("tag_sources"):
         rows += store.tag_source_summary()
+    today = cfgmod.now()[:10]
+    for r in rows:  # how old the newest snapshot is: a screen against a stale list is no clearance
+        r["age_days"] = age_days(r.get("snapshot"), today)
     return rows
+
+
+def age_days(snapshot: Any, today: str) -> int | None:
+    """Whole days from a snapshot's date (``2019-06-12``, ``2026-12-02T03:20:17Z``) to ``today``
+    (``YYYY-MM-DD``); None when the snapshot has no date."""
+    import datetime as dt
+
+    try:
+        return (dt.date.fromisoformat(today[:10]) - dt.date.fromisoformat(str(snapshot)[:10])).days
+    except ValueError:
+        return None
 
 
 def snapshot_diff(store: StoreBackend, source: str, older: str | None = None, newer: str | None = None) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def lists_command(env: Any, diff_source: str | None, fmt: str | None) -> None:
 
     \b
     Examples:
-      tracer lists                           # one row per source (newest snapshot)
+      tracer lists                           # one row per source (newest snapshot, its age in days)
       tracer lists --diff ofac-thomasgregg   # added / removed since the previous snapshot
       tracer lists --diff ofac-sdn-csv --csv > changes.csv
     Load lists with `tracer sync lists_ofac lists_csl lists_un lists_opensanctions lists_tags`.
@@ -55,7 +55,7 @@ def lists_command(env: Any, diff_source: str | None, fmt: str | None) -> None:
              title=f"{diff_source}: {d['older']} -> {d['newer']}: +{len(d['added'])} -{len(d['removed'])}")
         return
     emit(list_summary(store), fmt, columns=["source", "kind", "snapshot", "loaded_at", "entities", "addresses",
-                                            "rejected", "snapshots", "delisted"])
+                                            "rejected", "snapshots", "delisted", "age_days"])
 
 
 @click.command("screen")
