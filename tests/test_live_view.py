@@ -280,3 +280,15 @@ def test_run_every_shows_each_cycle_and_a_summary_line(tmp_path: Path, fault_ser
     ended = [ln.split(":")[0] for ln in r.stderr.splitlines() if not ln.endswith(" running")]
     assert len(ended) == 3 and ended[2] == "ionet.devices skipped"  # the second cycle: io.net alone
     assert sorted(ended[:2]) == ["ionet.devices skipped", "ofac_addresses.addresses ok"]
+
+
+def test_a_stream_ended_before_the_table_is_drawn_is_a_line_on_the_terminal() -> None:
+    """A Ctrl-C while the store opens ends the early stream before the run draws its table
+    (tests/test_sync_early.py): on a terminal too, the stream it stopped is named."""
+    from rich.console import Console
+
+    screen = io.StringIO()
+    view = LiveView(console=Console(file=screen, width=200, color_system=None, force_terminal=True))
+    view.ended(StreamResult("evm.eth_transfers", status="interrupted", error="stopped by a signal"))
+    assert screen.getvalue().strip().startswith("evm.eth_transfers interrupted: ")
+    assert screen.getvalue().strip().endswith("; error: stopped by a signal")

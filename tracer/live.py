@@ -150,6 +150,11 @@ class LiveView:
     def ended(self, res: StreamResult) -> None:
         row = self.rows.setdefault(res.stream, Row(res.stream, res=res))
         row.status, row.res, row.t1 = res.status, res, time.monotonic()
+        if self.console is not None and self._live is None:
+            # No table on the terminal (an early stream a Ctrl-C stopped before the run drew it): a line.
+            from rich.markup import escape
+
+            self.console.print(escape(self.describe(row)), highlight=False)
         self._line(self.describe(row))
 
     def finished(self) -> None:
